@@ -143,23 +143,53 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn err(&self, span: std::ops::Range<usize>, key: &str, message: impl Into<String>) -> RoadError {
+    fn err(
+        &self,
+        span: std::ops::Range<usize>,
+        key: &str,
+        message: impl Into<String>,
+    ) -> RoadError {
         let (line, column) = line_col(self.text, span.start);
-        RoadError { file: self.file.to_string(), line, column, key: key.to_string(), message: message.into() }
+        RoadError {
+            file: self.file.to_string(),
+            line,
+            column,
+            key: key.to_string(),
+            message: message.into(),
+        }
     }
 
     fn stake(&self, s: &Spanned<RawStake>, key: &str) -> Result<f64, RoadError> {
         match s.get_ref() {
-            RawStake::Number(v) => check_metres(*v).map_err(|m| self.err(s.span(), key, format!("stake {m}"))),
+            RawStake::Number(v) => {
+                check_metres(*v).map_err(|m| self.err(s.span(), key, format!("stake {m}")))
+            }
             RawStake::Text(t) => parse_stake(t).map_err(|e| self.err(s.span(), key, e.to_string())),
         }
     }
 
-    fn direction(&self, s: &Spanned<String>, key: &str, allowed: &[Direction]) -> Result<Direction, RoadError> {
-        let d = Direction::parse(s.get_ref())
-            .ok_or_else(|| self.err(s.span(), key, format!("unknown direction `{}` (expected `up` or `down`)", s.get_ref())))?;
+    fn direction(
+        &self,
+        s: &Spanned<String>,
+        key: &str,
+        allowed: &[Direction],
+    ) -> Result<Direction, RoadError> {
+        let d = Direction::parse(s.get_ref()).ok_or_else(|| {
+            self.err(
+                s.span(),
+                key,
+                format!(
+                    "unknown direction `{}` (expected `up` or `down`)",
+                    s.get_ref()
+                ),
+            )
+        })?;
         if !allowed.contains(&d) {
-            return Err(self.err(s.span(), key, format!("direction `{}` is not in road.directions", d.as_str())));
+            return Err(self.err(
+                s.span(),
+                key,
+                format!("direction `{}` is not in road.directions", d.as_str()),
+            ));
         }
         Ok(d)
     }
@@ -169,8 +199,14 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
     let before = &text.as_bytes()[..offset];
     let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-    let line_start = before.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
-    let column = text.get(line_start..offset).map_or(offset - line_start, |s| s.chars().count()) + 1;
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |p| p + 1);
+    let column = text
+        .get(line_start..offset)
+        .map_or(offset - line_start, |s| s.chars().count())
+        + 1;
     (line, column)
 }
 
@@ -190,7 +226,10 @@ fn parse_offset(tz: &str) -> Option<i32> {
     };
     let h: i32 = tz.get(1..3)?.parse().ok()?;
     let m: i32 = tz.get(4..6)?.parse().ok()?;
-    if !(0..=18).contains(&h) || !(0..60).contains(&m) || !tz[1..3].bytes().all(|c| c.is_ascii_digit()) {
+    if !(0..=18).contains(&h)
+        || !(0..60).contains(&m)
+        || !tz[1..3].bytes().all(|c| c.is_ascii_digit())
+    {
         return None;
     }
     Some(sign * (h * 3600 + m * 60))
@@ -207,7 +246,15 @@ pub(crate) fn load(text: &str, file: &str) -> Result<RoadBook, RoadError> {
             .filter(|_| msg.starts_with("unknown field") || msg.starts_with("missing field"))
             .unwrap_or("")
             .to_string();
-        let key = if key.is_empty() { text.get(span.clone()).unwrap_or("").chars().take(40).collect() } else { key };
+        let key = if key.is_empty() {
+            text.get(span.clone())
+                .unwrap_or("")
+                .chars()
+                .take(40)
+                .collect()
+        } else {
+            key
+        };
         ctx.err(span, &key, msg)
     })?;
 
@@ -215,53 +262,97 @@ pub(crate) fn load(text: &str, file: &str) -> Result<RoadBook, RoadError> {
     if road.id.get_ref().trim().is_empty() {
         return Err(ctx.err(road.id.span(), "road.id", "must not be empty"));
     }
-    let tz_offset_s = parse_offset(road.tz.get_ref())
-        .ok_or_else(|| ctx.err(road.tz.span(), "road.tz", format!("`{}` is not a UTC offset such as `+08:00`", road.tz.get_ref())))?;
+    let tz_offset_s = parse_offset(road.tz.get_ref()).ok_or_else(|| {
+        ctx.err(
+            road.tz.span(),
+            "road.tz",
+            format!(
+                "`{}` is not a UTC offset such as `+08:00`",
+                road.tz.get_ref()
+            ),
+        )
+    })?;
 
     let mut directions = Vec::new();
     for d in road.directions.get_ref() {
         let dir = ctx.direction(d, "road.directions", &[Direction::Up, Direction::Down])?;
         if directions.contains(&dir) {
-            return Err(ctx.err(d.span(), "road.directions", format!("`{}` is listed twice", dir.as_str())));
+            return Err(ctx.err(
+                d.span(),
+                "road.directions",
+                format!("`{}` is listed twice", dir.as_str()),
+            ));
         }
         directions.push(dir);
     }
     if directions.is_empty() {
-        return Err(ctx.err(road.directions.span(), "road.directions", "at least one direction is needed"));
+        return Err(ctx.err(
+            road.directions.span(),
+            "road.directions",
+            "at least one direction is needed",
+        ));
     }
 
     let mut points: Vec<GeoPoint> = Vec::new();
     for p in road.geometry.get_ref() {
         let v = p.get_ref();
         if v.len() != 3 {
-            return Err(ctx.err(p.span(), "road.geometry", "each point is [stake_m, lon, lat]"));
+            return Err(ctx.err(
+                p.span(),
+                "road.geometry",
+                "each point is [stake_m, lon, lat]",
+            ));
         }
         let (stake_m, lon, lat) = (v[0], v[1], v[2]);
         if !stake_m.is_finite() || stake_m < 0.0 {
-            return Err(ctx.err(p.span(), "road.geometry", "stake must be a finite number ≥ 0"));
+            return Err(ctx.err(
+                p.span(),
+                "road.geometry",
+                "stake must be a finite number ≥ 0",
+            ));
         }
         if !(-180.0..=180.0).contains(&lon) || !(-90.0..=90.0).contains(&lat) {
-            return Err(ctx.err(p.span(), "road.geometry", format!("lon {lon} / lat {lat} out of range (lon −180…180, lat −90…90)")));
+            return Err(ctx.err(
+                p.span(),
+                "road.geometry",
+                format!("lon {lon} / lat {lat} out of range (lon −180…180, lat −90…90)"),
+            ));
         }
         if let Some(prev) = points.last()
             && stake_m <= prev.stake_m
         {
-            return Err(ctx.err(p.span(), "road.geometry", format!("stakes must increase: {stake_m} after {}", prev.stake_m)));
+            return Err(ctx.err(
+                p.span(),
+                "road.geometry",
+                format!("stakes must increase: {stake_m} after {}", prev.stake_m),
+            ));
         }
         points.push(GeoPoint { stake_m, lon, lat });
     }
     if points.len() < 2 {
-        return Err(ctx.err(road.geometry.span(), "road.geometry", "at least two points are needed"));
+        return Err(ctx.err(
+            road.geometry.span(),
+            "road.geometry",
+            "at least two points are needed",
+        ));
     }
     let geometry = Geometry::new(points);
 
     let lanes = *road.lanes.get_ref();
     if !(1..=8).contains(&lanes) {
-        return Err(ctx.err(road.lanes.span(), "road.lanes", format!("{lanes} lanes is out of range 1…8")));
+        return Err(ctx.err(
+            road.lanes.span(),
+            "road.lanes",
+            format!("{lanes} lanes is out of range 1…8"),
+        ));
     }
     let speed_limit = *road.speed_limit_kmh.get_ref();
     if !(20..=160).contains(&speed_limit) {
-        return Err(ctx.err(road.speed_limit_kmh.span(), "road.speed_limit_kmh", format!("{speed_limit} km/h is out of range 20…160")));
+        return Err(ctx.err(
+            road.speed_limit_kmh.span(),
+            "road.speed_limit_kmh",
+            format!("{speed_limit} km/h is out of range 20…160"),
+        ));
     }
 
     let mut book = RoadBook {
@@ -290,7 +381,15 @@ pub(crate) fn load(text: &str, file: &str) -> Result<RoadBook, RoadError> {
         if g.contains(s) {
             Ok(s)
         } else {
-            Err(ctx.err(span, key, format!("stake {s} m is outside the geometry ({}…{} m)", g.start_m(), g.end_m())))
+            Err(ctx.err(
+                span,
+                key,
+                format!(
+                    "stake {s} m is outside the geometry ({}…{} m)",
+                    g.start_m(),
+                    g.end_m()
+                ),
+            ))
         }
     };
     let register = |book: &mut RoadBook, id: &Spanned<String>, key: &str, r: DeviceRef| {
@@ -299,7 +398,11 @@ pub(crate) fn load(text: &str, file: &str) -> Result<RoadBook, RoadError> {
             return Err(ctx.err(id.span(), key, "must not be empty"));
         }
         if book.index.insert(name.to_string(), r).is_some() {
-            return Err(ctx.err(id.span(), key, format!("id `{name}` is used twice (ids are unique across all devices)")));
+            return Err(ctx.err(
+                id.span(),
+                key,
+                format!("id `{name}` is used twice (ids are unique across all devices)"),
+            ));
         }
         Ok(name.to_string())
     };
@@ -309,12 +412,29 @@ pub(crate) fn load(text: &str, file: &str) -> Result<RoadBook, RoadError> {
     let mut lane_base = 0u32;
     for (i, d) in raw.detector.iter().enumerate() {
         let d = d.get_ref();
-        let id = register(&mut book, &d.id, "detector.id", DeviceRef { kind: DeviceKind::Detector, index: i as u32 })?;
+        let id = register(
+            &mut book,
+            &d.id,
+            "detector.id",
+            DeviceRef {
+                kind: DeviceKind::Detector,
+                index: i as u32,
+            },
+        )?;
         let direction = ctx.direction(&d.direction, "detector.direction", &directions)?;
-        let stake_m = inside(ctx.stake(&d.stake_m, "detector.stake_m")?, d.stake_m.span(), "detector.stake_m", &book.geometry)?;
+        let stake_m = inside(
+            ctx.stake(&d.stake_m, "detector.stake_m")?,
+            d.stake_m.span(),
+            "detector.stake_m",
+            &book.geometry,
+        )?;
         let lanes = match &d.lanes {
             Some(l) if !(1..=8).contains(l.get_ref()) => {
-                return Err(ctx.err(l.span(), "detector.lanes", format!("{} lanes is out of range 1…8", l.get_ref())));
+                return Err(ctx.err(
+                    l.span(),
+                    "detector.lanes",
+                    format!("{} lanes is out of range 1…8", l.get_ref()),
+                ));
             }
             Some(l) => *l.get_ref() as u8,
             None => book.lanes,
@@ -323,7 +443,14 @@ pub(crate) fn load(text: &str, file: &str) -> Result<RoadBook, RoadError> {
         if let Some((prev_stake, prev_id, order)) = slot.as_mut() {
             let step = stake_m - *prev_stake;
             if step == 0.0 {
-                return Err(ctx.err(d.stake_m.span(), "detector.stake_m", format!("`{id}` is at the same stake as `{prev_id}` in direction {}", direction.as_str())));
+                return Err(ctx.err(
+                    d.stake_m.span(),
+                    "detector.stake_m",
+                    format!(
+                        "`{id}` is at the same stake as `{prev_id}` in direction {}",
+                        direction.as_str()
+                    ),
+                ));
             }
             let this_order = if step > 0.0 { 1 } else { -1 };
             if *order == 0 {
@@ -343,41 +470,113 @@ pub(crate) fn load(text: &str, file: &str) -> Result<RoadBook, RoadError> {
         } else {
             *slot = Some((stake_m, id.clone(), 0));
         }
-        book.detectors.push(Detector { id, direction, stake_m, lanes, first_lane: lane_base });
+        book.detectors.push(Detector {
+            id,
+            direction,
+            stake_m,
+            lanes,
+            first_lane: lane_base,
+        });
         lane_base += lanes as u32;
     }
     book.total_lanes = lane_base;
 
     for (i, w) in raw.weather.iter().enumerate() {
         let w = w.get_ref();
-        let id = register(&mut book, &w.id, "weather.id", DeviceRef { kind: DeviceKind::Weather, index: i as u32 })?;
-        let stake_m = inside(ctx.stake(&w.stake_m, "weather.stake_m")?, w.stake_m.span(), "weather.stake_m", &book.geometry)?;
+        let id = register(
+            &mut book,
+            &w.id,
+            "weather.id",
+            DeviceRef {
+                kind: DeviceKind::Weather,
+                index: i as u32,
+            },
+        )?;
+        let stake_m = inside(
+            ctx.stake(&w.stake_m, "weather.stake_m")?,
+            w.stake_m.span(),
+            "weather.stake_m",
+            &book.geometry,
+        )?;
         book.weather.push(WeatherStation { id, stake_m });
     }
-    for (kind, list, table) in [(DeviceKind::Vsl, &raw.vsl, "vsl"), (DeviceKind::Vms, &raw.vms, "vms")] {
+    for (kind, list, table) in [
+        (DeviceKind::Vsl, &raw.vsl, "vsl"),
+        (DeviceKind::Vms, &raw.vms, "vms"),
+    ] {
         for (i, s) in list.iter().enumerate() {
             let s = s.get_ref();
-            let id = register(&mut book, &s.id, &format!("{table}.id"), DeviceRef { kind, index: i as u32 })?;
-            let direction = ctx.direction(&s.direction, &format!("{table}.direction"), &directions)?;
+            let id = register(
+                &mut book,
+                &s.id,
+                &format!("{table}.id"),
+                DeviceRef {
+                    kind,
+                    index: i as u32,
+                },
+            )?;
+            let direction =
+                ctx.direction(&s.direction, &format!("{table}.direction"), &directions)?;
             let key = format!("{table}.stake_m");
-            let stake_m = inside(ctx.stake(&s.stake_m, &key)?, s.stake_m.span(), &key, &book.geometry)?;
-            let sign = Sign { id, direction, stake_m };
-            if kind == DeviceKind::Vsl { book.vsl.push(sign) } else { book.vms.push(sign) }
+            let stake_m = inside(
+                ctx.stake(&s.stake_m, &key)?,
+                s.stake_m.span(),
+                &key,
+                &book.geometry,
+            )?;
+            let sign = Sign {
+                id,
+                direction,
+                stake_m,
+            };
+            if kind == DeviceKind::Vsl {
+                book.vsl.push(sign)
+            } else {
+                book.vms.push(sign)
+            }
         }
     }
-    for (kind, list, table) in [(DeviceKind::FogLights, &raw.fog_lights, "fog_lights"), (DeviceKind::Deicer, &raw.deicer, "deicer")] {
+    for (kind, list, table) in [
+        (DeviceKind::FogLights, &raw.fog_lights, "fog_lights"),
+        (DeviceKind::Deicer, &raw.deicer, "deicer"),
+    ] {
         for (i, z) in list.iter().enumerate() {
             let z = z.get_ref();
-            let id = register(&mut book, &z.id, &format!("{table}.id"), DeviceRef { kind, index: i as u32 })?;
+            let id = register(
+                &mut book,
+                &z.id,
+                &format!("{table}.id"),
+                DeviceRef {
+                    kind,
+                    index: i as u32,
+                },
+            )?;
             let (from_m, to_m) = zone(&ctx, &book.geometry, &z.from_m, &z.to_m, table)?;
             let zone = Zone { id, from_m, to_m };
-            if kind == DeviceKind::FogLights { book.fog_lights.push(zone) } else { book.deicers.push(zone) }
+            if kind == DeviceKind::FogLights {
+                book.fog_lights.push(zone)
+            } else {
+                book.deicers.push(zone)
+            }
         }
     }
     for (i, x) in raw.interchange.iter().enumerate() {
         let x = x.get_ref();
-        let id = register(&mut book, &x.id, "interchange.id", DeviceRef { kind: DeviceKind::Interchange, index: i as u32 })?;
-        let stake_m = inside(ctx.stake(&x.stake_m, "interchange.stake_m")?, x.stake_m.span(), "interchange.stake_m", &book.geometry)?;
+        let id = register(
+            &mut book,
+            &x.id,
+            "interchange.id",
+            DeviceRef {
+                kind: DeviceKind::Interchange,
+                index: i as u32,
+            },
+        )?;
+        let stake_m = inside(
+            ctx.stake(&x.stake_m, "interchange.stake_m")?,
+            x.stake_m.span(),
+            "interchange.stake_m",
+            &book.geometry,
+        )?;
         let mut dirs = Vec::new();
         for d in x.directions.get_ref() {
             let dir = ctx.direction(d, "interchange.directions", &directions)?;
@@ -385,52 +584,116 @@ pub(crate) fn load(text: &str, file: &str) -> Result<RoadBook, RoadError> {
                 dirs.push(dir);
             }
         }
-        book.interchanges.push(Interchange { id, name: x.name.clone(), stake_m, directions: dirs });
+        book.interchanges.push(Interchange {
+            id,
+            name: x.name.clone(),
+            stake_m,
+            directions: dirs,
+        });
     }
     for (i, t) in raw.tunnel.iter().enumerate() {
         let t = t.get_ref();
-        let id = register(&mut book, &t.id, "tunnel.id", DeviceRef { kind: DeviceKind::Tunnel, index: i as u32 })?;
+        let id = register(
+            &mut book,
+            &t.id,
+            "tunnel.id",
+            DeviceRef {
+                kind: DeviceKind::Tunnel,
+                index: i as u32,
+            },
+        )?;
         let (from_m, to_m) = zone(&ctx, &book.geometry, &t.from_m, &t.to_m, "tunnel")?;
         let hazmat_forbidden = match &t.hazmat {
             None => false,
             Some(h) => match h.get_ref().as_str() {
                 "allowed" => false,
                 "forbidden" => true,
-                other => return Err(ctx.err(h.span(), "tunnel.hazmat", format!("`{other}` is not `allowed` or `forbidden`"))),
+                other => {
+                    return Err(ctx.err(
+                        h.span(),
+                        "tunnel.hazmat",
+                        format!("`{other}` is not `allowed` or `forbidden`"),
+                    ));
+                }
             },
         };
-        book.tunnels.push(Tunnel { id, from_m, to_m, hazmat_forbidden });
+        book.tunnels.push(Tunnel {
+            id,
+            from_m,
+            to_m,
+            hazmat_forbidden,
+        });
     }
     for (i, s) in raw.service_area.iter().enumerate() {
         let s = s.get_ref();
-        let id = register(&mut book, &s.id, "service_area.id", DeviceRef { kind: DeviceKind::ServiceArea, index: i as u32 })?;
-        let stake_m = inside(ctx.stake(&s.stake_m, "service_area.stake_m")?, s.stake_m.span(), "service_area.stake_m", &book.geometry)?;
+        let id = register(
+            &mut book,
+            &s.id,
+            "service_area.id",
+            DeviceRef {
+                kind: DeviceKind::ServiceArea,
+                index: i as u32,
+            },
+        )?;
+        let stake_m = inside(
+            ctx.stake(&s.stake_m, "service_area.stake_m")?,
+            s.stake_m.span(),
+            "service_area.stake_m",
+            &book.geometry,
+        )?;
         let chargers = match &s.chargers {
             None => 0,
             Some(c) if !(0..=10_000).contains(c.get_ref()) => {
-                return Err(ctx.err(c.span(), "service_area.chargers", format!("{} is out of range 0…10000", c.get_ref())));
+                return Err(ctx.err(
+                    c.span(),
+                    "service_area.chargers",
+                    format!("{} is out of range 0…10000", c.get_ref()),
+                ));
             }
             Some(c) => *c.get_ref() as u32,
         };
-        book.service_areas.push(ServiceArea { id, name: s.name.clone(), stake_m, chargers });
+        book.service_areas.push(ServiceArea {
+            id,
+            name: s.name.clone(),
+            stake_m,
+            chargers,
+        });
     }
 
     book.build_indexes();
     Ok(book)
 }
 
-fn zone(ctx: &Ctx<'_>, g: &Geometry, from: &Spanned<RawStake>, to: &Spanned<RawStake>, table: &str) -> Result<(f64, f64), RoadError> {
+fn zone(
+    ctx: &Ctx<'_>,
+    g: &Geometry,
+    from: &Spanned<RawStake>,
+    to: &Spanned<RawStake>,
+    table: &str,
+) -> Result<(f64, f64), RoadError> {
     let fk = format!("{table}.from_m");
     let tk = format!("{table}.to_m");
     let from_m = ctx.stake(from, &fk)?;
     let to_m = ctx.stake(to, &tk)?;
     for (v, s, k) in [(from_m, from, &fk), (to_m, to, &tk)] {
         if !g.contains(v) {
-            return Err(ctx.err(s.span(), k, format!("stake {v} m is outside the geometry ({}…{} m)", g.start_m(), g.end_m())));
+            return Err(ctx.err(
+                s.span(),
+                k,
+                format!(
+                    "stake {v} m is outside the geometry ({}…{} m)",
+                    g.start_m(),
+                    g.end_m()
+                ),
+            ));
         }
     }
     if to_m <= from_m {
-        return Err(ctx.err(to.span(), &tk, format!("to_m ({to_m}) must be greater than from_m ({from_m})")));
+        return Err(ctx.err(
+            to.span(),
+            &tk,
+            format!("to_m ({to_m}) must be greater than from_m ({from_m})"),
+        ));
     }
     Ok((from_m, to_m))
 }

@@ -92,7 +92,11 @@ impl Geometry {
             let (bx, by) = ((b.lon - a.lon) * kx, (b.lat - a.lat) * M_PER_DEG);
             let (px, py) = ((lon - a.lon) * kx, (lat - a.lat) * M_PER_DEG);
             let len2 = bx * bx + by * by;
-            let f = if len2 > 0.0 { ((px * bx + py * by) / len2).clamp(0.0, 1.0) } else { 0.0 };
+            let f = if len2 > 0.0 {
+                ((px * bx + py * by) / len2).clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
             let (dx, dy) = (px - f * bx, py - f * by);
             let d2 = dx * dx + dy * dy;
             if best.as_ref().is_none_or(|(bd, _)| d2 < *bd) {
@@ -111,7 +115,11 @@ impl Geometry {
             }
         }
         // The geometry has at least one segment, so `best` is set.
-        best.map(|(_, m)| m).unwrap_or(Matched { stake_m: self.start_m(), offset_m: 0.0, bearing_deg: 0.0 })
+        best.map(|(_, m)| m).unwrap_or(Matched {
+            stake_m: self.start_m(),
+            offset_m: 0.0,
+            bearing_deg: 0.0,
+        })
     }
 }
 
@@ -121,9 +129,21 @@ mod tests {
 
     fn line() -> Geometry {
         Geometry::new(vec![
-            GeoPoint { stake_m: 0.0, lon: 116.0, lat: 39.0 },
-            GeoPoint { stake_m: 10_000.0, lon: 116.0, lat: 39.0 + 10_000.0 / M_PER_DEG },
-            GeoPoint { stake_m: 20_000.0, lon: 116.0 + 10_000.0 / (M_PER_DEG * 39.0f64.to_radians().cos()), lat: 39.0 + 10_000.0 / M_PER_DEG },
+            GeoPoint {
+                stake_m: 0.0,
+                lon: 116.0,
+                lat: 39.0,
+            },
+            GeoPoint {
+                stake_m: 10_000.0,
+                lon: 116.0,
+                lat: 39.0 + 10_000.0 / M_PER_DEG,
+            },
+            GeoPoint {
+                stake_m: 20_000.0,
+                lon: 116.0 + 10_000.0 / (M_PER_DEG * 39.0f64.to_radians().cos()),
+                lat: 39.0 + 10_000.0 / M_PER_DEG,
+            },
         ])
     }
 
@@ -133,7 +153,11 @@ mod tests {
         for s in [0.0, 1234.0, 9999.0, 10_000.0, 15_500.0, 20_000.0] {
             let (lon, lat) = g.lonlat(s);
             let m = g.locate(lon, lat);
-            assert!((m.stake_m - s).abs() < 1.0, "stake {s} came back as {}", m.stake_m);
+            assert!(
+                (m.stake_m - s).abs() < 1.0,
+                "stake {s} came back as {}",
+                m.stake_m
+            );
             assert!(m.offset_m.abs() < 1.0);
         }
     }

@@ -327,7 +327,10 @@ impl RoadBook {
     /// Index of a detector by id.
     pub fn detector_index(&self, id: &str) -> Option<u32> {
         match self.index.get(id) {
-            Some(DeviceRef { kind: DeviceKind::Detector, index }) => Some(*index),
+            Some(DeviceRef {
+                kind: DeviceKind::Detector,
+                index,
+            }) => Some(*index),
             _ => None,
         }
     }
@@ -373,7 +376,11 @@ impl RoadBook {
                 (x.stake_m, x.stake_m, &x.directions)
             }
             DeviceKind::Tunnel => (self.tunnels[i].from_m, self.tunnels[i].to_m, &[]),
-            DeviceKind::ServiceArea => (self.service_areas[i].stake_m, self.service_areas[i].stake_m, &[]),
+            DeviceKind::ServiceArea => (
+                self.service_areas[i].stake_m,
+                self.service_areas[i].stake_m,
+                &[],
+            ),
         }
     }
 
@@ -390,7 +397,9 @@ impl RoadBook {
             (DeviceKind::Tunnel, self.tunnels.len()),
             (DeviceKind::ServiceArea, self.service_areas.len()),
         ];
-        lists.into_iter().flat_map(|(kind, n)| (0..n as u32).map(move |index| DeviceRef { kind, index }))
+        lists
+            .into_iter()
+            .flat_map(|(kind, n)| (0..n as u32).map(move |index| DeviceRef { kind, index }))
     }
 
     /// Devices of the given kinds that lie upstream of `stake_m` in direction
@@ -399,7 +408,13 @@ impl RoadBook {
     /// A point device exactly at `stake_m` counts as upstream (distance 0); a
     /// zone counts when any part of it is upstream, with distance 0 when it
     /// covers the point. Directional devices must serve `dir`.
-    pub fn upstream(&self, dir: Direction, stake_m: f64, within_m: f64, kinds: &[DeviceKind]) -> Vec<Upstream> {
+    pub fn upstream(
+        &self,
+        dir: Direction,
+        stake_m: f64,
+        within_m: f64,
+        kinds: &[DeviceKind],
+    ) -> Vec<Upstream> {
         let here = dir.travel_m(stake_m);
         let mut out: Vec<Upstream> = self
             .devices()
@@ -416,7 +431,10 @@ impl RoadBook {
                     return None;
                 }
                 let distance_m = if end >= here { 0.0 } else { here - end };
-                (distance_m <= within_m).then_some(Upstream { device: d, distance_m })
+                (distance_m <= within_m).then_some(Upstream {
+                    device: d,
+                    distance_m,
+                })
             })
             .collect();
         out.sort_by(|a, b| a.distance_m.total_cmp(&b.distance_m));

@@ -21,28 +21,39 @@ pub struct StakeError {
 /// metre part must be below 1000 (`K12+1345` is a typo, not 13.345 km).
 pub fn parse_stake(text: &str) -> Result<f64, StakeError> {
     let t = text.trim();
-    let err = |reason| StakeError { text: text.to_string(), reason };
+    let err = |reason| StakeError {
+        text: text.to_string(),
+        reason,
+    };
     if t.is_empty() {
         return Err(err("empty"));
     }
     let first = t.as_bytes()[0];
     if first == b'K' || first == b'k' {
         let rest = &t[1..];
-        let (km, m) = rest.split_once('+').ok_or_else(|| err("missing `+` after the kilometre part"))?;
+        let (km, m) = rest
+            .split_once('+')
+            .ok_or_else(|| err("missing `+` after the kilometre part"))?;
         if km.is_empty() || !km.bytes().all(|b| b.is_ascii_digit()) {
             return Err(err("the kilometre part must be digits"));
         }
         if m.is_empty() || !m.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
             return Err(err("the metre part must be a number"));
         }
-        let km: f64 = km.parse().map_err(|_| err("the kilometre part must be digits"))?;
-        let m: f64 = m.parse().map_err(|_| err("the metre part must be a number"))?;
+        let km: f64 = km
+            .parse()
+            .map_err(|_| err("the kilometre part must be digits"))?;
+        let m: f64 = m
+            .parse()
+            .map_err(|_| err("the metre part must be a number"))?;
         if m >= 1000.0 {
             return Err(err("the metre part must be below 1000"));
         }
         Ok(km * 1000.0 + m)
     } else {
-        if !t.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+' || b == b'e' || b == b'E') {
+        if !t.bytes().all(|b| {
+            b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+' || b == b'e' || b == b'E'
+        }) {
             return Err(err("not a number"));
         }
         let v: f64 = t.parse().map_err(|_| err("not a number"))?;
@@ -95,7 +106,9 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for text in ["", "K12", "K12+", "K+345", "K12+1345", "Kx+1", "-5", "abc", "K12-345", "NaN", "inf"] {
+        for text in [
+            "", "K12", "K12+", "K+345", "K12+1345", "Kx+1", "-5", "abc", "K12-345", "NaN", "inf",
+        ] {
             assert!(parse_stake(text).is_err(), "{text} should not parse");
         }
     }

@@ -61,25 +61,139 @@ fn line_of_after(needle: &str, text: &str, from: usize) -> usize {
 fn each_error_names_file_line_and_key() {
     // (replace this, with this, expected key, a line that must be reported, message fragment)
     let cases: &[(&str, &str, &str, &str, &str)] = &[
-        ("stake_m = 12500", "stak_m = 12500", "stak_m", "stak_m = 12500", "unknown field"),
-        ("lanes = 3\n\n[[detector]]", "lanes = 3\nlane_count = 2\n\n[[detector]]", "lane_count", "lane_count", "unknown field"),
-        ("hazmat = \"forbidden\"", "hazmat = \"sometimes\"", "tunnel.hazmat", "hazmat = \"sometimes\"", "not `allowed`"),
-        ("id = \"D014\"", "id = \"D012\"", "detector.id", "id = \"D012\"", "used twice"),
-        ("stake_m = \"K14+000\"", "stake_m = \"K14+0x0\"", "detector.stake_m", "K14+0x0", "invalid stake"),
-        ("stake_m = \"K14+000\"", "stake_m = \"K34+000\"", "detector.stake_m", "K34+000", "outside the geometry"),
-        ("stake_m = \"K14+000\"", "stake_m = \"K11+000\"", "detector.stake_m", "stake_m = 16000", "stake order"),
-        ("stake_m = \"K14+000\"", "stake_m = 12000", "detector.stake_m", "stake_m = 12000", "same stake"),
-        ("direction = \"down\"", "direction = \"dn\"", "detector.direction", "direction = \"dn\"", "unknown direction"),
-        ("tz = \"+08:00\"", "tz = \"Beijing\"", "road.tz", "tz = \"Beijing\"", "UTC offset"),
-        ("lanes = 3\nspeed", "lanes = 0\nspeed", "road.lanes", "lanes = 0", "out of range"),
-        ("speed_limit_kmh = 120", "speed_limit_kmh = 500", "road.speed_limit_kmh", "speed_limit_kmh = 500", "out of range"),
-        ("[25000, 116.2000, 39.6400]", "[0, 116.2000, 39.6400]", "road.geometry", "geometry", "must increase"),
-        ("[25000, 116.2000, 39.6400]", "[25000, 216.2, 39.64]", "road.geometry", "geometry", "out of range"),
-        ("to_m = 19000", "to_m = 17000", "deicer.to_m", "to_m = 17000", "greater than from_m"),
-        ("id = \"SA1\"", "id = \"\"", "service_area.id", "id = \"\"", "must not be empty"),
-        ("chargers = 8", "chargers = -1", "service_area.chargers", "chargers = -1", "out of range"),
-        ("directions = [\"up\", \"down\"]\n", "directions = [\"up\"]\n", "detector.direction", "direction = \"down\"", "not in road.directions"),
-        ("speed_limit_kmh = 120", "speed_limit_kmh = \"fast\"", "speed_limit_kmh = \"fast\"", "speed_limit_kmh", "invalid type"),
+        (
+            "stake_m = 12500",
+            "stak_m = 12500",
+            "stak_m",
+            "stak_m = 12500",
+            "unknown field",
+        ),
+        (
+            "lanes = 3\n\n[[detector]]",
+            "lanes = 3\nlane_count = 2\n\n[[detector]]",
+            "lane_count",
+            "lane_count",
+            "unknown field",
+        ),
+        (
+            "hazmat = \"forbidden\"",
+            "hazmat = \"sometimes\"",
+            "tunnel.hazmat",
+            "hazmat = \"sometimes\"",
+            "not `allowed`",
+        ),
+        (
+            "id = \"D014\"",
+            "id = \"D012\"",
+            "detector.id",
+            "id = \"D012\"",
+            "used twice",
+        ),
+        (
+            "stake_m = \"K14+000\"",
+            "stake_m = \"K14+0x0\"",
+            "detector.stake_m",
+            "K14+0x0",
+            "invalid stake",
+        ),
+        (
+            "stake_m = \"K14+000\"",
+            "stake_m = \"K34+000\"",
+            "detector.stake_m",
+            "K34+000",
+            "outside the geometry",
+        ),
+        (
+            "stake_m = \"K14+000\"",
+            "stake_m = \"K11+000\"",
+            "detector.stake_m",
+            "stake_m = 16000",
+            "stake order",
+        ),
+        (
+            "stake_m = \"K14+000\"",
+            "stake_m = 12000",
+            "detector.stake_m",
+            "stake_m = 12000",
+            "same stake",
+        ),
+        (
+            "direction = \"down\"",
+            "direction = \"dn\"",
+            "detector.direction",
+            "direction = \"dn\"",
+            "unknown direction",
+        ),
+        (
+            "tz = \"+08:00\"",
+            "tz = \"Beijing\"",
+            "road.tz",
+            "tz = \"Beijing\"",
+            "UTC offset",
+        ),
+        (
+            "lanes = 3\nspeed",
+            "lanes = 0\nspeed",
+            "road.lanes",
+            "lanes = 0",
+            "out of range",
+        ),
+        (
+            "speed_limit_kmh = 120",
+            "speed_limit_kmh = 500",
+            "road.speed_limit_kmh",
+            "speed_limit_kmh = 500",
+            "out of range",
+        ),
+        (
+            "[25000, 116.2000, 39.6400]",
+            "[0, 116.2000, 39.6400]",
+            "road.geometry",
+            "geometry",
+            "must increase",
+        ),
+        (
+            "[25000, 116.2000, 39.6400]",
+            "[25000, 216.2, 39.64]",
+            "road.geometry",
+            "geometry",
+            "out of range",
+        ),
+        (
+            "to_m = 19000",
+            "to_m = 17000",
+            "deicer.to_m",
+            "to_m = 17000",
+            "greater than from_m",
+        ),
+        (
+            "id = \"SA1\"",
+            "id = \"\"",
+            "service_area.id",
+            "id = \"\"",
+            "must not be empty",
+        ),
+        (
+            "chargers = 8",
+            "chargers = -1",
+            "service_area.chargers",
+            "chargers = -1",
+            "out of range",
+        ),
+        (
+            "directions = [\"up\", \"down\"]\n",
+            "directions = [\"up\"]\n",
+            "detector.direction",
+            "direction = \"down\"",
+            "not in road.directions",
+        ),
+        (
+            "speed_limit_kmh = 120",
+            "speed_limit_kmh = \"fast\"",
+            "speed_limit_kmh = \"fast\"",
+            "speed_limit_kmh",
+            "invalid type",
+        ),
     ];
     for (from, to, key, line_text, fragment) in cases {
         let e = broken(from, to);
@@ -87,13 +201,28 @@ fn each_error_names_file_line_and_key() {
         let first_line = line_text.lines().next().unwrap();
         let at = EXAMPLE.find(from).unwrap();
         let at = EXAMPLE[..at].rfind('\n').map_or(0, |i| i + 1);
-        let want_line = if *key == "detector.direction" { line_of(first_line, &text) } else { line_of_after(first_line, &text, at) };
+        let want_line = if *key == "detector.direction" {
+            line_of(first_line, &text)
+        } else {
+            line_of_after(first_line, &text, at)
+        };
         assert_eq!(e.file, "ROAD.toml");
-        assert!(e.key.contains(key) || key.contains(e.key.as_str()) && !e.key.is_empty(), "{from:?}: key {:?} should name {key:?} ({e})", e.key);
+        assert!(
+            e.key.contains(key) || key.contains(e.key.as_str()) && !e.key.is_empty(),
+            "{from:?}: key {:?} should name {key:?} ({e})",
+            e.key
+        );
         assert_eq!(e.line, want_line, "{from:?}: wrong line in {e}");
-        assert!(e.message.contains(fragment), "{from:?}: message {:?} lacks {fragment:?}", e.message);
+        assert!(
+            e.message.contains(fragment),
+            "{from:?}: message {:?} lacks {fragment:?}",
+            e.message
+        );
         let shown = e.to_string();
-        assert!(shown.starts_with(&format!("ROAD.toml:{want_line}:")), "{shown}");
+        assert!(
+            shown.starts_with(&format!("ROAD.toml:{want_line}:")),
+            "{shown}"
+        );
     }
 }
 
@@ -104,7 +233,10 @@ fn missing_required_key_is_named() {
     assert_eq!(e.key, "stake_m", "{e}");
     assert!(e.message.contains("missing field"), "{e}");
     // The table that lacks it starts at the [[weather]] header.
-    assert!(e.line >= line_of("[[weather]]", &text) && e.line <= line_of("[[weather]]", &text) + 2, "{e}");
+    assert!(
+        e.line >= line_of("[[weather]]", &text) && e.line <= line_of("[[weather]]", &text) + 2,
+        "{e}"
+    );
 }
 
 #[test]
@@ -115,18 +247,49 @@ fn down_detectors_may_be_listed_in_travel_order() {
         1,
     );
     let b = load(&text).unwrap();
-    let ids: Vec<&str> = b.stations(Direction::Down).iter().map(|&i| b.detectors()[i as usize].id.as_str()).collect();
-    assert_eq!(ids, ["D012D", "D010D", "D008D"], "down stations in travel order");
+    let ids: Vec<&str> = b
+        .stations(Direction::Down)
+        .iter()
+        .map(|&i| b.detectors()[i as usize].id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        ["D012D", "D010D", "D008D"],
+        "down stations in travel order"
+    );
 }
 
 #[test]
 fn upstream_lookup() {
     let b = load(EXAMPLE).unwrap();
-    let all = [DeviceKind::Vsl, DeviceKind::Vms, DeviceKind::Interchange, DeviceKind::FogLights, DeviceKind::Detector];
-    let up: Vec<(&str, f64)> = b.upstream(Direction::Up, 12_000.0, 5_000.0, &all).iter().map(|u| (b.device_id(u.device), u.distance_m)).collect();
-    assert_eq!(up, [("D012", 0.0), ("L1", 0.0), ("S012U", 500.0), ("M010U", 2000.0), ("T_GUAN", 3000.0)]);
+    let all = [
+        DeviceKind::Vsl,
+        DeviceKind::Vms,
+        DeviceKind::Interchange,
+        DeviceKind::FogLights,
+        DeviceKind::Detector,
+    ];
+    let up: Vec<(&str, f64)> = b
+        .upstream(Direction::Up, 12_000.0, 5_000.0, &all)
+        .iter()
+        .map(|u| (b.device_id(u.device), u.distance_m))
+        .collect();
+    assert_eq!(
+        up,
+        [
+            ("D012", 0.0),
+            ("L1", 0.0),
+            ("S012U", 500.0),
+            ("M010U", 2000.0),
+            ("T_GUAN", 3000.0)
+        ]
+    );
     // Down direction: upstream means higher stakes; up-facing signs are excluded.
-    let down: Vec<(&str, f64)> = b.upstream(Direction::Down, 12_000.0, 5_000.0, &all).iter().map(|u| (b.device_id(u.device), u.distance_m)).collect();
+    let down: Vec<(&str, f64)> = b
+        .upstream(Direction::Down, 12_000.0, 5_000.0, &all)
+        .iter()
+        .map(|u| (b.device_id(u.device), u.distance_m))
+        .collect();
     assert_eq!(down, [("D012D", 0.0), ("L1", 0.0), ("M013D", 1000.0)]);
     // Range limit.
     let near = b.upstream(Direction::Up, 12_000.0, 1_000.0, &[DeviceKind::Vms]);

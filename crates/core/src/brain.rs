@@ -1,0 +1,218 @@
+//! The pipeline: senses → quality → state → events → decisions, driven by
+//! data time. `zhilu replay` feeds it from files; the live server will feed
+//! it from the network. Both see exactly the same behaviour.
+//!
+//! Time advances in ticks of `step` (the detectors' interval unless
+//! configured): a row belongs to the tick that ends at or after its time,
+//! and a tick is closed — quality rules, state, detection — as soon as a
+//! row of a later tick arrives. A late row (older than the open tick, within
+//! its interval) is still used: it lands in its lane and counts at the next
+//! tick.
+
+use std::sync::Arc;
+
+use zhilu_road::RoadBook;
+
+use crate::event::{Action, Event};
+use crate::quality::{Quality, QualityConfig, Recorded};
+use crate::reading::{CameraObs, Obs, PositionObs, WeatherObs};
+use crate::state::{CorridorState, StateConfig, StateEstimator};
+
+/// Everything configurable in the pipeline.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BrainConfig {
+    /// Data-quality rules.
+    pub quality: QualityConfig,
+    /// State estimation.
+    pub state: StateConfig,
+    /// Tick length (s); default: the interval of the first observation.
+    pub step_s: Option<u16>,
+}
+
+/// What the pipeline produced since the last drain.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outputs {
+    /// Events that ended (or, after [`Brain::finish`], all still open).
+    pub events: Vec<Event>,
+    /// Device commands, in time order.
+    pub actions: Vec<Action>,
+}
+
+impl Outputs {
+    /// Whether there is nothing to write.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.actions.is_empty()
+    }
+}
+
+/// Counters for the run summary.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BrainStats {
+    /// Ticks closed.
+    pub ticks: u64,
+    /// Events raised (opened), all kinds.
+    pub events_raised: u64,
+}
+
+/// The cloud-control brain of one corridor.
+#[derive(Debug)]
+pub struct Brain {
+    road: Arc<RoadBook>,
+    cfg: BrainConfig,
+    quality: Quality,
+    state: Option<StateEstimator>,
+    step_ms: i64,
+    tick_ms: Option<i64>,
+    next_seq: u64,
+    out: Outputs,
+    stats: BrainStats,
+    lane_buf: Vec<(u16, i64, f32, f32)>,
+    latest_weather: Vec<Option<WeatherObs>>,
+}
+
+impl Brain {
+    /// A brain for the corridor.
+    pub fn new(road: Arc<RoadBook>, cfg: BrainConfig) -> Brain {
+        let quality = Quality::new(&road, cfg.quality.clone());
+        let latest_weather = vec![None; road.weather().len()];
+        Brain {
+            road,
+            cfg,
+            quality,
+            state: None,
+            step_ms: 0,
+            tick_ms: None,
+            next_seq: 1,
+            out: Outputs::default(),
+            stats: BrainStats::default(),
+            lane_buf: Vec::with_capacity(8),
+            latest_weather,
+        }
+    }
+
+    /// The road book.
+    pub fn road(&self) -> &RoadBook {
+        &self.road
+    }
+
+    /// The data-quality monitor.
+    pub fn quality(&self) -> &Quality {
+        &self.quality
+    }
+
+    /// The latest corridor state (`None` before the first tick).
+    pub fn state(&self) -> Option<&CorridorState> {
+        self.state
+            .as_ref()
+            .map(|s| s.state())
+            .filter(|s| s.ts_ms != 0)
+    }
+
+    /// Run counters.
+    pub fn stats(&self) -> &BrainStats {
+        &self.stats
+    }
+
+    /// Tick length (ms), 0 until known.
+    pub fn step_ms(&self) -> i64 {
+        self.step_ms
+    }
+
+    /// Takes what was produced so far.
+    pub fn drain(&mut self) -> Outputs {
+        std::mem::take(&mut self.out)
+    }
+
+    /// Whether anything waits to be drained.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty()
+    }
+
+    /// One detector reading. `obs.lane` must be within the detector's lanes
+    /// (the adapters check it).
+    #[inline]
+    pub fn observe(&mut self, obs: &Obs) -> Recorded {
+        self.advance(obs.ts_ms, Some(obs.interval_s));
+        let d = &self.road.detectors()[obs.detector as usize];
+        debug_assert!(obs.lane >= 1 && obs.lane <= d.lanes);
+        let lane = d.first_lane as usize + (obs.lane.clamp(1, d.lanes) as usize - 1);
+        self.quality.record(lane, obs)
+    }
+
+    /// One weather reading.
+    pub fn weather(&mut self, w: &WeatherObs) {
+        self.advance(w.ts_ms, None);
+        if let Some(slot) = self.latest_weather.get_mut(w.station as usize) {
+            *slot = Some(*w);
+        }
+    }
+
+    /// One vehicle position.
+    pub fn position(&mut self, p: &PositionObs) {
+        self.advance(p.ts_ms, None);
+    }
+
+    /// One camera event.
+    pub fn camera(&mut self, c: &CameraObs) {
+        self.advance(c.ts_ms, None);
+    }
+
+    /// Ends the run: closes the open tick and hands over every still-open
+    /// event (with `end_ms = None`).
+    pub fn finish(&mut self) {
+        if let Some(t) = self.tick_ms.take() {
+            self.close_tick(t);
+        }
+        let mut open: Vec<Event> = self.quality.open_events().cloned().collect();
+        open.sort_by_key(|e| e.seq);
+        self.out.events.extend(open);
+    }
+
+    fn advance(&mut self, ts_ms: i64, interval_s: Option<u16>) {
+        if self.step_ms == 0 {
+            let Some(i) = self.cfg.step_s.or(interval_s) else {
+                return;
+            };
+            self.step_ms = i.max(1) as i64 * 1000;
+            self.state = Some(StateEstimator::new(
+                &self.road,
+                self.cfg.state.clone(),
+                self.step_ms,
+            ));
+        }
+        let t = (ts_ms + self.step_ms - 1).div_euclid(self.step_ms) * self.step_ms;
+        match self.tick_ms {
+            None => self.tick_ms = Some(t),
+            Some(cur) if t > cur => {
+                self.close_tick(cur);
+                self.tick_ms = Some(t);
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn close_tick(&mut self, t: i64) {
+        self.stats.ticks += 1;
+        self.quality
+            .close_tick(&self.road, t, &mut self.next_seq, &mut self.out.events);
+        self.stats.events_raised = self.next_seq - 1;
+        let Some(state) = self.state.as_mut() else {
+            return;
+        };
+        for (di, &dir) in self.road.directions().iter().enumerate() {
+            for (k, &det) in self.road.stations(dir).iter().enumerate() {
+                let d = &self.road.detectors()[det as usize];
+                self.lane_buf.clear();
+                for li in d.first_lane as usize..(d.first_lane + d.lanes as u32) as usize {
+                    if let Some(r) = self.quality.usable(li, t) {
+                        self.lane_buf
+                            .push((r.volume, r.interval_ms, r.speed_kmh, r.occupancy_pct));
+                    }
+                }
+                let sample = state.aggregate(d.lanes, &self.lane_buf);
+                state.samples_mut(di)[k] = sample;
+            }
+        }
+        state.update(t);
+    }
+}

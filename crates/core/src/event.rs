@@ -1,0 +1,115 @@
+//! Events (what the platform detected) and actions (what it decided).
+//!
+//! These are domain values; the adapters turn them into the contract's JSON
+//! lines, so a change here never silently changes the file format.
+
+use zhilu_road::Direction;
+
+/// What kind of event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventKind {
+    /// 交通事件: a lane blocked by a stopped vehicle, a crash.
+    Incident,
+    /// 拥堵
+    Congestion,
+    /// 团雾 / 低能见度
+    Fog,
+    /// 路面结冰风险
+    Ice,
+    /// 危化品车超速
+    HazmatSpeeding,
+    /// 危化品车违停
+    HazmatStopped,
+    /// 危化品车驶入禁行区
+    HazmatRestrictedZone,
+    /// 逆行
+    WrongWay,
+    /// 检测器故障
+    DetectorFault,
+}
+
+impl EventKind {
+    /// The contract's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Incident => "incident",
+            EventKind::Congestion => "congestion",
+            EventKind::Fog => "fog",
+            EventKind::Ice => "ice",
+            EventKind::HazmatSpeeding => "hazmat_speeding",
+            EventKind::HazmatStopped => "hazmat_stopped",
+            EventKind::HazmatRestrictedZone => "hazmat_restricted_zone",
+            EventKind::WrongWay => "wrong_way",
+            EventKind::DetectorFault => "detector_fault",
+        }
+    }
+}
+
+/// Kind-specific facts an event carries.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EventDetail {
+    /// Nothing beyond the common fields.
+    None,
+    /// A faulty detector station.
+    DetectorFault {
+        /// Detector index in the road book.
+        detector: u32,
+        /// Lanes found faulty during the episode (1-based, ascending).
+        lanes: Vec<u8>,
+        /// Rules that fired during the episode, in first-fired order.
+        rules: Vec<crate::quality::FaultRule>,
+    },
+}
+
+/// One detected event, open (`end_ms = None`) or closed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// Sequence number, unique within a run (`E{seq}` in the files).
+    pub seq: u64,
+    /// Kind.
+    pub kind: EventKind,
+    /// Carriageway, or `None` for both (fog, ice).
+    pub direction: Option<Direction>,
+    /// Extent: lower stake (m).
+    pub from_m: f64,
+    /// Extent: higher stake (m).
+    pub to_m: f64,
+    /// Estimated start (epoch ms).
+    pub start_ms: i64,
+    /// Data time it was first raised (epoch ms).
+    pub detected_ms: i64,
+    /// End (epoch ms), `None` while active.
+    pub end_ms: Option<i64>,
+    /// Severity 1 (minor) – 5 (worst).
+    pub severity: u8,
+    /// The rule that raised it (e.g. `quality.stuck`).
+    pub rule: &'static str,
+    /// Detector indices used as evidence.
+    pub detectors: Vec<u32>,
+    /// Kind-specific facts.
+    pub detail: EventDetail,
+}
+
+/// A command to one roadside device (a line of ACTIONS.jsonl).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Action {
+    /// Data time of the decision (epoch ms).
+    pub at_ms: i64,
+    /// Device id from the road book.
+    pub device: String,
+    /// What to do.
+    pub command: Command,
+    /// Event that caused it.
+    pub event_seq: Option<u64>,
+    /// Why, in words an operator reads (rule, evidence, legal basis).
+    pub reason: String,
+}
+
+/// The commanded state of a device.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Speed limit (km/h), `None` = back to the posted limit.
+    SpeedLimit(Option<u16>),
+    /// Message text; empty = blank.
+    Message(String),
+}

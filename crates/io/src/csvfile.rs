@@ -1,0 +1,297 @@
+//! Shared CSV machinery: header → column map, record loop with line
+//! numbers, and allocation-free field parsing.
+
+use std::io::Read;
+
+use csv::ByteRecord;
+
+use crate::badrows::{BadRowKind, BadRows};
+use crate::error::IoError;
+
+/// A CSV file being streamed: header checked, one reusable record buffer.
+pub(crate) struct CsvFile<R: Read> {
+    rdr: csv::Reader<R>,
+    pub rec: ByteRecord,
+    /// Index of each required column, in the order the reader asked for them.
+    pub cols: Vec<usize>,
+    pub file: String,
+    pub bad: BadRows,
+    pub rows: u64,
+    pub line: u64,
+}
+
+impl<R: Read> CsvFile<R> {
+    /// Opens the stream and maps the required columns. A missing column is
+    /// a fatal error naming the file, line 1 and the column.
+    pub fn new(inner: R, file: &str, required: &[&'static str]) -> Result<CsvFile<R>, IoError> {
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .buffer_capacity(1 << 16)
+            .from_reader(inner);
+        let header = rdr
+            .byte_headers()
+            .map_err(|e| IoError::from_csv(file, 1, e))?
+            .clone();
+        let names: Vec<&[u8]> = header
+            .iter()
+            .enumerate()
+            .map(|(i, h)| {
+                let h = if i == 0 {
+                    h.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(h)
+                } else {
+                    h
+                };
+                h.trim_ascii()
+            })
+            .collect();
+        if names.len() == 1 && names[0].is_empty() {
+            return Err(IoError::Header {
+                file: file.to_string(),
+                message: "the file is empty (no header line)".into(),
+            });
+        }
+        let mut cols = Vec::with_capacity(required.len());
+        for &want in required {
+            match names.iter().position(|n| *n == want.as_bytes()) {
+                Some(i) => cols.push(i),
+                None => {
+                    return Err(IoError::Header {
+                        file: file.to_string(),
+                        message: format!(
+                            "line 1: missing column `{want}` (the header must name {})",
+                            required.join(",")
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(CsvFile {
+            rdr,
+            rec: ByteRecord::new(),
+            cols,
+            file: file.to_string(),
+            bad: BadRows::new(file),
+            rows: 0,
+            line: 1,
+        })
+    }
+
+    /// Reads the next record. Malformed records are counted and skipped.
+    /// Returns `Ok(false)` at the end of the file.
+    pub fn next_record(&mut self) -> Result<bool, IoError> {
+        loop {
+            match self.rdr.read_byte_record(&mut self.rec) {
+                Ok(true) => {
+                    self.rows += 1;
+                    self.line = self.rec.position().map_or(self.line + 1, |p| p.line());
+                    // A blank line reads as one empty field: skip it silently.
+                    if self.rec.len() == 1 && self.rec[0].is_empty() {
+                        self.rows -= 1;
+                        continue;
+                    }
+                    return Ok(true);
+                }
+                Ok(false) => return Ok(false),
+                Err(e) => {
+                    let line = e.position().map_or(self.line + 1, |p| p.line());
+                    if let csv::ErrorKind::Io(_) = e.kind() {
+                        return Err(IoError::from_csv(&self.file, line, e));
+                    }
+                    self.rows += 1;
+                    self.line = line;
+                    self.bad.add(BadRowKind::Malformed, line, None);
+                }
+            }
+        }
+    }
+
+    /// The field of required column `i` (empty if the row is short), trimmed.
+    #[inline]
+    pub fn field(&self, i: usize) -> &[u8] {
+        self.rec.get(self.cols[i]).unwrap_or(b"").trim_ascii()
+    }
+}
+
+/// Parses a non-negative decimal integer (no sign, no spaces).
+#[inline]
+pub(crate) fn parse_uint(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 18 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in b {
+        let d = c.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + d as u64;
+    }
+    Some(v)
+}
+
+/// Parses a finite decimal number (`12`, `12.5`, `-3`, `1e3`).
+#[inline]
+pub(crate) fn parse_f64(b: &[u8]) -> Option<f64> {
+    const P: [f64; 7] = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5, 1e6];
+    // Fast path for plain `123` and `123.45`.
+    let (int, frac) = match b.iter().position(|&c| c == b'.') {
+        Some(p) => (&b[..p], Some(&b[p + 1..])),
+        None => (b, None),
+    };
+    if (1..=9).contains(&int.len()) {
+        match frac {
+            None => {
+                if let Some(i) = parse_uint(int) {
+                    return Some(i as f64);
+                }
+            }
+            Some(f) if (1..=6).contains(&f.len()) => {
+                if let (Some(i), Some(f10)) = (parse_uint(int), parse_uint(f)) {
+                    return Some(i as f64 + f10 as f64 / P[f.len()]);
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    let s = std::str::from_utf8(b).ok()?;
+    let v: f64 = s.parse().ok()?;
+    v.is_finite().then_some(v)
+}
+
+/// Parses a signed number that must look like an integer, distinguishing
+/// negative values (out of range) from garbage.
+#[inline]
+pub(crate) fn parse_int_signed(b: &[u8]) -> Result<i64, BadRowKind> {
+    if let Some(v) = parse_uint(b) {
+        return Ok(v as i64);
+    }
+    if let Some(rest) = b.strip_prefix(b"-")
+        && let Some(v) = parse_uint(rest)
+    {
+        return Ok(-(v as i64));
+    }
+    Err(BadRowKind::BadNumber)
+}
+
+/// RFC 3339 time parsing with a one-entry cache: rows of one interval share
+/// their time text, so most rows cost one comparison.
+pub(crate) struct TimeCache {
+    last: Vec<u8>,
+    ts_ms: i64,
+}
+
+impl TimeCache {
+    pub fn new() -> TimeCache {
+        TimeCache {
+            last: Vec::with_capacity(40),
+            ts_ms: 0,
+        }
+    }
+
+    /// Epoch ms, or `None` when the text is not RFC 3339 with an offset.
+    #[inline]
+    pub fn parse(&mut self, b: &[u8]) -> Option<i64> {
+        if b == self.last.as_slice() && !b.is_empty() {
+            return Some(self.ts_ms);
+        }
+        let ts = parse_time(b)?;
+        self.last.clear();
+        self.last.extend_from_slice(b);
+        self.ts_ms = ts;
+        Some(ts)
+    }
+}
+
+/// Parses RFC 3339 with an offset (`2026-11-23T06:00:20+08:00`, `…Z`) into epoch ms.
+pub fn parse_time(b: &[u8]) -> Option<i64> {
+    // Require the date-time shape RFC 3339 gives; jiff also accepts other
+    // forms (a bare date, a space separator) that the contract does not.
+    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't') {
+        return None;
+    }
+    let s = std::str::from_utf8(b).ok()?;
+    let ts: jiff::Timestamp = s.parse().ok()?;
+    Some(ts.as_millisecond())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn numbers() {
+        assert_eq!(parse_uint(b"0"), Some(0));
+        assert_eq!(parse_uint(b"123"), Some(123));
+        assert_eq!(parse_uint(b""), None);
+        assert_eq!(parse_uint(b"1a"), None);
+        assert_eq!(parse_uint(b"-1"), None);
+        assert_eq!(parse_f64(b"12.5"), Some(12.5));
+        assert_eq!(parse_f64(b"12"), Some(12.0));
+        assert_eq!(parse_f64(b"0.125"), Some(0.125));
+        assert_eq!(parse_f64(b"-3.5"), Some(-3.5));
+        assert_eq!(parse_f64(b"1e3"), Some(1000.0));
+        assert_eq!(parse_f64(b"NaN"), None);
+        assert_eq!(parse_f64(b"inf"), None);
+        assert_eq!(parse_f64(b"abc"), None);
+        assert_eq!(parse_f64(b""), None);
+        assert_eq!(parse_int_signed(b"-4"), Ok(-4));
+        assert_eq!(parse_int_signed(b"4.5"), Err(BadRowKind::BadNumber));
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(
+            parse_time(b"2026-11-23T06:00:20+08:00"),
+            Some(1_795_384_820_000)
+        );
+        assert_eq!(parse_time(b"2026-11-22T22:00:20Z"), Some(1_795_384_820_000));
+        assert_eq!(
+            parse_time(b"2026-11-22T22:00:20.5Z"),
+            Some(1_795_384_820_500)
+        );
+        for bad in [
+            "2026-11-23T06:00:20",
+            "2026-11-23 06:00:20+08:00",
+            "2026-13-23T06:00:20+08:00",
+            "yesterday",
+            "",
+            "2026-02-30T00:00:00Z",
+        ] {
+            assert_eq!(parse_time(bad.as_bytes()), None, "{bad}");
+        }
+        let mut c = TimeCache::new();
+        assert_eq!(
+            c.parse(b"2026-11-23T06:00:20+08:00"),
+            Some(1_795_384_820_000)
+        );
+        assert_eq!(
+            c.parse(b"2026-11-23T06:00:20+08:00"),
+            Some(1_795_384_820_000)
+        );
+        assert_eq!(
+            c.parse(b"2026-11-23T06:00:40+08:00"),
+            Some(1_795_384_840_000)
+        );
+        assert_eq!(c.parse(b""), None);
+    }
+
+    proptest! {
+        #[test]
+        fn f64_fast_path_agrees_with_std(i in 0u32..1_000_000, f in 0u32..1000, digits in 1usize..4) {
+            let text = format!("{i}.{:0width$}", f % 10u32.pow(digits as u32), width = digits);
+            let want: f64 = text.parse().unwrap();
+            let got = parse_f64(text.as_bytes()).unwrap();
+            prop_assert!((got - want).abs() <= want.abs() * 1e-12);
+        }
+
+        #[test]
+        fn parsers_never_panic(b in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let _ = parse_f64(&b);
+            let _ = parse_uint(&b);
+            let _ = parse_time(&b);
+            let _ = parse_int_signed(&b);
+        }
+    }
+}
