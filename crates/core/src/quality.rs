@@ -12,7 +12,7 @@
 //! | rule | fires when | default |
 //! |---|---|---|
 //! | `missing` | no valid reading for N of the lane's intervals | 3 intervals |
-//! | `stuck` | the same non-zero (volume, speed, occupancy) repeated | ≥ 6 readings and ≥ 180 s |
+//! | `stuck` | the same non-zero (volume, speed, occupancy) repeated (occupancy below the locked-on level) | ≥ 6 readings and ≥ 180 s |
 //! | `zero_flow` | volume 0 and occupancy 0 while the other lanes (or the neighbouring stations) flow ≥ 400 veh/h/lane (smoothed over ~2 min) | 240 s |
 //! | `locked_on` | occupancy ≥ 99.5 % with at most one vehicle counted, while another lane of the station is below 50 %; or alone for a long time | 120 s / 1200 s |
 //! | `inconsistent` | ≥ 6 of the last 10 readings impossible together (chatter > 37 veh/30 s, speed without vehicles, vehicles without occupancy, implied vehicle length outside 2–35 m, garbage values) | 6/10 |
@@ -379,6 +379,12 @@ impl Quality {
         let fresh = self.lanes.iter().filter(|l| l.fresh).count();
         let feed_up =
             self.lanes.len() < 4 || fresh as f32 >= cfg.feed_gap_fraction * self.lanes.len() as f32;
+        if !feed_up {
+            // The feed itself is down (or this tick carried no detector data):
+            // no news about any lane, so no fault opens or clears. The few
+            // readings that did arrive are used at the next tick.
+            return;
+        }
 
         // Pass 1: per-lane reading rules, and each station's flow per usable lane.
         for (di, d) in road.detectors().iter().enumerate() {
@@ -514,8 +520,7 @@ impl Quality {
                     let cond = [
                         // Missing.
                         (
-                            feed_up
-                                && now_ms - silence_from >= cfg.missing_intervals as i64 * interval,
+                            now_ms - silence_from >= cfg.missing_intervals as i64 * interval,
                             silence_from,
                         ),
                         // Stuck.
@@ -523,6 +528,8 @@ impl Quality {
                             l.stuck_n >= cfg.stuck_repeats
                                 && now_ms - l.stuck_since >= cfg.stuck_s as i64 * 1000
                                 && (l.stuck_key.0 > 0 || f32::from_bits(l.stuck_key.2) > 0.0)
+                                // Pinned occupancy is the locked_on rule's, not a frozen value.
+                                && f32::from_bits(l.stuck_key.2) < cfg.locked_occ_pct
                                 && l.last_valid_ts == l.reading.ts_ms,
                             l.stuck_since,
                         ),

@@ -27,6 +27,9 @@ impl<R: Read> CsvFile<R> {
         let mut rdr = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(true)
+            // No field of the contract needs quoting; with quoting on, one
+            // stray quote would swallow the rest of the file into one field.
+            .quoting(false)
             .buffer_capacity(1 << 16)
             .from_reader(inner);
         let header = rdr
@@ -42,7 +45,10 @@ impl<R: Read> CsvFile<R> {
                 } else {
                     h
                 };
-                h.trim_ascii()
+                match h.trim_ascii() {
+                    [b'"', inner @ .., b'"'] => inner,
+                    h => h,
+                }
             })
             .collect();
         if names.len() == 1 && names[0].is_empty() {
@@ -106,10 +112,15 @@ impl<R: Read> CsvFile<R> {
         }
     }
 
-    /// The field of required column `i` (empty if the row is short), trimmed.
+    /// The field of required column `i` (empty if the row is short),
+    /// trimmed, and without surrounding double quotes.
     #[inline]
     pub fn field(&self, i: usize) -> &[u8] {
-        self.rec.get(self.cols[i]).unwrap_or(b"").trim_ascii()
+        let f = self.rec.get(self.cols[i]).unwrap_or(b"").trim_ascii();
+        match f {
+            [b'"', inner @ .., b'"'] => inner,
+            _ => f,
+        }
     }
 }
 

@@ -266,15 +266,21 @@ pub fn run<O: Read, W: Read, P: Read, C: Read, E: Write, A: Write>(
         }
         if t_o == t_min {
             if let Some(row) = o.take() {
-                match brain.observe(&row.value) {
-                    Recorded::Accepted => {}
-                    Recorded::Duplicate => {
-                        inputs
-                            .obs
-                            .bad_mut()
-                            .add(BadRowKind::Duplicate, row.line, None)
+                let verdict = brain.observe(&row.value);
+                // A row the reader already flagged is counted once.
+                if row.value.valid {
+                    match verdict {
+                        Recorded::Accepted => {}
+                        Recorded::Duplicate => {
+                            inputs
+                                .obs
+                                .bad_mut()
+                                .add(BadRowKind::Duplicate, row.line, None)
+                        }
+                        Recorded::Stale => {
+                            inputs.obs.bad_mut().add(BadRowKind::Stale, row.line, None)
+                        }
                     }
-                    Recorded::Stale => inputs.obs.bad_mut().add(BadRowKind::Stale, row.line, None),
                 }
             }
             o = inputs.obs.next()?;

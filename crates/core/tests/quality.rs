@@ -1,0 +1,390 @@
+//! Table tests for the detector data-quality rules: for each rule a case
+//! that must fire and cases that must not, driven through the whole
+//! pipeline (`Brain`) tick by tick.
+
+use std::sync::Arc;
+
+use zhilu_core::road::RoadBook;
+use zhilu_core::{Brain, BrainConfig, Event, EventDetail, EventKind, FaultRule, Obs};
+
+const STEP_S: i64 = 20;
+const T0: i64 = 1_795_384_800_000; // 2026-11-23T06:00:00+08:00
+
+/// Three up-direction stations 1 km apart, three lanes each.
+fn road() -> Arc<RoadBook> {
+    let text = r#"
+[road]
+id = "T"
+tz = "+08:00"
+directions = ["up"]
+geometry = [[0, 116.0, 39.0], [10000, 116.0, 39.09]]
+lanes = 3
+speed_limit_kmh = 120
+
+[[detector]]
+id = "A"
+direction = "up"
+stake_m = 2000
+
+[[detector]]
+id = "B"
+direction = "up"
+stake_m = 3000
+
+[[detector]]
+id = "C"
+direction = "up"
+stake_m = 4000
+"#;
+    Arc::new(RoadBook::from_toml(text, "ROAD.toml").unwrap())
+}
+
+/// What one lane reports in one tick.
+#[derive(Clone, Copy, Debug)]
+enum R {
+    /// Plausible, slightly varying traffic of `vol` vehicles per 20 s.
+    Flow(u16),
+    /// Exactly these values.
+    Row(u16, Option<f32>, f32),
+    /// No row.
+    Silent,
+    /// A row the reader flagged invalid.
+    Garbage,
+}
+
+/// Runs `ticks` ticks; `f(station, lane, tick)` says what each lane reports.
+/// Returns all events (closed, then still open) and the brain.
+fn run(ticks: i64, f: impl Fn(usize, u8, i64) -> R) -> (Vec<Event>, Brain) {
+    let mut brain = Brain::new(road(), BrainConfig::default());
+    let mut events = Vec::new();
+    for k in 1..=ticks {
+        for station in 0..3usize {
+            for lane in 1..=3u8 {
+                let ts_ms = T0 + k * STEP_S * 1000;
+                let base = Obs {
+                    ts_ms,
+                    detector: station as u32,
+                    lane,
+                    interval_s: STEP_S as u16,
+                    volume: 0,
+                    speed_kmh: None,
+                    occupancy_pct: 0.0,
+                    valid: true,
+                };
+                let obs = match f(station, lane, k) {
+                    R::Flow(vol) => {
+                        let speed = 95.0 + ((k * 7 + lane as i64 * 3 + station as i64) % 11) as f32;
+                        let occ = vol as f32 * 180.0 / speed * 6.5 / 10.0;
+                        Obs {
+                            volume: vol,
+                            speed_kmh: (vol > 0).then_some(speed),
+                            occupancy_pct: occ,
+                            ..base
+                        }
+                    }
+                    R::Row(volume, speed_kmh, occupancy_pct) => Obs {
+                        volume,
+                        speed_kmh,
+                        occupancy_pct,
+                        ..base
+                    },
+                    R::Silent => continue,
+                    R::Garbage => Obs {
+                        valid: false,
+                        ..base
+                    },
+                };
+                brain.observe(&obs);
+                events.extend(brain.drain().events);
+            }
+        }
+    }
+    brain.finish();
+    events.extend(brain.drain().events);
+    (events, brain)
+}
+
+fn faults(events: &[Event]) -> Vec<(&str, Vec<FaultRule>, Vec<u8>)> {
+    let names = ["A", "B", "C"];
+    events
+        .iter()
+        .filter(|e| e.kind == EventKind::DetectorFault)
+        .map(|e| match &e.detail {
+            EventDetail::DetectorFault {
+                detector,
+                lanes,
+                rules,
+            } => (names[*detector as usize], rules.clone(), lanes.clone()),
+            _ => unreachable!(),
+        })
+        .collect()
+}
+
+fn tick_ms(k: i64) -> i64 {
+    T0 + k * STEP_S * 1000
+}
+
+#[test]
+fn healthy_traffic_raises_nothing() {
+    let (events, _) = run(200, |_, _, _| R::Flow(6));
+    assert!(events.is_empty(), "{events:?}");
+}
+
+#[test]
+fn quiet_night_raises_nothing() {
+    // Mostly empty lanes at night: zeros everywhere, an occasional vehicle.
+    let (events, _) = run(300, |s, l, k| {
+        if (k + s as i64 * 5 + l as i64 * 13) % 17 == 0 {
+            R::Flow(1)
+        } else {
+            R::Row(0, None, 0.0)
+        }
+    });
+    assert!(events.is_empty(), "{events:?}");
+}
+
+#[test]
+fn stuck_values_fire_after_three_minutes() {
+    // B lane 2 repeats the same non-zero reading from tick 20.
+    let (events, _) = run(60, |s, l, k| {
+        if s == 1 && l == 2 && k >= 20 {
+            R::Row(7, Some(88.0), 9.0)
+        } else {
+            R::Flow(6)
+        }
+    });
+    assert_eq!(faults(&events), [("B", vec![FaultRule::Stuck], vec![2])]);
+    let e = &events[0];
+    assert_eq!(
+        e.start_ms,
+        tick_ms(19),
+        "start = beginning of the first repeated interval"
+    );
+    assert!(
+        e.detected_ms - e.start_ms >= 180_000 && e.detected_ms - e.start_ms <= 200_000,
+        "{e:?}"
+    );
+    assert_eq!(e.end_ms, None, "still stuck at the end");
+}
+
+#[test]
+fn short_repeats_and_repeated_zeros_are_not_stuck() {
+    let (events, _) = run(60, |s, l, k| {
+        if s == 1 && l == 2 && (20..25).contains(&k) {
+            R::Row(7, Some(88.0), 9.0)
+        } else {
+            R::Flow(6)
+        }
+    });
+    assert!(
+        events.is_empty(),
+        "5 repeats is chance, not a fault: {events:?}"
+    );
+}
+
+#[test]
+fn zero_flow_beside_flowing_lanes_fires() {
+    let (events, brain) = run(60, |s, l, k| {
+        if s == 0 && l == 1 && k >= 10 {
+            R::Row(0, None, 0.0)
+        } else {
+            R::Flow(6)
+        }
+    });
+    assert_eq!(faults(&events), [("A", vec![FaultRule::ZeroFlow], vec![1])]);
+    let e = &events[0];
+    assert_eq!(e.start_ms, tick_ms(9));
+    assert!(e.detected_ms - e.start_ms <= 260_000, "{e:?}");
+    // The faulty lane is left out of state estimation.
+    let st = brain.state().unwrap();
+    assert_eq!(st.directions[0].samples[0].lanes_used, 2);
+    assert_eq!(st.directions[0].samples[1].lanes_used, 3);
+}
+
+#[test]
+fn whole_station_zero_while_neighbours_flow_fires() {
+    let (events, _) = run(60, |s, _, k| {
+        if s == 1 && k >= 10 {
+            R::Row(0, None, 0.0)
+        } else {
+            R::Flow(6)
+        }
+    });
+    assert_eq!(
+        faults(&events),
+        [("B", vec![FaultRule::ZeroFlow], vec![1, 2, 3])]
+    );
+}
+
+#[test]
+fn zero_flow_with_light_traffic_beside_does_not_fire() {
+    // Others carry 1 vehicle / 20 s (180 veh/h): an empty fast lane is believable.
+    let (events, _) = run(60, |s, l, _| {
+        if s == 0 && l == 1 {
+            R::Row(0, None, 0.0)
+        } else {
+            R::Flow(1)
+        }
+    });
+    assert!(events.is_empty(), "{events:?}");
+}
+
+#[test]
+fn locked_on_beside_moving_lanes_fires() {
+    let (events, _) = run(40, |s, l, k| {
+        if s == 2 && l == 3 && k >= 10 {
+            R::Row(0, None, 100.0)
+        } else {
+            R::Flow(6)
+        }
+    });
+    assert_eq!(faults(&events), [("C", vec![FaultRule::LockedOn], vec![3])]);
+    let e = &events[0];
+    assert!(
+        e.detected_ms - e.start_ms >= 120_000 && e.detected_ms - e.start_ms <= 140_000,
+        "{e:?}"
+    );
+}
+
+#[test]
+fn standing_queue_is_not_locked_on() {
+    // Every lane of B covered (a stopped queue) for 10 minutes; and a slow
+    // queue with vehicles still counted at 100 %.
+    let (events, _) = run(60, |s, _, k| {
+        if s == 1 && (10..40).contains(&k) {
+            R::Row(0, None, 100.0)
+        } else {
+            R::Flow(6)
+        }
+    });
+    assert!(events.is_empty(), "{events:?}");
+    let (events, _) = run(60, |s, l, k| {
+        if s == 1 && l == 1 && k >= 10 {
+            R::Row(4, Some(6.0), 100.0)
+        } else {
+            R::Flow(6)
+        }
+    });
+    assert!(
+        faults(&events).iter().all(|f| f.1 != [FaultRule::LockedOn]),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn missing_rows_fire_after_three_intervals() {
+    let (events, _) = run(40, |s, l, k| {
+        if s == 1 && l == 1 && (10..20).contains(&k) {
+            R::Silent
+        } else {
+            R::Flow(6)
+        }
+    });
+    assert_eq!(faults(&events), [("B", vec![FaultRule::Missing], vec![1])]);
+    let e = &events[0];
+    assert_eq!(e.start_ms, tick_ms(9), "start = the last good reading");
+    assert_eq!(e.detected_ms, tick_ms(12));
+    assert_eq!(
+        e.end_ms,
+        Some(tick_ms(19)),
+        "end = start of the first good interval after"
+    );
+}
+
+#[test]
+fn two_missing_intervals_and_feed_gaps_do_not_fire() {
+    let (events, _) = run(40, |s, l, k| {
+        if s == 1 && l == 1 && (10..12).contains(&k) {
+            R::Silent
+        } else {
+            R::Flow(6)
+        }
+    });
+    assert!(events.is_empty(), "{events:?}");
+    // The whole feed stops for 10 ticks: one outage, not nine detector faults.
+    let (events, _) = run(40, |_, _, k| {
+        if (10..20).contains(&k) {
+            R::Silent
+        } else {
+            R::Flow(6)
+        }
+    });
+    assert!(events.is_empty(), "{events:?}");
+}
+
+#[test]
+fn silent_detector_from_the_start_fires() {
+    let (events, _) = run(20, |s, _, _| if s == 2 { R::Silent } else { R::Flow(6) });
+    assert_eq!(
+        faults(&events),
+        [("C", vec![FaultRule::Missing], vec![1, 2, 3])]
+    );
+}
+
+#[test]
+fn inconsistent_readings_fire() {
+    let table: &[(&str, R)] = &[
+        (
+            "chatter: 40 vehicles in 20 s",
+            R::Row(40, Some(100.0), 25.0),
+        ),
+        ("speed without vehicles", R::Row(0, Some(80.0), 0.0)),
+        ("vehicles without occupancy", R::Row(8, Some(90.0), 0.0)),
+        ("implied length 0.5 m", R::Row(8, Some(90.0), 0.1)),
+        ("implied length 55 m", R::Row(3, Some(100.0), 30.0)),
+        ("values the reader flagged", R::Garbage),
+    ];
+    for (name, bad) in table {
+        let bad = *bad;
+        let (events, _) = run(40, move |s, l, k| {
+            if s == 1 && l == 3 && k >= 10 {
+                bad
+            } else {
+                R::Flow(6)
+            }
+        });
+        let f = faults(&events);
+        assert_eq!(f.len(), 1, "{name}: {events:?}");
+        assert!(f[0].1.contains(&FaultRule::Inconsistent), "{name}: {f:?}");
+        assert!(
+            events[0].detected_ms - events[0].start_ms <= 140_000,
+            "{name}: {:?}",
+            events[0]
+        );
+    }
+}
+
+#[test]
+fn occasional_glitches_are_not_inconsistent() {
+    // One impossible reading in ten.
+    let (events, _) = run(100, |s, l, k| {
+        if s == 1 && l == 3 && k % 10 == 0 {
+            R::Row(40, Some(100.0), 25.0)
+        } else {
+            R::Flow(6)
+        }
+    });
+    assert!(events.is_empty(), "{events:?}");
+}
+
+#[test]
+fn fault_recovers_after_five_minutes_of_good_data() {
+    // Locked on ticks 10..30, healthy after: the event closes with end = when
+    // good data resumed, about 5 minutes after that.
+    let (events, brain) = run(80, |s, l, k| {
+        if s == 2 && l == 3 && (10..30).contains(&k) {
+            R::Row(0, None, 100.0)
+        } else {
+            R::Flow(6)
+        }
+    });
+    assert_eq!(faults(&events).len(), 1);
+    let e = &events[0];
+    assert_eq!(e.end_ms, Some(tick_ms(29)), "{e:?}");
+    assert!(!brain.quality().is_faulty(2 * 3 + 2));
+    let st = brain.state().unwrap();
+    assert_eq!(
+        st.directions[0].samples[2].lanes_used, 3,
+        "recovered lane is used again"
+    );
+}
