@@ -6,7 +6,7 @@ use std::fmt;
 /// Why a row was flagged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum BadRowKind {
-    /// Not a CSV record the reader could split (bad quoting, bad bytes).
+    /// Not a line of text (invalid UTF-8).
     Malformed,
     /// A required field is absent or empty.
     MissingField,
@@ -24,6 +24,8 @@ pub enum BadRowKind {
     BadValue,
     /// Older than the previous row by more than its interval.
     TimeBackwards,
+    /// Far ahead of the previous rows (more than 6 h) and not confirmed by the rows after it.
+    TimeJump,
     /// A second row for the same detector lane and time.
     Duplicate,
     /// Older than the lane's latest reading.
@@ -32,7 +34,7 @@ pub enum BadRowKind {
 
 impl BadRowKind {
     /// All kinds, in report order.
-    pub const ALL: [BadRowKind; 11] = [
+    pub const ALL: [BadRowKind; 12] = [
         BadRowKind::Malformed,
         BadRowKind::MissingField,
         BadRowKind::BadNumber,
@@ -42,6 +44,7 @@ impl BadRowKind {
         BadRowKind::UnknownLane,
         BadRowKind::BadValue,
         BadRowKind::TimeBackwards,
+        BadRowKind::TimeJump,
         BadRowKind::Duplicate,
         BadRowKind::Stale,
     ];
@@ -58,6 +61,7 @@ impl BadRowKind {
             BadRowKind::UnknownLane => "unknown_lane",
             BadRowKind::BadValue => "bad_value",
             BadRowKind::TimeBackwards => "time_backwards",
+            BadRowKind::TimeJump => "time_jump",
             BadRowKind::Duplicate => "duplicate",
             BadRowKind::Stale => "stale",
         }
@@ -81,8 +85,8 @@ pub struct Place {
 pub struct BadRows {
     /// File name, for the report.
     pub file: String,
-    counts: [u64; 11],
-    first: [[Option<Place>; KEEP_FIRST]; 11],
+    counts: [u64; 12],
+    first: [[Option<Place>; KEEP_FIRST]; 12],
 }
 
 impl BadRows {
@@ -90,8 +94,8 @@ impl BadRows {
     pub fn new(file: impl Into<String>) -> BadRows {
         BadRows {
             file: file.into(),
-            counts: [0; 11],
-            first: [[None; KEEP_FIRST]; 11],
+            counts: [0; 12],
+            first: [[None; KEEP_FIRST]; 12],
         }
     }
 

@@ -1,17 +1,23 @@
-//! Shared CSV machinery: header → column map, record loop with line
-//! numbers, and allocation-free field parsing.
+//! Shared CSV machinery: header → column map, a line-exact record loop,
+//! and allocation-free field parsing.
+//!
+//! No field of the contract needs quoting, so a record is exactly one line
+//! split at commas. Reading lines ourselves (instead of through a general CSV
+//! parser) keeps line numbers exact whatever the line endings or blank lines,
+//! and means one stray quote spoils only its own row. Fields wrapped in double
+//! quotes are unwrapped.
 
-use std::io::Read;
-
-use csv::ByteRecord;
+use std::io::{BufRead, BufReader, Read};
 
 use crate::badrows::{BadRowKind, BadRows};
 use crate::error::IoError;
 
-/// A CSV file being streamed: header checked, one reusable record buffer.
+/// A CSV file being streamed: header checked, one reusable line buffer.
 pub(crate) struct CsvFile<R: Read> {
-    rdr: csv::Reader<R>,
-    pub rec: ByteRecord,
+    inner: BufReader<R>,
+    buf: Vec<u8>,
+    /// End offset (exclusive) of each field of the current line in `buf`.
+    ends: Vec<u32>,
     /// Index of each required column, in the order the reader asked for them.
     pub cols: Vec<usize>,
     pub file: String,
@@ -24,39 +30,27 @@ impl<R: Read> CsvFile<R> {
     /// Opens the stream and maps the required columns. A missing column is
     /// a fatal error naming the file, line 1 and the column.
     pub fn new(inner: R, file: &str, required: &[&'static str]) -> Result<CsvFile<R>, IoError> {
-        let mut rdr = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .flexible(true)
-            // No field of the contract needs quoting; with quoting on, one
-            // stray quote would swallow the rest of the file into one field.
-            .quoting(false)
-            .buffer_capacity(1 << 16)
-            .from_reader(inner);
-        let header = rdr
-            .byte_headers()
-            .map_err(|e| IoError::from_csv(file, 1, e))?
-            .clone();
-        let names: Vec<&[u8]> = header
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                let h = if i == 0 {
-                    h.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(h)
-                } else {
-                    h
-                };
-                match h.trim_ascii() {
-                    [b'"', inner @ .., b'"'] => inner,
-                    h => h,
-                }
-            })
-            .collect();
-        if names.len() == 1 && names[0].is_empty() {
+        let mut f = CsvFile {
+            inner: BufReader::with_capacity(1 << 16, inner),
+            buf: Vec::with_capacity(256),
+            ends: Vec::with_capacity(16),
+            cols: Vec::new(),
+            file: file.to_string(),
+            bad: BadRows::new(file),
+            rows: 0,
+            line: 0,
+        };
+        if !f.read_line()? {
             return Err(IoError::Header {
                 file: file.to_string(),
                 message: "the file is empty (no header line)".into(),
             });
         }
+        if f.buf.starts_with(b"\xEF\xBB\xBF") {
+            f.buf.drain(..3);
+            f.split();
+        }
+        let names: Vec<&[u8]> = (0..f.ends.len()).map(|i| f.raw_field(i)).collect();
         let mut cols = Vec::with_capacity(required.len());
         for &want in required {
             match names.iter().position(|n| *n == want.as_bytes()) {
@@ -72,43 +66,75 @@ impl<R: Read> CsvFile<R> {
                 }
             }
         }
-        Ok(CsvFile {
-            rdr,
-            rec: ByteRecord::new(),
-            cols,
-            file: file.to_string(),
-            bad: BadRows::new(file),
-            rows: 0,
-            line: 1,
-        })
+        f.cols = cols;
+        Ok(f)
     }
 
-    /// Reads the next record. Malformed records are counted and skipped.
-    /// Returns `Ok(false)` at the end of the file.
+    /// Reads one line into `buf` (without its line ending) and splits it.
+    /// Returns `Ok(false)` at the end of the input.
+    fn read_line(&mut self) -> Result<bool, IoError> {
+        self.buf.clear();
+        let n = self
+            .inner
+            .read_until(b'\n', &mut self.buf)
+            .map_err(|e| IoError::Read {
+                file: self.file.clone(),
+                line: self.line + 1,
+                message: e.to_string(),
+            })?;
+        if n == 0 {
+            return Ok(false);
+        }
+        self.line += 1;
+        while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
+            self.buf.pop();
+        }
+        self.split();
+        Ok(true)
+    }
+
+    fn split(&mut self) {
+        self.ends.clear();
+        for (i, &b) in self.buf.iter().enumerate() {
+            if b == b',' {
+                self.ends.push(i as u32);
+            }
+        }
+        self.ends.push(self.buf.len() as u32);
+    }
+
+    /// Reads the next non-blank data line. Returns `Ok(false)` at the end.
     pub fn next_record(&mut self) -> Result<bool, IoError> {
         loop {
-            match self.rdr.read_byte_record(&mut self.rec) {
-                Ok(true) => {
-                    self.rows += 1;
-                    self.line = self.rec.position().map_or(self.line + 1, |p| p.line());
-                    // A blank line reads as one empty field: skip it silently.
-                    if self.rec.len() == 1 && self.rec[0].is_empty() {
-                        self.rows -= 1;
-                        continue;
-                    }
-                    return Ok(true);
-                }
-                Ok(false) => return Ok(false),
-                Err(e) => {
-                    let line = e.position().map_or(self.line + 1, |p| p.line());
-                    if let csv::ErrorKind::Io(_) = e.kind() {
-                        return Err(IoError::from_csv(&self.file, line, e));
-                    }
-                    self.rows += 1;
-                    self.line = line;
-                    self.bad.add(BadRowKind::Malformed, line, None);
-                }
+            if !self.read_line()? {
+                return Ok(false);
             }
+            if self.buf.iter().all(|b| b.is_ascii_whitespace()) {
+                continue; // blank line: not a row, but it counts for line numbers
+            }
+            self.rows += 1;
+            if !self.buf.is_ascii() && std::str::from_utf8(&self.buf).is_err() {
+                self.bad.add(BadRowKind::Malformed, self.line, None);
+                continue;
+            }
+            return Ok(true);
+        }
+    }
+
+    #[inline]
+    fn raw_field(&self, k: usize) -> &[u8] {
+        let Some(&end) = self.ends.get(k) else {
+            return b"";
+        };
+        let start = if k == 0 {
+            0
+        } else {
+            self.ends[k - 1] as usize + 1
+        };
+        let f = self.buf[start..end as usize].trim_ascii();
+        match f {
+            [b'"', inner @ .., b'"'] => inner,
+            _ => f,
         }
     }
 
@@ -116,11 +142,57 @@ impl<R: Read> CsvFile<R> {
     /// trimmed, and without surrounding double quotes.
     #[inline]
     pub fn field(&self, i: usize) -> &[u8] {
-        let f = self.rec.get(self.cols[i]).unwrap_or(b"").trim_ascii();
-        match f {
-            [b'"', inner @ .., b'"'] => inner,
-            _ => f,
+        self.raw_field(self.cols[i])
+    }
+}
+
+/// Guards a file's time order. A row older than the newest by more than its
+/// tolerance is `time_backwards`. A row far *ahead* of the newest (a typo'd
+/// year) would make every later row look backwards, so a jump of more than
+/// `JUMP_MS` is believed only when three rows in a row agree on it (data
+/// resuming after an outage); until then the jumping rows are `time_jump`.
+pub(crate) struct TimeOrder {
+    max_ts: i64,
+    candidate: i64,
+    confirmations: u8,
+}
+
+/// A forward jump larger than this needs confirmation (6 h).
+const JUMP_MS: i64 = 6 * 3_600_000;
+
+impl TimeOrder {
+    pub fn new() -> TimeOrder {
+        TimeOrder {
+            max_ts: i64::MIN,
+            candidate: i64::MIN,
+            confirmations: 0,
         }
+    }
+
+    /// Checks a row's time; `Ok` means use the row.
+    #[inline]
+    pub fn check(&mut self, ts: i64, tolerance_ms: i64) -> Result<(), BadRowKind> {
+        if self.max_ts == i64::MIN {
+            self.max_ts = ts;
+            return Ok(());
+        }
+        if ts < self.max_ts.saturating_sub(tolerance_ms) {
+            return Err(BadRowKind::TimeBackwards);
+        }
+        if ts > self.max_ts.saturating_add(JUMP_MS) {
+            if self.confirmations > 0 && (ts - self.candidate).abs() <= JUMP_MS {
+                self.confirmations += 1;
+            } else {
+                self.candidate = ts;
+                self.confirmations = 1;
+            }
+            if self.confirmations < 3 {
+                return Err(BadRowKind::TimeJump);
+            }
+        }
+        self.confirmations = 0;
+        self.max_ts = self.max_ts.max(ts);
+        Ok(())
     }
 }
 

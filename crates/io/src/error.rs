@@ -38,13 +38,3 @@ pub enum IoError {
         source: std::io::Error,
     },
 }
-
-impl IoError {
-    pub(crate) fn from_csv(file: &str, line: u64, e: csv::Error) -> IoError {
-        IoError::Read {
-            file: file.to_string(),
-            line,
-            message: e.to_string(),
-        }
-    }
-}

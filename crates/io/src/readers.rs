@@ -11,7 +11,7 @@ use zhilu_core::{CameraKind, CameraObs, Obs, PositionObs, SurfaceState, VehicleC
 use zhilu_road::{Direction, RoadBook, parse_stake};
 
 use crate::badrows::{BadRowKind, BadRows};
-use crate::csvfile::{CsvFile, TimeCache, parse_f64, parse_int_signed, parse_uint};
+use crate::csvfile::{CsvFile, TimeCache, TimeOrder, parse_f64, parse_int_signed, parse_uint};
 use crate::error::IoError;
 
 /// Interns ids the road book does not list (vehicles, cameras).
@@ -68,7 +68,7 @@ pub struct ObsReader<R: Read> {
     ids: HashMap<Box<[u8]>, (u32, u8)>,
     last_id: Vec<u8>,
     last_det: (u32, u8),
-    max_ts: i64,
+    order: TimeOrder,
 }
 
 const OBS_COLS: [&str; 7] = [
@@ -96,7 +96,7 @@ impl<R: Read> ObsReader<R> {
             ids,
             last_id: Vec::with_capacity(16),
             last_det: (0, 0),
-            max_ts: i64::MIN,
+            order: TimeOrder::new(),
         })
     }
 
@@ -165,10 +165,9 @@ impl<R: Read> ObsReader<R> {
                 Some(_) => bad!(BadRowKind::OutOfRange, 3),
                 None => bad!(BadRowKind::BadNumber, 3),
             };
-            if ts_ms < self.max_ts.saturating_sub(interval_s as i64 * 1000) {
-                bad!(BadRowKind::TimeBackwards, 0);
+            if let Err(kind) = self.order.check(ts_ms, interval_s as i64 * 1000) {
+                bad!(kind, 0);
             }
-            self.max_ts = self.max_ts.max(ts_ms);
 
             // From here the row names a real lane and time: a problem makes it
             // an invalid reading (the lane talks, but talks garbage).
@@ -231,7 +230,7 @@ pub struct WeatherReader<R: Read> {
     csv: CsvFile<R>,
     time: TimeCache,
     ids: HashMap<Box<[u8]>, u32>,
-    max_ts: i64,
+    order: TimeOrder,
 }
 
 const WEATHER_COLS: [&str; 7] = [
@@ -257,7 +256,7 @@ impl<R: Read> WeatherReader<R> {
             csv: CsvFile::new(inner, file, &WEATHER_COLS)?,
             time: TimeCache::new(),
             ids,
-            max_ts: i64::MIN,
+            order: TimeOrder::new(),
         })
     }
 
@@ -296,10 +295,9 @@ impl<R: Read> WeatherReader<R> {
             let Some(&station) = self.ids.get(id) else {
                 bad!(BadRowKind::UnknownDevice, 1)
             };
-            if ts_ms < self.max_ts.saturating_sub(LATE_TOLERANCE_MS * 2) {
-                bad!(BadRowKind::TimeBackwards, 0);
+            if let Err(kind) = self.order.check(ts_ms, LATE_TOLERANCE_MS * 2) {
+                bad!(kind, 0);
             }
-            self.max_ts = self.max_ts.max(ts_ms);
             let ranges: [(f64, f64); 4] =
                 [(0.0, 100_000.0), (-60.0, 90.0), (-60.0, 60.0), (0.0, 100.0)];
             let mut vals = [None; 4];
@@ -357,7 +355,7 @@ pub struct PositionReader<R: Read> {
     time: TimeCache,
     /// Vehicle ids seen.
     pub vehicles: Interner,
-    max_ts: i64,
+    order: TimeOrder,
 }
 
 const POS_COLS: [&str; 7] = [
@@ -377,7 +375,7 @@ impl<R: Read> PositionReader<R> {
             csv: CsvFile::new(inner, file, &POS_COLS)?,
             time: TimeCache::new(),
             vehicles: Interner::default(),
-            max_ts: i64::MIN,
+            order: TimeOrder::new(),
         })
     }
 
@@ -424,10 +422,9 @@ impl<R: Read> PositionReader<R> {
                     None => bad!(BadRowKind::BadNumber, 3 + k),
                 }
             }
-            if ts_ms < self.max_ts.saturating_sub(LATE_TOLERANCE_MS) {
-                bad!(BadRowKind::TimeBackwards, 0);
+            if let Err(kind) = self.order.check(ts_ms, LATE_TOLERANCE_MS) {
+                bad!(kind, 0);
             }
-            self.max_ts = self.max_ts.max(ts_ms);
             let vehicle = self.vehicles.intern(self.csv.field(1));
             let value = PositionObs {
                 ts_ms,
@@ -450,7 +447,7 @@ pub struct CameraReader<R: Read> {
     time: TimeCache,
     /// Camera ids seen.
     pub cameras: Interner,
-    max_ts: i64,
+    order: TimeOrder,
     road_start_m: f64,
     road_end_m: f64,
 }
@@ -472,7 +469,7 @@ impl<R: Read> CameraReader<R> {
             csv: CsvFile::new(inner, file, &CAM_COLS)?,
             time: TimeCache::new(),
             cameras: Interner::default(),
-            max_ts: i64::MIN,
+            order: TimeOrder::new(),
             road_start_m: road.geometry().start_m(),
             road_end_m: road.geometry().end_m(),
         })
@@ -538,10 +535,9 @@ impl<R: Read> CameraReader<R> {
                 Some(_) => bad!(BadRowKind::OutOfRange, 6),
                 None => bad!(BadRowKind::BadNumber, 6),
             };
-            if ts_ms < self.max_ts.saturating_sub(LATE_TOLERANCE_MS) {
-                bad!(BadRowKind::TimeBackwards, 0);
+            if let Err(kind) = self.order.check(ts_ms, LATE_TOLERANCE_MS) {
+                bad!(kind, 0);
             }
-            self.max_ts = self.max_ts.max(ts_ms);
             let camera = self.cameras.intern(self.csv.field(1));
             let value = CameraObs {
                 ts_ms,

@@ -148,6 +148,12 @@ fn open(path: &Path) -> Result<File, IoError> {
 }
 
 fn create(path: &Path) -> Result<BufWriter<File>, IoError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| IoError::Open {
+            path: dir.display().to_string(),
+            source,
+        })?;
+    }
     File::create(path)
         .map(|f| BufWriter::with_capacity(1 << 16, f))
         .map_err(|source| IoError::Open {

@@ -244,12 +244,8 @@ impl Day {
                 Stake(*s)
             )?;
         }
-        let mut k = 10_000.0;
-        let mut i = 1;
-        while k < len {
-            writeln!(w, "[[weather]]\nid = \"W{i:03}\"\nstake_m = {k}\n")?;
-            k += 10_000.0;
-            i += 1;
+        for (i, k) in self.weather_stakes().into_iter().enumerate() {
+            writeln!(w, "[[weather]]\nid = \"W{:03}\"\nstake_m = {k}\n", i + 1)?;
         }
         for (dir, tag) in [(Direction::Up, 'U'), (Direction::Down, 'D')] {
             let mut s = 1500.0;
@@ -315,6 +311,18 @@ impl Day {
             i += 1;
         }
         Ok(())
+    }
+
+    /// Weather stations: every 10 km, or three on a short road.
+    fn weather_stakes(&self) -> Vec<f64> {
+        let step = (self.length_m / 3.0).min(10_000.0).round().max(1.0);
+        let mut out = Vec::new();
+        let mut k = step;
+        while k < self.length_m {
+            out.push(k);
+            k += step;
+        }
+        out
     }
 
     fn fog_centre_m(&self) -> f64 {
@@ -458,9 +466,8 @@ impl Day {
                 let ts = t0 + k * 60_000;
                 let time = fmt_time(ts);
                 let h = ((ts - self.midnight_ms).rem_euclid(86_400_000)) as f64 / 3_600_000.0;
-                let mut s = 10_000.0;
-                let mut i = 1;
-                while s < self.length_m {
+                for (i, s) in self.weather_stakes().into_iter().enumerate() {
+                    let i = i + 1;
                     // A fog bank 05:00–08:00, thickest at 06:30, 6 km wide.
                     let depth = if (5.0..8.0).contains(&h) {
                         1.0 - ((h - 6.5) / 1.5).abs()
@@ -484,8 +491,6 @@ impl Day {
                         "{time},W{i:03},{vis:.0},{surf:.1},{air:.1},{hum:.0},{state}"
                     )?;
                     rows += 1;
-                    s += 10_000.0;
-                    i += 1;
                 }
             }
         }
