@@ -166,7 +166,6 @@ impl Day {
         let n = self.stations.len() as u32;
         let per_rule = 1 + n / 200;
         let day_start = self.midnight_ms + self.cfg.from_hour as i64 * 3_600_000;
-        let span = self.cfg.hours as i64 * 3_600_000 * self.cfg.days as i64;
         let mut used = std::collections::HashSet::new();
         for rule in ["stuck", "zero_flow", "locked_on", "missing", "inconsistent"] {
             for _ in 0..per_rule {
@@ -184,10 +183,13 @@ impl Day {
                     }
                 };
                 used.insert(station);
-                // Faults in busy hours, 20–60 min long, within the generated span.
+                // Faults in busy hours (07:00–20:00 where generated), 20–60 min long.
                 let len = rng.i64(20..=60) * 60_000;
-                let lo = (span / 4).min(span - len).max(0);
-                let hi = (span * 3 / 4).min(span - len).max(lo + 1);
+                let day = rng.i64(0..self.cfg.days as i64);
+                let (h0, h1) = (self.cfg.from_hour as i64, (self.cfg.from_hour + self.cfg.hours) as i64);
+                let (lo_h, hi_h) = if h0.max(7) < h1.min(20) { (h0.max(7), h1.min(20)) } else { (h0, h1) };
+                let lo = day * 86_400_000 + (lo_h - h0) * 3_600_000;
+                let hi = (day * 86_400_000 + (hi_h - h0) * 3_600_000 - len).max(lo + 60_000);
                 let start = day_start + rng.i64(lo..hi) / 60_000 * 60_000;
                 let lane = if rule == "missing" {
                     0
