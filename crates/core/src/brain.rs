@@ -13,10 +13,13 @@ use std::sync::Arc;
 
 use zhilu_road::RoadBook;
 
+use crate::decide::Board;
 use crate::event::{Action, Event};
+use crate::plans;
 use crate::quality::{Quality, QualityConfig, Recorded};
 use crate::reading::{CameraObs, Obs, PositionObs, WeatherObs};
 use crate::state::{CorridorState, StateConfig, StateEstimator};
+use crate::weather::{WeatherConfig, WeatherWatch};
 
 /// Everything configurable in the pipeline.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -25,6 +28,8 @@ pub struct BrainConfig {
     pub quality: QualityConfig,
     /// State estimation.
     pub state: StateConfig,
+    /// Fog and ice.
+    pub weather: WeatherConfig,
     /// Tick length (s); default: the interval of the first observation.
     pub step_s: Option<u16>,
 }
@@ -67,14 +72,15 @@ pub struct Brain {
     out: Outputs,
     stats: BrainStats,
     lane_buf: Vec<(u16, i64, f32, f32)>,
-    latest_weather: Vec<Option<WeatherObs>>,
+    weather: WeatherWatch,
+    board: Board,
 }
 
 impl Brain {
     /// A brain for the corridor.
     pub fn new(road: Arc<RoadBook>, cfg: BrainConfig) -> Brain {
         let quality = Quality::new(&road, cfg.quality.clone());
-        let latest_weather = vec![None; road.weather().len()];
+        let weather = WeatherWatch::new(&road, cfg.weather.clone());
         Brain {
             road,
             cfg,
@@ -86,7 +92,8 @@ impl Brain {
             out: Outputs::default(),
             stats: BrainStats::default(),
             lane_buf: Vec::with_capacity(8),
-            latest_weather,
+            weather,
+            board: Board::new(),
         }
     }
 
@@ -142,9 +149,7 @@ impl Brain {
     /// One weather reading.
     pub fn weather(&mut self, w: &WeatherObs) {
         self.advance(w.ts_ms, None);
-        if let Some(slot) = self.latest_weather.get_mut(w.station as usize) {
-            *slot = Some(*w);
-        }
+        self.weather.observe(w);
     }
 
     /// One vehicle position.
@@ -163,16 +168,20 @@ impl Brain {
         if let Some(t) = self.tick_ms.take() {
             self.close_tick(t);
         }
-        let mut open: Vec<Event> = self.quality.open_events().cloned().collect();
+        let mut open: Vec<Event> = self
+            .quality
+            .open_events()
+            .chain(self.weather.open_events())
+            .cloned()
+            .collect();
         open.sort_by_key(|e| e.seq);
         self.out.events.extend(open);
     }
 
     fn advance(&mut self, ts_ms: i64, interval_s: Option<u16>) {
         if self.step_ms == 0 {
-            let Some(i) = self.cfg.step_s.or(interval_s) else {
-                return;
-            };
+            // Weather or positions before any detector row: tick every 30 s.
+            let i = self.cfg.step_s.or(interval_s).unwrap_or(30);
             self.step_ms = i.max(1) as i64 * 1000;
             self.state = Some(StateEstimator::new(
                 &self.road,
@@ -193,26 +202,57 @@ impl Brain {
 
     fn close_tick(&mut self, t: i64) {
         self.stats.ticks += 1;
+        // 1. Which lanes can be trusted.
         self.quality
             .close_tick(&self.road, t, &mut self.next_seq, &mut self.out.events);
-        self.stats.events_raised = self.next_seq - 1;
-        let Some(state) = self.state.as_mut() else {
-            return;
-        };
-        for (di, &dir) in self.road.directions().iter().enumerate() {
-            for (k, &det) in self.road.stations(dir).iter().enumerate() {
-                let d = &self.road.detectors()[det as usize];
-                self.lane_buf.clear();
-                for li in d.first_lane as usize..(d.first_lane + d.lanes as u32) as usize {
-                    if let Some(r) = self.quality.usable(li, t) {
-                        self.lane_buf
-                            .push((r.volume, r.interval_ms, r.speed_kmh, r.occupancy_pct));
+        // 2. The state of the corridor from the trusted lanes.
+        if let Some(state) = self.state.as_mut() {
+            for (di, &dir) in self.road.directions().iter().enumerate() {
+                for (k, &det) in self.road.stations(dir).iter().enumerate() {
+                    let d = &self.road.detectors()[det as usize];
+                    self.lane_buf.clear();
+                    for li in d.first_lane as usize..(d.first_lane + d.lanes as u32) as usize {
+                        if let Some(r) = self.quality.usable(li, t) {
+                            self.lane_buf.push((
+                                r.volume,
+                                r.interval_ms,
+                                r.speed_kmh,
+                                r.occupancy_pct,
+                            ));
+                        }
                     }
+                    let sample = state.aggregate(d.lanes, &self.lane_buf);
+                    state.samples_mut(di)[k] = sample;
                 }
-                let sample = state.aggregate(d.lanes, &self.lane_buf);
-                state.samples_mut(di)[k] = sample;
             }
+            state.update(t);
         }
-        state.update(t);
+        // 3. Events.
+        self.weather
+            .close_tick(t, &mut self.next_seq, &mut self.out.events);
+        self.stats.events_raised = self.next_seq - 1;
+        // 4. Decisions.
+        self.decide(t);
+    }
+
+    /// Runs every plan on the open events and settles the device board.
+    fn decide(&mut self, t: i64) {
+        for z in self.weather.fog_zones() {
+            plans::fog_plan(&mut self.board, &self.road, z);
+        }
+        for z in self.weather.ice_zones() {
+            plans::ice_plan(&mut self.board, &self.road, z);
+        }
+        self.board.settle(&self.road, t, &mut self.out.actions);
+    }
+
+    /// The device board (what every device is commanded to do).
+    pub fn board(&self) -> &Board {
+        &self.board
+    }
+
+    /// Fog and ice zones.
+    pub fn weather_watch(&self) -> &WeatherWatch {
+        &self.weather
     }
 }

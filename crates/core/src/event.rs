@@ -50,6 +50,35 @@ impl EventKind {
 pub enum EventDetail {
     /// Nothing beyond the common fields.
     None,
+    /// Fog: the lowest visibility seen (m) and the worst band reached (1–5).
+    Fog {
+        /// Lowest visibility during the event (m).
+        visibility_m: f32,
+        /// Worst band: 1 (< 500 m) … 5 (< 30 m).
+        band: u8,
+    },
+    /// Ice risk: the lowest surface temperature seen, and whether ice was
+    /// observed or only predicted.
+    Ice {
+        /// Lowest surface temperature during the event (°C).
+        surface_temp_c: f32,
+        /// Ice or snow observed, or surface ≤ 0 °C on a moist surface.
+        observed: bool,
+    },
+    /// An event about one vehicle (hazardous goods, wrong way).
+    Vehicle {
+        /// Interned vehicle id.
+        vehicle: u32,
+        /// Highest speed seen (km/h).
+        max_speed_kmh: f32,
+    },
+    /// Congestion: whether the queue is growing (+1), stable (0) or shrinking (−1).
+    Congestion {
+        /// Trend of the extent over the last minutes.
+        trend: i8,
+        /// Lowest segment speed seen (km/h).
+        min_speed_kmh: f32,
+    },
     /// A faulty detector station.
     DetectorFault {
         /// Detector index in the road book.
@@ -97,12 +126,61 @@ pub struct Action {
     pub at_ms: i64,
     /// Device id from the road book.
     pub device: String,
+    /// The carriageway, for devices that serve both (toll entries).
+    pub direction: Option<Direction>,
     /// What to do.
     pub command: Command,
     /// Event that caused it.
     pub event_seq: Option<u64>,
     /// Why, in words an operator reads (rule, evidence, legal basis).
     pub reason: String,
+}
+
+/// Fog-light mode (雾区诱导灯).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FogLightMode {
+    /// Dark.
+    Off,
+    /// 道路轮廓强化: steady contour lights.
+    Guidance,
+    /// 行车主动诱导 / 尾迹: a red trail behind each vehicle.
+    TailMarking,
+    /// 防止追尾警示: warning flash.
+    WarningFlash,
+}
+
+impl FogLightMode {
+    /// The contract's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FogLightMode::Off => "off",
+            FogLightMode::Guidance => "guidance",
+            FogLightMode::TailMarking => "tail_marking",
+            FogLightMode::WarningFlash => "warning_flash",
+        }
+    }
+}
+
+/// State of a toll entry / on-ramp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EntryState {
+    /// 正常放行
+    Open,
+    /// 间隔放行 (and, when a profile says so, some vehicle classes turned away)
+    Metered,
+    /// 关闭
+    Closed,
+}
+
+impl EntryState {
+    /// The contract's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EntryState::Open => "open",
+            EntryState::Metered => "metered",
+            EntryState::Closed => "closed",
+        }
+    }
 }
 
 /// The commanded state of a device.
@@ -112,4 +190,17 @@ pub enum Command {
     SpeedLimit(Option<u16>),
     /// Message text; empty = blank.
     Message(String),
+    /// Fog-light mode.
+    FogLights(FogLightMode),
+    /// Entry state for one direction, with vehicle classes turned away.
+    Entry {
+        /// State.
+        state: EntryState,
+        /// Vehicle classes banned from entering (`hazmat`, `oversize`, `heavy`), empty when none.
+        banned: Vec<&'static str>,
+    },
+    /// De-icing sprayers on or off.
+    Deicing(bool),
+    /// A named tunnel emergency plan, `None` = stand down.
+    TunnelPlan(Option<String>),
 }

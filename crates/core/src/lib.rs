@@ -12,13 +12,16 @@
 #![forbid(unsafe_code)]
 
 pub mod brain;
+pub mod decide;
 pub mod event;
+pub mod plans;
 pub mod quality;
 pub mod reading;
 pub mod state;
+pub mod weather;
 
 pub use brain::{Brain, BrainConfig, Outputs};
-pub use event::{Action, Command, Event, EventDetail, EventKind};
+pub use event::{Action, Command, EntryState, Event, EventDetail, EventKind, FogLightMode};
 pub use quality::{FaultRule, Quality, QualityConfig, Recorded};
 pub use reading::{
     CameraKind, CameraObs, Obs, PositionObs, SurfaceState, VehicleClass, WeatherObs,

@@ -43,6 +43,22 @@ struct EventLine<'a> {
     detector: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     lane: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    visibility_m: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    band: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    surface_temp_c: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    observed: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vehicle: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_speed_kmh: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    trend: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    min_speed_kmh: Option<f32>,
 }
 
 #[derive(Serialize)]
@@ -55,28 +71,16 @@ struct Evidence<'a> {
     lanes: Vec<u8>,
 }
 
-/// Renders one event as a JSON line (without the newline).
-pub fn event_json(e: &Event, road: &RoadBook) -> String {
+/// Renders one event as a JSON line (without the newline). `vehicle`
+/// names interned vehicle ids.
+pub fn event_json(e: &Event, road: &RoadBook, vehicle: &dyn Fn(u32) -> String) -> String {
     let off = road.tz_offset_s();
     let det = |i: u32| {
         road.detectors()
             .get(i as usize)
             .map_or("?", |d| d.id.as_str())
     };
-    let (detector, lane, rules, lanes) = match &e.detail {
-        EventDetail::DetectorFault {
-            detector,
-            lanes,
-            rules,
-        } => (
-            Some(det(*detector)),
-            (lanes.len() == 1).then(|| lanes[0]),
-            rules.iter().map(|r| r.as_str()).collect(),
-            lanes.clone(),
-        ),
-        EventDetail::None => (None, None, Vec::new(), Vec::new()),
-    };
-    let line = EventLine {
+    let mut line = EventLine {
         id: format!("E{}", e.seq),
         kind: e.kind.as_str(),
         direction: e.direction.map_or("both", |d| d.as_str()),
@@ -89,12 +93,64 @@ pub fn event_json(e: &Event, road: &RoadBook) -> String {
         evidence: Evidence {
             detectors: e.detectors.iter().map(|&d| det(d)).collect(),
             rule: e.rule,
-            rules,
-            lanes,
+            rules: Vec::new(),
+            lanes: Vec::new(),
         },
-        detector,
-        lane,
+        detector: None,
+        lane: None,
+        visibility_m: None,
+        band: None,
+        surface_temp_c: None,
+        observed: None,
+        vehicle: None,
+        max_speed_kmh: None,
+        trend: None,
+        min_speed_kmh: None,
     };
+    let name;
+    match &e.detail {
+        EventDetail::DetectorFault {
+            detector,
+            lanes,
+            rules,
+        } => {
+            line.detector = Some(det(*detector));
+            line.lane = (lanes.len() == 1).then(|| lanes[0]);
+            line.evidence.rules = rules.iter().map(|r| r.as_str()).collect();
+            line.evidence.lanes = lanes.clone();
+        }
+        EventDetail::Fog { visibility_m, band } => {
+            line.visibility_m = Some(visibility_m.round());
+            line.band = Some(*band);
+        }
+        EventDetail::Ice {
+            surface_temp_c,
+            observed,
+        } => {
+            line.surface_temp_c = Some((surface_temp_c * 10.0).round() / 10.0);
+            line.observed = Some(*observed);
+        }
+        EventDetail::Vehicle {
+            vehicle: v,
+            max_speed_kmh,
+        } => {
+            name = vehicle(*v);
+            line.vehicle = Some(&name);
+            line.max_speed_kmh = Some(max_speed_kmh.round());
+        }
+        EventDetail::Congestion {
+            trend,
+            min_speed_kmh,
+        } => {
+            line.trend = Some(match trend {
+                1.. => "growing",
+                0 => "stable",
+                _ => "shrinking",
+            });
+            line.min_speed_kmh = Some(min_speed_kmh.round());
+        }
+        EventDetail::None => {}
+    }
     serde_json::to_string(&line).unwrap_or_default()
 }
 
@@ -107,19 +163,47 @@ struct ActionLine<'a> {
     value: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     text: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    direction: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    banned: Option<Vec<&'static str>>,
     event: Option<String>,
     reason: &'a str,
 }
 
 /// Renders one action as a JSON line (without the newline).
 pub fn action_json(a: &Action, road: &RoadBook) -> String {
+    use serde_json::Value;
+    let (mut mode, mut banned) = (None, None);
     let (action, value, text) = match &a.command {
         Command::SpeedLimit(v) => (
             "speed_limit",
-            Some(v.map_or(serde_json::Value::Null, |v| v.into())),
+            Some(v.map_or(Value::Null, |v| v.into())),
             None,
         ),
         Command::Message(t) => ("message", None, Some(t.as_str())),
+        Command::FogLights(m) => {
+            mode = Some(m.as_str());
+            ("fog_lights", None, None)
+        }
+        Command::Entry { state, banned: b } => {
+            if !b.is_empty() {
+                banned = Some(b.clone());
+            }
+            ("entry", Some(Value::from(state.as_str())), None)
+        }
+        Command::Deicing(on) => (
+            "deicing",
+            Some(Value::from(if *on { "on" } else { "off" })),
+            None,
+        ),
+        Command::TunnelPlan(p) => (
+            "tunnel_plan",
+            Some(p.as_ref().map_or(Value::Null, |p| Value::from(p.as_str()))),
+            None,
+        ),
     };
     let line = ActionLine {
         at: format_time(a.at_ms, road.tz_offset_s()),
@@ -127,6 +211,9 @@ pub fn action_json(a: &Action, road: &RoadBook) -> String {
         action,
         value,
         text,
+        mode,
+        direction: a.direction.map(|d| d.as_str()),
+        banned,
         event: a.event_seq.map(|s| format!("E{s}")),
         reason: &a.reason,
     };

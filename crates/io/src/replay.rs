@@ -325,7 +325,14 @@ pub fn run<O: Read, W: Read, P: Read, C: Read, E: Write, A: Write>(
             }
         }
         if brain.has_output() {
-            write_outputs(&road, brain.drain(), events, actions, &mut by_kind)?;
+            write_outputs(
+                &road,
+                &|v| names(&inputs, v),
+                brain.drain(),
+                events,
+                actions,
+                &mut by_kind,
+            )?;
         }
     }
     brain.finish();
@@ -347,7 +354,14 @@ pub fn run<O: Read, W: Read, P: Read, C: Read, E: Write, A: Write>(
             source,
         })?;
     }
-    write_outputs(&road, brain.drain(), events, actions, &mut by_kind)?;
+    write_outputs(
+        &road,
+        &|v| names(&inputs, v),
+        brain.drain(),
+        events,
+        actions,
+        &mut by_kind,
+    )?;
     events.flush()?;
     actions.flush()?;
 
@@ -385,19 +399,27 @@ pub fn run<O: Read, W: Read, P: Read, C: Read, E: Write, A: Write>(
 
 fn write_outputs<E: Write, A: Write>(
     road: &RoadBook,
+    vehicle: &dyn Fn(u32) -> String,
     out: Outputs,
     events: &mut JsonlWriter<E>,
     actions: &mut JsonlWriter<A>,
     by_kind: &mut BTreeMap<&'static str, u64>,
 ) -> Result<(), IoError> {
     for e in &out.events {
-        events.line(&event_json(e, road))?;
+        events.line(&event_json(e, road, vehicle))?;
         *by_kind.entry(e.kind.as_str()).or_default() += 1;
     }
     for a in &out.actions {
         actions.line(&action_json(a, road))?;
     }
     Ok(())
+}
+
+fn names<O: Read, W: Read, P: Read, C: Read>(inputs: &Inputs<O, W, P, C>, v: u32) -> String {
+    inputs
+        .positions
+        .as_ref()
+        .map_or_else(|| format!("#{v}"), |p| p.vehicles.name(v).to_string())
 }
 
 fn write_state(brain: &Brain, out: &mut dyn Write) -> std::io::Result<()> {

@@ -65,6 +65,8 @@ struct RawRoad {
     geometry: Spanned<Vec<Spanned<Vec<f64>>>>,
     lanes: Spanned<i64>,
     speed_limit_kmh: Spanned<i64>,
+    /// zhilu extension: the control profile (`national`, default, or `jiangsu`).
+    profile: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -355,7 +357,21 @@ pub(crate) fn load(text: &str, file: &str) -> Result<RoadBook, RoadError> {
         ));
     }
 
+    let profile = match &road.profile {
+        None => crate::ControlProfile::National,
+        Some(p) => crate::ControlProfile::parse(p.get_ref()).ok_or_else(|| {
+            ctx.err(
+                p.span(),
+                "road.profile",
+                format!(
+                    "unknown profile `{}` (expected `national` or `jiangsu`)",
+                    p.get_ref()
+                ),
+            )
+        })?,
+    };
     let mut book = RoadBook {
+        profile,
         id: road.id.get_ref().clone(),
         name: road.name.clone(),
         tz_offset_s,

@@ -72,6 +72,37 @@ impl Direction {
     }
 }
 
+/// Which control profile the corridor runs (`[road] profile`, a zhilu
+/// extension of the contract's road book): the national rules, or a
+/// provincial scheme that adds measures on top of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ControlProfile {
+    /// 全国: Art. 81 of the Road Traffic Safety Law Implementing Regulation and common practice.
+    #[default]
+    National,
+    /// 江苏: the Jiangsu graded scheme for bad weather (class bans at entries, closure below 30 m).
+    Jiangsu,
+}
+
+impl ControlProfile {
+    /// Parses `national` / `jiangsu`.
+    pub fn parse(s: &str) -> Option<ControlProfile> {
+        match s {
+            "national" => Some(ControlProfile::National),
+            "jiangsu" => Some(ControlProfile::Jiangsu),
+            _ => None,
+        }
+    }
+
+    /// The spelling in the road book.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ControlProfile::National => "national",
+            ControlProfile::Jiangsu => "jiangsu",
+        }
+    }
+}
+
 /// A traffic detector station (loop or radar) on one carriageway.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Detector {
@@ -203,6 +234,7 @@ pub struct Upstream {
 /// The validated road book of one corridor.
 #[derive(Debug, Clone)]
 pub struct RoadBook {
+    profile: ControlProfile,
     id: String,
     name: String,
     tz_offset_s: i32,
@@ -242,6 +274,11 @@ impl RoadBook {
             });
             self.stations[dir.index()] = v;
         }
+    }
+
+    /// The control profile.
+    pub fn profile(&self) -> ControlProfile {
+        self.profile
     }
 
     /// Road id (e.g. `G0401`).

@@ -305,3 +305,14 @@ fn stake_lonlat_round_trip_on_the_example() {
     let m = g.locate(lon, lat);
     assert!((m.stake_m - 12_500.0).abs() < 0.5, "{m:?}");
 }
+
+#[test]
+fn profile_key() {
+    assert_eq!(load(EXAMPLE).unwrap().profile(), ControlProfile::National);
+    let text = EXAMPLE.replacen("lanes = 3\n", "lanes = 3\nprofile = \"jiangsu\"\n", 1);
+    assert_eq!(load(&text).unwrap().profile(), ControlProfile::Jiangsu);
+    let text = EXAMPLE.replacen("lanes = 3\n", "lanes = 3\nprofile = \"hebei\"\n", 1);
+    let e = load(&text).unwrap_err();
+    assert_eq!(e.key, "road.profile");
+    assert!(e.message.contains("unknown profile"), "{e}");
+}

@@ -186,8 +186,15 @@ impl Day {
                 // Faults in busy hours (07:00–20:00 where generated), 20–60 min long.
                 let len = rng.i64(20..=60) * 60_000;
                 let day = rng.i64(0..self.cfg.days as i64);
-                let (h0, h1) = (self.cfg.from_hour as i64, (self.cfg.from_hour + self.cfg.hours) as i64);
-                let (lo_h, hi_h) = if h0.max(7) < h1.min(20) { (h0.max(7), h1.min(20)) } else { (h0, h1) };
+                let (h0, h1) = (
+                    self.cfg.from_hour as i64,
+                    (self.cfg.from_hour + self.cfg.hours) as i64,
+                );
+                let (lo_h, hi_h) = if h0.max(7) < h1.min(20) {
+                    (h0.max(7), h1.min(20))
+                } else {
+                    (h0, h1)
+                };
                 let lo = day * 86_400_000 + (lo_h - h0) * 3_600_000;
                 let hi = (day * 86_400_000 + (hi_h - h0) * 3_600_000 - len).max(lo + 60_000);
                 let start = day_start + rng.i64(lo..hi) / 60_000 * 60_000;
@@ -477,13 +484,18 @@ impl Day {
                         0.0
                     };
                     let near = (1.0 - ((s - fog) / 6000.0).abs()).max(0.0);
-                    let vis = 15_000.0 * (1.0 - depth * near) + 40.0 + rng.f64() * 20.0;
+                    // Visibility falls exponentially with the fog's severity: 15 km in
+                    // clear air, ~450 m at half severity, ~30 m in the core.
+                    let severity = depth * near;
+                    let vis =
+                        (15_000.0 * (-7.0 * severity).exp()).max(20.0) * (0.95 + rng.f64() * 0.1);
                     let air = 2.0 + 6.0 * ((h - 14.0) / 24.0 * std::f64::consts::TAU).cos();
                     let surf = air - 1.5;
                     let hum = 70.0 + 25.0 * depth * near;
-                    let state = if surf < 0.0 && hum > 85.0 {
+                    // The surface gets moist first and freezes later, colder and wetter.
+                    let state = if surf < -0.5 && hum > 92.0 {
                         "ice"
-                    } else if hum > 90.0 {
+                    } else if hum > 85.0 {
                         "moist"
                     } else {
                         "dry"

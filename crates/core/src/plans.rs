@@ -1,0 +1,363 @@
+//! Control plans (管控预案): what each kind of event asks of the roadside
+//! devices. Plans only *ask* (see [`crate::decide::Board`] for how requests
+//! are merged); every request names its rule, its evidence and, where one
+//! exists, its legal basis.
+//!
+//! Fog — speed limits by visibility band with the Art. 81 ceilings as a
+//! floor that no profile may relax; limits step down by at most 20 km/h per
+//! sign upstream of the zone; VMS texts in Chinese; fog lights by band;
+//! toll entries upstream metered, restricted by vehicle class, or closed.
+//!
+//! | band | visibility | limit | keep | fog lights | entries (national) | entries (jiangsu) |
+//! |---|---|---|---|---|---|---|
+//! | 1 | < 500 m | 80 | 150 m | guidance | open | open |
+//! | 2 | < 200 m | 60 (Art. 81) | 100 m | tail marking | open | metered, no hazmat |
+//! | 3 | < 100 m | 40 (Art. 81) | 50 m | warning flash | metered | metered, no hazmat / oversize |
+//! | 4 | < 50 m | 20 (Art. 81), leave at next exit | — | warning flash | closed | metered, no hazmat / oversize / heavy |
+//! | 5 | < 30 m | 20, leave | — | warning flash | closed | closed |
+//!
+//! Ice — de-icers on in the zone as soon as ice is *predicted*; 80 km/h
+//! when predicted, 60 when observed (40 in the Jiangsu scheme, "partial
+//! icing"); warnings on the message signs.
+
+use zhilu_road::{ControlProfile, DeviceKind, DeviceRef, Direction, RoadBook};
+
+use crate::decide::{Board, Request, priority};
+use crate::event::{Command, EntryState, FogLightMode};
+use crate::weather::WeatherZone;
+
+/// How far upstream message signs and entries are used (m).
+pub const WARN_UPSTREAM_M: f64 = 10_000.0;
+/// How far upstream speed-limit signs step down (m).
+pub const STEP_UPSTREAM_M: f64 = 20_000.0;
+
+/// The measures of one fog band under a profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FogMeasure {
+    /// Speed limit (km/h).
+    pub limit_kmh: u16,
+    /// VMS text.
+    pub text: &'static str,
+    /// Fog-light mode.
+    pub lights: FogLightMode,
+    /// Entry state upstream.
+    pub entry: EntryState,
+    /// Vehicle classes turned away at entries.
+    pub banned: &'static [&'static str],
+    /// The legal or regulatory basis, in words.
+    pub basis: &'static str,
+}
+
+const ART81_200: &str = "《道路交通安全法实施条例》第八十一条: 能见度小于200米时车速不得超过每小时60公里, 与同车道前车保持100米以上距离";
+const ART81_100: &str = "《道路交通安全法实施条例》第八十一条: 能见度小于100米时车速不得超过每小时40公里, 与同车道前车保持50米以上距离";
+const ART81_50: &str = "《道路交通安全法实施条例》第八十一条: 能见度小于50米时车速不得超过每小时20公里, 并从最近的出口尽快驶离高速公路";
+
+/// Fog measures for a band (1–5) under a profile. The speed limit never
+/// exceeds the Art. 81 ceiling for the band, whatever the profile says.
+pub fn fog_measure(profile: ControlProfile, band: u8) -> FogMeasure {
+    use EntryState::*;
+    use FogLightMode::*;
+    let (limit_kmh, text, lights, basis) = match band {
+        0 | 1 => (
+            80,
+            "前方团雾 限速80 车距150米",
+            Guidance,
+            "能见度小于500米: 限速80公里/小时、车距150米 (通行做法)",
+        ),
+        2 => (60, "前方团雾 限速60 车距100米", TailMarking, ART81_200),
+        3 => (40, "前方大雾 限速40 车距50米", WarningFlash, ART81_100),
+        4 => (
+            20,
+            "前方浓雾 限速20 请从最近出口驶离",
+            WarningFlash,
+            ART81_50,
+        ),
+        _ => (
+            20,
+            "前方浓雾 入口封闭 限速20 尽快驶离",
+            WarningFlash,
+            ART81_50,
+        ),
+    };
+    let (entry, banned): (EntryState, &'static [&'static str]) = match (profile, band) {
+        (_, 0 | 1) => (Open, &[]),
+        (ControlProfile::National, 2) => (Open, &[]),
+        (ControlProfile::National, 3) => (Metered, &[]),
+        (ControlProfile::National, _) => (Closed, &[]),
+        (ControlProfile::Jiangsu, 2) => (Metered, &["hazmat"]),
+        (ControlProfile::Jiangsu, 3) => (Metered, &["hazmat", "oversize"]),
+        (ControlProfile::Jiangsu, 4) => (Metered, &["hazmat", "oversize", "heavy"]),
+        (ControlProfile::Jiangsu, _) => (Closed, &[]),
+    };
+    FogMeasure {
+        limit_kmh,
+        text,
+        lights,
+        entry,
+        banned,
+        basis,
+    }
+}
+
+/// Devices of `kind` serving `dir` inside `[from_m, to_m]` or upstream of it
+/// within `reach_m`, nearest-to-the-zone first, with their distance
+/// upstream of the zone (0 inside).
+fn in_and_upstream(
+    road: &RoadBook,
+    dir: Direction,
+    from_m: f64,
+    to_m: f64,
+    reach_m: f64,
+    kind: DeviceKind,
+) -> Vec<(DeviceRef, f64)> {
+    // The zone's downstream end, in travel terms.
+    let (entry_edge, exit_edge) = match dir {
+        Direction::Up => (from_m, to_m),
+        Direction::Down => (to_m, from_m),
+    };
+    road.upstream(
+        dir,
+        exit_edge,
+        (exit_edge - entry_edge).abs() + reach_m,
+        &[kind],
+    )
+    .into_iter()
+    .map(|u| {
+        let up = (u.distance_m - (exit_edge - entry_edge).abs()).max(0.0);
+        (u.device, up)
+    })
+    .collect()
+}
+
+/// Asks the speed-limit signs of `dir` for `limit` inside the zone and for
+/// limits rising by 20 km/h per sign upstream, until the posted limit.
+#[allow(clippy::too_many_arguments)]
+pub fn ask_speed_steps(
+    board: &mut Board,
+    road: &RoadBook,
+    dir: Direction,
+    from_m: f64,
+    to_m: f64,
+    limit: u16,
+    prio: u8,
+    seq: u64,
+    reason: &str,
+) {
+    let posted = road.speed_limit_kmh();
+    let mut signs = in_and_upstream(road, dir, from_m, to_m, STEP_UPSTREAM_M, DeviceKind::Vsl);
+    signs.sort_by(|a, b| a.1.total_cmp(&b.1));
+    let mut step = 0u16;
+    for (sign, upstream_m) in signs {
+        let value = if upstream_m <= 0.0 {
+            limit
+        } else {
+            step += 1;
+            limit + 20 * step
+        };
+        if value >= posted {
+            break;
+        }
+        let why = if upstream_m <= 0.0 {
+            reason.to_string()
+        } else {
+            format!("{reason}; 上游渐变限速 (每块标志降幅不超过20公里/小时)")
+        };
+        board.ask(Request {
+            device: sign,
+            direction: None,
+            command: Command::SpeedLimit(Some(value)),
+            priority: prio,
+            event_seq: seq,
+            reason: why,
+        });
+    }
+}
+
+/// Asks the message signs of `dir` in and upstream of the zone to show `text`.
+#[allow(clippy::too_many_arguments)]
+pub fn ask_messages(
+    board: &mut Board,
+    road: &RoadBook,
+    dir: Direction,
+    from_m: f64,
+    to_m: f64,
+    reach_m: f64,
+    text: &str,
+    prio: u8,
+    seq: u64,
+    reason: &str,
+) {
+    for (sign, _) in in_and_upstream(road, dir, from_m, to_m, reach_m, DeviceKind::Vms) {
+        board.ask(Request {
+            device: sign,
+            direction: None,
+            command: Command::Message(text.to_string()),
+            priority: prio,
+            event_seq: seq,
+            reason: reason.to_string(),
+        });
+    }
+}
+
+fn overlapping_zones(road: &RoadBook, kind: DeviceKind, from_m: f64, to_m: f64) -> Vec<DeviceRef> {
+    let zones = match kind {
+        DeviceKind::FogLights => road.fog_lights(),
+        _ => road.deicers(),
+    };
+    zones
+        .iter()
+        .enumerate()
+        .filter(|(_, z)| z.from_m <= to_m && z.to_m >= from_m)
+        .map(|(i, _)| DeviceRef {
+            kind,
+            index: i as u32,
+        })
+        .collect()
+}
+
+/// The fog plan for one zone.
+pub fn fog_plan(board: &mut Board, road: &RoadBook, zone: &WeatherZone) {
+    let m = fog_measure(road.profile(), zone.level);
+    let (from_m, to_m, seq) = (zone.event.from_m, zone.event.to_m, zone.event.seq);
+    let stations: Vec<&str> = zone
+        .stations
+        .iter()
+        .map(|&i| road.weather()[i as usize].id.as_str())
+        .collect();
+    let reason = format!(
+        "团雾{}级: 能见度{:.0}米 ({}) [规则 weather.fog_band, 预案 {}]; 依据: {}",
+        zone.level,
+        zone.value_now,
+        stations.join(","),
+        road.profile().as_str(),
+        m.basis
+    );
+    for &dir in road.directions() {
+        ask_speed_steps(
+            board,
+            road,
+            dir,
+            from_m,
+            to_m,
+            m.limit_kmh,
+            priority::FOG,
+            seq,
+            &reason,
+        );
+        ask_messages(
+            board,
+            road,
+            dir,
+            from_m,
+            to_m,
+            WARN_UPSTREAM_M,
+            m.text,
+            priority::FOG,
+            seq,
+            &reason,
+        );
+        if m.entry != EntryState::Open || !m.banned.is_empty() {
+            for (ic, _) in in_and_upstream(
+                road,
+                dir,
+                from_m,
+                to_m,
+                WARN_UPSTREAM_M,
+                DeviceKind::Interchange,
+            ) {
+                board.ask(Request {
+                    device: ic,
+                    direction: Some(dir),
+                    command: Command::Entry {
+                        state: m.entry,
+                        banned: m.banned.to_vec(),
+                    },
+                    priority: priority::FOG,
+                    event_seq: seq,
+                    reason: reason.clone(),
+                });
+            }
+        }
+    }
+    for lights in overlapping_zones(road, DeviceKind::FogLights, from_m, to_m) {
+        board.ask(Request {
+            device: lights,
+            direction: None,
+            command: Command::FogLights(m.lights),
+            priority: priority::FOG,
+            event_seq: seq,
+            reason: reason.clone(),
+        });
+    }
+}
+
+/// The ice plan for one zone.
+pub fn ice_plan(board: &mut Board, road: &RoadBook, zone: &WeatherZone) {
+    let observed = zone.level >= 2;
+    let (from_m, to_m, seq) = (zone.event.from_m, zone.event.to_m, zone.event.seq);
+    let stations: Vec<&str> = zone
+        .stations
+        .iter()
+        .map(|&i| road.weather()[i as usize].id.as_str())
+        .collect();
+    let limit = match (observed, road.profile()) {
+        (false, _) => 80,
+        (true, ControlProfile::National) => 60,
+        (true, ControlProfile::Jiangsu) => 40,
+    };
+    let reason = format!(
+        "{}: 路面温度{:.1}°C ({}) [规则 weather.ice_risk]; 依据: 路面温度不高于冰点+1°C且路面潮湿/湿度≥90%/接近露点时预防性喷洒 (自动喷洒系统通行做法){}",
+        if observed {
+            "路面结冰"
+        } else {
+            "路面结冰风险"
+        },
+        zone.value_now,
+        stations.join(","),
+        if observed && road.profile() == ControlProfile::Jiangsu {
+            "; 江苏方案: 部分路段结冰, 限速40公里/小时"
+        } else {
+            ""
+        }
+    );
+    let text = if observed {
+        "路面结冰 减速慢行 禁止急刹"
+    } else {
+        "注意路面结冰 减速慢行"
+    };
+    for deicer in overlapping_zones(road, DeviceKind::Deicer, from_m, to_m) {
+        board.ask(Request {
+            device: deicer,
+            direction: None,
+            command: Command::Deicing(true),
+            priority: priority::ICE,
+            event_seq: seq,
+            reason: reason.clone(),
+        });
+    }
+    for &dir in road.directions() {
+        ask_speed_steps(
+            board,
+            road,
+            dir,
+            from_m,
+            to_m,
+            limit,
+            priority::ICE,
+            seq,
+            &reason,
+        );
+        ask_messages(
+            board,
+            road,
+            dir,
+            from_m,
+            to_m,
+            5_000.0,
+            text,
+            priority::ICE,
+            seq,
+            &reason,
+        );
+    }
+}
