@@ -221,12 +221,14 @@ fn gen_day(out: &std::path::Path, cfg: DayConfig, obs_only: bool) -> anyhow::Res
     let rows = day.write_obs(&mut w)?;
     w.flush()?;
     let mut extra = String::new();
+    let mut truth_lines: Vec<String> = Vec::new();
     if !obs_only {
         let mut w = create(&out.join("WEATHER.csv"))?;
         let n = day.write_weather(&mut w)?;
         w.flush()?;
         let mut w = create(&out.join("POS.csv"))?;
-        let p = day.write_positions(&mut w, road.geometry())?;
+        let (p, vehicle_truth) = day.write_positions(&mut w, road.geometry())?;
+        truth_lines = vehicle_truth;
         w.flush()?;
         let mut w = create(&out.join("CAM.csv"))?;
         let c = day.write_cameras(&mut w)?;
@@ -235,6 +237,9 @@ fn gen_day(out: &std::path::Path, cfg: DayConfig, obs_only: bool) -> anyhow::Res
     }
     let mut w = create(&out.join("TRUTH.jsonl"))?;
     day.write_truth(&mut w)?;
+    for l in &truth_lines {
+        writeln!(w, "{l}")?;
+    }
     w.flush()?;
     eprintln!(
         "gen-day: wrote {} with {} stations, {rows} observation rows{extra} and {} injected faults in {:.1} s",

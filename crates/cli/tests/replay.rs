@@ -145,6 +145,11 @@ fn replay_finds_every_injected_fault_and_nothing_else() {
                 e["surface_temp_c"].is_number() && e["direction"] == "both",
                 "{e}"
             ),
+            "hazmat_speeding"
+            | "hazmat_stopped"
+            | "hazmat_restricted_zone"
+            | "hazmat_driving_time"
+            | "wrong_way" => assert!(e["vehicle"].is_string(), "{e}"),
             other => panic!("unexpected kind {other}: {e}"),
         }
         assert!(
@@ -159,7 +164,8 @@ fn replay_finds_every_injected_fault_and_nothing_else() {
     let truth: Vec<Value> = std::fs::read_to_string(dir.join("TRUTH.jsonl"))
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|t| t["kind"] == "detector_fault")
         .collect();
     assert!(truth.len() >= 5);
     let mut matched = vec![false; events.len()];
@@ -345,4 +351,56 @@ fn bad_input_exits_non_zero_with_one_line_naming_the_place() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(err.contains("/nonexistent/OBS.csv"), "{err}");
+}
+
+#[test]
+fn every_staged_vehicle_violation_is_found_within_two_minutes_and_no_other() {
+    let dir = scratch("vehicles");
+    gen_day(&dir, &[]);
+    let (out, events, _) = replay(&dir, &dir.join("OBS.csv"), "");
+    assert!(out.status.success());
+    let vehicle_kinds = [
+        "hazmat_speeding",
+        "hazmat_stopped",
+        "hazmat_restricted_zone",
+        "hazmat_driving_time",
+        "wrong_way",
+    ];
+    let found: Vec<&Value> = events
+        .iter()
+        .filter(|e| vehicle_kinds.contains(&e["kind"].as_str().unwrap()))
+        .collect();
+    let truth: Vec<Value> = std::fs::read_to_string(dir.join("TRUTH.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|t| vehicle_kinds.contains(&t["kind"].as_str().unwrap()))
+        .collect();
+    assert!(truth.iter().any(|t| t["kind"] == "hazmat_speeding"));
+    assert!(truth.iter().any(|t| t["kind"] == "hazmat_stopped"));
+    assert!(truth.iter().any(|t| t["kind"] == "wrong_way"));
+    let mut used = vec![false; found.len()];
+    for t in &truth {
+        let start = epoch_ms(t["start"].as_str().unwrap());
+        let i = found
+            .iter()
+            .position(|e| {
+                e["kind"] == t["kind"] && e["vehicle"] == t["vehicle"] && {
+                    let d = epoch_ms(e["detected_at"].as_str().unwrap());
+                    d >= start - 30_000 && d <= start + 120_000
+                }
+            })
+            .unwrap_or_else(|| panic!("not found within 2 min: {t}\n{found:#?}"));
+        used[i] = true;
+    }
+    let extra: Vec<&&Value> = found
+        .iter()
+        .zip(&used)
+        .filter(|(_, u)| !**u)
+        .map(|(e, _)| e)
+        .collect();
+    assert!(
+        extra.is_empty(),
+        "violations raised that were not staged: {extra:#?}"
+    );
 }

@@ -19,6 +19,7 @@ use crate::plans;
 use crate::quality::{Quality, QualityConfig, Recorded};
 use crate::reading::{CameraObs, Obs, PositionObs, WeatherObs};
 use crate::state::{CorridorState, StateConfig, StateEstimator};
+use crate::vehicles::{VehicleConfig, VehicleWatch};
 use crate::weather::{WeatherConfig, WeatherWatch};
 
 /// Everything configurable in the pipeline.
@@ -30,6 +31,8 @@ pub struct BrainConfig {
     pub state: StateConfig,
     /// Fog and ice.
     pub weather: WeatherConfig,
+    /// Hazardous goods and wrong way.
+    pub vehicles: VehicleConfig,
     /// Tick length (s); default: the interval of the first observation.
     pub step_s: Option<u16>,
 }
@@ -73,6 +76,7 @@ pub struct Brain {
     stats: BrainStats,
     lane_buf: Vec<(u16, i64, f32, f32)>,
     weather: WeatherWatch,
+    vehicles: VehicleWatch,
     board: Board,
 }
 
@@ -81,6 +85,7 @@ impl Brain {
     pub fn new(road: Arc<RoadBook>, cfg: BrainConfig) -> Brain {
         let quality = Quality::new(&road, cfg.quality.clone());
         let weather = WeatherWatch::new(&road, cfg.weather.clone());
+        let vehicles = VehicleWatch::new(cfg.vehicles.clone());
         Brain {
             road,
             cfg,
@@ -93,6 +98,7 @@ impl Brain {
             stats: BrainStats::default(),
             lane_buf: Vec::with_capacity(8),
             weather,
+            vehicles,
             board: Board::new(),
         }
     }
@@ -155,11 +161,14 @@ impl Brain {
     /// One vehicle position.
     pub fn position(&mut self, p: &PositionObs) {
         self.advance(p.ts_ms, None);
+        self.vehicles
+            .observe(&self.road, p, &mut self.next_seq, &mut self.out.events);
     }
 
     /// One camera event.
     pub fn camera(&mut self, c: &CameraObs) {
         self.advance(c.ts_ms, None);
+        self.vehicles.camera(c, &mut self.next_seq);
     }
 
     /// Ends the run: closes the open tick and hands over every still-open
@@ -172,6 +181,7 @@ impl Brain {
             .quality
             .open_events()
             .chain(self.weather.open_events())
+            .chain(self.vehicles.open_events())
             .cloned()
             .collect();
         open.sort_by_key(|e| e.seq);
@@ -230,6 +240,7 @@ impl Brain {
         // 3. Events.
         self.weather
             .close_tick(t, &mut self.next_seq, &mut self.out.events);
+        self.vehicles.close_tick(t, &mut self.out.events);
         self.stats.events_raised = self.next_seq - 1;
         // 4. Decisions.
         self.decide(t);

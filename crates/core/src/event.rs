@@ -22,6 +22,8 @@ pub enum EventKind {
     HazmatStopped,
     /// 危化品车驶入禁行区
     HazmatRestrictedZone,
+    /// 危化品车连续驾驶超时 (> 4 h without a 20-min rest)
+    HazmatDrivingTime,
     /// 逆行
     WrongWay,
     /// 检测器故障
@@ -39,6 +41,7 @@ impl EventKind {
             EventKind::HazmatSpeeding => "hazmat_speeding",
             EventKind::HazmatStopped => "hazmat_stopped",
             EventKind::HazmatRestrictedZone => "hazmat_restricted_zone",
+            EventKind::HazmatDrivingTime => "hazmat_driving_time",
             EventKind::WrongWay => "wrong_way",
             EventKind::DetectorFault => "detector_fault",
         }

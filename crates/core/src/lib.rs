@@ -18,6 +18,7 @@ pub mod plans;
 pub mod quality;
 pub mod reading;
 pub mod state;
+pub mod vehicles;
 pub mod weather;
 
 pub use brain::{Brain, BrainConfig, Outputs};

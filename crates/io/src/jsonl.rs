@@ -18,10 +18,12 @@ pub fn format_time(ts_ms: i64, offset_s: i32) -> String {
 
 /// Stakes are written as integers when whole (`11500`, not `11500.0`).
 fn metres<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+    // Decimetres are plenty for a stake.
+    let v = (v * 10.0).round() / 10.0;
     if v.fract() == 0.0 && v.abs() < 1e15 {
-        s.serialize_i64(*v as i64)
+        s.serialize_i64(v as i64)
     } else {
-        s.serialize_f64(*v)
+        s.serialize_f64(v)
     }
 }
 

@@ -511,18 +511,45 @@ impl Day {
         Ok(rows)
     }
 
-    /// Writes POS.csv (each vehicle every 30 s while on the road) and returns rows.
+    /// Writes POS.csv (each vehicle every 30 s while on the road) and
+    /// returns the rows and the ground truth of the vehicle violations it
+    /// staged (JSON lines): every hazmat truck above 80 km/h, every hazmat
+    /// report inside the tunnel closed to hazmat, one hazmat truck stopped
+    /// on the carriageway for 10 min, and one car driving the wrong way.
     pub fn write_positions(
         &self,
         w: &mut dyn Write,
         geometry: &zhilu_road::Geometry,
-    ) -> io::Result<u64> {
+    ) -> io::Result<(u64, Vec<String>)> {
         let c = &self.cfg;
         let mut rng = fastrand::Rng::with_seed(c.seed ^ 0x9051);
         writeln!(w, "time,vehicle,class,lat,lon,speed_kmh,heading_deg")?;
         let span_ms = c.hours as i64 * 3_600_000;
-        // (plate, class, dir, entry time, entry stake, speed)
-        let vehicles: Vec<(String, &str, Direction, i64, f64, f64)> = (0..c.vehicles)
+        let len = self.length_m;
+        let tunnel =
+            (len > 6000.0).then(|| ((len * 0.6).round(), (len * 0.6 + 1200.0).round().min(len)));
+        let near_service = |s: f64| {
+            let mut k = 20_000.0f64.min(len / 2.0);
+            while k < len {
+                if (s - k).abs() < 1500.0 {
+                    return true;
+                }
+                k += 50_000.0;
+            }
+            false
+        };
+        struct Veh {
+            plate: String,
+            class: &'static str,
+            dir: Direction,
+            entry: i64,
+            s0: f64,
+            v: f64,
+            /// (stake, stop from, stop until) relative to the day's start.
+            stop: Option<(f64, i64, i64)>,
+            wrong_way: bool,
+        }
+        let mut vehicles: Vec<Veh> = (0..c.vehicles)
             .map(|i| {
                 let class = match i % 10 {
                     0 => "hazmat",
@@ -535,52 +562,168 @@ impl Day {
                 } else {
                     Direction::Down
                 };
-                let speed = match class {
-                    "hazmat" if i % 20 == 0 => 92.0, // some speed
-                    "hazmat" | "truck" => 70.0 + rng.f64() * 10.0,
+                let v = match class {
+                    "hazmat" if i % 20 == 0 => 92.0, // speeding
+                    "hazmat" | "truck" => 70.0 + rng.f64() * 9.0,
                     _ => 90.0 + rng.f64() * 25.0,
                 };
-                (
-                    format!("京A{:05}", 10_000 + i),
+                Veh {
+                    plate: format!("京A{:05}", 10_000 + i),
                     class,
                     dir,
-                    rng.i64(0..span_ms.max(1)),
-                    rng.f64() * self.length_m,
-                    speed,
-                )
+                    entry: rng.i64(0..span_ms.max(1)),
+                    s0: rng.f64() * len,
+                    v,
+                    stop: None,
+                    wrong_way: false,
+                }
             })
             .collect();
+        if c.vehicles >= 2 && len > 4000.0 {
+            // A hazmat truck that stops on the carriageway for 10 min, away from service areas.
+            let mut s_stop = len * 0.45;
+            while near_service(s_stop) {
+                s_stop += 2000.0;
+            }
+            let entry = span_ms / 3;
+            vehicles.push(Veh {
+                plate: "冀B90001".into(),
+                class: "hazmat",
+                dir: Direction::Up,
+                entry,
+                s0: (s_stop - 3000.0).max(0.0),
+                v: 75.0,
+                stop: Some((
+                    s_stop,
+                    entry + (3000.0f64.min(s_stop) / (75.0 / 3.6) * 1000.0) as i64,
+                    0,
+                )),
+                wrong_way: false,
+            });
+            // A car on the up carriageway driving towards decreasing stake.
+            vehicles.push(Veh {
+                plate: "京N66666".into(),
+                class: "car",
+                dir: Direction::Down,
+                entry: span_ms / 2,
+                s0: len * 0.5,
+                v: 60.0,
+                stop: None,
+                wrong_way: true,
+            });
+        }
+        for v in vehicles.iter_mut() {
+            if let Some((s, from, _)) = v.stop {
+                v.stop = Some((s, from, from + 600_000));
+            }
+        }
+        let mut truth = Vec::new();
         let mut rows = 0;
         for d in 0..c.days as i64 {
             let t0 = self.midnight_ms + d * 86_400_000 + c.from_hour as i64 * 3_600_000;
+            // Per vehicle: first over-limit report, first report in the tunnel, wrong-way reports, last report.
+            let mut first_fast: Vec<Option<i64>> = vec![None; vehicles.len()];
+            let mut in_tunnel: Vec<Option<i64>> = vec![None; vehicles.len()];
+            let mut wrong: Vec<(u32, Option<i64>)> = vec![(0, None); vehicles.len()];
+            let mut last: Vec<i64> = vec![0; vehicles.len()];
             for k in 1..=(span_ms / 30_000) {
                 let ts = t0 + k * 30_000;
                 let time = fmt_time(ts);
-                for (plate, class, dir, entry, s0, v) in &vehicles {
-                    let dt = ts - t0 - entry;
+                for (vi, veh) in vehicles.iter().enumerate() {
+                    let dt = ts - t0 - veh.entry;
                     if dt < 0 {
                         continue;
                     }
-                    let s = s0 + dir.sign() * v / 3.6 * dt as f64 / 1000.0;
-                    if s < 0.0 || s > self.length_m {
+                    let rel = ts - t0;
+                    let (s, speed) = match veh.stop {
+                        Some((stake, from, until)) if rel >= from && rel < until => (stake, 0.0),
+                        Some((stake, _, until)) if rel >= until => (
+                            stake + veh.dir.sign() * veh.v / 3.6 * (rel - until) as f64 / 1000.0,
+                            veh.v,
+                        ),
+                        Some((_, from, _)) if rel < from => (
+                            veh.s0 + veh.dir.sign() * veh.v / 3.6 * dt as f64 / 1000.0,
+                            veh.v,
+                        ),
+                        _ => (
+                            veh.s0 + veh.dir.sign() * veh.v / 3.6 * dt as f64 / 1000.0,
+                            veh.v,
+                        ),
+                    };
+                    if !(0.0..=len).contains(&s) {
                         continue;
                     }
+                    // On its carriageway: 7.5 m right of the centre line in its direction
+                    // of travel — or, driving the wrong way, on the other side.
                     let (lon, lat) = geometry.lonlat(s);
-                    let (lon2, lat2) =
-                        geometry.lonlat((s + dir.sign() * 10.0).clamp(0.0, self.length_m));
-                    let heading = (lon2 - lon)
-                        .atan2(lat2 - lat)
-                        .to_degrees()
+                    let (lon2, lat2) = geometry.lonlat((s + 10.0).clamp(0.0, len));
+                    let (lon0, lat0) = geometry.lonlat((s - 10.0).clamp(0.0, len));
+                    let kx = 111_195.0 * lat.to_radians().cos();
+                    let (ex, ny) = ((lon2 - lon0) * kx, (lat2 - lat0) * 111_195.0);
+                    let norm = (ex * ex + ny * ny).sqrt().max(1e-9);
+                    let side = match (veh.dir, veh.wrong_way) {
+                        (Direction::Up, false) | (Direction::Down, true) => 7.5,
+                        _ => -7.5,
+                    };
+                    // Right-hand normal of the increasing-stake direction.
+                    let (rx, ry) = (ny / norm, -ex / norm);
+                    let (plon, plat) = (lon + side * rx / kx, lat + side * ry / 111_195.0);
+                    let bearing = ex.atan2(ny).to_degrees();
+                    let heading = (bearing + if veh.dir == Direction::Up { 0.0 } else { 180.0 })
                         .rem_euclid(360.0);
                     writeln!(
                         w,
-                        "{time},{plate},{class},{lat:.6},{lon:.6},{v:.0},{heading:.0}"
+                        "{time},{},{},{plat:.6},{plon:.6},{speed:.0},{heading:.0}",
+                        veh.plate, veh.class
                     )?;
                     rows += 1;
+                    last[vi] = ts;
+                    if veh.class == "hazmat" && speed > 80.0 && first_fast[vi].is_none() {
+                        first_fast[vi] = Some(ts);
+                    }
+                    if veh.class == "hazmat"
+                        && tunnel.is_some_and(|(a, b)| s >= a && s <= b)
+                        && in_tunnel[vi].is_none()
+                    {
+                        in_tunnel[vi] = Some(ts);
+                    }
+                    if veh.wrong_way && speed >= 20.0 {
+                        wrong[vi].0 += 1;
+                        if wrong[vi].0 == 2 {
+                            wrong[vi].1 = Some(ts);
+                        }
+                    }
+                }
+            }
+            for (vi, veh) in vehicles.iter().enumerate() {
+                let line = |kind: &str, start: i64, end: i64| {
+                    format!(
+                        "{{\"kind\":\"{kind}\",\"vehicle\":\"{}\",\"direction\":\"{}\",\"start\":\"{}\",\"end\":\"{}\"}}",
+                        veh.plate,
+                        veh.dir.as_str(),
+                        fmt_time(start),
+                        fmt_time(end)
+                    )
+                };
+                if let Some(t) = first_fast[vi]
+                    && last[vi] >= t + 60_000
+                {
+                    truth.push(line("hazmat_speeding", t + 60_000, last[vi]));
+                }
+                if let Some(t) = in_tunnel[vi] {
+                    truth.push(line("hazmat_restricted_zone", t, t));
+                }
+                if let Some((_, from, until)) = veh.stop
+                    && last[vi] >= t0 + from + 300_000
+                {
+                    truth.push(line("hazmat_stopped", t0 + from + 300_000, t0 + until));
+                }
+                if let (_, Some(t)) = wrong[vi] {
+                    truth.push(line("wrong_way", t, last[vi]));
                 }
             }
         }
-        Ok(rows)
+        Ok((rows, truth))
     }
 
     /// Writes CAM.csv: congestion seen at the bottlenecks during the peak.
