@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use zhilu_road::RoadBook;
 
+use crate::congestion::{CongestionConfig, CongestionWatch};
 use crate::decide::Board;
 use crate::event::{Action, Event};
 use crate::plans;
@@ -33,6 +34,8 @@ pub struct BrainConfig {
     pub weather: WeatherConfig,
     /// Hazardous goods and wrong way.
     pub vehicles: VehicleConfig,
+    /// Congestion.
+    pub congestion: CongestionConfig,
     /// Tick length (s); default: the interval of the first observation.
     pub step_s: Option<u16>,
 }
@@ -77,6 +80,7 @@ pub struct Brain {
     lane_buf: Vec<(u16, i64, f32, f32)>,
     weather: WeatherWatch,
     vehicles: VehicleWatch,
+    congestion: CongestionWatch,
     board: Board,
 }
 
@@ -86,6 +90,7 @@ impl Brain {
         let quality = Quality::new(&road, cfg.quality.clone());
         let weather = WeatherWatch::new(&road, cfg.weather.clone());
         let vehicles = VehicleWatch::new(cfg.vehicles.clone());
+        let cfg_congestion = cfg.congestion.clone();
         Brain {
             road,
             cfg,
@@ -99,6 +104,7 @@ impl Brain {
             lane_buf: Vec::with_capacity(8),
             weather,
             vehicles,
+            congestion: CongestionWatch::new(cfg_congestion),
             board: Board::new(),
         }
     }
@@ -182,6 +188,7 @@ impl Brain {
             .open_events()
             .chain(self.weather.open_events())
             .chain(self.vehicles.open_events())
+            .chain(self.congestion.open_events())
             .cloned()
             .collect();
         open.sort_by_key(|e| e.seq);
@@ -235,7 +242,9 @@ impl Brain {
                     state.samples_mut(di)[k] = sample;
                 }
             }
-            state.update(t);
+            let corridor = state.update(t);
+            self.congestion
+                .close_tick(corridor, &mut self.next_seq, &mut self.out.events);
         }
         // 3. Events.
         self.weather
@@ -253,6 +262,9 @@ impl Brain {
         }
         for z in self.weather.ice_zones() {
             plans::ice_plan(&mut self.board, &self.road, z);
+        }
+        for (dir, j) in self.congestion.jams() {
+            plans::congestion_plan(&mut self.board, &self.road, dir, j);
         }
         self.board.settle(&self.road, t, &mut self.out.actions);
     }

@@ -12,6 +12,7 @@
 #![forbid(unsafe_code)]
 
 pub mod brain;
+pub mod congestion;
 pub mod decide;
 pub mod event;
 pub mod plans;

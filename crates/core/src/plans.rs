@@ -361,3 +361,36 @@ pub fn ice_plan(board: &mut Board, road: &RoadBook, zone: &WeatherZone) {
         );
     }
 }
+
+/// The congestion plan: queue warnings on the message signs upstream of
+/// the queue's tail (up to 5 km), so drivers arrive slowing, not braking.
+pub fn congestion_plan(
+    board: &mut Board,
+    road: &RoadBook,
+    dir: Direction,
+    jam: &crate::congestion::Jam,
+) {
+    let e = &jam.event;
+    let km = jam.shown_km;
+    let text = if km >= 1.0 {
+        format!("前方拥堵{km:.0}公里 注意减速")
+    } else {
+        "前方拥堵 注意减速".to_string()
+    };
+    let reason = format!(
+        "拥堵: {}–{} 米 [规则 state.congestion]",
+        e.from_m.round(),
+        e.to_m.round()
+    );
+    let tail_stake = dir.travel_m(jam.tail_travel_m);
+    for u in road.upstream(dir, tail_stake, 5_000.0, &[DeviceKind::Vms]) {
+        board.ask(Request {
+            device: u.device,
+            direction: None,
+            command: Command::Message(text.clone()),
+            priority: priority::CONGESTION,
+            event_seq: e.seq,
+            reason: reason.clone(),
+        });
+    }
+}
