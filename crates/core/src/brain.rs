@@ -16,6 +16,7 @@ use zhilu_road::RoadBook;
 use crate::congestion::{CongestionConfig, CongestionWatch};
 use crate::decide::Board;
 use crate::event::{Action, Event};
+use crate::incident::{IncidentConfig, IncidentWatch};
 use crate::plans;
 use crate::quality::{Quality, QualityConfig, Recorded};
 use crate::reading::{CameraObs, Obs, PositionObs, WeatherObs};
@@ -36,6 +37,8 @@ pub struct BrainConfig {
     pub vehicles: VehicleConfig,
     /// Congestion.
     pub congestion: CongestionConfig,
+    /// Incidents.
+    pub incident: IncidentConfig,
     /// Tick length (s); default: the interval of the first observation.
     pub step_s: Option<u16>,
 }
@@ -81,6 +84,7 @@ pub struct Brain {
     weather: WeatherWatch,
     vehicles: VehicleWatch,
     congestion: CongestionWatch,
+    incidents: IncidentWatch,
     board: Board,
 }
 
@@ -91,6 +95,7 @@ impl Brain {
         let weather = WeatherWatch::new(&road, cfg.weather.clone());
         let vehicles = VehicleWatch::new(cfg.vehicles.clone());
         let cfg_congestion = cfg.congestion.clone();
+        let cfg_incident = cfg.incident.clone();
         Brain {
             road,
             cfg,
@@ -105,6 +110,7 @@ impl Brain {
             weather,
             vehicles,
             congestion: CongestionWatch::new(cfg_congestion),
+            incidents: IncidentWatch::new(cfg_incident),
             board: Board::new(),
         }
     }
@@ -175,6 +181,7 @@ impl Brain {
     pub fn camera(&mut self, c: &CameraObs) {
         self.advance(c.ts_ms, None);
         self.vehicles.camera(c, &mut self.next_seq);
+        self.incidents.camera(c);
     }
 
     /// Ends the run: closes the open tick and hands over every still-open
@@ -189,6 +196,7 @@ impl Brain {
             .chain(self.weather.open_events())
             .chain(self.vehicles.open_events())
             .chain(self.congestion.open_events())
+            .chain(self.incidents.open())
             .cloned()
             .collect();
         open.sort_by_key(|e| e.seq);
@@ -245,6 +253,12 @@ impl Brain {
             let corridor = state.update(t);
             self.congestion
                 .close_tick(corridor, &mut self.next_seq, &mut self.out.events);
+            self.incidents.close_tick(
+                &self.road,
+                corridor,
+                &mut self.next_seq,
+                &mut self.out.events,
+            );
         }
         // 3. Events.
         self.weather
@@ -262,6 +276,12 @@ impl Brain {
         }
         for z in self.weather.ice_zones() {
             plans::ice_plan(&mut self.board, &self.road, z);
+        }
+        for e in self.incidents.open() {
+            plans::incident_plan(&mut self.board, &self.road, e);
+            if let Some(t) = crate::incident::tunnel_of(&self.road, e) {
+                plans::tunnel_plan(&mut self.board, &self.road, e, t);
+            }
         }
         for (dir, j) in self.congestion.jams() {
             plans::congestion_plan(&mut self.board, &self.road, dir, j);

@@ -394,3 +394,117 @@ pub fn congestion_plan(
         });
     }
 }
+
+/// The incident plan: 60 km/h on the signs between the stations that
+/// bracket the incident, rising by 20 km/h per sign upstream; queue warnings
+/// on the message signs within 5 km upstream. (Lane-control signals would
+/// close the blocked lanes; the road book has none yet.)
+pub fn incident_plan(board: &mut Board, road: &RoadBook, e: &crate::event::Event) {
+    let Some(dir) = e.direction else { return };
+    let reason = format!(
+        "交通事件: {}–{} 米 [规则 {}]; 上游限速渐变、情报板预警",
+        e.from_m.round(),
+        e.to_m.round(),
+        e.rule
+    );
+    ask_speed_steps(
+        board,
+        road,
+        dir,
+        e.from_m,
+        e.to_m,
+        60,
+        priority::INCIDENT,
+        e.seq,
+        &reason,
+    );
+    ask_messages(
+        board,
+        road,
+        dir,
+        e.from_m,
+        e.to_m,
+        5_000.0,
+        "前方事故 减速慢行 注意避让",
+        priority::INCIDENT,
+        e.seq,
+        &reason,
+    );
+}
+
+/// The tunnel emergency plan for an incident or fire in tunnel `t`: the
+/// named plan on the tunnel (closing its entry, lane signals red,
+/// ventilation and full lighting are the plan's steps in the tunnel
+/// controller), entries within 10 km upstream closed, message signs warning,
+/// limits stepping down to 40 km/h towards the portal.
+pub fn tunnel_plan(board: &mut Board, road: &RoadBook, e: &crate::event::Event, t: usize) {
+    let tunnel = &road.tunnels()[t];
+    let fire = e.rule == "incident.camera_fire";
+    let plan = format!("{}-{}", tunnel.id, if fire { "fire" } else { "incident" });
+    let reason = format!(
+        "隧道{}: {} [规则 {}]; 隧道应急预案: 关闭入口、车道指示器红叉、情报板、通风与全亮照明",
+        tunnel.id,
+        if fire {
+            "火灾/烟雾"
+        } else {
+            "交通事件"
+        },
+        e.rule
+    );
+    board.ask(Request {
+        device: DeviceRef {
+            kind: DeviceKind::Tunnel,
+            index: t as u32,
+        },
+        direction: None,
+        command: Command::TunnelPlan(Some(plan)),
+        priority: priority::TUNNEL,
+        event_seq: e.seq,
+        reason: reason.clone(),
+    });
+    for &dir in road.directions() {
+        ask_speed_steps(
+            board,
+            road,
+            dir,
+            tunnel.from_m,
+            tunnel.to_m,
+            40,
+            priority::TUNNEL,
+            e.seq,
+            &reason,
+        );
+        ask_messages(
+            board,
+            road,
+            dir,
+            tunnel.from_m,
+            tunnel.to_m,
+            WARN_UPSTREAM_M,
+            "隧道事故 禁止驶入 请绕行",
+            priority::TUNNEL,
+            e.seq,
+            &reason,
+        );
+        for (ic, _) in in_and_upstream(
+            road,
+            dir,
+            tunnel.from_m,
+            tunnel.to_m,
+            WARN_UPSTREAM_M,
+            DeviceKind::Interchange,
+        ) {
+            board.ask(Request {
+                device: ic,
+                direction: Some(dir),
+                command: Command::Entry {
+                    state: EntryState::Closed,
+                    banned: Vec::new(),
+                },
+                priority: priority::TUNNEL,
+                event_seq: e.seq,
+                reason: reason.clone(),
+            });
+        }
+    }
+}

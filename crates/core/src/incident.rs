@@ -1,0 +1,398 @@
+//! Automatic incident detection (交通事件检测): a lane blocked by a stopped
+//! vehicle or a crash, located between two detector stations.
+//!
+//! For each pair of consecutive stations (upstream `u`, downstream `d`) on a
+//! carriageway, every tick, on values smoothed over the last two ticks:
+//!
+//! 1. **Queue and starvation** — the California family's spatial occupancy
+//!    difference (`occ_u − occ_d ≥ 8 %` and `(occ_u − occ_d)/occ_u ≥ 0.4`), a
+//!    slow upstream (`v_u < 65 km/h`) and a free downstream (`v_d ≥ 70`),
+//!    *and* the downstream flow (smoothed over ~90 s) at most 80 % of its own
+//!    recent normal. The
+//!    last condition separates an incident from a recurrent bottleneck: below
+//!    a merge that jams every peak the downstream station discharges at
+//!    capacity (its normal or more); below a blocked lane it starves.
+//! 2. **Vehicles vanishing** — more vehicles enter the pair than leave it:
+//!    `q_u − q_d`, smoothed over about two minutes, exceeds its own recent
+//!    normal (ramps between the stations make that normal non-zero) by at
+//!    least 30 % of `q_u` and 500 veh/h, while the downstream flow is below
+//!    85 % of its normal.
+//!    This sees the queue forming *between* the stations before it reaches the
+//!    upstream one.
+//!
+//! A pair that shows either for `persist_ticks` ticks in a row raises an
+//! incident between its stations; the estimated start is the first tick of
+//! the run. Normals (exponential averages over ~10 min) are frozen while a
+//! pair is anomalous, so an incident never becomes the normal. A camera
+//! report of a stopped vehicle, debris, fire, smoke or a pedestrian with
+//! confidence ≥ 0.7 on the carriageway raises or confirms an incident at
+//! once, at the camera's stake. An incident ends when its pair has looked
+//! normal for `clear_ticks` ticks (or the camera has been silent for 10 min
+//! where only a camera raised it).
+
+use zhilu_road::{Direction, RoadBook};
+
+use crate::event::{Event, EventDetail, EventKind};
+use crate::reading::{CameraKind, CameraObs};
+use crate::state::CorridorState;
+
+/// Thresholds of incident detection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentConfig {
+    /// Spatial occupancy difference (percentage points).
+    pub occ_diff_pct: f32,
+    /// Relative spatial occupancy difference.
+    pub occ_rel_diff: f32,
+    /// Upstream slower than this (km/h).
+    pub up_slow_kmh: f32,
+    /// Downstream at least this fast (km/h).
+    pub down_free_kmh: f32,
+    /// Downstream flow at most this share of its normal.
+    pub starve_ratio: f32,
+    /// Flow imbalance beyond normal: share of upstream flow.
+    pub imbalance_share: f32,
+    /// Flow imbalance beyond normal: at least this (veh/h).
+    pub imbalance_min_vph: f32,
+    /// Upstream flow below which the imbalance test is not used (veh/h, all lanes).
+    pub imbalance_min_flow_vph: f32,
+    /// Whether the flow-imbalance test runs (off by default: with 20–30 s
+    /// counts it needs minutes of data to beat the noise, and it has not yet
+    /// been tuned on the scenario suite).
+    pub use_imbalance: bool,
+    /// Ticks in a row before an alarm.
+    pub persist_ticks: u32,
+    /// Normal ticks in a row before an incident ends.
+    pub clear_ticks: u32,
+    /// Time constant of the normals (s).
+    pub normal_s: f32,
+    /// Ticks of normals needed before alarms are allowed.
+    pub warmup_ticks: u32,
+    /// Minimum camera confidence.
+    pub camera_confidence: f32,
+}
+
+impl Default for IncidentConfig {
+    fn default() -> Self {
+        IncidentConfig {
+            occ_diff_pct: 8.0,
+            occ_rel_diff: 0.4,
+            up_slow_kmh: 65.0,
+            down_free_kmh: 70.0,
+            starve_ratio: 0.8,
+            imbalance_share: 0.3,
+            imbalance_min_vph: 500.0,
+            imbalance_min_flow_vph: 900.0,
+            use_imbalance: false,
+            persist_ticks: 2,
+            clear_ticks: 6,
+            normal_s: 600.0,
+            warmup_ticks: 20,
+            camera_confidence: 0.7,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct StationMem {
+    /// Last two samples: (occ, speed, flow), NaN when invalid.
+    last: [(f32, f32, f32); 2],
+    /// Flow smoothed over about 90 s (short counts are noisy).
+    short_flow: f32,
+    normal_flow: f32,
+    n_normal: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+struct PairMem {
+    /// Imbalance smoothed over about two minutes, minus its normal.
+    residual: f32,
+    normal_imbalance: f32,
+    n_normal: u32,
+    run: u32,
+    run_start: i64,
+    calm: u32,
+    open: Option<Event>,
+}
+
+/// The incident detector of a corridor.
+#[derive(Debug, Clone)]
+pub struct IncidentWatch {
+    cfg: IncidentConfig,
+    /// Per direction (as in the state): stations, pairs.
+    stations: Vec<Vec<StationMem>>,
+    pairs: Vec<Vec<PairMem>>,
+    /// Incidents raised by a camera alone: (event, last sighting).
+    camera_only: Vec<(Event, i64)>,
+    pending_cameras: Vec<CameraObs>,
+    last_tick_ms: i64,
+}
+
+impl IncidentWatch {
+    /// A detector with the given thresholds.
+    pub fn new(cfg: IncidentConfig) -> IncidentWatch {
+        IncidentWatch {
+            cfg,
+            stations: Vec::new(),
+            pairs: Vec::new(),
+            camera_only: Vec::new(),
+            pending_cameras: Vec::new(),
+            last_tick_ms: i64::MIN,
+        }
+    }
+
+    /// A camera report (used at the next tick).
+    pub fn camera(&mut self, c: &CameraObs) {
+        let relevant = matches!(
+            c.kind,
+            CameraKind::StoppedVehicle
+                | CameraKind::Debris
+                | CameraKind::Fire
+                | CameraKind::Smoke
+                | CameraKind::Pedestrian
+        );
+        if relevant && c.confidence >= self.cfg.camera_confidence {
+            self.pending_cameras.push(*c);
+        }
+    }
+
+    /// Incidents open now.
+    pub fn open(&self) -> impl Iterator<Item = &Event> {
+        self.pairs
+            .iter()
+            .flatten()
+            .filter_map(|p| p.open.as_ref())
+            .chain(self.camera_only.iter().map(|(e, _)| e))
+    }
+
+    /// Runs detection on this tick's state.
+    pub fn close_tick(
+        &mut self,
+        road: &RoadBook,
+        state: &CorridorState,
+        next_seq: &mut u64,
+        closed: &mut Vec<Event>,
+    ) {
+        let now = state.ts_ms;
+        let cfg = self.cfg.clone();
+        if self.stations.len() != state.directions.len() {
+            self.stations = state
+                .directions
+                .iter()
+                .map(|d| vec![StationMem::default(); d.samples.len()])
+                .collect();
+            self.pairs = state
+                .directions
+                .iter()
+                .map(|d| vec![PairMem::default(); d.samples.len().saturating_sub(1)])
+                .collect();
+        }
+        let step = if self.last_tick_ms == i64::MIN {
+            30_000
+        } else {
+            (now - self.last_tick_ms).clamp(1_000, 300_000)
+        };
+        self.last_tick_ms = now;
+        let alpha = (step as f32 / 1000.0 / cfg.normal_s).min(1.0);
+        for (di, d) in state.directions.iter().enumerate() {
+            let mems = &mut self.stations[di];
+            for (k, s) in d.samples.iter().enumerate() {
+                let m = &mut mems[k];
+                m.last[1] = m.last[0];
+                m.last[0] = if s.valid {
+                    (s.occupancy_pct, s.speed_kmh, s.flow_vph)
+                } else {
+                    (f32::NAN, f32::NAN, f32::NAN)
+                };
+                if s.valid {
+                    let g = (step as f32 / 90_000.0).min(1.0);
+                    m.short_flow = if m.short_flow == 0.0 {
+                        s.flow_vph
+                    } else {
+                        m.short_flow + g * (s.flow_vph - m.short_flow)
+                    };
+                }
+            }
+            let smooth = |m: &StationMem| -> Option<(f32, f32, f32)> {
+                let (a, b) = (m.last[0], m.last[1]);
+                if a.0.is_nan() {
+                    return None;
+                }
+                if b.0.is_nan() {
+                    return Some(a);
+                }
+                Some(((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0, (a.2 + b.2) / 2.0))
+            };
+            let mut anomalous_station = vec![false; mems.len()];
+            for p in 0..self.pairs[di].len() {
+                let (mu, md) = (&mems[p], &mems[p + 1]);
+                let (Some(u), Some(dn)) = (smooth(mu), smooth(md)) else {
+                    continue;
+                };
+                let warm = md.n_normal >= cfg.warmup_ticks;
+                let pair = &mut self.pairs[di][p];
+                // 1. Queue upstream, starvation downstream.
+                let occ_diff = u.0 - dn.0;
+                let queue = occ_diff >= cfg.occ_diff_pct
+                    && occ_diff / u.0.max(1e-3) >= cfg.occ_rel_diff
+                    && u.1 < cfg.up_slow_kmh
+                    && dn.1 >= cfg.down_free_kmh
+                    && warm
+                    && md.short_flow <= cfg.starve_ratio * md.normal_flow;
+                // 2. Vehicles vanishing between the stations.
+                // Counts in short intervals are noisy (±√n): the imbalance is
+                // smoothed over about two minutes before it is trusted.
+                let imbalance = u.2 - dn.2;
+                let beta = (step as f32 / 120_000.0).min(1.0);
+                pair.residual += beta * ((imbalance - pair.normal_imbalance) - pair.residual);
+                let vanishing = cfg.use_imbalance
+                    && pair.n_normal >= cfg.warmup_ticks
+                    && u.2 >= cfg.imbalance_min_flow_vph
+                    && pair.residual >= (cfg.imbalance_share * u.2).max(cfg.imbalance_min_vph)
+                    && md.short_flow <= 0.85 * md.normal_flow
+                    && dn.1 >= cfg.down_free_kmh * 0.8;
+                let anomaly = queue || vanishing;
+                if anomaly {
+                    if pair.run == 0 {
+                        // The first anomalous tick averages two intervals: start one before it.
+                        pair.run_start = now - 2 * step;
+                    }
+                    pair.run += 1;
+                    pair.calm = 0;
+                    anomalous_station[p] = true;
+                    anomalous_station[p + 1] = true;
+                } else {
+                    if pair.open.is_some() {
+                        anomalous_station[p] = true;
+                        anomalous_station[p + 1] = true;
+                    }
+                    pair.run = 0;
+                    pair.calm += 1;
+                    // Learn the pair's normal imbalance only in calm times.
+                    if pair.open.is_none() {
+                        pair.normal_imbalance += if pair.n_normal == 0 {
+                            imbalance
+                        } else {
+                            alpha * (imbalance - pair.normal_imbalance)
+                        };
+                        pair.n_normal += 1;
+                    }
+                }
+                let (su, sd) = (
+                    road.detectors()[d.station_ids[p] as usize].stake_m,
+                    road.detectors()[d.station_ids[p + 1] as usize].stake_m,
+                );
+                if pair.open.is_none() && pair.run >= cfg.persist_ticks {
+                    let seq = *next_seq;
+                    *next_seq += 1;
+                    pair.open = Some(Event {
+                        seq,
+                        kind: EventKind::Incident,
+                        direction: Some(d.direction),
+                        from_m: su.min(sd),
+                        to_m: su.max(sd),
+                        start_ms: pair.run_start,
+                        detected_ms: now,
+                        end_ms: None,
+                        severity: 3,
+                        rule: if queue {
+                            "incident.queue_starvation"
+                        } else {
+                            "incident.vehicles_vanishing"
+                        },
+                        detectors: vec![d.station_ids[p], d.station_ids[p + 1]],
+                        detail: EventDetail::None,
+                    });
+                } else if pair.open.is_some() && pair.calm >= cfg.clear_ticks {
+                    if let Some(mut e) = pair.open.take() {
+                        e.end_ms = Some(now - (cfg.clear_ticks as i64 - 1) * step);
+                        closed.push(e);
+                    }
+                }
+            }
+            // Station normals, frozen where something is wrong.
+            for (k, m) in mems.iter_mut().enumerate() {
+                let f = m.last[0].2;
+                if f.is_finite() && !anomalous_station[k] {
+                    m.normal_flow += if m.n_normal == 0 {
+                        f
+                    } else {
+                        alpha * (f - m.normal_flow)
+                    };
+                    m.n_normal += 1;
+                }
+            }
+        }
+        // Cameras: confirm an open incident nearby, or raise one.
+        for c in std::mem::take(&mut self.pending_cameras) {
+            let near = |e: &Event| {
+                e.direction == Some(c.direction)
+                    && c.stake_m >= e.from_m - 500.0
+                    && c.stake_m <= e.to_m + 500.0
+            };
+            let mut confirmed = false;
+            for p in self.pairs.iter_mut().flatten() {
+                if let Some(e) = p.open.as_mut().filter(|e| near(e)) {
+                    e.severity = e.severity.max(4);
+                    confirmed = true;
+                }
+            }
+            if let Some((e, last)) = self.camera_only.iter_mut().find(|(e, _)| near(e)) {
+                e.from_m = e.from_m.min(c.stake_m);
+                e.to_m = e.to_m.max(c.stake_m);
+                *last = c.ts_ms;
+                confirmed = true;
+            }
+            if !confirmed {
+                let seq = *next_seq;
+                *next_seq += 1;
+                let fire = matches!(c.kind, CameraKind::Fire | CameraKind::Smoke);
+                self.camera_only.push((
+                    Event {
+                        seq,
+                        kind: EventKind::Incident,
+                        direction: Some(c.direction),
+                        from_m: c.stake_m,
+                        to_m: c.stake_m,
+                        start_ms: c.ts_ms,
+                        detected_ms: now.max(c.ts_ms),
+                        end_ms: None,
+                        severity: if fire { 5 } else { 4 },
+                        rule: if fire {
+                            "incident.camera_fire"
+                        } else {
+                            "incident.camera"
+                        },
+                        detectors: Vec::new(),
+                        detail: EventDetail::None,
+                    },
+                    c.ts_ms,
+                ));
+            }
+        }
+        self.camera_only.retain(|(e, last)| {
+            if now - last > 600_000 {
+                let mut e = e.clone();
+                e.end_ms = Some(*last);
+                closed.push(e);
+                false
+            } else {
+                true
+            }
+        });
+    }
+}
+
+/// Whether an incident lies in a tunnel: the tunnel index.
+pub fn tunnel_of(road: &RoadBook, e: &Event) -> Option<usize> {
+    road.tunnels()
+        .iter()
+        .position(|t| e.from_m <= t.to_m && e.to_m >= t.from_m)
+}
+
+/// Direction helper for plans.
+pub fn upstream_edge(dir: Direction, e: &Event) -> f64 {
+    match dir {
+        Direction::Up => e.from_m,
+        Direction::Down => e.to_m,
+    }
+}

@@ -1,0 +1,289 @@
+//! Incident detection on station-level series with a known answer, and the
+//! plans an incident drives (including a tunnel's emergency plan).
+
+use std::sync::Arc;
+
+use zhilu_core::incident::{IncidentConfig, IncidentWatch};
+use zhilu_core::road::{Direction, RoadBook};
+use zhilu_core::{
+    Brain, BrainConfig, CameraKind, CameraObs, Cell, Command, CorridorState, DirectionState, Event,
+    EventKind, StationSample,
+};
+
+const T0: i64 = 1_795_384_800_000;
+const STEP: i64 = 30_000;
+
+fn road() -> Arc<RoadBook> {
+    let mut t = String::from(
+        "[road]\nid = \"I\"\ntz = \"+08:00\"\ndirections = [\"up\"]\ngeometry = [[0, 116.0, 39.0], [12000, 116.0, 39.108]]\nlanes = 3\nspeed_limit_kmh = 120\n",
+    );
+    for i in 0..8 {
+        t += &format!(
+            "\n[[detector]]\nid = \"D{i}\"\ndirection = \"up\"\nstake_m = {}\n",
+            1000 + i * 1000
+        );
+    }
+    for k in [2500, 4500, 6500] {
+        t += &format!("\n[[vsl]]\nid = \"S{k}\"\ndirection = \"up\"\nstake_m = {k}\n");
+    }
+    t += "\n[[vms]]\nid = \"M3000\"\ndirection = \"up\"\nstake_m = 3000\n";
+    t += "\n[[tunnel]]\nid = \"TN\"\nfrom_m = 9000\nto_m = 10000\n";
+    t += "\n[[interchange]]\nid = \"T1\"\nname = \"一\"\nstake_m = 2000\ndirections = [\"up\"]\n";
+    Arc::new(RoadBook::from_toml(&t, "ROAD.toml").unwrap())
+}
+
+/// A small deterministic noise in [-1, 1].
+fn noise(k: i64, st: usize, salt: i64) -> f32 {
+    let x = (k * 7919 + st as i64 * 104_729 + salt * 1_299_709) % 1000;
+    x as f32 / 500.0 - 1.0
+}
+
+/// Station sample: (occupancy %, speed km/h, flow veh/h all lanes).
+fn sample(occ: f32, v: f32, q: f32) -> StationSample {
+    StationSample {
+        valid: true,
+        lanes_used: 3,
+        flow_vph: q,
+        speed_kmh: v,
+        density_vpkm: q / v.max(5.0),
+        occupancy_pct: occ,
+    }
+}
+
+/// Runs `ticks` ticks; `f(station, tick)` gives each station's (occ, v, q).
+fn run(ticks: i64, cfg: IncidentConfig, f: impl Fn(usize, i64) -> (f32, f32, f32)) -> Vec<Event> {
+    let road = road();
+    let ids: Vec<u32> = road.stations(Direction::Up).to_vec();
+    let mut watch = IncidentWatch::new(cfg);
+    let (mut seq, mut events) = (1u64, Vec::new());
+    for k in 1..=ticks {
+        let samples: Vec<StationSample> = (0..ids.len())
+            .map(|st| {
+                let (o, v, q) = f(st, k);
+                sample(o, v, q)
+            })
+            .collect();
+        let cells = vec![
+            Cell {
+                from_m: 0.0,
+                to_m: 0.0,
+                speed_kmh: 100.0,
+                flow_vph: 0.0,
+                density_vpkm: 0.0,
+                support: 1.0
+            };
+            ids.len()
+        ];
+        let state = CorridorState {
+            ts_ms: T0 + k * STEP,
+            directions: vec![DirectionState {
+                direction: Direction::Up,
+                station_ids: ids.clone(),
+                samples,
+                stations: cells.clone(),
+                segments: cells[1..].to_vec(),
+            }],
+        };
+        watch.close_tick(&road, &state, &mut seq, &mut events);
+    }
+    events.extend(watch.open().cloned());
+    events
+}
+
+/// Normal traffic: 4,500 veh/h on three lanes at ~100 km/h, 15 % occupancy, with noise.
+fn normal(st: usize, k: i64) -> (f32, f32, f32) {
+    (
+        15.0 + 2.0 * noise(k, st, 1),
+        100.0 + 5.0 * noise(k, st, 2),
+        4500.0 * (1.0 + 0.12 * noise(k, st, 3)),
+    )
+}
+
+#[test]
+fn a_blocked_lane_between_stations_is_found_fast_and_placed() {
+    // From tick 40 a crash between stations 3 and 4 (4–5 km): a queue at 3, starvation at 4.
+    let events = run(120, IncidentConfig::default(), |st, k| {
+        if k >= 40 && k < 90 {
+            match st {
+                3 => (35.0 + noise(k, st, 4), 25.0, 3000.0),
+                4 => (6.0, 105.0, 2600.0 * (1.0 + 0.1 * noise(k, st, 5))),
+                _ => normal(st, k),
+            }
+        } else {
+            normal(st, k)
+        }
+    });
+    let inc: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Incident)
+        .collect();
+    assert_eq!(inc.len(), 1, "{inc:?}");
+    let e = inc[0];
+    assert_eq!((e.from_m, e.to_m), (4000.0, 5000.0));
+    let onset = T0 + 40 * STEP;
+    assert!(
+        e.detected_ms - onset <= 90_000,
+        "time to detect {} s",
+        (e.detected_ms - onset) / 1000
+    );
+    assert!(
+        (e.start_ms - onset).abs() <= 60_000,
+        "start estimate {} s off",
+        (e.start_ms - onset) / 1000
+    );
+    let end = e.end_ms.expect("cleared");
+    assert!(
+        end >= T0 + 90 * STEP && end <= T0 + 96 * STEP,
+        "end {}",
+        (end - T0) / STEP
+    );
+}
+
+#[test]
+fn a_recurrent_bottleneck_is_not_an_incident() {
+    // Every peak, a queue forms upstream of a merge at station 4; downstream the
+    // merge discharges at capacity — as much as, or more than, before.
+    let events = run(200, IncidentConfig::default(), |st, k| {
+        if (60..160).contains(&k) {
+            match st {
+                0..=3 => (38.0 + noise(k, st, 4), 28.0, 3800.0),
+                4 => (18.0, 90.0, 5600.0 * (1.0 + 0.05 * noise(k, st, 5))),
+                _ => (17.0, 95.0, 5400.0 * (1.0 + 0.05 * noise(k, st, 6))),
+            }
+        } else {
+            normal(st, k)
+        }
+    });
+    assert!(
+        events.iter().all(|e| e.kind != EventKind::Incident),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn noise_alone_raises_nothing() {
+    let events = run(2000, IncidentConfig::default(), normal);
+    assert!(events.is_empty(), "{} false alarms", events.len());
+}
+
+#[test]
+fn california_like_spatial_difference_alone_is_not_enough() {
+    // A compression wave passing: upstream slows and fills, downstream flow
+    // does not drop (no starvation).
+    let events = run(100, IncidentConfig::default(), |st, k| {
+        if st == 2 && (40..44).contains(&k) {
+            (40.0, 30.0, 4300.0)
+        } else {
+            normal(st, k)
+        }
+    });
+    assert!(events.is_empty(), "{events:?}");
+}
+
+fn brain_with_camera(
+    kind: CameraKind,
+    stake_m: f64,
+    confidence: f32,
+) -> (Vec<Event>, Vec<zhilu_core::Action>) {
+    let mut brain = Brain::new(road(), BrainConfig::default());
+    let (mut ev, mut ac) = (Vec::new(), Vec::new());
+    // The camera reports from tick 5 to 14; the run goes on to tick 45 (15 min after).
+    for k in 0..45 {
+        let c = CameraObs {
+            ts_ms: T0 + k * STEP,
+            camera: 0,
+            kind,
+            direction: Direction::Up,
+            stake_m,
+            lane: Some(2),
+            confidence,
+        };
+        if (5..15).contains(&k) {
+            brain.camera(&c);
+        } else {
+            brain.weather(&zhilu_core::WeatherObs {
+                ts_ms: T0 + k * STEP,
+                station: 0,
+                visibility_m: None,
+                surface_temp_c: None,
+                air_temp_c: None,
+                humidity_pct: None,
+                surface_state: zhilu_core::SurfaceState::Unknown,
+            });
+        }
+        let out = brain.drain();
+        ev.extend(out.events);
+        ac.extend(out.actions);
+    }
+    brain.finish();
+    let out = brain.drain();
+    ev.extend(out.events);
+    ac.extend(out.actions);
+    (ev, ac)
+}
+
+#[test]
+fn a_confident_camera_raises_an_incident_and_its_plan() {
+    let (events, actions) = brain_with_camera(CameraKind::StoppedVehicle, 5200.0, 0.9);
+    let inc: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.kind == EventKind::Incident)
+        .collect();
+    assert_eq!(inc.len(), 1, "{events:?}");
+    assert_eq!(inc[0].from_m, 5200.0);
+    assert!(inc[0].detected_ms <= T0 + 6 * STEP);
+    // Upstream signs step down towards the incident: 60 at 4.5 km? It is upstream: 80, then 100.
+    let lim = |id: &str| {
+        actions.iter().filter(|a| a.device == id).find_map(|a| {
+            if let Command::SpeedLimit(v) = a.command {
+                v
+            } else {
+                None
+            }
+        })
+    };
+    assert_eq!(lim("S4500"), Some(80));
+    assert_eq!(lim("S2500"), Some(100));
+    assert!(
+        actions.iter().any(|a| a.device == "M3000"
+            && matches!(&a.command, Command::Message(t) if t.contains("事故")))
+    );
+    // A doubtful one does not.
+    let (events, _) = brain_with_camera(CameraKind::StoppedVehicle, 5200.0, 0.4);
+    assert!(events.iter().all(|e| e.kind != EventKind::Incident));
+}
+
+#[test]
+fn fire_in_a_tunnel_runs_the_tunnel_plan() {
+    let (events, actions) = brain_with_camera(CameraKind::Fire, 9500.0, 0.95);
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == EventKind::Incident && e.severity == 5)
+    );
+    let plan = actions
+        .iter()
+        .find(|a| a.device == "TN")
+        .expect("tunnel plan");
+    assert_eq!(plan.command, Command::TunnelPlan(Some("TN-fire".into())));
+    assert!(plan.reason.contains("通风"));
+    let entry = actions
+        .iter()
+        .find(|a| a.device == "T1")
+        .expect("entry upstream closed");
+    assert!(matches!(
+        entry.command,
+        Command::Entry {
+            state: zhilu_core::EntryState::Closed,
+            ..
+        }
+    ));
+    // Once the camera has been silent for 10 min the plan stands down.
+    let last = actions.iter().filter(|a| a.device == "TN").last().unwrap();
+    assert_eq!(last.command, Command::TunnelPlan(None), "stood down");
+    assert!(
+        last.at_ms >= T0 + 34 * STEP && last.at_ms <= T0 + 36 * STEP,
+        "{}",
+        (last.at_ms - T0) / STEP
+    );
+}
