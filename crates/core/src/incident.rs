@@ -2,12 +2,13 @@
 //! vehicle or a crash, located between two detector stations.
 //!
 //! For each pair of consecutive stations (upstream `u`, downstream `d`) on a
-//! carriageway, every tick, on values smoothed over the last two ticks:
+//! carriageway, every tick, on occupancy and speed averaged over the last
+//! minute and flow over the last 90 s:
 //!
 //! 1. **Queue and starvation** — the California family's spatial occupancy
 //!    difference (`occ_u − occ_d ≥ 8 %` and `(occ_u − occ_d)/occ_u ≥ 0.4`), a
 //!    slow upstream (`v_u < 65 km/h`) and a free downstream (`v_d ≥ 70`),
-//!    *and* the downstream flow (smoothed over ~90 s) at most 80 % of its own
+//!    *and* the downstream flow (over the last 90 s) at most 75 % of its own
 //!    recent normal. The
 //!    last condition separates an incident from a recurrent bottleneck: below
 //!    a merge that jams every peak the downstream station discharges at
@@ -20,7 +21,7 @@
 //!    This sees the queue forming *between* the stations before it reaches the
 //!    upstream one.
 //!
-//! A pair that shows either for `persist_ticks` ticks in a row raises an
+//! A pair that shows either for two ticks and 60 s in a row raises an
 //! incident between its stations; the estimated start is the first tick of
 //! the run. Normals (exponential averages over ~10 min) are frozen while a
 //! pair is anomalous, so an incident never becomes the normal. A camera
@@ -59,8 +60,10 @@ pub struct IncidentConfig {
     /// counts it needs minutes of data to beat the noise, and it has not yet
     /// been tuned on the scenario suite).
     pub use_imbalance: bool,
-    /// Ticks in a row before an alarm.
+    /// Ticks in a row before an alarm (at least `persist_s` of data).
     pub persist_ticks: u32,
+    /// Seconds of consecutive anomaly before an alarm.
+    pub persist_s: u32,
     /// Normal ticks in a row before an incident ends.
     pub clear_ticks: u32,
     /// Time constant of the normals (s).
@@ -78,12 +81,13 @@ impl Default for IncidentConfig {
             occ_rel_diff: 0.4,
             up_slow_kmh: 65.0,
             down_free_kmh: 70.0,
-            starve_ratio: 0.8,
+            starve_ratio: 0.75,
             imbalance_share: 0.3,
             imbalance_min_vph: 500.0,
             imbalance_min_flow_vph: 900.0,
             use_imbalance: false,
             persist_ticks: 2,
+            persist_s: 60,
             clear_ticks: 6,
             normal_s: 600.0,
             warmup_ticks: 20,
@@ -96,6 +100,8 @@ impl Default for IncidentConfig {
 struct StationMem {
     /// Last two samples: (occ, speed, flow), NaN when invalid.
     last: [(f32, f32, f32); 2],
+    /// Recent valid samples (tick, occ, speed, flow), newest last, at most 8.
+    recent: Vec<(i64, f32, f32, f32)>,
     /// Flow smoothed over about 90 s (short counts are noisy).
     short_flow: f32,
     normal_flow: f32,
@@ -204,7 +210,12 @@ impl IncidentWatch {
                     (f32::NAN, f32::NAN, f32::NAN)
                 };
                 if s.valid {
-                    let g = (step as f32 / 90_000.0).min(1.0);
+                    m.recent
+                        .push((now, s.occupancy_pct, s.speed_kmh, s.flow_vph));
+                    if m.recent.len() > 8 {
+                        m.recent.remove(0);
+                    }
+                    let g = (step as f32 / 120_000.0).min(1.0);
                     m.short_flow = if m.short_flow == 0.0 {
                         s.flow_vph
                     } else {
@@ -212,15 +223,26 @@ impl IncidentWatch {
                     };
                 }
             }
+            // Occupancy and speed over the last ~60 s, flow over ~90 s: counts
+            // of 20–30 s intervals are noisy (±√n), so flows need the longer window.
             let smooth = |m: &StationMem| -> Option<(f32, f32, f32)> {
-                let (a, b) = (m.last[0], m.last[1]);
-                if a.0.is_nan() {
+                if m.last[0].0.is_nan() {
                     return None;
                 }
-                if b.0.is_nan() {
-                    return Some(a);
-                }
-                Some(((a.0 + b.0) / 2.0, (a.1 + b.1) / 2.0, (a.2 + b.2) / 2.0))
+                let mean = |win: i64, f: fn(&(i64, f32, f32, f32)) -> f32| {
+                    let (mut sum, mut n) = (0.0f32, 0u32);
+                    for r in m.recent.iter().filter(|r| now - r.0 < win) {
+                        sum += f(r);
+                        n += 1;
+                    }
+                    sum / n.max(1) as f32
+                };
+                let occ_win = step.max(60_000 - step + 1);
+                Some((
+                    mean(occ_win, |r| r.1),
+                    mean(occ_win, |r| r.2),
+                    mean(90_000.max(step * 2), |r| r.3),
+                ))
             };
             let mut anomalous_station = vec![false; mems.len()];
             for p in 0..self.pairs[di].len() {
@@ -237,7 +259,7 @@ impl IncidentWatch {
                     && u.1 < cfg.up_slow_kmh
                     && dn.1 >= cfg.down_free_kmh
                     && warm
-                    && md.short_flow <= cfg.starve_ratio * md.normal_flow;
+                    && dn.2 <= cfg.starve_ratio * md.normal_flow;
                 // 2. Vehicles vanishing between the stations.
                 // Counts in short intervals are noisy (±√n): the imbalance is
                 // smoothed over about two minutes before it is trusted.
@@ -281,7 +303,9 @@ impl IncidentWatch {
                     road.detectors()[d.station_ids[p] as usize].stake_m,
                     road.detectors()[d.station_ids[p + 1] as usize].stake_m,
                 );
-                if pair.open.is_none() && pair.run >= cfg.persist_ticks {
+                let persisted = pair.run >= cfg.persist_ticks
+                    && (pair.run as i64) * step >= cfg.persist_s as i64 * 1000;
+                if pair.open.is_none() && persisted {
                     let seq = *next_seq;
                     *next_seq += 1;
                     pair.open = Some(Event {

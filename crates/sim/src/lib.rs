@@ -451,6 +451,13 @@ impl Day {
                 flow_vph_lane: v * k,
             }
         } else {
+            // Downstream of an active bottleneck the merge discharges at its
+            // capacity (main line plus ramp), whatever the demand upstream.
+            let q = if queue > 0.0 && x > xb {
+                q.max(1_900.0)
+            } else {
+                q
+            };
             let v = 112.0 - 22.0 * (q / 2000.0).powi(2);
             Truth {
                 speed_kmh: v,
