@@ -17,7 +17,7 @@
 //! spray systems, which trigger "in anticipation"), or when its 30-min trend
 //! reaches 0 °C within the next hour from ≤ 4 °C. Risk ends after
 //! `ice_release_s` (30 min) without either. Defaults and sources:
-//! `docs/WEATHER.md`.
+//! `docs/EVENTS.md`.
 //!
 //! Each station covers the road up to halfway to its neighbours (at most
 //! 5 km each side); adjacent stations in the same state form one zone, and
