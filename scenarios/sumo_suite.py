@@ -459,8 +459,12 @@ def plan_hazmat(lay: Layout, args, rng: random.Random, warm: int, sim_end: int):
 
 
 def run(args) -> dict:
-    import traci  # noqa: E402  (only needed here)
-    import traci.constants as tc
+    import traci.constants as tc  # noqa: E402  (only needed here)
+
+    if args.backend == "libsumo":
+        import libsumo as traci  # in-process: no socket round trips
+    else:
+        import traci
 
     wall0 = time.time()
     out = Path(args.out)
@@ -489,7 +493,10 @@ def run(args) -> dict:
         "--statistic-output", str(sd / "stats.xml"), "--default.speeddev", "0.1",
         "--collision.action", "warn", "--max-depart-delay", "900",
     ]
-    traci.start(cmd, label=f"z{os.getpid()}")
+    if args.backend == "libsumo":
+        traci.start(cmd)
+    else:
+        traci.start(cmd, label=f"z{os.getpid()}")
     sim = traci
     mainline = {e[0] for e in lay.edges}
     pos_rows = []  # (t, vehicle, class, lat, lon, speed, heading)
@@ -870,11 +877,19 @@ def versions():
     v = {"python": sys.version.split()[0]}
     try:
         from importlib.metadata import version
-        for p in ("eclipse-sumo", "traci", "sumolib"):
+        for p in ("eclipse-sumo", "traci", "sumolib", "libsumo"):
             v[p] = version(p)
     except Exception:  # noqa: BLE001
         pass
     return v
+
+
+def default_backend() -> str:
+    try:
+        import libsumo  # noqa: F401
+        return "libsumo"
+    except ImportError:
+        return "traci"
 
 
 def parse(argv=None):
@@ -906,6 +921,8 @@ def parse(argv=None):
     p.add_argument("--hazmat-stops", type=int, default=2)
     p.add_argument("--hazmat-tunnel", type=int, default=2)
     p.add_argument("--hazmat-decoys", type=int, default=1, help="sets of (short speeding, short stop, service-area stop)")
+    p.add_argument("--backend", choices=["libsumo", "traci"], default=default_backend(),
+                   help="libsumo (in-process, faster; default when installed) or traci (socket)")
     p.add_argument("--no-keep-sumo", dest="keep_sumo", action="store_false", help="delete the SUMO files afterwards")
     return p.parse_args(argv)
 

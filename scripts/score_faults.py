@@ -14,7 +14,7 @@ from datetime import datetime
 def t(s):
     return datetime.fromisoformat(s).timestamp()
 
-truth = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+truth = [t for t in (json.loads(l) for l in open(sys.argv[1]) if l.strip()) if t.get("kind") == "detector_fault"]
 events = [json.loads(l) for l in open(sys.argv[2]) if l.strip() and '"detector_fault"' in l]
 used = set()
 delays = []

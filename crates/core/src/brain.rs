@@ -81,6 +81,7 @@ pub struct Brain {
     out: Outputs,
     stats: BrainStats,
     lane_buf: Vec<(u16, i64, f32, f32)>,
+    lane_flow: Vec<f32>,
     weather: WeatherWatch,
     vehicles: VehicleWatch,
     congestion: CongestionWatch,
@@ -93,6 +94,7 @@ impl Brain {
     pub fn new(road: Arc<RoadBook>, cfg: BrainConfig) -> Brain {
         let quality = Quality::new(&road, cfg.quality.clone());
         let weather = WeatherWatch::new(&road, cfg.weather.clone());
+        let road_lanes = road.total_lanes() as usize;
         let vehicles = VehicleWatch::new(cfg.vehicles.clone());
         let cfg_congestion = cfg.congestion.clone();
         let cfg_incident = cfg.incident.clone();
@@ -107,6 +109,7 @@ impl Brain {
             out: Outputs::default(),
             stats: BrainStats::default(),
             lane_buf: Vec::with_capacity(8),
+            lane_flow: vec![f32::NAN; road_lanes],
             weather,
             vehicles,
             congestion: CongestionWatch::new(cfg_congestion),
@@ -237,7 +240,9 @@ impl Brain {
                     let d = &self.road.detectors()[det as usize];
                     self.lane_buf.clear();
                     for li in d.first_lane as usize..(d.first_lane + d.lanes as u32) as usize {
+                        self.lane_flow[li] = f32::NAN;
                         if let Some(r) = self.quality.usable(li, t) {
+                            self.lane_flow[li] = r.flow_vph();
                             self.lane_buf.push((
                                 r.volume,
                                 r.interval_ms,
@@ -256,9 +261,18 @@ impl Brain {
             self.incidents.close_tick(
                 &self.road,
                 corridor,
+                &self.lane_flow,
                 &mut self.next_seq,
                 &mut self.out.events,
             );
+            // A blocked lane counts nothing downstream of it: that is the
+            // incident's evidence, not a detector fault.
+            let near: Vec<u32> = self
+                .incidents
+                .open()
+                .flat_map(|e| e.detectors.iter().copied())
+                .collect();
+            self.quality.set_near_incident(near.into_iter());
         }
         // 3. Events.
         self.weather

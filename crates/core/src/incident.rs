@@ -72,6 +72,13 @@ pub struct IncidentConfig {
     pub warmup_ticks: u32,
     /// Minimum camera confidence.
     pub camera_confidence: f32,
+    /// Lane path: a lane's share of its station's flow at most this fraction of its normal share.
+    pub lane_share_ratio: f32,
+    /// Lane path: the station's total flow at least this share of its
+    /// neighbours' (the vehicles moved to other lanes; a dead loop would lose them).
+    pub lane_total_ratio: f32,
+    /// Lane path: least station flow for the test (veh/h).
+    pub lane_min_flow_vph: f32,
 }
 
 impl Default for IncidentConfig {
@@ -92,6 +99,9 @@ impl Default for IncidentConfig {
             normal_s: 600.0,
             warmup_ticks: 20,
             camera_confidence: 0.7,
+            lane_share_ratio: 0.3,
+            lane_total_ratio: 0.85,
+            lane_min_flow_vph: 600.0,
         }
     }
 }
@@ -131,6 +141,8 @@ pub struct IncidentWatch {
     camera_only: Vec<(Event, i64)>,
     pending_cameras: Vec<CameraObs>,
     last_tick_ms: i64,
+    /// Per corridor lane: (flow over ~2 min, normal share of its station's flow, samples).
+    lanes: Vec<(f32, f32, u32)>,
 }
 
 impl IncidentWatch {
@@ -143,6 +155,7 @@ impl IncidentWatch {
             camera_only: Vec::new(),
             pending_cameras: Vec::new(),
             last_tick_ms: i64::MIN,
+            lanes: Vec::new(),
         }
     }
 
@@ -170,11 +183,13 @@ impl IncidentWatch {
             .chain(self.camera_only.iter().map(|(e, _)| e))
     }
 
-    /// Runs detection on this tick's state.
+    /// Runs detection on this tick's state. `lane_flow` gives each corridor
+    /// lane's flow this tick (veh/h; NaN where the lane is not usable).
     pub fn close_tick(
         &mut self,
         road: &RoadBook,
         state: &CorridorState,
+        lane_flow: &[f32],
         next_seq: &mut u64,
         closed: &mut Vec<Event>,
     ) {
@@ -245,6 +260,71 @@ impl IncidentWatch {
                 ))
             };
             let mut anomalous_station = vec![false; mems.len()];
+            // 3. A lane emptied while its station's traffic goes on in the other lanes.
+            if self.lanes.len() != lane_flow.len() {
+                self.lanes = vec![(f32::NAN, 0.0, 0); lane_flow.len()];
+            }
+            let g_short = (step as f32 / 120_000.0).min(1.0);
+            let lane_anom: Vec<bool> = d
+                .station_ids
+                .iter()
+                .enumerate()
+                .map(|(k, &det)| {
+                    let dd = &road.detectors()[det as usize];
+                    let range = dd.first_lane as usize..(dd.first_lane + dd.lanes as u32) as usize;
+                    if dd.lanes < 2
+                        || range
+                            .clone()
+                            .any(|l| !lane_flow.get(l).is_some_and(|f| f.is_finite()))
+                    {
+                        return false;
+                    }
+                    for l in range.clone() {
+                        let m = &mut self.lanes[l];
+                        m.0 = if m.0.is_nan() {
+                            lane_flow[l]
+                        } else {
+                            m.0 + g_short * (lane_flow[l] - m.0)
+                        };
+                    }
+                    let total: f32 = range.clone().map(|l| self.lanes[l].0).sum();
+                    // Compare with the neighbours now (not with a lagging normal):
+                    // a dead loop loses its lane's vehicles, a blocked lane moves them.
+                    let nb: Vec<f32> = [k.checked_sub(1), Some(k + 1)]
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|j| mems.get(j))
+                        .map(|m| m.short_flow)
+                        .filter(|f| *f > 0.0)
+                        .collect();
+                    let normal_total = if nb.is_empty() {
+                        mems[k].normal_flow
+                    } else {
+                        nb.iter().sum::<f32>() / nb.len() as f32
+                    };
+                    let warm = range.clone().all(|l| self.lanes[l].2 >= cfg.warmup_ticks);
+                    let anomalous = warm
+                        && total >= cfg.lane_min_flow_vph
+                        && total >= cfg.lane_total_ratio * normal_total
+                        && range.clone().any(|l| {
+                            let base = self.lanes[l].1;
+                            base >= 0.15 && self.lanes[l].0 / total <= cfg.lane_share_ratio * base
+                        });
+                    if !anomalous && total >= cfg.lane_min_flow_vph {
+                        for l in range {
+                            let share = self.lanes[l].0 / total;
+                            let m = &mut self.lanes[l];
+                            m.1 = if m.2 == 0 {
+                                share
+                            } else {
+                                m.1 + alpha * (share - m.1)
+                            };
+                            m.2 += 1;
+                        }
+                    }
+                    anomalous
+                })
+                .collect();
             for p in 0..self.pairs[di].len() {
                 let (mu, md) = (&mems[p], &mems[p + 1]);
                 let (Some(u), Some(dn)) = (smooth(mu), smooth(md)) else {
@@ -272,7 +352,9 @@ impl IncidentWatch {
                     && pair.residual >= (cfg.imbalance_share * u.2).max(cfg.imbalance_min_vph)
                     && md.short_flow <= 0.85 * md.normal_flow
                     && dn.1 >= cfg.down_free_kmh * 0.8;
-                let anomaly = queue || vanishing;
+                // A lane emptied at the downstream station: the block is upstream of it.
+                let lane_blocked = lane_anom[p + 1];
+                let anomaly = queue || vanishing || lane_blocked;
                 if anomaly {
                     if pair.run == 0 {
                         // The first anomalous tick averages two intervals: start one before it.
@@ -320,6 +402,8 @@ impl IncidentWatch {
                         severity: 3,
                         rule: if queue {
                             "incident.queue_starvation"
+                        } else if lane_blocked {
+                            "incident.lane_blocked"
                         } else {
                             "incident.vehicles_vanishing"
                         },

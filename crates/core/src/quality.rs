@@ -250,6 +250,9 @@ pub struct Quality {
     station_flow: Vec<f32>,
     first_tick: i64,
     nominal_interval_ms: i64,
+    /// Per detector: next to an open incident (a blocked lane counts nothing
+    /// downstream of it; that is the incident's evidence, not a fault).
+    near_incident: Vec<bool>,
     open_faults: usize,
 }
 
@@ -263,6 +266,7 @@ impl Quality {
             episodes: vec![None; road.detectors().len()],
             station_flow: vec![f32::NAN; road.detectors().len()],
             first_tick: NEVER,
+            near_incident: vec![false; road.detectors().len()],
             nominal_interval_ms: 0,
             open_faults: 0,
         }
@@ -321,6 +325,17 @@ impl Quality {
     pub fn faults(&self, lane_index: usize) -> impl Iterator<Item = FaultRule> + '_ {
         let a = self.lanes[lane_index].active;
         FaultRule::ALL.into_iter().filter(move |r| a & r.bit() != 0)
+    }
+
+    /// Marks the detectors next to an open incident: their zero counts are
+    /// not held against them.
+    pub fn set_near_incident(&mut self, detectors: impl Iterator<Item = u32>) {
+        self.near_incident.fill(false);
+        for d in detectors {
+            if let Some(f) = self.near_incident.get_mut(d as usize) {
+                *f = true;
+            }
+        }
     }
 
     /// Number of faulty lanes.
@@ -497,7 +512,9 @@ impl Quality {
                         } else {
                             0.0
                         };
-                        if l.zero_since == NEVER {
+                        if self.near_incident[di as usize] {
+                            l.zero_since = NEVER;
+                        } else if l.zero_since == NEVER {
                             l.zero_since = l.reading.ts_ms - l.reading.interval_ms;
                             l.zero_nb_flow = beside;
                         } else {

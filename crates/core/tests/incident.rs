@@ -84,7 +84,7 @@ fn run(ticks: i64, cfg: IncidentConfig, f: impl Fn(usize, i64) -> (f32, f32, f32
                 segments: cells[1..].to_vec(),
             }],
         };
-        watch.close_tick(&road, &state, &mut seq, &mut events);
+        watch.close_tick(&road, &state, &[], &mut seq, &mut events);
     }
     events.extend(watch.open().cloned());
     events
