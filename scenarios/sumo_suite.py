@@ -59,6 +59,7 @@ STOPPED_S = 300
 STOP_RADIUS_M = 100.0
 SERVICE_AREA_M = 500.0
 
+DEBUG_AT = {int(x) for x in os.environ.get("ZHILU_SUMO_DEBUG_AT", "").split(",") if x}
 LEVELS = {"light": 0.35, "medium": 0.6, "heavy": 0.8}
 
 
@@ -638,6 +639,14 @@ def run(args) -> dict:
                     fn(item[1])
                 except traci.TraCIException:
                     pass
+        if DEBUG_AT and t in DEBUG_AT:
+            for inc in incidents:
+                for k in range(3):
+                    lid, _, _ = main_lane(lay, inc["stake"], k)
+                    vs = [(round(sim.vehicle.getLanePosition(v) + starts[lid][0]), round(sim.vehicle.getSpeed(v), 1), v,
+                           sim.vehicle.isStopped(v)) for v in sim.lane.getLastStepVehicleIDs(lid)]
+                    vs = [v for v in vs if abs(v[0] - inc["stake"]) < 150]
+                    print("DEBUG", t, inc["stake"], k, inc["vehicles"], sorted(vs), file=sys.stderr)
         # --- truck positions every 30 s
         if t % args.pos_interval == 0 and t >= warm:
             for vid in sim.vehicle.getIDList():

@@ -21,7 +21,13 @@
 //!    This sees the queue forming *between* the stations before it reaches the
 //!    upstream one.
 //!
-//! A pair that shows either for two ticks and 60 s in a row raises an
+//! 3. **A lane emptied** — at the downstream station one lane's share of the
+//!    flow (over ~2 min) falls to ≤ 30 % of its normal share for 90 s while
+//!    the station's total stays ≥ 85 % of its neighbours' (the vehicles moved
+//!    to other lanes: a blocked lane with no queue; a dead loop would lose
+//!    them instead).
+//!
+//! A pair that shows any of these for two ticks and 60 s in a row raises an
 //! incident between its stations; the estimated start is the first tick of
 //! the run. Normals (exponential averages over ~10 min) are frozen while a
 //! pair is anomalous, so an incident never becomes the normal. A camera
@@ -101,7 +107,7 @@ impl Default for IncidentConfig {
             camera_confidence: 0.7,
             lane_share_ratio: 0.3,
             lane_total_ratio: 0.85,
-            lane_min_flow_vph: 600.0,
+            lane_min_flow_vph: 1500.0,
         }
     }
 }
@@ -114,6 +120,8 @@ struct StationMem {
     recent: Vec<(i64, f32, f32, f32)>,
     /// Flow smoothed over about 90 s (short counts are noisy).
     short_flow: f32,
+    /// Consecutive ticks with a lane emptied.
+    lane_run: u32,
     normal_flow: f32,
     n_normal: u32,
 }
@@ -322,7 +330,10 @@ impl IncidentWatch {
                             m.2 += 1;
                         }
                     }
-                    anomalous
+                    // Lane shares of small counts are noisy: hold for 90 s.
+                    let m = &mut mems[k];
+                    m.lane_run = if anomalous { m.lane_run + 1 } else { 0 };
+                    (m.lane_run as i64) * step >= 90_000
                 })
                 .collect();
             for p in 0..self.pairs[di].len() {
