@@ -554,7 +554,7 @@ def run(args) -> dict:
                     vid = best[0]
                     try:
                         sim.vehicle.setLaneChangeMode(vid, 0)
-                        sim.vehicle.setStop(vid, eid, pos=target, laneIndex=k, until=float(inc["until"]))
+                        sim.vehicle.setStop(vid, eid, pos=target, laneIndex=k, duration=0.0, until=float(inc["until"]))
                         inc["vehicles"][k] = vid
                     except traci.TraCIException as e:  # cannot brake in time etc.
                         sim.vehicle.setLaneChangeMode(vid, 1621)
