@@ -574,7 +574,7 @@ def run(args) -> dict:
                             pass
                 if inc["state"] == "armed" and len(inc["stopped_at"]) == len(inc["idx"]):
                     inc["state"] = "active"
-            if inc["state"] == "active" and t >= inc["until"]:
+            if inc["state"] == "active" and t >= inc["until"] and not any(still_stopped(sim, v) for v in inc["vehicles"].values()):
                 inc["state"] = "done"
                 inc["ended_at"] = t
                 for vid in inc["vehicles"].values():
@@ -767,6 +767,13 @@ def run(args) -> dict:
     if not args.keep_sumo:
         shutil.rmtree(sd)
     return meta
+
+
+def still_stopped(sim, vid) -> bool:
+    try:
+        return bool(sim.vehicle.isStopped(vid))
+    except Exception:  # noqa: BLE001  (vehicle has left)
+        return False
 
 
 def injected_log_ids(log):

@@ -28,22 +28,22 @@ fuzz_target!(|data: &[u8]| {
     // Prefix valid headers so the fuzzer reaches the row parsers quickly.
     let obs = [b"time,detector,lane,interval_s,volume,speed_kmh,occupancy_pct\n".as_slice(), data].concat();
     if let Ok(mut r) = ObsReader::new(obs.as_slice(), "OBS.csv", &road) {
-        while let Ok(Some(_)) = r.next() {}
+        while let Ok(Some(_)) = r.next_row() {}
     }
     let w = [b"time,station,visibility_m,surface_temp_c,air_temp_c,humidity_pct,surface_state\n".as_slice(), data].concat();
     if let Ok(mut r) = WeatherReader::new(w.as_slice(), "WEATHER.csv", &road) {
-        while let Ok(Some(_)) = r.next() {}
+        while let Ok(Some(_)) = r.next_row() {}
     }
     let p = [b"time,vehicle,class,lat,lon,speed_kmh,heading_deg\n".as_slice(), data].concat();
     if let Ok(mut r) = PositionReader::new(p.as_slice(), "POS.csv") {
-        while let Ok(Some(_)) = r.next() {}
+        while let Ok(Some(_)) = r.next_row() {}
     }
     let c = [b"time,camera,kind,direction,stake_m,lane,confidence\n".as_slice(), data].concat();
     if let Ok(mut r) = CameraReader::new(c.as_slice(), "CAM.csv", &road) {
-        while let Ok(Some(_)) = r.next() {}
+        while let Ok(Some(_)) = r.next_row() {}
     }
     // And raw, headers included.
     if let Ok(mut r) = ObsReader::new(data, "OBS.csv", &road) {
-        while let Ok(Some(_)) = r.next() {}
+        while let Ok(Some(_)) = r.next_row() {}
     }
 });

@@ -118,7 +118,7 @@ impl<R: Read> ObsReader<R> {
     /// The next reading: valid, or flagged invalid when it names a real lane
     /// and time but its values cannot be trusted. Rows that cannot be
     /// attributed to a lane and time are counted and skipped.
-    pub fn next(&mut self) -> Result<Option<Row<Obs>>, IoError> {
+    pub fn next_row(&mut self) -> Result<Option<Row<Obs>>, IoError> {
         'rows: while self.csv.next_record()? {
             let line = self.csv.line;
             macro_rules! bad {
@@ -272,7 +272,7 @@ impl<R: Read> WeatherReader<R> {
 
     /// The next reading. Empty measurement fields mean "not measured"; an
     /// impossible value is counted as a bad row and that field dropped.
-    pub fn next(&mut self) -> Result<Option<Row<WeatherObs>>, IoError> {
+    pub fn next_row(&mut self) -> Result<Option<Row<WeatherObs>>, IoError> {
         'rows: while self.csv.next_record()? {
             let line = self.csv.line;
             macro_rules! bad {
@@ -390,7 +390,7 @@ impl<R: Read> PositionReader<R> {
     }
 
     /// The next valid position; bad rows are counted and skipped.
-    pub fn next(&mut self) -> Result<Option<Row<PositionObs>>, IoError> {
+    pub fn next_row(&mut self) -> Result<Option<Row<PositionObs>>, IoError> {
         'rows: while self.csv.next_record()? {
             let line = self.csv.line;
             macro_rules! bad {
@@ -486,7 +486,7 @@ impl<R: Read> CameraReader<R> {
     }
 
     /// The next valid camera event; bad rows are counted and skipped.
-    pub fn next(&mut self) -> Result<Option<Row<CameraObs>>, IoError> {
+    pub fn next_row(&mut self) -> Result<Option<Row<CameraObs>>, IoError> {
         'rows: while self.csv.next_record()? {
             let line = self.csv.line;
             macro_rules! bad {

@@ -246,17 +246,17 @@ pub fn run<O: Read, W: Read, P: Read, C: Read, E: Write, A: Write>(
         })?;
     }
 
-    let mut o = inputs.obs.next()?;
+    let mut o = inputs.obs.next_row()?;
     let mut w = match inputs.weather.as_mut() {
-        Some(r) => r.next()?,
+        Some(r) => r.next_row()?,
         None => None,
     };
     let mut p = match inputs.positions.as_mut() {
-        Some(r) => r.next()?,
+        Some(r) => r.next_row()?,
         None => None,
     };
     let mut c = match inputs.cameras.as_mut() {
-        Some(r) => r.next()?,
+        Some(r) => r.next_row()?,
         None => None,
     };
     let mut ticks_seen = 0u64;
@@ -289,13 +289,13 @@ pub fn run<O: Read, W: Read, P: Read, C: Read, E: Write, A: Write>(
                     }
                 }
             }
-            o = inputs.obs.next()?;
+            o = inputs.obs.next_row()?;
         } else if t_w == t_min {
             if let Some(row) = w.take() {
                 brain.weather(&row.value);
             }
             w = match inputs.weather.as_mut() {
-                Some(r) => r.next()?,
+                Some(r) => r.next_row()?,
                 None => None,
             };
         } else if t_p == t_min {
@@ -303,7 +303,7 @@ pub fn run<O: Read, W: Read, P: Read, C: Read, E: Write, A: Write>(
                 brain.position(&row.value);
             }
             p = match inputs.positions.as_mut() {
-                Some(r) => r.next()?,
+                Some(r) => r.next_row()?,
                 None => None,
             };
         } else {
@@ -311,7 +311,7 @@ pub fn run<O: Read, W: Read, P: Read, C: Read, E: Write, A: Write>(
                 brain.camera(&row.value);
             }
             c = match inputs.cameras.as_mut() {
-                Some(r) => r.next()?,
+                Some(r) => r.next_row()?,
                 None => None,
             };
         }

@@ -98,7 +98,7 @@ fn drain<T>(mut next: impl FnMut() -> Result<Option<Row<T>>, IoError>) -> Vec<Ro
 fn read_obs(csv: &str) -> (Vec<Row<Obs>>, BadRows, u64) {
     let road = road();
     let mut r = ObsReader::new(csv.as_bytes(), "OBS.csv", &road).expect("header ok");
-    let rows = drain(|| r.next());
+    let rows = drain(|| r.next_row());
     (rows, r.bad().clone(), r.rows())
 }
 
@@ -653,9 +653,9 @@ fn obs_io_error_is_fatal() {
     let data = b"time,detector,lane,interval_s,volume,speed_kmh,occupancy_pct\n\
                  2026-11-23T06:00:20+08:00,D1,1,20,3,80,5\n";
     let mut r = ObsReader::new(Failing { data }, "OBS.csv", &road).unwrap();
-    let first = r.next().unwrap().expect("first row");
+    let first = r.next_row().unwrap().expect("first row");
     assert!(first.value.valid);
-    match r.next() {
+    match r.next_row() {
         Err(IoError::Read { file, message, .. }) => {
             assert_eq!(file, "OBS.csv");
             assert!(message.contains("disk on fire"), "{message}");
@@ -703,7 +703,7 @@ fn bad_rows_display_names_file_kinds_lines_and_columns() {
 fn read_weather(csv: &str) -> (Vec<Row<zhilu_core::WeatherObs>>, BadRows) {
     let road = road();
     let mut r = WeatherReader::new(csv.as_bytes(), "WEATHER.csv", &road).expect("header ok");
-    let rows = drain(|| r.next());
+    let rows = drain(|| r.next_row());
     (rows, r.bad().clone())
 }
 
@@ -900,7 +900,7 @@ fn read_pos(
     zhilu_io::Interner,
 ) {
     let mut r = PositionReader::new(csv.as_bytes(), "POS.csv").expect("header ok");
-    let rows = drain(|| r.next());
+    let rows = drain(|| r.next_row());
     (rows, r.bad().clone(), r.vehicles.clone())
 }
 
@@ -1024,7 +1024,7 @@ fn pos_time_backwards_tolerance() {
 fn read_cam(csv: &str) -> (Vec<Row<zhilu_core::CameraObs>>, BadRows) {
     let road = road();
     let mut r = CameraReader::new(csv.as_bytes(), "CAM.csv", &road).expect("header ok");
-    let rows = drain(|| r.next());
+    let rows = drain(|| r.next_row());
     (rows, r.bad().clone())
 }
 
@@ -1203,7 +1203,7 @@ macro_rules! stats {
                     rows: 0,
                     lines: vec![],
                 };
-                while let Some(row) = r.next().expect("no fatal error on in-memory input") {
+                while let Some(row) = r.next_row().expect("no fatal error on in-memory input") {
                     s.returned += 1;
                     s.valid += $valid(&row.value) as u64;
                     s.lines.push(row.line);
@@ -1551,7 +1551,7 @@ fn obs_streams_200k_rows() {
     let mut r = ObsReader::new(GenObs::new(N, pulled.clone()), "OBS.csv", &road).unwrap();
 
     // The reader pulls a bounded window, not the whole file.
-    let first = r.next().unwrap().expect("first row");
+    let first = r.next_row().unwrap().expect("first row");
     assert_eq!((first.line, first.value.ts_ms), (2, (BASE_S + 20) * 1000));
     assert!(
         pulled.get() < 1 << 17,
@@ -1561,7 +1561,7 @@ fn obs_streams_200k_rows() {
 
     let mut count = 1u64;
     let mut last = first;
-    while let Some(row) = r.next().unwrap() {
+    while let Some(row) = r.next_row().unwrap() {
         assert!(row.value.valid, "line {}", row.line);
         assert!(row.value.ts_ms >= last.value.ts_ms);
         count += 1;
@@ -1634,7 +1634,7 @@ fn a_line_that_is_not_text_is_malformed() {
     csv.extend_from_slice(b"2026-11-23T06:00:20+08:00,D\xff\xfe,1,20,3,80,5\n");
     csv.extend_from_slice(b"2026-11-23T06:00:20+08:00,D1,1,20,3,80,5\n");
     let mut r = ObsReader::new(csv.as_slice(), "OBS.csv", &road).unwrap();
-    let rows = drain(|| r.next());
+    let rows = drain(|| r.next_row());
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].line, 3);
     assert_eq!(
