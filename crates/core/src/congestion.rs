@@ -119,7 +119,7 @@ impl CongestionWatch {
             // Places in travel order: s0, seg0, s1, seg1, …
             let n = d.stations.len();
             let place = |k: usize| -> &Cell {
-                if k % 2 == 0 {
+                if k.is_multiple_of(2) {
                     &d.stations[k / 2]
                 } else {
                     &d.segments[k / 2]

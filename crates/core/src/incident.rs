@@ -421,11 +421,12 @@ impl IncidentWatch {
                         detectors: vec![d.station_ids[p], d.station_ids[p + 1]],
                         detail: EventDetail::None,
                     });
-                } else if pair.open.is_some() && pair.calm >= cfg.clear_ticks {
-                    if let Some(mut e) = pair.open.take() {
-                        e.end_ms = Some(now - (cfg.clear_ticks as i64 - 1) * step);
-                        closed.push(e);
-                    }
+                } else if pair.open.is_some()
+                    && pair.calm >= cfg.clear_ticks
+                    && let Some(mut e) = pair.open.take()
+                {
+                    e.end_ms = Some(now - (cfg.clear_ticks as i64 - 1) * step);
+                    closed.push(e);
                 }
             }
             // Station normals, frozen where something is wrong.

@@ -384,10 +384,16 @@ impl StateEstimator {
 fn bridge_gaps(pos: &[f64], stations: &mut [Cell], segments: &mut [Cell]) {
     let n = pos.len();
     // Order cells along the road: s0, seg0, s1, seg1, …
-    let at = |i: usize| if i % 2 == 0 { i / 2 } else { n + i / 2 };
+    let at = |i: usize| {
+        if i.is_multiple_of(2) {
+            i / 2
+        } else {
+            n + i / 2
+        }
+    };
     let total = n + segments.len();
     let x_of = |i: usize| {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             pos[i / 2]
         } else {
             (pos[i / 2] + pos[i / 2 + 1]) / 2.0

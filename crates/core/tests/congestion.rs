@@ -79,7 +79,7 @@ fn a_growing_queue_is_one_event_with_its_largest_extent() {
     );
     assert!(
         e.end_ms
-            .is_some_and(|t| t >= T0 + 39 * 30_000 && t <= T0 + 46 * 30_000),
+            .is_some_and(|t| (T0 + 39 * 30_000..=T0 + 46 * 30_000).contains(&t)),
         "{e:?}"
     );
     assert!(

@@ -114,7 +114,7 @@ fn normal(st: usize, k: i64) -> (f32, f32, f32) {
 fn a_blocked_lane_between_stations_is_found_fast_and_placed() {
     // From tick 40 a crash between stations 3 and 4 (4–5 km): a queue at 3, starvation at 4.
     let events = run(120, IncidentConfig::default(), |st, k| {
-        if k >= 40 && k < 90 {
+        if (40..90).contains(&k) {
             match st {
                 3 => (35.0 + noise(k, st, 4), 25.0, 3000.0),
                 4 => (6.0, 105.0, 2600.0 * (1.0 + 0.1 * noise(k, st, 5))),
@@ -144,7 +144,7 @@ fn a_blocked_lane_between_stations_is_found_fast_and_placed() {
     );
     let end = e.end_ms.expect("cleared");
     assert!(
-        end >= T0 + 90 * STEP && end <= T0 + 96 * STEP,
+        (T0 + 90 * STEP..=T0 + 96 * STEP).contains(&end),
         "end {}",
         (end - T0) / STEP
     );
@@ -290,7 +290,11 @@ fn fire_in_a_tunnel_runs_the_tunnel_plan() {
         }
     ));
     // Once the camera has been silent for 10 min the plan stands down.
-    let last = actions.iter().filter(|a| a.device == "TN").last().unwrap();
+    let last = actions
+        .iter()
+        .filter(|a| a.device == "TN")
+        .next_back()
+        .unwrap();
     assert_eq!(last.command, Command::TunnelPlan(None), "stood down");
     assert!(
         last.at_ms >= T0 + 34 * STEP && last.at_ms <= T0 + 36 * STEP,
@@ -309,7 +313,7 @@ fn a_blocked_lane_without_a_queue_is_found_from_the_lanes() {
     // Light enough demand that two lanes carry it all: no queue, no starvation,
     // but at station 4 lane 1 empties and lanes 2–3 take its vehicles.
     let events = run_lanes(100, IncidentConfig::default(), normal, |st, l, k| {
-        if st == 4 && k >= 40 && k < 80 {
+        if st == 4 && (40..80).contains(&k) {
             if l == 0 { 60.0 } else { 2200.0 }
         } else {
             lane_normal(st, l, k)

@@ -332,7 +332,7 @@ fn entries_and_fog_lights_by_band_and_profile() {
                     None
                 }
             })
-            .last();
+            .next_back();
         assert_eq!(mode, Some(lights), "{case}");
         // The law is a floor no profile relaxes.
         let lim = limit_at(&actions, "S9000U", T0 + 14 * MIN).unwrap();
@@ -437,7 +437,11 @@ fn dry_cold_is_not_ice_and_risk_ends() {
     });
     let e = events.iter().find(|e| e.kind == EventKind::Ice).unwrap();
     assert_eq!(e.end_ms, Some(T0 + 50 * MIN), "{e:?}");
-    let last = actions.iter().filter(|a| a.device == "I1").last().unwrap();
+    let last = actions
+        .iter()
+        .filter(|a| a.device == "I1")
+        .next_back()
+        .unwrap();
     assert_eq!(last.command, Command::Deicing(false));
 }
 
