@@ -95,7 +95,7 @@ impl Default for IncidentConfig {
             up_slow_kmh: 65.0,
             down_free_kmh: 70.0,
             starve_ratio: 0.75,
-            imbalance_share: 0.3,
+            imbalance_share: 0.2,
             imbalance_min_vph: 500.0,
             imbalance_min_flow_vph: 900.0,
             use_imbalance: false,
@@ -382,13 +382,14 @@ impl IncidentWatch {
                     }
                     pair.run = 0;
                     pair.calm += 1;
-                    // Learn the pair's normal imbalance only in calm times.
-                    if pair.open.is_none() {
-                        pair.normal_imbalance += if pair.n_normal == 0 {
-                            imbalance
-                        } else {
-                            alpha * (imbalance - pair.normal_imbalance)
-                        };
+                    // Learn the pair's normal imbalance only in calm times (not
+                    // while an imbalance is building up towards the threshold).
+                    let building = pair.residual
+                        > 0.3 * (cfg.imbalance_share * u.2).max(cfg.imbalance_min_vph);
+                    if pair.open.is_none() && !building {
+                        // A plain mean while warming up, then an exponential one.
+                        let w = alpha.max(1.0 / (pair.n_normal + 1) as f32);
+                        pair.normal_imbalance += w * (imbalance - pair.normal_imbalance);
                         pair.n_normal += 1;
                     }
                 }
@@ -433,11 +434,8 @@ impl IncidentWatch {
             for (k, m) in mems.iter_mut().enumerate() {
                 let f = m.last[0].2;
                 if f.is_finite() && !anomalous_station[k] {
-                    m.normal_flow += if m.n_normal == 0 {
-                        f
-                    } else {
-                        alpha * (f - m.normal_flow)
-                    };
+                    let w = alpha.max(1.0 / (m.n_normal + 1) as f32);
+                    m.normal_flow += w * (f - m.normal_flow);
                     m.n_normal += 1;
                 }
             }
