@@ -63,13 +63,27 @@ if [ -x "$ZHILU" ]; then
     else
       echo "   $(basename "$d"): zhilu replay FAILED: $(tail -n 1 "$d/zhilu/replay.log")"
     fi
+    # the same day without camera events: what the loops (and positions) alone find
+    mkdir -p "$d/zhilu-nocam"
+    "$ZHILU" replay --road "$d/ROAD.toml" --observations "$d/OBS.csv" --positions "$d/POS.csv" \
+        --events-out "$d/zhilu-nocam/EVENTS.jsonl" --actions-out "$d/zhilu-nocam/ACTIONS.jsonl" \
+        > "$d/zhilu-nocam/replay.log" 2>&1 || echo "   $(basename "$d"): no-camera replay FAILED"
   done
 else
   echo "== $ZHILU not found: scoring California #7 only"
 fi
 t2=$(date +%s)
+if [ -x "$ZHILU" ]; then
+  bad=$(grep -l -E '\([1-9][0-9]* bad\)' "$OUT"/*/zhilu/replay.log 2>/dev/null || true)
+  if [ -n "$bad" ]; then echo "== bad rows reported in: $bad"; else echo "== zhilu reported 0 bad rows in every input file"; fi
+fi
 
 echo "== scoring"
 "$PY" "$HERE/score.py" --suite "$OUT" --md "$OUT/REPORT.md" --json "$OUT/SUMMARY.json" > /dev/null
+if [ -x "$ZHILU" ]; then
+  "$PY" "$HERE/score.py" --suite "$OUT" --events zhilu-nocam/EVENTS.jsonl \
+    --md "$OUT/REPORT-nocam.md" --json "$OUT/SUMMARY-nocam.json" > /dev/null
+fi
 cat "$OUT/REPORT.md"
+[ -f "$OUT/REPORT-nocam.md" ] && { echo; echo "## zhilu without camera events"; sed -n '/## Summary/,$p' "$OUT/REPORT-nocam.md"; }
 echo "== generation $((t1 - t0)) s, replay $((t2 - t1)) s, scoring $(( $(date +%s) - t2 )) s; report: $OUT/REPORT.md, $OUT/SUMMARY.json"

@@ -176,6 +176,14 @@ def california7(road: dict, occ: dict, times: list[float], interval: int, tz):
 # ---------------------------------------------------------------------------
 
 
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
 def dir_ok(ev_dir, truth_dir) -> bool:
     return ev_dir in (truth_dir, "both") or ev_dir is None
 
@@ -198,7 +206,8 @@ def score_incidents(truth, events, station_hours, decisions=None):
                     best = d
         per.append({"stake_m": t["stake_m"], "start": t["start"], "lanes": t.get("lanes"),
                     "queue_formed": t.get("queue_formed"), "detected": best is not None,
-                    "ttd_s": None if best is None else round(best - a)})
+                    "ttd_s": None if best is None else round(best - a),
+                    "before_end": best is not None and best <= ts(t["end"])})
     fa = len(evs) - len(matched)
     det = [p for p in per if p["detected"]]
     res = {
@@ -207,6 +216,8 @@ def score_incidents(truth, events, station_hours, decisions=None):
         "false_alarms": fa, "station_hours": station_hours,
         "fa_per_station_hour": fa / station_hours if station_hours else None,
         "mttd_s": (sum(p["ttd_s"] for p in det) / len(det)) if det else None,
+        "median_ttd_s": median([p["ttd_s"] for p in det]),
+        "detected_before_end": sum(p["before_end"] for p in det),
         "events": len(evs), "per_incident": per,
     }
     if decisions is not None:
@@ -319,7 +330,8 @@ def aggregate(rows, who):
     ttd = [p["ttd_s"] for i in inc for p in i["per_incident"] if p["detected"]]
     out = {"scenarios": len(inc), "incidents": n, "detected": det, "dr": det / n if n else None,
            "false_alarms": fa, "station_hours": round(sh, 2), "fa_per_station_hour": fa / sh if sh else None,
-           "mttd_s": sum(ttd) / len(ttd) if ttd else None}
+           "mttd_s": sum(ttd) / len(ttd) if ttd else None, "median_ttd_s": median(ttd),
+           "detected_before_end": sum(i["detected_before_end"] for i in inc)}
     dec = sum(i.get("decisions", 0) for i in inc)
     if dec:
         out["decisions"] = dec
@@ -354,15 +366,23 @@ def markdown(results):
 
 
 def summary_md(summary):
-    L = ["", "| scenario kind | detector | scenarios | incidents | DR | false alarms | FA per station-hour | FA per decision | MTTD |",
-         "|---|---|---|---|---|---|---|---|---|"]
+    L = ["", "| scenario kind | detector | scenarios | incidents | DR | detected before end | false alarms | FA per station-hour | FA per decision | MTTD | median TTD |",
+         "|---|---|---|---|---|---|---|---|---|---|---|"]
     for kind, per in summary["by_kind"].items():
         for who in ("zhilu", "california7"):
             a = per.get(who)
             if not a:
                 continue
-            L.append(f"| {kind} | {who} | {a['scenarios']} | {a['incidents']} | {f_pct(a['dr'])} | {a['false_alarms']} | "
-                     f"{f_num(a['fa_per_station_hour'], 4)} | {f_num(a.get('far_per_decision_pct'), 4) + ' %' if a.get('far_per_decision_pct') is not None else '—'} | {f_s(a['mttd_s'])} |")
+            far = a.get("far_per_decision_pct")
+            L.append(f"| {kind} | {who} | {a['scenarios']} | {a['incidents']} | {f_pct(a['dr'])} | {a['detected_before_end']} | "
+                     f"{a['false_alarms']} | {f_num(a['fa_per_station_hour'], 4)} | {'—' if far is None else f'{far:.4f} %'} | "
+                     f"{f_s(a['mttd_s'])} | {f_s(a['median_ttd_s'])} |")
+        dr_by = (per.get("california7") or {}).get("dr_by") or {}
+        zdr = (per.get("zhilu") or {}).get("dr_by") or {}
+        if kind == "all" and dr_by:
+            L += ["", "| incidents by | n | zhilu DR | California #7 DR |", "|---|---|---|---|"]
+            for key, v in dr_by.items():
+                L.append(f"| {key} | {v['incidents']} | {f_pct(zdr[key]['dr']) if key in zdr else '—'} | {f_pct(v['dr'])} |")
     hz = summary.get("hazmat")
     if hz:
         L += ["", f"Hazmat (zhilu): {hz['found_in_time']}/{hz['violations']} violations found within 2 min of start, "

@@ -882,7 +882,8 @@ def road_toml(lay: Layout, geo: Geo, args) -> str:
     for s in vsl:
         L += ["", "[[vsl]]", f'id = "S{s // 100:04d}U"', 'direction = "up"', f"stake_m = {s}"]
     for _, _, s in lay.onramps:
-        L += ["", "[[vms]]", f'id = "M{(s - 2000) // 100:04d}U"', 'direction = "up"', f"stake_m = {s - 2000}"]
+        m = s - 2000 if s >= 2500 else (s // 200) * 100  # 2 km upstream, or halfway on a short approach
+        L += ["", "[[vms]]", f'id = "M{m // 100:04d}U"', 'direction = "up"', f"stake_m = {m}"]
     for rid, name, s in lay.onramps:
         L += ["", "[[interchange]]", f'id = "{rid}"', f'name = "{name}"', f"stake_m = {s}", 'directions = ["up"]']
     tid, a, b = lay.tunnel

@@ -85,6 +85,9 @@ pub struct IncidentConfig {
     pub lane_total_ratio: f32,
     /// Lane path: least station flow for the test (veh/h).
     pub lane_min_flow_vph: f32,
+    /// A downstream station congested this recently (s) means the slow
+    /// traffic upstream is a wave that came from downstream, not an incident.
+    pub wave_memory_s: u32,
 }
 
 impl Default for IncidentConfig {
@@ -102,12 +105,13 @@ impl Default for IncidentConfig {
             persist_ticks: 2,
             persist_s: 60,
             clear_ticks: 6,
-            normal_s: 600.0,
+            normal_s: 300.0,
             warmup_ticks: 20,
             camera_confidence: 0.7,
             lane_share_ratio: 0.3,
             lane_total_ratio: 0.85,
             lane_min_flow_vph: 1500.0,
+            wave_memory_s: 300,
         }
     }
 }
@@ -116,6 +120,8 @@ impl Default for IncidentConfig {
 struct StationMem {
     /// Last two samples: (occ, speed, flow), NaN when invalid.
     last: [(f32, f32, f32); 2],
+    /// Last tick the station looked congested (speed < 60 km/h or occupancy > 25 %).
+    last_congested: i64,
     /// Recent valid samples (tick, occ, speed, flow), newest last, at most 8.
     recent: Vec<(i64, f32, f32, f32)>,
     /// Flow smoothed over about 90 s (short counts are noisy).
@@ -136,6 +142,9 @@ struct PairMem {
     run_start: i64,
     calm: u32,
     open: Option<Event>,
+    /// Whether the road gives this stretch a reason to jam every day: an
+    /// on-ramp merge, a tunnel portal or fewer lanes downstream.
+    has_cause: Option<bool>,
 }
 
 /// The incident detector of a corridor.
@@ -233,6 +242,9 @@ impl IncidentWatch {
                     (f32::NAN, f32::NAN, f32::NAN)
                 };
                 if s.valid {
+                    if s.speed_kmh < 60.0 || s.occupancy_pct > 25.0 {
+                        m.last_congested = now;
+                    }
                     m.recent
                         .push((now, s.occupancy_pct, s.speed_kmh, s.flow_vph));
                     if m.recent.len() > 8 {
@@ -345,12 +357,24 @@ impl IncidentWatch {
                 let pair = &mut self.pairs[di][p];
                 // 1. Queue upstream, starvation downstream.
                 let occ_diff = u.0 - dn.0;
+                // Where the road itself makes a bottleneck (a merge, a portal, a
+                // lane drop), a queue with free flow below it is the daily jam
+                // unless the downstream flow starves; elsewhere a stationary
+                // queue needs no further proof — unless it is a wave that came
+                // from downstream (the downstream station was slow minutes ago).
+                let (ids, dir) = (&d.station_ids, d.direction);
+                let has_cause = *pair
+                    .has_cause
+                    .get_or_insert_with(|| bottleneck_cause(road, dir, ids[p], ids[p + 1]));
+                let wave = md.last_congested != 0
+                    && now - md.last_congested <= cfg.wave_memory_s as i64 * 1000;
                 let queue = occ_diff >= cfg.occ_diff_pct
                     && occ_diff / u.0.max(1e-3) >= cfg.occ_rel_diff
                     && u.1 < cfg.up_slow_kmh
                     && dn.1 >= cfg.down_free_kmh
                     && warm
-                    && dn.2 <= cfg.starve_ratio * md.normal_flow;
+                    && !wave
+                    && (!has_cause || dn.2 <= cfg.starve_ratio * md.normal_flow);
                 // 2. Vehicles vanishing between the stations.
                 // Counts in short intervals are noisy (±√n): the imbalance is
                 // smoothed over about two minutes before it is trusted.
@@ -422,6 +446,20 @@ impl IncidentWatch {
                         detectors: vec![d.station_ids[p], d.station_ids[p + 1]],
                         detail: EventDetail::None,
                     });
+                    // A camera saw it first: one incident, one event — the camera's
+                    // number and times, the detectors' extent and evidence.
+                    let (lo, hi) = (su.min(sd) - 500.0, su.max(sd) + 500.0);
+                    if let Some(k) = self.camera_only.iter().position(|(e, _)| {
+                        e.direction == Some(d.direction) && e.from_m >= lo && e.to_m <= hi
+                    }) && let Some(e) = pair.open.as_mut()
+                    {
+                        let (cam, _) = self.camera_only.remove(k);
+                        *next_seq -= 1;
+                        e.seq = cam.seq;
+                        e.start_ms = e.start_ms.min(cam.start_ms);
+                        e.detected_ms = cam.detected_ms;
+                        e.severity = e.severity.max(cam.severity);
+                    }
                 } else if pair.open.is_some()
                     && pair.calm >= cfg.clear_ticks
                     && let Some(mut e) = pair.open.take()
@@ -498,6 +536,33 @@ impl IncidentWatch {
             }
         });
     }
+}
+
+/// Whether the stretch from detector `a` to detector `b` (in the direction
+/// of travel) has a reason for a daily bottleneck: an interchange (on-ramp
+/// merge) or a tunnel portal from 300 m before `a` to 500 m past `b`, or fewer
+/// lanes at `b` than at `a`.
+pub fn bottleneck_cause(road: &RoadBook, dir: Direction, a: u32, b: u32) -> bool {
+    let (da, db) = (&road.detectors()[a as usize], &road.detectors()[b as usize]);
+    // An on-ramp at a station merges downstream of it: look from 300 m before
+    // the upstream station to 500 m past the downstream one.
+    let (xa, xb) = (
+        dir.travel_m(da.stake_m) - 300.0,
+        dir.travel_m(db.stake_m) + 500.0,
+    );
+    let within = |stake: f64| {
+        let x = dir.travel_m(stake);
+        x >= xa && x <= xb
+    };
+    db.lanes < da.lanes
+        || road
+            .interchanges()
+            .iter()
+            .any(|i| i.directions.contains(&dir) && within(i.stake_m))
+        || road
+            .tunnels()
+            .iter()
+            .any(|t| within(t.from_m) || within(t.to_m))
 }
 
 /// Whether an incident lies in a tunnel: the tunnel index.
