@@ -29,7 +29,7 @@
 //!
 //! A pair that shows any of these for two ticks and 60 s in a row raises an
 //! incident between its stations; the estimated start is the first tick of
-//! the run. Normals (exponential averages over ~10 min) are frozen while a
+//! the run. Normals (exponential averages over ~5 min) are frozen while a
 //! pair is anomalous, so an incident never becomes the normal. A camera
 //! report of a stopped vehicle, debris, fire, smoke or a pedestrian with
 //! confidence ≥ 0.7 on the carriageway raises or confirms an incident at
