@@ -523,8 +523,11 @@ def run(args) -> dict:
     restore_speed = []  # (time, vehicle)
 
     t = 0
+    step_wall = 0.0
     while t < sim_end:
+        w = time.perf_counter()
         sim.simulationStep()
+        step_wall += time.perf_counter() - w
         t = int(round(sim.simulation.getTime()))
         if args.kind == "hazmat":
             for vid in sim.simulation.getDepartedIDList():
@@ -759,6 +762,7 @@ def run(args) -> dict:
         "hazmat_injections": hz_decoys, "warnings": warnings, "sumo_stats": stats,
         "rows": {"OBS": len(obs), "POS": len(pos_rows), "CAM": len(cam), "TRUTH": len(truth)},
         "versions": versions(), "wall_s": round(time.time() - wall0, 1), "wall_sim_s": round(wall_sim, 1),
+        "wall_sumo_step_s": round(step_wall, 1),
         "command": " ".join(sys.argv),
     }
     (out / "SCENARIO.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n")
