@@ -88,6 +88,9 @@ pub struct IncidentConfig {
     /// A downstream station congested this recently (s) means the slow
     /// traffic upstream is a wave that came from downstream, not an incident.
     pub wave_memory_s: u32,
+    /// No new alarm on a pair for this long (s) after an incident on it or
+    /// next to it cleared.
+    pub holdoff_s: u32,
 }
 
 impl Default for IncidentConfig {
@@ -112,6 +115,7 @@ impl Default for IncidentConfig {
             lane_total_ratio: 0.85,
             lane_min_flow_vph: 1500.0,
             wave_memory_s: 300,
+            holdoff_s: 600,
         }
     }
 }
@@ -160,6 +164,8 @@ pub struct IncidentWatch {
     last_tick_ms: i64,
     /// Per corridor lane: (flow over ~2 min, normal share of its station's flow, samples).
     lanes: Vec<(f32, f32, u32)>,
+    /// Per direction, per pair: when its last incident cleared.
+    closed_at: Vec<Vec<i64>>,
 }
 
 impl IncidentWatch {
@@ -173,6 +179,7 @@ impl IncidentWatch {
             pending_cameras: Vec::new(),
             last_tick_ms: i64::MIN,
             lanes: Vec::new(),
+            closed_at: Vec::new(),
         }
     }
 
@@ -222,6 +229,11 @@ impl IncidentWatch {
                 .directions
                 .iter()
                 .map(|d| vec![PairMem::default(); d.samples.len().saturating_sub(1)])
+                .collect();
+            self.closed_at = state
+                .directions
+                .iter()
+                .map(|d| vec![i64::MIN / 4; d.samples.len().saturating_sub(1)])
                 .collect();
         }
         let step = if self.last_tick_ms == i64::MIN {
@@ -386,7 +398,9 @@ impl IncidentWatch {
                     && u.2 >= cfg.imbalance_min_flow_vph
                     && pair.residual >= (cfg.imbalance_share * u.2).max(cfg.imbalance_min_vph)
                     && md.short_flow <= 0.85 * md.normal_flow
-                    && dn.1 >= cfg.down_free_kmh * 0.8;
+                    && dn.1 >= cfg.down_free_kmh * 0.8
+                    && !wave
+                    && (!has_cause || dn.2 <= cfg.starve_ratio * md.normal_flow);
                 // A lane emptied at the downstream station: the block is upstream of it.
                 let lane_blocked = lane_anom[p + 1];
                 let anomaly = queue || vanishing || lane_blocked;
@@ -423,7 +437,11 @@ impl IncidentWatch {
                 );
                 let persisted = pair.run >= cfg.persist_ticks
                     && (pair.run as i64) * step >= cfg.persist_s as i64 * 1000;
-                if pair.open.is_none() && persisted {
+                // After an incident here or next door clears, its queue dissolves
+                // front first and looks like a new one for a while: hold off.
+                let held = (p.saturating_sub(1)..=(p + 1).min(self.closed_at[di].len() - 1))
+                    .any(|q| now - self.closed_at[di][q] < cfg.holdoff_s as i64 * 1000);
+                if pair.open.is_none() && persisted && !held {
                     let seq = *next_seq;
                     *next_seq += 1;
                     pair.open = Some(Event {
@@ -465,6 +483,7 @@ impl IncidentWatch {
                     && let Some(mut e) = pair.open.take()
                 {
                     e.end_ms = Some(now - (cfg.clear_ticks as i64 - 1) * step);
+                    self.closed_at[di][p] = now;
                     closed.push(e);
                 }
             }
@@ -540,7 +559,8 @@ impl IncidentWatch {
 
 /// Whether the stretch from detector `a` to detector `b` (in the direction
 /// of travel) has a reason for a daily bottleneck: an interchange (on-ramp
-/// merge) or a tunnel portal from 300 m before `a` to 500 m past `b`, or fewer
+/// merge) from 300 m before `a` to 500 m past `b`, a tunnel entrance after `a`
+/// and up to 500 m past `b`, or fewer
 /// lanes at `b` than at `a`.
 pub fn bottleneck_cause(road: &RoadBook, dir: Direction, a: u32, b: u32) -> bool {
     let (da, db) = (&road.detectors()[a as usize], &road.detectors()[b as usize]);
@@ -559,10 +579,17 @@ pub fn bottleneck_cause(road: &RoadBook, dir: Direction, a: u32, b: u32) -> bool
             .interchanges()
             .iter()
             .any(|i| i.directions.contains(&dir) && within(i.stake_m))
-        || road
-            .tunnels()
-            .iter()
-            .any(|t| within(t.from_m) || within(t.to_m))
+        || road.tunnels().iter().any(|t| {
+            // Only the entrance portal in the direction of travel slows traffic,
+            // and only one downstream of the upstream station (a portal at the
+            // station queues traffic into the stretch before it).
+            let portal = dir.travel_m(if dir == Direction::Up {
+                t.from_m
+            } else {
+                t.to_m
+            });
+            portal > xa + 300.0 && portal <= xb
+        })
 }
 
 /// Whether an incident lies in a tunnel: the tunnel index.
