@@ -572,7 +572,7 @@ pub fn bottleneck_cause(road: &RoadBook, dir: Direction, a: u32, b: u32) -> bool
     );
     let within = |stake: f64| {
         let x = dir.travel_m(stake);
-        x >= xa && x <= xb
+        x > xa && x <= xb
     };
     db.lanes < da.lanes
         || road

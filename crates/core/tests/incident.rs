@@ -29,6 +29,8 @@ fn road() -> Arc<RoadBook> {
     t += "\n[[vms]]\nid = \"M3000\"\ndirection = \"up\"\nstake_m = 3000\n";
     t += "\n[[tunnel]]\nid = \"TN\"\nfrom_m = 9000\nto_m = 10000\n";
     t += "\n[[interchange]]\nid = \"T1\"\nname = \"一\"\nstake_m = 2000\ndirections = [\"up\"]\n";
+    // An on-ramp merging just upstream of station 4 (5 km): the daily bottleneck.
+    t += "\n[[interchange]]\nid = \"TM\"\nname = \"汇入\"\nstake_m = 4700\ndirections = [\"up\"]\n";
     Arc::new(RoadBook::from_toml(&t, "ROAD.toml").unwrap())
 }
 
@@ -179,10 +181,11 @@ fn noise_alone_raises_nothing() {
 
 #[test]
 fn california_like_spatial_difference_alone_is_not_enough() {
-    // A compression wave passing: upstream slows and fills, downstream flow
-    // does not drop (no starvation).
+    // A stop-and-go wave travelling upstream: it hits station 3 first, then
+    // station 2. While it sits at 2 and 3 is free again, the pair (2, 3) looks
+    // like a queue above free flow — but 3 was slow minutes ago.
     let events = run(100, IncidentConfig::default(), |st, k| {
-        if st == 2 && (40..44).contains(&k) {
+        if (st == 3 && (36..40).contains(&k)) || (st == 2 && (40..46).contains(&k)) {
             (40.0, 30.0, 4300.0)
         } else {
             normal(st, k)
@@ -351,5 +354,39 @@ fn a_dead_loop_is_not_a_blocked_lane() {
     assert!(
         events.iter().all(|e| e.kind != EventKind::Incident),
         "{events:?}"
+    );
+}
+
+#[test]
+fn bottleneck_causes_come_from_the_road_book() {
+    use zhilu_core::incident::bottleneck_cause;
+    let r = road();
+    // Stations 1–8 km (indices 0–7); on-ramps at 2 km and 4.7 km.
+    assert!(
+        bottleneck_cause(&r, Direction::Up, 0, 1),
+        "on-ramp at the downstream station"
+    );
+    assert!(
+        bottleneck_cause(&r, Direction::Up, 3, 4),
+        "merge at 4.7 km, between 4 and 5 km"
+    );
+    assert!(
+        !bottleneck_cause(&r, Direction::Up, 4, 5),
+        "5–6 km: nothing"
+    );
+    // A tunnel: only its entrance in the direction of travel, after the upstream station.
+    let text = "[road]\nid = \"T\"\ntz = \"Z\"\ndirections = [\"up\", \"down\"]\ngeometry = [[0, 116.0, 39.0], [6000, 116.0, 39.054]]\nlanes = 3\nspeed_limit_kmh = 120\n\n[[detector]]\nid = \"A\"\ndirection = \"up\"\nstake_m = 1000\n\n[[detector]]\nid = \"B\"\ndirection = \"up\"\nstake_m = 2000\n\n[[detector]]\nid = \"C\"\ndirection = \"up\"\nstake_m = 3000\n\n[[detector]]\nid = \"Cd\"\ndirection = \"down\"\nstake_m = 3000\n\n[[detector]]\nid = \"Bd\"\ndirection = \"down\"\nstake_m = 2000\n\n[[tunnel]]\nid = \"TN\"\nfrom_m = 2000\nto_m = 4500\n";
+    let t = RoadBook::from_toml(text, "ROAD.toml").unwrap();
+    assert!(
+        bottleneck_cause(&t, Direction::Up, 0, 1),
+        "the portal at B queues traffic into A–B"
+    );
+    assert!(
+        !bottleneck_cause(&t, Direction::Up, 1, 2),
+        "B–C is inside the tunnel"
+    );
+    assert!(
+        !bottleneck_cause(&t, Direction::Down, 3, 4),
+        "down traffic enters at 4.5 km, upstream of Cd"
     );
 }

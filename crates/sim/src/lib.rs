@@ -301,6 +301,16 @@ impl Day {
             s += 15_000.0;
             i += 1;
         }
+        // The recurrent bottlenecks are on-ramp merges: the road book says so.
+        for (dir, tag) in [(Direction::Up, "U"), (Direction::Down, "D")] {
+            let merge = dir.travel_m(self.bottleneck_m(dir)) - dir.sign() * 200.0;
+            writeln!(
+                w,
+                "[[interchange]]\nid = \"TM{tag}\"\nname = \"汇入匝道{tag}\"\nstake_m = {}\ndirections = [\"{}\"]\n",
+                merge.clamp(0.0, len).round(),
+                dir.as_str()
+            )?;
+        }
         if len > 6000.0 {
             writeln!(
                 w,
