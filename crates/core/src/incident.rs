@@ -5,21 +5,20 @@
 //! carriageway, every tick, on occupancy and speed averaged over the last
 //! minute and flow over the last 90 s:
 //!
-//! 1. **Queue and starvation** — the California family's spatial occupancy
+//! 1. **A stationary queue** — the California family's spatial occupancy
 //!    difference (`occ_u − occ_d ≥ 8 %` and `(occ_u − occ_d)/occ_u ≥ 0.4`), a
-//!    slow upstream (`v_u < 65 km/h`) and a free downstream (`v_d ≥ 70`),
-//!    *and* the downstream flow (over the last 90 s) at most 75 % of its own
-//!    recent normal. The
-//!    last condition separates an incident from a recurrent bottleneck: below
-//!    a merge that jams every peak the downstream station discharges at
-//!    capacity (its normal or more); below a blocked lane it starves.
-//! 2. **Vehicles vanishing** — more vehicles enter the pair than leave it:
-//!    `q_u − q_d`, smoothed over about two minutes, exceeds its own recent
-//!    normal (ramps between the stations make that normal non-zero) by at
-//!    least 30 % of `q_u` and 500 veh/h, while the downstream flow is below
-//!    85 % of its normal.
-//!    This sees the queue forming *between* the stations before it reaches the
-//!    upstream one.
+//!    slow upstream (`v_u < 65 km/h`) and a free downstream (`v_d ≥ 70`) that
+//!    has not itself been slow in the last 5 min (else it is a stop-and-go
+//!    wave that came from downstream — California #8's compression test).
+//!    Where the road book gives the stretch a reason to jam every day
+//!    ([`bottleneck_cause`]: a merge, a tunnel entrance, a lane drop), the
+//!    downstream flow (over the last 90 s) must also be at most 75 % of its
+//!    own recent normal: below a merge that jams every peak the downstream
+//!    station discharges at capacity; below a blocked lane it starves.
+//! 2. **Vehicles vanishing** (off by default: not yet good enough) — more
+//!    vehicles enter the pair than leave it: `q_u − q_d`, smoothed over about
+//!    two minutes, exceeds its own recent normal by at least 20 % of `q_u`
+//!    and 500 veh/h, with the same wave and cause gates.
 //!
 //! 3. **A lane emptied** — at the downstream station one lane's share of the
 //!    flow (over ~2 min) falls to ≤ 30 % of its normal share for 90 s while
@@ -35,7 +34,8 @@
 //! confidence ≥ 0.7 on the carriageway raises or confirms an incident at
 //! once, at the camera's stake. An incident ends when its pair has looked
 //! normal for `clear_ticks` ticks (or the camera has been silent for 10 min
-//! where only a camera raised it).
+//! where only a camera raised it); for 10 min after, neither its pair nor
+//! the next ones raise a new alarm (the queue dissolves front first).
 
 use zhilu_road::{Direction, RoadBook};
 
