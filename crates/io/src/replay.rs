@@ -336,23 +336,15 @@ pub fn run<O: Read, W: Read, P: Read, C: Read, E: Write, A: Write>(
         }
     }
     brain.finish();
-    if let Some((out, file)) = state_out.as_mut()
-        && brain.stats().ticks != ticks_seen
-    {
-        write_state(&brain, *out).map_err(|source| IoError::Write {
-            file: file.to_string(),
-            source,
-        })?;
-        out.flush().map_err(|source| IoError::Write {
-            file: file.to_string(),
-            source,
-        })?;
-    }
     if let Some((out, file)) = state_out.as_mut() {
-        out.flush().map_err(|source| IoError::Write {
+        let fail = |source| IoError::Write {
             file: file.to_string(),
             source,
-        })?;
+        };
+        if brain.stats().ticks != ticks_seen {
+            write_state(&brain, *out).map_err(fail)?;
+        }
+        out.flush().map_err(fail)?;
     }
     write_outputs(
         &road,
