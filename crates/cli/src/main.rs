@@ -205,42 +205,40 @@ fn create(path: &std::path::Path) -> anyhow::Result<BufWriter<File>> {
     ))
 }
 
+/// Creates `path`, lets `body` write it, flushes; errors name the file.
+fn write_file<T>(
+    path: &std::path::Path,
+    body: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<T>,
+) -> anyhow::Result<T> {
+    let mut w = create(path)?;
+    let value = body(&mut w).and_then(|v| w.flush().map(|()| v));
+    value.with_context(|| format!("writing {}", path.display()))
+}
+
 fn gen_day(out: &std::path::Path, cfg: DayConfig, obs_only: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let day = Day::new(cfg).map_err(anyhow::Error::msg)?;
     let road_path = out.join("ROAD.toml");
-    {
-        let mut w = create(&road_path)?;
-        day.write_road(&mut w)?;
-        w.flush()?;
-    }
+    write_file(&road_path, |w| day.write_road(w))?;
     // Check what we wrote against the road-book rules.
     let road = load_road(&road_path).context("the generated road book does not validate")?;
-    let mut w = create(&out.join("OBS.csv"))?;
-    let rows = day.write_obs(&mut w)?;
-    w.flush()?;
+    let rows = write_file(&out.join("OBS.csv"), |w| day.write_obs(w))?;
     let mut extra = String::new();
     let mut truth_lines: Vec<String> = Vec::new();
     if !obs_only {
-        let mut w = create(&out.join("WEATHER.csv"))?;
-        let n = day.write_weather(&mut w)?;
-        w.flush()?;
-        let mut w = create(&out.join("POS.csv"))?;
-        let (p, vehicle_truth) = day.write_positions(&mut w, road.geometry())?;
+        let n = write_file(&out.join("WEATHER.csv"), |w| day.write_weather(w))?;
+        let (p, vehicle_truth) = write_file(&out.join("POS.csv"), |w| {
+            day.write_positions(w, road.geometry())
+        })?;
         truth_lines = vehicle_truth;
-        w.flush()?;
-        let mut w = create(&out.join("CAM.csv"))?;
-        let c = day.write_cameras(&mut w)?;
-        w.flush()?;
+        let c = write_file(&out.join("CAM.csv"), |w| day.write_cameras(w))?;
         extra = format!(", {n} weather rows, {p} position rows, {c} camera rows");
     }
-    let mut w = create(&out.join("TRUTH.jsonl"))?;
-    day.write_truth(&mut w)?;
-    for l in &truth_lines {
-        writeln!(w, "{l}")?;
-    }
-    w.flush()?;
+    write_file(&out.join("TRUTH.jsonl"), |w| {
+        day.write_truth(w)?;
+        truth_lines.iter().try_for_each(|l| writeln!(w, "{l}"))
+    })?;
     eprintln!(
         "gen-day: wrote {} with {} stations, {rows} observation rows{extra} and {} injected faults in {:.1} s",
         out.display(),

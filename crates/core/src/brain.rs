@@ -64,8 +64,6 @@ impl Outputs {
 pub struct BrainStats {
     /// Ticks closed.
     pub ticks: u64,
-    /// Events raised (opened), all kinds.
-    pub events_raised: u64,
 }
 
 /// The cloud-control brain of one corridor.
@@ -278,7 +276,6 @@ impl Brain {
         self.weather
             .close_tick(t, &mut self.next_seq, &mut self.out.events);
         self.vehicles.close_tick(t, &mut self.out.events);
-        self.stats.events_raised = self.next_seq - 1;
         // 4. Decisions.
         self.decide(t);
     }

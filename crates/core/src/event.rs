@@ -122,6 +122,26 @@ pub struct Event {
     pub detail: EventDetail,
 }
 
+/// Ends the alarms raised by sightings (camera reports) that have not been
+/// repeated for longer than `quiet_ms`: each ends at its last sighting and
+/// goes to `closed`. An alarm is `(event, last sighting ms)`.
+pub(crate) fn end_quiet_alarms(
+    alarms: &mut Vec<(Event, i64)>,
+    now_ms: i64,
+    quiet_ms: i64,
+    closed: &mut Vec<Event>,
+) {
+    alarms.retain(|(e, last)| {
+        let quiet = now_ms - last > quiet_ms;
+        if quiet {
+            let mut e = e.clone();
+            e.end_ms = Some(*last);
+            closed.push(e);
+        }
+        !quiet
+    });
+}
+
 /// A command to one roadside device (a line of ACTIONS.jsonl).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Action {

@@ -122,8 +122,8 @@ impl Default for IncidentConfig {
 
 #[derive(Debug, Clone, Default)]
 struct StationMem {
-    /// Last two samples: (occ, speed, flow), NaN when invalid.
-    last: [(f32, f32, f32); 2],
+    /// This tick's flow (veh/h), NaN when the station had no valid sample.
+    last_flow: f32,
     /// Last tick the station looked congested (speed < 60 km/h or occupancy > 25 %).
     last_congested: i64,
     /// Recent valid samples (tick, occ, speed, flow), newest last, at most 8.
@@ -247,12 +247,7 @@ impl IncidentWatch {
             let mems = &mut self.stations[di];
             for (k, s) in d.samples.iter().enumerate() {
                 let m = &mut mems[k];
-                m.last[1] = m.last[0];
-                m.last[0] = if s.valid {
-                    (s.occupancy_pct, s.speed_kmh, s.flow_vph)
-                } else {
-                    (f32::NAN, f32::NAN, f32::NAN)
-                };
+                m.last_flow = if s.valid { s.flow_vph } else { f32::NAN };
                 if s.valid {
                     if s.speed_kmh < 60.0 || s.occupancy_pct > 25.0 {
                         m.last_congested = now;
@@ -273,7 +268,7 @@ impl IncidentWatch {
             // Occupancy and speed over the last ~60 s, flow over ~90 s: counts
             // of 20–30 s intervals are noisy (±√n), so flows need the longer window.
             let smooth = |m: &StationMem| -> Option<(f32, f32, f32)> {
-                if m.last[0].0.is_nan() {
+                if m.last_flow.is_nan() {
                     return None;
                 }
                 let mean = |win: i64, f: fn(&(i64, f32, f32, f32)) -> f32| {
@@ -489,7 +484,7 @@ impl IncidentWatch {
             }
             // Station normals, frozen where something is wrong.
             for (k, m) in mems.iter_mut().enumerate() {
-                let f = m.last[0].2;
+                let f = m.last_flow;
                 if f.is_finite() && !anomalous_station[k] {
                     let w = alpha.max(1.0 / (m.n_normal + 1) as f32);
                     m.normal_flow += w * (f - m.normal_flow);
@@ -544,16 +539,7 @@ impl IncidentWatch {
                 ));
             }
         }
-        self.camera_only.retain(|(e, last)| {
-            if now - last > 600_000 {
-                let mut e = e.clone();
-                e.end_ms = Some(*last);
-                closed.push(e);
-                false
-            } else {
-                true
-            }
-        });
+        crate::event::end_quiet_alarms(&mut self.camera_only, now, 600_000, closed);
     }
 }
 

@@ -194,7 +194,6 @@ struct Lane {
     zero_nb_flow: f32,
     locked_since: i64,
     incons_bits: u16,
-    incons_len: u8,
     incons_since: i64,
     /// Active faults (bit per rule).
     active: u8,
@@ -205,6 +204,15 @@ struct Lane {
 }
 
 impl Lane {
+    /// Whether its latest reading may be used at `now_ms`: valid, not
+    /// faulty, and no older than two of its intervals.
+    fn usable(&self, now_ms: i64) -> bool {
+        self.valid
+            && self.active == 0
+            && self.has_reading
+            && now_ms - self.reading.ts_ms < 2 * self.reading.interval_ms
+    }
+
     fn new() -> Lane {
         Lane {
             reading: LaneReading {
@@ -225,7 +233,6 @@ impl Lane {
             zero_nb_flow: 0.0,
             locked_since: NEVER,
             incons_bits: 0,
-            incons_len: 0,
             incons_since: NEVER,
             active: 0,
             cond_start: [NEVER; 5],
@@ -309,11 +316,7 @@ impl Quality {
     /// valid, not faulty, and no older than two of its intervals.
     pub fn usable(&self, lane_index: usize, now_ms: i64) -> Option<&LaneReading> {
         let l = &self.lanes[lane_index];
-        (l.valid
-            && l.active == 0
-            && l.has_reading
-            && now_ms - l.reading.ts_ms < 2 * l.reading.interval_ms)
-            .then_some(&l.reading)
+        l.usable(now_ms).then_some(&l.reading)
     }
 
     /// Whether a lane is currently faulty.
@@ -412,7 +415,6 @@ impl Quality {
                     let start = r.ts_ms - r.interval_ms;
                     // Inconsistency window.
                     l.incons_bits = (l.incons_bits << 1) | incons as u16;
-                    l.incons_len = (l.incons_len + 1).min(cfg.inconsistent_window);
                     let mask = if cfg.inconsistent_window >= 16 {
                         u16::MAX
                     } else {
@@ -446,11 +448,7 @@ impl Quality {
                         }
                     }
                 }
-                if l.valid
-                    && l.active == 0
-                    && l.has_reading
-                    && now_ms - l.reading.ts_ms < 2 * l.reading.interval_ms
-                {
+                if l.usable(now_ms) {
                     q += l.reading.flow_vph();
                     n += 1;
                 }
@@ -490,11 +488,7 @@ impl Quality {
                             continue;
                         }
                         let o = &self.lanes[lj];
-                        if o.valid
-                            && o.active == 0
-                            && o.has_reading
-                            && now_ms - o.reading.ts_ms < 2 * o.reading.interval_ms
-                        {
+                        if o.usable(now_ms) {
                             q += o.reading.flow_vph();
                             n += 1;
                         }

@@ -335,16 +335,7 @@ impl VehicleWatch {
                 true
             }
         });
-        self.camera_wrong_way.retain(|(e, last)| {
-            if now_ms - *last > 120_000 {
-                let mut e = e.clone();
-                e.end_ms = Some(*last);
-                closed.push(e);
-                false
-            } else {
-                true
-            }
-        });
+        crate::event::end_quiet_alarms(&mut self.camera_wrong_way, now_ms, 120_000, closed);
     }
 
     /// Events still open.

@@ -247,18 +247,24 @@ pub fn run<O: Read, W: Read, P: Read, C: Read, E: Write, A: Write>(
     }
 
     let mut o = inputs.obs.next_row()?;
-    let mut w = match inputs.weather.as_mut() {
-        Some(r) => r.next_row()?,
-        None => None,
-    };
-    let mut p = match inputs.positions.as_mut() {
-        Some(r) => r.next_row()?,
-        None => None,
-    };
-    let mut c = match inputs.cameras.as_mut() {
-        Some(r) => r.next_row()?,
-        None => None,
-    };
+    let mut w = inputs
+        .weather
+        .as_mut()
+        .map(|r| r.next_row())
+        .transpose()?
+        .flatten();
+    let mut p = inputs
+        .positions
+        .as_mut()
+        .map(|r| r.next_row())
+        .transpose()?
+        .flatten();
+    let mut c = inputs
+        .cameras
+        .as_mut()
+        .map(|r| r.next_row())
+        .transpose()?
+        .flatten();
     let mut ticks_seen = 0u64;
     loop {
         // The earliest pending row goes first; observations win ties.
@@ -294,26 +300,32 @@ pub fn run<O: Read, W: Read, P: Read, C: Read, E: Write, A: Write>(
             if let Some(row) = w.take() {
                 brain.weather(&row.value);
             }
-            w = match inputs.weather.as_mut() {
-                Some(r) => r.next_row()?,
-                None => None,
-            };
+            w = inputs
+                .weather
+                .as_mut()
+                .map(|r| r.next_row())
+                .transpose()?
+                .flatten();
         } else if t_p == t_min {
             if let Some(row) = p.take() {
                 brain.position(&row.value);
             }
-            p = match inputs.positions.as_mut() {
-                Some(r) => r.next_row()?,
-                None => None,
-            };
+            p = inputs
+                .positions
+                .as_mut()
+                .map(|r| r.next_row())
+                .transpose()?
+                .flatten();
         } else {
             if let Some(row) = c.take() {
                 brain.camera(&row.value);
             }
-            c = match inputs.cameras.as_mut() {
-                Some(r) => r.next_row()?,
-                None => None,
-            };
+            c = inputs
+                .cameras
+                .as_mut()
+                .map(|r| r.next_row())
+                .transpose()?
+                .flatten();
         }
         if brain.stats().ticks != ticks_seen {
             ticks_seen = brain.stats().ticks;
