@@ -1,0 +1,319 @@
+//! zhilu-store: the live server's persistence, on SQLite (one file, the
+//! default) or PostgreSQL, behind one [`Store`].
+//!
+//! The crate owns
+//! - the **schema** and its **migrations** (`migrations/sqlite`,
+//!   `migrations/postgres`: the same logical schema, embedded at build time
+//!   and applied by [`Store::open`]);
+//! - **batched writes**: raw readings go in one transaction per batch as
+//!   multi-row `INSERT … VALUES` (a retried batch is harmless: a seq already
+//!   stored is skipped); everything one closed tick produced goes in one
+//!   transaction ([`Store::commit_tick`]);
+//! - **retention**: raw detector and weather rows become 5-minute roll-ups,
+//!   positions and camera rows are archived to CSV, in one transaction per
+//!   kind ([`Store::apply_retention`]);
+//! - integrity the database itself enforces: an append-only audit log,
+//!   decisions on a proposal taken exactly once.
+//!
+//! It must not hold domain logic (what an event or a plan *is* belongs to
+//! zhilu-core; rows arrive here already decided) nor know about HTTP,
+//! sessions' tokens or passwords in clear (the server hashes them).
+//!
+//! Every query is checked at run time (no `DATABASE_URL` at build); the SQL
+//! text is the same for both backends wherever the dialects allow (numbered
+//! `$n` parameters work in both). Each operation is written once and compiled
+//! for each backend by the `on_pool!` / `in_tx!` macros in `lib.rs`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::query_builder::Separated;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Database, Executor, IntoArguments, QueryBuilder, Transaction};
+
+/// Runs `$body` with `$p` bound to the concrete pool (`&SqlitePool` or
+/// `&PgPool`): the body is written once and type-checked per backend.
+macro_rules! on_pool {
+    ($store:expr, $p:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::Pool::Sqlite($p) => $body,
+            $crate::Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+/// Runs `$body` inside one transaction bound to `$tx` and commits it when
+/// the body completes; an early return (`?`) rolls it back.
+///
+/// - default (writes): SQLite `BEGIN IMMEDIATE` (takes the write lock up
+///   front, so a transaction that reads before it writes cannot fail on a
+///   stale snapshot), PostgreSQL plain `BEGIN`;
+/// - `snapshot` (writes that must see one snapshot, e.g. read-then-delete):
+///   as above, PostgreSQL `REPEATABLE READ`; on SQLite the write lock already
+///   excludes other writers;
+/// - `read` (several reads that must agree): SQLite deferred `BEGIN` (one WAL
+///   snapshot, no lock on writers), PostgreSQL `REPEATABLE READ READ ONLY`.
+macro_rules! in_tx {
+    ($store:expr, $op:expr, $tx:ident => $body:expr) => {
+        in_tx!(@go $store, $op, "BEGIN IMMEDIATE", "BEGIN", $tx => $body)
+    };
+    ($store:expr, $op:expr, snapshot, $tx:ident => $body:expr) => {
+        in_tx!(@go $store, $op, "BEGIN IMMEDIATE", "BEGIN ISOLATION LEVEL REPEATABLE READ",
+            $tx => $body)
+    };
+    ($store:expr, $op:expr, read, $tx:ident => $body:expr) => {
+        in_tx!(@go $store, $op, "BEGIN", "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+            $tx => $body)
+    };
+    (@go $store:expr, $op:expr, $sqlite_begin:literal, $pg_begin:literal,
+        $tx:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::Pool::Sqlite(pool) => {
+                #[allow(unused_mut)]
+                let mut $tx = pool
+                    .begin_with($sqlite_begin)
+                    .await
+                    .map_err($crate::error::db($op, "begin"))?;
+                let out = $body;
+                $tx.commit().await.map_err($crate::error::db($op, "commit"))?;
+                out
+            }
+            $crate::Pool::Postgres(pool) => {
+                #[allow(unused_mut)]
+                let mut $tx = pool
+                    .begin_with($pg_begin)
+                    .await
+                    .map_err($crate::error::db($op, "begin"))?;
+                let out = $body;
+                $tx.commit().await.map_err($crate::error::db($op, "commit"))?;
+                out
+            }
+        }
+    };
+}
+
+mod accounts;
+mod error;
+mod events;
+mod readings;
+mod retention;
+mod state;
+mod types;
+
+pub use error::StoreError;
+pub use retention::{Obs5MinRow, Weather5MinRow};
+pub use types::*;
+
+/// The store's result type.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Connections kept by a file-backed SQLite store (one writer at a time
+/// anyway; the others serve reads, which WAL lets run beside the writer).
+const SQLITE_MAX_CONNECTIONS: u32 = 8;
+/// Connections kept by a PostgreSQL store.
+const POSTGRES_MAX_CONNECTIONS: u32 = 10;
+/// How long a SQLite writer waits for the lock before failing.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// The most bind parameters one statement may carry (SQLite's default limit).
+const SQLITE_MAX_PARAMS: usize = 32_766;
+/// The most bind parameters one statement may carry (the wire protocol's limit).
+const POSTGRES_MAX_PARAMS: usize = 65_535;
+/// Rows per multi-row INSERT, at most: big enough that per-statement costs
+/// vanish, small enough to keep statements cached and memory flat.
+const MAX_ROWS_PER_INSERT: usize = 1000;
+/// The row limit used when a caller passes 0.
+pub const DEFAULT_LIMIT: u32 = 1000;
+
+/// A handle on the database; cheap to clone (clones share the pool).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: Pool,
+}
+
+/// The backend behind a [`Store`].
+#[derive(Debug, Clone)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `url` and brings its schema
+    /// up to date.
+    ///
+    /// - `sqlite://PATH` — a file, created with its directory if missing;
+    ///   WAL journal, `synchronous=NORMAL` (a committed transaction survives
+    ///   a crash of the process; a power cut may lose the last ones),
+    ///   5 s busy timeout, foreign keys on.
+    /// - `sqlite::memory:` — a private in-memory database (one connection).
+    /// - `postgres://…` / `postgresql://…` — an existing database.
+    pub async fn open(url: &str) -> Result<Store> {
+        let shown = error::redact(url);
+        if url.starts_with("sqlite:") {
+            Self::open_sqlite(url, shown).await
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::open_postgres(url, shown).await
+        } else {
+            Err(StoreError::BadUrl {
+                url: shown,
+                reason: "expected sqlite://PATH, sqlite::memory: or postgres://…".into(),
+            })
+        }
+    }
+
+    async fn open_sqlite(url: &str, shown: String) -> Result<Store> {
+        let bad = |reason: String| StoreError::BadUrl {
+            url: shown.clone(),
+            reason,
+        };
+        let base = SqliteConnectOptions::from_str(url).map_err(|e| bad(e.to_string()))?;
+        let in_memory = url.starts_with("sqlite::memory:") || base.get_filename() == ":memory:";
+        let opts = base
+            .create_if_missing(true)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let pool_opts = SqlitePoolOptions::new();
+        let (opts, pool_opts) = if in_memory {
+            // Every connection to :memory: is its own database: keep exactly one, forever.
+            let pool_opts = pool_opts
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None);
+            (opts, pool_opts)
+        } else {
+            if let Some(dir) = opts.get_filename().parent()
+                && !dir.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| bad(format!("creating directory {}: {e}", dir.display())))?;
+            }
+            let opts = opts.journal_mode(SqliteJournalMode::Wal);
+            (opts, pool_opts.max_connections(SQLITE_MAX_CONNECTIONS))
+        };
+        let pool = pool_opts
+            .connect_with(opts)
+            .await
+            .map_err(|source| StoreError::Connect {
+                backend: "sqlite",
+                url: shown.clone(),
+                source,
+            })?;
+        SQLITE_MIGRATIONS
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                backend: "sqlite",
+                source,
+            })?;
+        tracing::debug!(url = %shown, "store: sqlite open");
+        Ok(Store {
+            pool: Pool::Sqlite(pool),
+        })
+    }
+
+    async fn open_postgres(url: &str, shown: String) -> Result<Store> {
+        let opts = PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl {
+            url: shown.clone(),
+            reason: e.to_string(),
+        })?;
+        let pool = PgPoolOptions::new()
+            .max_connections(POSTGRES_MAX_CONNECTIONS)
+            .connect_with(opts)
+            .await
+            .map_err(|source| StoreError::Connect {
+                backend: "postgres",
+                url: shown.clone(),
+                source,
+            })?;
+        POSTGRES_MIGRATIONS
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                backend: "postgres",
+                source,
+            })?;
+        tracing::debug!(url = %shown, "store: postgres open");
+        Ok(Store {
+            pool: Pool::Postgres(pool),
+        })
+    }
+
+    /// `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    /// Closes every connection (waits for the ones in use to be returned).
+    /// Clones of this store can no longer be used afterwards.
+    pub async fn close(&self) {
+        on_pool!(self, p => p.close().await)
+    }
+}
+
+/// Database-specific limits, so the shared code can size its statements.
+pub(crate) trait Backend: Database {
+    /// The most bind parameters one statement may carry.
+    const MAX_PARAMS: usize;
+}
+
+impl Backend for sqlx::Sqlite {
+    const MAX_PARAMS: usize = SQLITE_MAX_PARAMS;
+}
+
+impl Backend for sqlx::Postgres {
+    const MAX_PARAMS: usize = POSTGRES_MAX_PARAMS;
+}
+
+/// Inserts `rows` as multi-row `head VALUES (…), (…) tail` statements of as
+/// many rows as the backend's bind-parameter limit (and
+/// [`MAX_ROWS_PER_INSERT`]) allow, inside the caller's transaction. `push`
+/// binds the `cols` values of one row.
+pub(crate) async fn insert_values<'r, DB, T, I>(
+    tx: &mut Transaction<'_, DB>,
+    head: &str,
+    tail: &str,
+    cols: usize,
+    rows: I,
+    mut push: impl FnMut(Separated<'_, DB, &'static str>, &'r T),
+) -> Result<(), sqlx::Error>
+where
+    DB: Backend + sqlx::database::HasStatementCache,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    T: 'r,
+    I: IntoIterator<Item = &'r T>,
+    I::IntoIter: ExactSizeIterator,
+{
+    let per_stmt = (DB::MAX_PARAMS / cols.max(1)).clamp(1, MAX_ROWS_PER_INSERT);
+    let mut rows = rows.into_iter().peekable();
+    let mut qb = QueryBuilder::<DB>::new(head);
+    while rows.peek().is_some() {
+        let n = rows.len().min(per_stmt);
+        qb.reset();
+        qb.push_values(rows.by_ref().take(n), &mut push);
+        qb.push(tail);
+        // Full statements share one SQL text and stay prepared; a short
+        // last chunk is one-off and is not cached.
+        qb.build()
+            .persistent(n == per_stmt)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// `limit`, or [`DEFAULT_LIMIT`] when it is 0, as SQL wants it.
+pub(crate) fn limit_or_default(limit: u32) -> i64 {
+    i64::from(if limit == 0 { DEFAULT_LIMIT } else { limit })
+}

@@ -1,0 +1,198 @@
+//! Raw readings: batched appends, replay in ingest order, counts and the
+//! highest ids in use.
+
+use crate::error::db;
+use crate::{
+    CameraRow, MaxIds, ObsRow, PositionRow, Reading, ReadingBatch, ReadingCounts, Result, Store,
+    StoreError, WeatherRow, insert_values, limit_or_default,
+};
+
+const OBS_INSERT: &str = "INSERT INTO obs \
+    (seq, ts_ms, detector, lane, interval_s, volume, speed_kmh, occupancy_pct) ";
+const WEATHER_INSERT: &str = "INSERT INTO weather \
+    (seq, ts_ms, station, visibility_m, surface_temp_c, air_temp_c, humidity_pct, surface_state) ";
+const POSITION_INSERT: &str = "INSERT INTO positions \
+    (seq, ts_ms, vehicle, class, lat, lon, speed_kmh, heading_deg) ";
+const CAMERA_INSERT: &str = "INSERT INTO camera \
+    (seq, ts_ms, camera, kind, direction, stake_m, lane, confidence) ";
+/// A seq already stored is skipped: retrying a batch is harmless.
+const SKIP_DUPLICATES: &str = " ON CONFLICT DO NOTHING";
+
+const OBS_AFTER: &str = "SELECT seq, ts_ms, detector, lane, interval_s, volume, speed_kmh, \
+    occupancy_pct FROM obs WHERE seq > $1 AND ts_ms >= $2 ORDER BY seq LIMIT $3";
+const WEATHER_AFTER: &str = "SELECT seq, ts_ms, station, visibility_m, surface_temp_c, \
+    air_temp_c, humidity_pct, surface_state FROM weather \
+    WHERE seq > $1 AND ts_ms >= $2 ORDER BY seq LIMIT $3";
+const POSITIONS_AFTER: &str = "SELECT seq, ts_ms, vehicle, class, lat, lon, speed_kmh, \
+    heading_deg FROM positions WHERE seq > $1 AND ts_ms >= $2 ORDER BY seq LIMIT $3";
+const CAMERA_AFTER: &str = "SELECT seq, ts_ms, camera, kind, direction, stake_m, lane, \
+    confidence FROM camera WHERE seq > $1 AND ts_ms >= $2 ORDER BY seq LIMIT $3";
+
+/// Meta key of the highest seq ever removed by retention.
+pub(crate) const SEQ_HWM_KEY: &str = "reading_seq_hwm";
+
+impl Store {
+    /// Appends a batch of raw readings in one transaction (all or nothing).
+    /// Rows whose seq is already stored are skipped, so a retried batch
+    /// does not fail; seq must be unique across the four kinds (the caller
+    /// assigns it).
+    pub async fn append_readings(&self, b: &ReadingBatch) -> Result<()> {
+        const OP: &str = "append_readings";
+        if b.is_empty() {
+            return Ok(());
+        }
+        in_tx!(self, OP, tx => {
+            if !b.obs.is_empty() {
+                insert_values(&mut tx, OBS_INSERT, SKIP_DUPLICATES, 8, &b.obs, |mut v, r| {
+                    v.push_bind(r.seq)
+                        .push_bind(r.ts_ms)
+                        .push_bind(r.detector.as_str())
+                        .push_bind(r.lane)
+                        .push_bind(r.interval_s)
+                        .push_bind(r.volume)
+                        .push_bind(r.speed_kmh)
+                        .push_bind(r.occupancy_pct);
+                })
+                .await
+                .map_err(db(OP, "obs"))?;
+            }
+            if !b.weather.is_empty() {
+                insert_values(&mut tx, WEATHER_INSERT, SKIP_DUPLICATES, 8, &b.weather, |mut v, r| {
+                    v.push_bind(r.seq)
+                        .push_bind(r.ts_ms)
+                        .push_bind(r.station.as_str())
+                        .push_bind(r.visibility_m)
+                        .push_bind(r.surface_temp_c)
+                        .push_bind(r.air_temp_c)
+                        .push_bind(r.humidity_pct)
+                        .push_bind(r.surface_state.as_str());
+                })
+                .await
+                .map_err(db(OP, "weather"))?;
+            }
+            if !b.positions.is_empty() {
+                insert_values(&mut tx, POSITION_INSERT, SKIP_DUPLICATES, 8, &b.positions, |mut v, r| {
+                    v.push_bind(r.seq)
+                        .push_bind(r.ts_ms)
+                        .push_bind(r.vehicle.as_str())
+                        .push_bind(r.class.as_str())
+                        .push_bind(r.lat)
+                        .push_bind(r.lon)
+                        .push_bind(r.speed_kmh)
+                        .push_bind(r.heading_deg);
+                })
+                .await
+                .map_err(db(OP, "positions"))?;
+            }
+            if !b.camera.is_empty() {
+                insert_values(&mut tx, CAMERA_INSERT, SKIP_DUPLICATES, 8, &b.camera, |mut v, r| {
+                    v.push_bind(r.seq)
+                        .push_bind(r.ts_ms)
+                        .push_bind(r.camera.as_str())
+                        .push_bind(r.kind.as_str())
+                        .push_bind(r.direction.as_str())
+                        .push_bind(r.stake_m)
+                        .push_bind(r.lane)
+                        .push_bind(r.confidence);
+                })
+                .await
+                .map_err(db(OP, "camera"))?;
+            }
+        });
+        Ok(())
+    }
+
+    /// Readings of all four kinds with `seq > after_seq` and
+    /// `ts_ms >= from_ts_ms`, in seq order, at most `limit` (0 = 1000). Page
+    /// on by passing the last seq returned as `after_seq`. One call reads one
+    /// snapshot; paging is gap-free as long as the caller commits batches in
+    /// seq order (one writer assigning seq).
+    pub async fn readings_after(
+        &self,
+        after_seq: i64,
+        from_ts_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<Reading>> {
+        const OP: &str = "readings_after";
+        let n = limit_or_default(limit);
+        // The first `n` overall are among the first `n` of each kind.
+        let mut out: Vec<Reading> = in_tx!(self, OP, read, tx => {
+            let obs: Vec<ObsRow> = sqlx::query_as(OBS_AFTER)
+                .bind(after_seq).bind(from_ts_ms).bind(n)
+                .fetch_all(&mut *tx).await.map_err(db(OP, "obs"))?;
+            let weather: Vec<WeatherRow> = sqlx::query_as(WEATHER_AFTER)
+                .bind(after_seq).bind(from_ts_ms).bind(n)
+                .fetch_all(&mut *tx).await.map_err(db(OP, "weather"))?;
+            let positions: Vec<PositionRow> = sqlx::query_as(POSITIONS_AFTER)
+                .bind(after_seq).bind(from_ts_ms).bind(n)
+                .fetch_all(&mut *tx).await.map_err(db(OP, "positions"))?;
+            let camera: Vec<CameraRow> = sqlx::query_as(CAMERA_AFTER)
+                .bind(after_seq).bind(from_ts_ms).bind(n)
+                .fetch_all(&mut *tx).await.map_err(db(OP, "camera"))?;
+            obs.into_iter()
+                .map(Reading::Obs)
+                .chain(weather.into_iter().map(Reading::Weather))
+                .chain(positions.into_iter().map(Reading::Position))
+                .chain(camera.into_iter().map(Reading::Camera))
+                .collect()
+        });
+        out.sort_unstable_by_key(Reading::seq);
+        out.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+        Ok(out)
+    }
+
+    /// Raw rows stored per kind (roll-ups and archives not counted).
+    pub async fn count_readings(&self) -> Result<ReadingCounts> {
+        const SQL: &str = "SELECT (SELECT COUNT(*) FROM obs), (SELECT COUNT(*) FROM weather), \
+            (SELECT COUNT(*) FROM positions), (SELECT COUNT(*) FROM camera)";
+        let (obs, weather, positions, camera): (i64, i64, i64, i64) = on_pool!(self, p => {
+            sqlx::query_as(SQL).fetch_one(p).await
+        })
+        .map_err(db("count_readings", "obs, weather, positions, camera"))?;
+        Ok(ReadingCounts {
+            obs,
+            weather,
+            positions,
+            camera,
+        })
+    }
+
+    /// The highest ids in use, for the server's counters after a restart.
+    /// `reading_seq` also counts rows retention has already removed, so a
+    /// seq is never handed out twice.
+    pub async fn max_ids(&self) -> Result<MaxIds> {
+        const OP: &str = "max_ids";
+        const SEQ: &str = "SELECT MAX(m) FROM (SELECT MAX(seq) AS m FROM obs \
+            UNION ALL SELECT MAX(seq) FROM weather UNION ALL SELECT MAX(seq) FROM positions \
+            UNION ALL SELECT MAX(seq) FROM camera) t";
+        const IDS: &str = "SELECT (SELECT MAX(id) FROM actions), (SELECT MAX(id) FROM proposals)";
+        let (seq, ids, event_ids) = on_pool!(self, p => {
+            let seq: Option<i64> = sqlx::query_scalar(SEQ)
+                .fetch_one(p).await.map_err(db(OP, "obs, weather, positions, camera"))?;
+            let ids: (Option<i64>, Option<i64>) = sqlx::query_as(IDS)
+                .fetch_one(p).await.map_err(db(OP, "actions, proposals"))?;
+            let event_ids: Vec<String> = sqlx::query_scalar("SELECT id FROM events")
+                .fetch_all(p).await.map_err(db(OP, "events"))?;
+            (seq, ids, event_ids)
+        });
+        let hwm = match self.get_meta(SEQ_HWM_KEY).await? {
+            Some(v) => v.parse::<i64>().map_err(|e| StoreError::Corrupt {
+                op: OP,
+                table: "meta",
+                detail: format!("{SEQ_HWM_KEY} = {v:?}: {e}"),
+            })?,
+            None => 0,
+        };
+        let event_num = event_ids
+            .iter()
+            .filter_map(|id| id.strip_prefix('E')?.parse::<i64>().ok())
+            .max()
+            .unwrap_or(0);
+        Ok(MaxIds {
+            reading_seq: seq.unwrap_or(0).max(hwm),
+            event_num,
+            action_id: ids.0.unwrap_or(0),
+            proposal_id: ids.1.unwrap_or(0),
+        })
+    }
+}
