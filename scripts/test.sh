@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace. `.ci/run` calls exactly this.
+#
+# Tests that need a real service use it when it is there: PostgreSQL from
+# ZHILU_TEST_PG_URL (scripts/pg-start.sh starts one), mosquitto from PATH,
+# schemathesis from ZHILU_SCHEMATHESIS. With ZHILU_REQUIRE_SERVICES=1 (CI)
+# a missing service fails the run instead of skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
 cargo test --workspace --locked
+./scripts/schemathesis.sh

@@ -114,6 +114,68 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         repeat: u32,
     },
+    /// Runs the live cloud-control centre (HTTP API, stream, devices) on the embedded defaults.
+    Serve {
+        /// The road book.
+        #[arg(long)]
+        road: PathBuf,
+        /// Configuration file (TOML; every key optional, see docs/SERVER.md).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on (overrides the file's server.listen).
+        #[arg(long)]
+        listen: Option<String>,
+        /// Database URL (overrides storage.url): sqlite://FILE or postgres://…
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// Manages accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCmd,
+    },
+    /// Sends a recorded day to a running server at a steady rate and measures the
+    /// latency from an accepted observation to the resulting message on the live stream.
+    Loadgen(loadgen::Args),
+}
+
+#[derive(Subcommand)]
+enum UserCmd {
+    /// Creates an account; the password is read from stdin (one line).
+    Add {
+        /// User name.
+        name: String,
+        /// admin, operator or viewer.
+        #[arg(long)]
+        role: String,
+        /// Configuration file (for the database).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Database URL (overrides storage.url).
+        #[arg(long)]
+        database: Option<String>,
+    },
+}
+
+fn server_config(
+    path: Option<&std::path::Path>,
+    database: Option<String>,
+) -> anyhow::Result<zhilu_server::config::ServerConfig> {
+    let mut cfg = match path {
+        Some(p) => zhilu_server::config::ServerConfig::load(p)?,
+        None => zhilu_server::config::ServerConfig::default(),
+    };
+    if let Some(d) = database {
+        cfg.storage.url = d;
+    }
+    Ok(cfg)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
 }
 
 fn main() -> ExitCode {
@@ -195,6 +257,48 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             observations,
             repeat,
         } => bench::run(&road, &observations, repeat),
+        Cmd::Serve {
+            road,
+            config,
+            listen,
+            database,
+        } => {
+            let mut cfg = server_config(config.as_deref(), database)?;
+            if let Some(l) = listen {
+                cfg.server.listen = l;
+            }
+            let road = std::sync::Arc::new(load_road(&road)?);
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            runtime()?.block_on(zhilu_server::serve(road, cfg))
+        }
+        Cmd::User {
+            command:
+                UserCmd::Add {
+                    name,
+                    role,
+                    config,
+                    database,
+                },
+        } => {
+            let cfg = server_config(config.as_deref(), database)?;
+            let role = zhilu_server::auth::Role::parse(&role)
+                .with_context(|| format!("--role {role:?}: expected admin, operator or viewer"))?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_line(&mut password)
+                .context("reading the password from stdin")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            runtime()?.block_on(zhilu_server::add_user(&cfg, &name, role, password))?;
+            eprintln!("user {name} ({}) created", role.as_str());
+            Ok(())
+        }
+        Cmd::Loadgen(args) => runtime()?.block_on(loadgen::run(args)),
     }
 }
 
@@ -250,3 +354,4 @@ fn gen_day(out: &std::path::Path, cfg: DayConfig, obs_only: bool) -> anyhow::Res
 }
 
 mod bench;
+mod loadgen;

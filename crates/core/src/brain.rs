@@ -75,6 +75,7 @@ pub struct Brain {
     state: Option<StateEstimator>,
     step_ms: i64,
     tick_ms: Option<i64>,
+    closed_ms: Option<i64>,
     next_seq: u64,
     out: Outputs,
     stats: BrainStats,
@@ -103,6 +104,7 @@ impl Brain {
             state: None,
             step_ms: 0,
             tick_ms: None,
+            closed_ms: None,
             next_seq: 1,
             out: Outputs::default(),
             stats: BrainStats::default(),
@@ -188,20 +190,42 @@ impl Brain {
     /// Ends the run: closes the open tick and hands over every still-open
     /// event (with `end_ms = None`).
     pub fn finish(&mut self) {
-        if let Some(t) = self.tick_ms.take() {
-            self.close_tick(t);
-        }
-        let mut open: Vec<Event> = self
-            .quality
+        self.close_open_tick();
+        let mut open: Vec<Event> = self.open_events().cloned().collect();
+        open.sort_by_key(|e| e.seq);
+        self.out.events.extend(open);
+    }
+
+    /// Every event still open, in no particular order (the live server
+    /// diffs this after each tick to publish openings and updates).
+    pub fn open_events(&self) -> impl Iterator<Item = &Event> {
+        self.quality
             .open_events()
             .chain(self.weather.open_events())
             .chain(self.vehicles.open_events())
             .chain(self.congestion.open_events())
             .chain(self.incidents.open())
-            .cloned()
-            .collect();
-        open.sort_by_key(|e| e.seq);
-        self.out.events.extend(open);
+    }
+
+    /// The open tick's end (data time), if a tick is open.
+    pub fn open_tick_ms(&self) -> Option<i64> {
+        self.tick_ms
+    }
+
+    /// Closes the open tick now instead of waiting for a row of a later
+    /// one. The live server calls this when every lane has reported or
+    /// when its clock is past the tick's end plus a grace time. Rows that
+    /// still arrive for a closed tick are late rows: they land in their
+    /// lane and count at the next tick. Returns whether a tick was closed.
+    pub fn close_open_tick(&mut self) -> bool {
+        match self.tick_ms.take() {
+            Some(t) => {
+                self.close_tick(t);
+                self.closed_ms = Some(t);
+                true
+            }
+            None => false,
+        }
     }
 
     fn advance(&mut self, ts_ms: i64, interval_s: Option<u16>) {
@@ -216,6 +240,10 @@ impl Brain {
             ));
         }
         let t = (ts_ms + self.step_ms - 1).div_euclid(self.step_ms) * self.step_ms;
+        if self.closed_ms.is_some_and(|c| t <= c) {
+            // A late row for a tick closed early: no tick to open.
+            return;
+        }
         match self.tick_ms {
             None => self.tick_ms = Some(t),
             Some(cur) if t > cur => {

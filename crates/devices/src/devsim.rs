@@ -32,6 +32,10 @@ pub struct SimOpts {
     pub ignore_commands: HashSet<String>,
     /// What every device shows at start.
     pub initial_state: Value,
+    /// `SimAdapter` only: what particular devices show at start (the state
+    /// they last confirmed before the centre restarted; real devices keep
+    /// theirs, and so do these).
+    pub initial_states: HashMap<String, Value>,
     /// Seed of the drop decisions (same seed, same drops).
     pub seed: u64,
 }
@@ -45,6 +49,7 @@ impl Default for SimOpts {
             drop_probability: 0.0,
             ignore_commands: HashSet::new(),
             initial_state: blank_state(),
+            initial_states: HashMap::new(),
             seed: 0x5eed,
         }
     }

@@ -54,7 +54,11 @@ impl SimAdapter {
             .iter()
             .map(|d| {
                 let dev = Dev {
-                    state: opts.initial_state.clone(),
+                    state: opts
+                        .initial_states
+                        .get(d)
+                        .unwrap_or(&opts.initial_state)
+                        .clone(),
                     failsafe: Failsafe::Hold,
                     pending: None,
                     lost: None,

@@ -1,0 +1,326 @@
+//! Kill -9 under load, three times: every acknowledged reading is in the
+//! database afterwards, exactly as sent; events open before a kill are
+//! still known after it (never dropped as "not found again"); device states
+//! are what the devices confirmed before the kill unless a new command went
+//! out after the restart.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_zhilu");
+const PASSWORD: &str = "kill nine password";
+
+fn temp_dir() -> std::path::PathBuf {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let d = std::env::temp_dir().join(format!("zhilu-kill9-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn start(dir: &Path, db: &str) -> (Child, String) {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--road"])
+        .arg(dir.join("day/ROAD.toml"))
+        .args(["--database", db, "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_string();
+    (child, url)
+}
+
+async fn login(http: &reqwest::Client, url: &str) -> String {
+    let v: Value = http
+        .post(format!("{url}/api/login"))
+        .json(&json!({"username": "op", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+async fn get(http: &reqwest::Client, url: &str, token: &str, path: &str) -> Value {
+    http.get(format!("{url}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_acknowledged_is_lost_across_three_kills() {
+    let dir = temp_dir();
+    let st = Command::new(BIN)
+        .args(["gen-day", "--out"])
+        .arg(dir.join("day"))
+        .args([
+            "--stations",
+            "16",
+            "--from-hour",
+            "5",
+            "--hours",
+            "2",
+            "--vehicles",
+            "20",
+            "--seed",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let db = format!("sqlite://{}", dir.join("zhilu.db").display());
+    let mut add = Command::new(BIN)
+        .args(["user", "add", "op", "--role", "operator", "--database", &db])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    assert!(add.wait().unwrap().success());
+
+    // Detector and weather rows merged in time order, 240 rows a request.
+    let mut rows: Vec<(String, &'static str, String)> = Vec::new();
+    let mut headers = HashMap::new();
+    for (file, kind) in [("OBS.csv", "observations"), ("WEATHER.csv", "weather")] {
+        let text = std::fs::read_to_string(dir.join("day").join(file)).unwrap();
+        let mut lines = text.lines();
+        headers.insert(kind, lines.next().unwrap().to_string());
+        for l in lines {
+            rows.push((
+                l.split(',').next().unwrap().to_string(),
+                kind,
+                l.to_string(),
+            ));
+        }
+    }
+    rows.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then((a.1 != "observations").cmp(&(b.1 != "observations")))
+    });
+    let mut batches: Vec<(&'static str, Vec<String>)> = Vec::new();
+    for (_, kind, l) in rows {
+        match batches.last_mut() {
+            Some((k, b)) if *k == kind && b.len() < 240 => b.push(l),
+            _ => batches.push((kind, vec![l])),
+        }
+    }
+    let http = reqwest::Client::new();
+    // (first seq, last seq) → the rows acknowledged under them.
+    let acked: Arc<Mutex<Vec<((i64, i64), &'static str, Vec<String>)>>> = Arc::default();
+    let mut next = 0usize;
+    // Kill in the fog (from about 05:45) and the ice, with events open.
+    let kills_after = [
+        batches.len() * 55 / 100,
+        batches.len() * 70 / 100,
+        batches.len() * 85 / 100,
+    ];
+    let (mut checked_events, mut checked_devices) = (0, 0);
+    for run in 0..=kills_after.len() {
+        let (mut child, url) = start(&dir, &db);
+        let restarted = wall_ms();
+        let token = login(&http, &url).await;
+        if run > 0 {
+            // What was known before the kill is known after it.
+            let before: Vec<(String, Value)> = std::mem::take(&mut *PREV.lock().unwrap());
+            let actions = get(&http, &url, &token, "/api/actions?limit=10000").await;
+            for (what, v) in before {
+                if let Some(id) = what.strip_prefix("event:") {
+                    let e = get(&http, &url, &token, &format!("/api/events/{id}")).await;
+                    assert!(
+                        e["event"]["id"] == id,
+                        "event {id} unknown after restart {run}: {e}"
+                    );
+                    assert!(
+                        e["event"]["end_reason"].is_null(),
+                        "event {id} dropped after restart {run}: {e}"
+                    );
+                    checked_events += 1;
+                } else if let Some(dev) = what.strip_prefix("device:") {
+                    let now = get(&http, &url, &token, "/api/devices").await;
+                    let d = now
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|d| d["device"] == dev)
+                        .unwrap()
+                        .clone();
+                    let commanded_since = actions.as_array().unwrap().iter().any(|a| {
+                        a["command"]["device"] == dev
+                            && a["wall_ms"].as_i64().unwrap_or(0) >= restarted
+                    });
+                    assert!(
+                        d["state"] == v || commanded_since,
+                        "device {dev} after restart {run}: {d} vs {v}"
+                    );
+                    checked_devices += 1;
+                }
+            }
+        }
+        // Send with 3 requests in flight until the kill point (or the end).
+        let stop_at = kills_after.get(run).copied().unwrap_or(batches.len());
+        let mut set = tokio::task::JoinSet::new();
+        let started = Instant::now();
+        while next < stop_at.min(batches.len()) || !set.is_empty() {
+            while set.len() < 3 && next < stop_at.min(batches.len()) {
+                let (kind, rows) = batches[next].clone();
+                let body = format!("{}\n{}\n", headers[kind], rows.join("\n"));
+                let (http, url, token, acked) =
+                    (http.clone(), url.clone(), token.clone(), acked.clone());
+                set.spawn(async move {
+                    let r = http
+                        .post(format!("{url}/api/ingest/{kind}"))
+                        .bearer_auth(&token)
+                        .header("content-type", "text/csv")
+                        .body(body)
+                        .send()
+                        .await;
+                    if let Ok(r) = r {
+                        if r.status().is_success() {
+                            let v: Value = r.json().await.unwrap();
+                            let s = (v["seq"][0].as_i64().unwrap(), v["seq"][1].as_i64().unwrap());
+                            acked.lock().unwrap().push((s, kind, rows));
+                        }
+                    }
+                });
+                next += 1;
+            }
+            if run < kills_after.len() && next >= stop_at {
+                // Kill with requests still in flight.
+                break;
+            }
+            set.join_next().await;
+            assert!(started.elapsed() < Duration::from_secs(120));
+        }
+        if run < kills_after.len() {
+            // Remember what must survive, then SIGKILL mid-flight.
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            let active = get(&http, &url, &token, "/api/events?active=true").await;
+            let devices = get(&http, &url, &token, "/api/devices").await;
+            {
+                let mut prev = PREV.lock().unwrap();
+                for e in active.as_array().unwrap() {
+                    prev.push((format!("event:{}", e["id"].as_str().unwrap()), Value::Null));
+                }
+                for d in devices.as_array().unwrap() {
+                    if d["pending"].is_null() && !d["state"].is_null() {
+                        prev.push((
+                            format!("device:{}", d["device"].as_str().unwrap()),
+                            d["state"].clone(),
+                        ));
+                    }
+                }
+            }
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            set.abort_all();
+            while set.join_next().await.is_some() {}
+            // Requests cut off by the kill are sent again after the restart.
+            let done = acked.lock().unwrap().len();
+            let _ = done;
+        } else {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    eprintln!(
+        "kill9: {checked_events} open events and {checked_devices} device states checked across the restarts"
+    );
+    assert!(
+        checked_events >= 3 && checked_devices >= 3,
+        "{checked_events} events, {checked_devices} devices"
+    );
+    // Every acknowledged row is stored, under its sequence number, as sent.
+    let store = zhilu_store::Store::open(&db).await.unwrap();
+    let mut stored: HashMap<i64, zhilu_store::ObsRow> = HashMap::new();
+    let mut weather: HashMap<i64, zhilu_store::WeatherRow> = HashMap::new();
+    let mut after = 0;
+    loop {
+        let page = store.readings_after(after, i64::MIN, 50_000).await.unwrap();
+        let Some(last) = page.last() else { break };
+        after = last.seq();
+        for r in page {
+            match r {
+                zhilu_store::Reading::Obs(o) => {
+                    stored.insert(o.seq, o);
+                }
+                zhilu_store::Reading::Weather(w) => {
+                    weather.insert(w.seq, w);
+                }
+                _ => {}
+            }
+        }
+    }
+    let acked = acked.lock().unwrap();
+    assert!(
+        acked.len() >= 40,
+        "only {} batches acknowledged",
+        acked.len()
+    );
+    let mut n = 0;
+    for ((first, last), kind, rows) in acked.iter() {
+        assert_eq!((last - first + 1) as usize, rows.len());
+        if *kind == "weather" {
+            for (i, line) in rows.iter().enumerate() {
+                let w = weather
+                    .get(&(first + i as i64))
+                    .unwrap_or_else(|| panic!("acknowledged weather row lost: {line}"));
+                assert_eq!(line.split(',').nth(1), Some(w.station.as_str()));
+            }
+            continue;
+        }
+        for (i, line) in rows.iter().enumerate() {
+            let o = stored
+                .get(&(first + i as i64))
+                .unwrap_or_else(|| panic!("acknowledged row {} lost: {line}", first + i as i64));
+            let f: Vec<&str> = line.split(',').collect();
+            assert_eq!(o.detector, f[1], "{line}");
+            assert_eq!(o.lane.to_string(), f[2], "{line}");
+            assert_eq!(o.volume.to_string(), f[4], "{line}");
+            assert_eq!(
+                zhilu_io::parse_time(f[0].as_bytes()),
+                Some(o.ts_ms),
+                "{line}"
+            );
+            n += 1;
+        }
+    }
+    assert!(n >= 40 * 240);
+    store.close().await;
+}
+
+static PREV: Mutex<Vec<(String, Value)>> = Mutex::new(Vec::new());
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}

@@ -1,0 +1,497 @@
+//! The server's configuration file (TOML). Every key is optional and has a
+//! documented default; an unknown key is an error that names the file,
+//! line, column and key. `docs/SERVER.md` lists every option.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// Whole configuration.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Listening, mode.
+    pub server: ServerSection,
+    /// Database and retention.
+    pub storage: StorageSection,
+    /// Live ingest.
+    pub ingest: IngestSection,
+    /// Operator approval per decision kind.
+    pub decisions: DecisionSection,
+    /// Roadside devices.
+    pub devices: DeviceSection,
+    /// MQTT broker (readings in, device commands out).
+    pub mqtt: MqttSection,
+    /// Accounts and sessions.
+    pub auth: AuthSection,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    /// Address to listen on.
+    pub listen: String,
+    /// `production` (no account without `zhilu user add`) or `development`.
+    pub mode: Mode,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            listen: "127.0.0.1:8080".into(),
+            mode: Mode::Production,
+        }
+    }
+}
+
+/// Run mode.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Accounts only from `zhilu user add`.
+    Production,
+    /// Same, plus verbose errors; never a default password either.
+    Development,
+}
+
+/// `[storage]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageSection {
+    /// `sqlite://zhilu.db` (embedded, default) or `postgres://user@host/db`.
+    pub url: String,
+    /// Raw readings older than this (data time, days) are rolled up into
+    /// 5-minute aggregates (detectors, weather) or archived (positions,
+    /// camera events).
+    pub raw_retention_days: f64,
+    /// Where archived positions / camera events go (CSV per day); empty =
+    /// deleted after the retention age.
+    pub archive_dir: String,
+    /// How often the retention pass runs (minutes).
+    pub retention_every_min: u64,
+    /// A corridor-state snapshot every this many ticks.
+    pub snapshot_every_ticks: u32,
+    /// On restart, replay at most this much stored data (hours) to bring the
+    /// brain back to where it was.
+    pub resume_window_h: f64,
+}
+
+impl Default for StorageSection {
+    fn default() -> Self {
+        StorageSection {
+            url: "sqlite://zhilu.db".into(),
+            raw_retention_days: 30.0,
+            archive_dir: "archive".into(),
+            retention_every_min: 60,
+            snapshot_every_ticks: 10,
+            resume_window_h: 6.0,
+        }
+    }
+}
+
+/// `[ingest]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestSection {
+    /// Largest request body (bytes).
+    pub max_body_bytes: usize,
+    /// Requests that may wait for the database writer; beyond it ingest
+    /// answers 503 with `Retry-After` (back-pressure, never an unbounded queue).
+    pub queue_requests: usize,
+    /// Rows written in one transaction at most (group commit).
+    pub max_rows_per_commit: usize,
+    /// How long an ingest request may wait for a queue slot (ms) before 503.
+    pub queue_wait_ms: u64,
+    /// A tick closes when every lane has reported, when a row of a later tick
+    /// arrives, or this long (s, wall clock) after its first row.
+    pub tick_grace_s: f64,
+}
+
+impl Default for IngestSection {
+    fn default() -> Self {
+        IngestSection {
+            max_body_bytes: 16 << 20,
+            queue_requests: 256,
+            max_rows_per_commit: 50_000,
+            queue_wait_ms: 2_000,
+            tick_grace_s: 10.0,
+        }
+    }
+}
+
+/// Whether a decision kind is applied at once or waits for an operator.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalMode {
+    /// Applied at once (and audited).
+    Auto,
+    /// Proposed; an operator approves, edits or rejects.
+    Confirm,
+}
+
+/// `[decisions]`: the mode per command kind, and proposal expiry.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecisionSection {
+    /// Per command kind (`speed_limit`, `message`, `fog_lights`, `entry`,
+    /// `deicing`, `tunnel_plan`): `auto` or `confirm`.
+    pub modes: BTreeMap<CommandKind, ApprovalMode>,
+    /// A proposal not decided within this time (s) expires.
+    pub proposal_expiry_s: u64,
+}
+
+/// The command kinds of ACTIONS.jsonl.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandKind {
+    /// Variable speed limit.
+    SpeedLimit,
+    /// VMS text.
+    Message,
+    /// Fog guidance lights.
+    FogLights,
+    /// Toll entry / on-ramp open, metered, closed.
+    Entry,
+    /// De-icing sprayers.
+    Deicing,
+    /// Tunnel emergency plan.
+    TunnelPlan,
+}
+
+impl CommandKind {
+    /// Every kind.
+    pub const ALL: [CommandKind; 6] = [
+        CommandKind::SpeedLimit,
+        CommandKind::Message,
+        CommandKind::FogLights,
+        CommandKind::Entry,
+        CommandKind::Deicing,
+        CommandKind::TunnelPlan,
+    ];
+
+    /// The ACTIONS.jsonl spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandKind::SpeedLimit => "speed_limit",
+            CommandKind::Message => "message",
+            CommandKind::FogLights => "fog_lights",
+            CommandKind::Entry => "entry",
+            CommandKind::Deicing => "deicing",
+            CommandKind::TunnelPlan => "tunnel_plan",
+        }
+    }
+
+    /// Parses the ACTIONS.jsonl spelling.
+    pub fn parse(s: &str) -> Option<CommandKind> {
+        CommandKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Default: entry closures and tunnel plans wait for an operator; fog
+    /// speed limits, texts, lights and de-icers go out at once (they are
+    /// the law or are harmless, and minutes matter).
+    pub fn default_mode(self) -> ApprovalMode {
+        match self {
+            CommandKind::Entry | CommandKind::TunnelPlan => ApprovalMode::Confirm,
+            _ => ApprovalMode::Auto,
+        }
+    }
+}
+
+impl Default for DecisionSection {
+    fn default() -> Self {
+        DecisionSection {
+            modes: BTreeMap::new(),
+            proposal_expiry_s: 300,
+        }
+    }
+}
+
+impl DecisionSection {
+    /// The mode for a kind (configured, else the default).
+    pub fn mode(&self, k: CommandKind) -> ApprovalMode {
+        self.modes.get(&k).copied().unwrap_or(k.default_mode())
+    }
+}
+
+/// `[devices]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeviceSection {
+    /// `sim` (in-process simulated devices, the default), `mqtt`, or `none`.
+    pub adapter: AdapterKind,
+    /// A command not confirmed within this time (s) is dropped.
+    pub command_expiry_s: u64,
+    /// Devices fall back when they hear nothing from the centre for this
+    /// long (s).
+    pub failsafe_after_s: u32,
+    /// What a VMS shows on loss of contact; empty = blank.
+    pub vms_fallback: String,
+    /// Simulated devices: confirmation delay (ms).
+    pub sim_confirm_ms: u64,
+}
+
+impl Default for DeviceSection {
+    fn default() -> Self {
+        DeviceSection {
+            adapter: AdapterKind::Sim,
+            command_expiry_s: 120,
+            failsafe_after_s: 120,
+            vms_fallback: "谨慎驾驶 注意安全".into(),
+            sim_confirm_ms: 200,
+        }
+    }
+}
+
+/// Which device adapter commands go through.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AdapterKind {
+    /// In-process simulated devices.
+    Sim,
+    /// MQTT (see crates/devices/MQTT.md).
+    Mqtt,
+    /// No devices: actions are recorded only.
+    None,
+}
+
+/// `[mqtt]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MqttSection {
+    /// Subscribe to readings on the broker.
+    pub ingest: bool,
+    /// Broker host.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// Topic prefix (`{prefix}/readings/obs`, `{prefix}/devices/{id}/cmd`).
+    pub prefix: String,
+    /// Client id of the centre.
+    pub client_id: String,
+    /// Seconds to wait for a device's confirmation before a retry.
+    pub ack_timeout_s: f64,
+    /// Retries before a command is reported failed.
+    pub max_retries: u32,
+    /// Centre heartbeat period (s).
+    pub heartbeat_s: f64,
+    /// A device not heard from for this long (s) is offline.
+    pub device_timeout_s: f64,
+}
+
+impl Default for MqttSection {
+    fn default() -> Self {
+        MqttSection {
+            ingest: false,
+            host: "127.0.0.1".into(),
+            port: 1883,
+            prefix: "zhilu".into(),
+            client_id: "zhilu-centre".into(),
+            ack_timeout_s: 5.0,
+            max_retries: 3,
+            heartbeat_s: 5.0,
+            device_timeout_s: 30.0,
+        }
+    }
+}
+
+/// `[auth]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSection {
+    /// Session lifetime (h).
+    pub session_hours: f64,
+    /// Failed logins allowed per user name and per client address per minute.
+    pub login_failures_per_min: u32,
+}
+
+impl Default for AuthSection {
+    fn default() -> Self {
+        AuthSection {
+            session_hours: 12.0,
+            login_failures_per_min: 5,
+        }
+    }
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Unreadable.
+    #[error("{file}: {source}")]
+    Read {
+        /// The file.
+        file: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Not valid, with the place.
+    #[error("{file}:{line}:{column}: {message}")]
+    Invalid {
+        /// The file.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong (names the key).
+        message: String,
+    },
+}
+
+impl ServerConfig {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: file.clone(),
+            source,
+        })?;
+        ServerConfig::parse(&text, &file)
+    }
+
+    /// Parses configuration text; `file` names it in errors.
+    pub fn parse(text: &str, file: &str) -> Result<ServerConfig, ConfigError> {
+        let cfg: ServerConfig = toml::from_str(text).map_err(|e| {
+            let (line, column) = e.span().map(|s| line_col(text, s.start)).unwrap_or((1, 1));
+            ConfigError::Invalid {
+                file: file.to_string(),
+                line,
+                column,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        cfg.check(text, file)?;
+        Ok(cfg)
+    }
+
+    fn check(&self, text: &str, file: &str) -> Result<(), ConfigError> {
+        let bad = |key: &str, message: String| {
+            let (line, column) = text.find(key).map(|i| line_col(text, i)).unwrap_or((1, 1));
+            Err(ConfigError::Invalid {
+                file: file.to_string(),
+                line,
+                column,
+                message: format!("{key}: {message}"),
+            })
+        };
+        if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
+            return bad(
+                "listen",
+                format!("not an address: {:?}", self.server.listen),
+            );
+        }
+        let url = &self.storage.url;
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return bad(
+                "url",
+                format!("must start with sqlite: or postgres:// (got {url:?})"),
+            );
+        }
+        let positive = [
+            ("raw_retention_days", self.storage.raw_retention_days),
+            ("resume_window_h", self.storage.resume_window_h),
+            ("tick_grace_s", self.ingest.tick_grace_s),
+            ("session_hours", self.auth.session_hours),
+            ("ack_timeout_s", self.mqtt.ack_timeout_s),
+            ("heartbeat_s", self.mqtt.heartbeat_s),
+            ("device_timeout_s", self.mqtt.device_timeout_s),
+        ];
+        for (k, v) in positive {
+            if !(v.is_finite() && v > 0.0) {
+                return bad(k, format!("must be a positive number (got {v})"));
+            }
+        }
+        let counts = [
+            ("max_body_bytes", self.ingest.max_body_bytes as u64),
+            ("queue_requests", self.ingest.queue_requests as u64),
+            (
+                "max_rows_per_commit",
+                self.ingest.max_rows_per_commit as u64,
+            ),
+            ("proposal_expiry_s", self.decisions.proposal_expiry_s),
+            ("command_expiry_s", self.devices.command_expiry_s),
+            (
+                "snapshot_every_ticks",
+                self.storage.snapshot_every_ticks as u64,
+            ),
+        ];
+        for (k, v) in counts {
+            if v == 0 {
+                return bad(k, "must be at least 1".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = ServerConfig::parse("", "x.toml").unwrap();
+        assert_eq!(c, ServerConfig::default());
+        assert_eq!(c.decisions.mode(CommandKind::Entry), ApprovalMode::Confirm);
+        assert_eq!(
+            c.decisions.mode(CommandKind::TunnelPlan),
+            ApprovalMode::Confirm
+        );
+        assert_eq!(
+            c.decisions.mode(CommandKind::SpeedLimit),
+            ApprovalMode::Auto
+        );
+    }
+
+    #[test]
+    fn modes_are_configurable() {
+        let c = ServerConfig::parse("[decisions.modes]\nspeed_limit = \"confirm\"\n", "x.toml")
+            .unwrap();
+        assert_eq!(
+            c.decisions.mode(CommandKind::SpeedLimit),
+            ApprovalMode::Confirm
+        );
+        assert_eq!(c.decisions.mode(CommandKind::Entry), ApprovalMode::Confirm);
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_key() {
+        let e = ServerConfig::parse("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n", "z.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("z.toml:3:1:"), "{e}");
+        assert!(e.contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn unknown_command_kind_is_rejected() {
+        let e = ServerConfig::parse("[decisions.modes]\nspeed = \"auto\"\n", "z.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("z.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = ServerConfig::parse("[ingest]\ntick_grace_s = -1\n", "z.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("z.toml:2:1: tick_grace_s"), "{e}");
+        let e = ServerConfig::parse("[storage]\nurl = \"mysql://x\"\n", "z.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(":2:1: url"), "{e}");
+    }
+}

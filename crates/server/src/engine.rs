@@ -1,0 +1,1140 @@
+//! The engine: one task that owns the brain. Stored readings come in (in
+//! ingest order), ticks close, and what each tick produced — event
+//! openings, updates and endings, device commands, proposals — is written
+//! in one transaction, then published on the live stream and sent to the
+//! devices. Operator decisions and device reports go through the same
+//! task, so there is one writer of decisions and no race between them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+use zhilu_core::{Brain, BrainConfig, Event, EventDetail};
+use zhilu_devices::{DeviceAdapter, DeviceCommand, DeviceReport, Failsafe};
+use zhilu_io::jsonl::{action_json, event_json};
+use zhilu_road::RoadBook;
+use zhilu_store::{
+    ActionRow, AuditEntry, DeviceStateRow, EventChangeRow, EventRow, ProposalDecision, ProposalRow,
+    Reading, ReadingBatch, Store, TickCommit,
+};
+
+use crate::config::{ApprovalMode, CommandKind, ServerConfig};
+use crate::convert::Ids;
+use crate::stream::{Hub, StreamKind};
+
+/// Wall clock, epoch ms.
+pub fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// What an operator decided on a proposal.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Apply as proposed.
+    Approve,
+    /// Apply with a changed value (e.g. a lower limit, another text).
+    Edit(Value),
+    /// Do not apply.
+    Reject,
+}
+
+/// Why a decision was not taken.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DecideError {
+    /// No such proposal.
+    #[error("no proposal P{0}")]
+    NotFound(i64),
+    /// Already decided / expired / superseded.
+    #[error("proposal P{0} is {1}, not pending")]
+    NotPending(i64, String),
+    /// The edit is not a lawful or sensible value.
+    #[error("{0}")]
+    BadEdit(String),
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Store(String),
+}
+
+/// Messages to the engine.
+pub enum Msg {
+    /// Readings already stored (seq assigned).
+    Readings(Arc<ReadingBatch>),
+    /// An operator's decision.
+    Decide {
+        /// Proposal id.
+        id: i64,
+        /// What.
+        verdict: Verdict,
+        /// Who.
+        by: String,
+        /// Why (required for rejections and edits).
+        reason: Option<String>,
+        /// The answer.
+        reply: oneshot::Sender<Result<ProposalRow, DecideError>>,
+    },
+    /// A device adapter's report.
+    Device(DeviceReport),
+}
+
+/// Shared read-only view the API serves from.
+#[derive(Default)]
+pub struct Snapshot {
+    /// Latest corridor state as JSON.
+    pub state: Option<Value>,
+    /// Data time of the last closed tick.
+    pub last_tick_ms: Option<i64>,
+    /// Ticks closed since start.
+    pub ticks: u64,
+    /// Rows the brain has taken since start.
+    pub rows: u64,
+}
+
+/// The engine's state.
+pub struct Engine {
+    road: Arc<RoadBook>,
+    cfg: ServerConfig,
+    store: Store,
+    hub: Hub,
+    brain: Brain,
+    ids: Ids,
+    /// brain seq → (server id, last published JSON).
+    events: HashMap<u64, (String, String)>,
+    next_event: i64,
+    next_action: i64,
+    next_proposal: i64,
+    ticks_seen: u64,
+    tick_rows: u32,
+    tick_started: Option<Instant>,
+    total_lanes: u32,
+    devices: HashMap<String, DeviceStateRow>,
+    adapter: Option<Arc<dyn DeviceAdapter>>,
+    snapshot: Arc<std::sync::RwLock<Snapshot>>,
+    /// While bringing the brain back: ticks up to this data time were
+    /// already written before the restart.
+    resume_until_ms: Option<i64>,
+    /// Stored events by identity key (filled while resuming).
+    known: HashMap<String, String>,
+    known_loose: HashMap<String, Vec<String>>,
+}
+
+/// Identity of an event across a restart: kind, carriageway, rule, first
+/// evidence and the data time it was raised.
+fn event_key(e: &Event, ids: &Ids) -> (String, String) {
+    let who = match &e.detail {
+        EventDetail::Vehicle { vehicle, .. } => ids.vehicles.name(*vehicle).to_string(),
+        _ => e.detectors.first().map_or(String::new(), |d| d.to_string()),
+    };
+    let loose = format!(
+        "{}|{}|{}|{}",
+        e.kind.as_str(),
+        e.direction.map_or("both", |d| d.as_str()),
+        e.rule,
+        who
+    );
+    (format!("{loose}|{}", e.detected_ms), loose)
+}
+
+impl Engine {
+    /// An engine over a store; call [`Engine::resume`] before serving.
+    pub fn new(
+        road: Arc<RoadBook>,
+        cfg: ServerConfig,
+        store: Store,
+        hub: Hub,
+        adapter: Option<Arc<dyn DeviceAdapter>>,
+        snapshot: Arc<std::sync::RwLock<Snapshot>>,
+    ) -> Engine {
+        let brain = Brain::new(road.clone(), BrainConfig::default());
+        let ids = Ids::new(&road);
+        let total_lanes = road.total_lanes();
+        Engine {
+            road,
+            cfg,
+            store,
+            hub,
+            brain,
+            ids,
+            events: HashMap::new(),
+            next_event: 1,
+            next_action: 1,
+            next_proposal: 1,
+            ticks_seen: 0,
+            tick_rows: 0,
+            tick_started: None,
+            total_lanes,
+            devices: HashMap::new(),
+            adapter,
+            snapshot,
+            resume_until_ms: None,
+            known: HashMap::new(),
+            known_loose: HashMap::new(),
+        }
+    }
+
+    /// Brings the brain back to where it was before a stop: counters from
+    /// the store, device states as last confirmed, and the stored readings
+    /// of the resume window replayed. Ticks that were already written are
+    /// not written, published or sent again; events still open are matched
+    /// to their stored ids; ticks after the last written one are processed
+    /// as usual (their readings were acknowledged, their outcome not yet
+    /// written). Returns the rows replayed.
+    pub async fn resume(&mut self) -> anyhow::Result<u64> {
+        let max = self.store.max_ids().await?;
+        self.next_event = max.event_num + 1;
+        self.next_action = max.action_id + 1;
+        self.next_proposal = max.proposal_id + 1;
+        let now = wall_ms();
+        for d in self.road.devices() {
+            let id = self.road.device_id(d).to_string();
+            self.devices.insert(
+                id.clone(),
+                DeviceStateRow {
+                    device: id,
+                    state_json: "null".into(),
+                    confirmed_wall_ms: None,
+                    online: false,
+                    last_seen_wall_ms: None,
+                    pending_json: None,
+                    updated_wall_ms: now,
+                },
+            );
+        }
+        for d in self.store.device_states().await? {
+            self.devices.insert(d.device.clone(), d);
+        }
+        let last_tick = self
+            .store
+            .get_meta("last_tick_ms")
+            .await?
+            .and_then(|s| s.parse::<i64>().ok());
+        let Some(last_tick) = last_tick else {
+            // Nothing written yet; replay whatever was stored (a crash
+            // before the first tick closed).
+            return self.replay_from(i64::MIN).await;
+        };
+        for e in self.store.active_events().await? {
+            self.known_loose
+                .entry(e.key.split('|').take(4).collect::<Vec<_>>().join("|"))
+                .or_default()
+                .push(e.id.clone());
+            self.known.insert(e.key.clone(), e.id.clone());
+        }
+        self.resume_until_ms = Some(last_tick);
+        let window_ms = (self.cfg.storage.resume_window_h * 3_600_000.0) as i64;
+        let n = self.replay_from(last_tick - window_ms).await?;
+        if self.resume_until_ms.is_some() {
+            // Everything stored was already written: reconcile now.
+            self.finish_resume(last_tick).await?;
+        }
+        Ok(n)
+    }
+
+    async fn replay_from(&mut self, from_ts: i64) -> anyhow::Result<u64> {
+        let mut after = 0i64;
+        let mut n = 0u64;
+        loop {
+            let page = self.store.readings_after(after, from_ts, 20_000).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq();
+            n += page.len() as u64;
+            for r in &page {
+                self.feed(RowRef::of(r)).await;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Ends a resume: events the replay has open get their stored ids (or
+    /// new ones), stored events the replay did not find again are ended.
+    async fn finish_resume(&mut self, last_tick: i64) -> anyhow::Result<()> {
+        self.resume_until_ms = None;
+        let now = wall_ms();
+        let mut commit = TickCommit {
+            tick_ms: last_tick,
+            ..TickCommit::default()
+        };
+        let open: Vec<Event> = self.brain.open_events().cloned().collect();
+        let mut still: std::collections::HashSet<String> = Default::default();
+        for e in &open {
+            let (key, loose) = event_key(e, &self.ids);
+            let id = self
+                .known
+                .get(&key)
+                .cloned()
+                .or_else(|| self.known_loose.get_mut(&loose).and_then(|v| v.pop()));
+            let (id, change) = match id {
+                Some(id) => (id, "updated"),
+                None => (self.new_event_id(), "opened"),
+            };
+            still.insert(id.clone());
+            let (row, json) = self.event_row(e, &id, &key, now);
+            commit.changes.push(EventChangeRow {
+                event_id: id.clone(),
+                change: change.into(),
+                at_ms: last_tick,
+                wall_ms: now,
+                json: json.clone(),
+            });
+            commit.events.push(row);
+            self.events.insert(e.seq, (id, json));
+        }
+        for stored in self.store.active_events().await? {
+            if still.contains(&stored.id) {
+                continue;
+            }
+            let mut row = stored.clone();
+            row.end_ms = Some(last_tick);
+            let mut v: Value = serde_json::from_str(&row.json).unwrap_or(Value::Null);
+            if let Value::Object(o) = &mut v {
+                o.insert(
+                    "end".into(),
+                    Value::from(zhilu_io::jsonl::format_time(
+                        last_tick,
+                        self.road.tz_offset_s(),
+                    )),
+                );
+                o.insert(
+                    "end_reason".into(),
+                    Value::from("not found again after a restart"),
+                );
+            }
+            row.json = v.to_string();
+            row.updated_wall_ms = now;
+            commit.changes.push(EventChangeRow {
+                event_id: row.id.clone(),
+                change: "ended".into(),
+                at_ms: last_tick,
+                wall_ms: now,
+                json: row.json.clone(),
+            });
+            commit.events.push(row);
+        }
+        self.known.clear();
+        self.known_loose.clear();
+        self.store.commit_tick(&commit).await?;
+        Ok(())
+    }
+
+    fn new_event_id(&mut self) -> String {
+        let id = format!("E{}", self.next_event);
+        self.next_event += 1;
+        id
+    }
+
+    fn event_row(&self, e: &Event, id: &str, key: &str, now: i64) -> (EventRow, String) {
+        let vehicles = &self.ids.vehicles;
+        let raw = event_json(e, &self.road, &|v| vehicles.name(v).to_string());
+        let mut v: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
+        if let Value::Object(o) = &mut v {
+            o.insert("id".into(), Value::from(id));
+        }
+        let json = v.to_string();
+        let row = EventRow {
+            id: id.to_string(),
+            kind: e.kind.as_str().into(),
+            direction: e.direction.map_or("both", |d| d.as_str()).into(),
+            from_m: e.from_m,
+            to_m: e.to_m,
+            start_ms: e.start_ms,
+            detected_ms: e.detected_ms,
+            end_ms: e.end_ms,
+            severity: e.severity as i16,
+            rule: e.rule.into(),
+            key: key.to_string(),
+            json: json.clone(),
+            updated_wall_ms: now,
+        };
+        (row, json)
+    }
+
+    /// Feeds one stored reading; closes ticks as they complete.
+    async fn feed(&mut self, r: RowRef<'_>) {
+        match r {
+            RowRef::Obs(o) => {
+                if let Some(obs) = self.ids.obs(o) {
+                    let before = self.brain.open_tick_ms();
+                    self.brain.observe(&obs);
+                    if self.brain.open_tick_ms() != before {
+                        self.tick_rows = 0;
+                        self.tick_started = Some(Instant::now());
+                    }
+                    self.tick_rows += 1;
+                }
+            }
+            RowRef::Weather(w) => {
+                if let Some(w) = self.ids.weather(w) {
+                    self.brain.weather(&w);
+                }
+            }
+            RowRef::Position(p) => {
+                if let Some(p) = self.ids.position(p) {
+                    self.brain.position(&p);
+                }
+            }
+            RowRef::Camera(c) => {
+                if let Some(c) = self.ids.camera(c) {
+                    self.brain.camera(&c);
+                }
+            }
+        }
+        if self.brain.stats().ticks != self.ticks_seen {
+            self.after_tick().await;
+        }
+        // Every lane has reported: close the tick now rather than wait
+        // for the next one.
+        if self.total_lanes > 0
+            && self.tick_rows >= self.total_lanes
+            && self.brain.close_open_tick()
+        {
+            self.tick_rows = 0;
+            self.tick_started = None;
+            self.after_tick().await;
+        }
+    }
+
+    /// Closes the open tick when it has waited longer than the grace time.
+    async fn on_timer(&mut self) {
+        let grace = Duration::from_secs_f64(self.cfg.ingest.tick_grace_s);
+        if self.tick_started.is_some_and(|t| t.elapsed() >= grace) && self.brain.close_open_tick() {
+            self.tick_rows = 0;
+            self.tick_started = None;
+            self.after_tick().await;
+        }
+        self.expire_proposals().await;
+    }
+
+    /// Everything after a closed tick: diff events, decide modes, write,
+    /// publish, dispatch.
+    async fn after_tick(&mut self) {
+        self.ticks_seen = self.brain.stats().ticks;
+        let tick_ms = self.brain.state().map(|s| s.ts_ms).unwrap_or_default();
+        let out = self.brain.drain();
+        let now = wall_ms();
+        if let Some(until) = self.resume_until_ms {
+            if tick_ms <= until {
+                // Already written before the restart: only learn the ids.
+                for e in self.brain.open_events().chain(out.events.iter()) {
+                    let (key, _) = event_key(e, &self.ids);
+                    if let Some(id) = self.known.get(&key) {
+                        self.events
+                            .entry(e.seq)
+                            .or_insert_with(|| (id.clone(), String::new()));
+                    }
+                }
+                for e in &out.events {
+                    self.events.remove(&e.seq);
+                }
+                self.publish_snapshot(tick_ms, false);
+                return;
+            }
+            if let Err(e) = self.finish_resume(until).await {
+                tracing::error!(message = "Resume reconciliation failed.", error = %e);
+            }
+        }
+        let mut commit = TickCommit {
+            tick_ms,
+            ..TickCommit::default()
+        };
+        let mut published: Vec<(StreamKind, String)> = Vec::new();
+        // Events: openings and updates from the open set, endings drained.
+        let open: Vec<Event> = self.brain.open_events().cloned().collect();
+        for e in open.iter().chain(out.events.iter()) {
+            let (key, _) = event_key(e, &self.ids);
+            let (id, change) = match self.events.get(&e.seq) {
+                Some((id, _)) => (
+                    id.clone(),
+                    if e.end_ms.is_some() {
+                        "ended"
+                    } else {
+                        "updated"
+                    },
+                ),
+                None => (
+                    self.new_event_id(),
+                    if e.end_ms.is_some() {
+                        "ended"
+                    } else {
+                        "opened"
+                    },
+                ),
+            };
+            let (row, json) = self.event_row(e, &id, &key, now);
+            let unchanged = self
+                .events
+                .get(&e.seq)
+                .is_some_and(|(_, last)| *last == json);
+            if unchanged && e.end_ms.is_none() {
+                continue;
+            }
+            if change == "opened" {
+                metrics::counter!("zhilu_events_opened_total", "kind" => e.kind.as_str())
+                    .increment(1);
+            }
+            commit.changes.push(EventChangeRow {
+                event_id: id.clone(),
+                change: change.into(),
+                at_ms: tick_ms,
+                wall_ms: now,
+                json: json.clone(),
+            });
+            published.push((StreamKind::Event, json!({"change": change, "tick_ms": tick_ms, "event": serde_json::from_str::<Value>(&json).unwrap_or(Value::Null)}).to_string()));
+            commit.events.push(row);
+            if e.end_ms.is_some() {
+                self.events.remove(&e.seq);
+            } else {
+                self.events.insert(e.seq, (id, json));
+            }
+        }
+        // Decisions: auto-applied or proposed. Events ended this tick
+        // still name the actions they caused.
+        let mut ended_ids: HashMap<u64, String> = HashMap::new();
+        for (seq, (id, _)) in &self.events {
+            ended_ids.insert(*seq, id.clone());
+        }
+        for e in &out.events {
+            if let Some(r) = commit
+                .events
+                .iter()
+                .rev()
+                .find(|r| r.key == event_key(e, &self.ids).0)
+            {
+                ended_ids.insert(e.seq, r.id.clone());
+            }
+        }
+        let mut dispatch: Vec<ActionRow> = Vec::new();
+        for a in &out.actions {
+            let mut v: Value =
+                serde_json::from_str(&action_json(a, &self.road)).unwrap_or(Value::Null);
+            let event_id = a.event_seq.and_then(|s| ended_ids.get(&s).cloned());
+            if let Value::Object(o) = &mut v {
+                o.insert(
+                    "event".into(),
+                    event_id.clone().map_or(Value::Null, Value::from),
+                );
+            }
+            let kind_str = v
+                .get("action")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let mode = CommandKind::parse(&kind_str)
+                .map(|k| self.cfg.decisions.mode(k))
+                .unwrap_or(ApprovalMode::Confirm);
+            let id = self.next_action;
+            self.next_action += 1;
+            let mut row = ActionRow {
+                id,
+                at_ms: a.at_ms,
+                wall_ms: now,
+                device: a.device.clone(),
+                kind: kind_str.clone(),
+                json: v.to_string(),
+                event_id: event_id.clone(),
+                reason: a.reason.clone(),
+                mode: match mode {
+                    ApprovalMode::Auto => "auto".into(),
+                    ApprovalMode::Confirm => "confirm".into(),
+                },
+                proposal_id: None,
+            };
+            match mode {
+                ApprovalMode::Auto => {
+                    commit.audit.push(AuditEntry {
+                        seq: 0,
+                        wall_ms: now,
+                        actor: "system".into(),
+                        action: "action.auto".into(),
+                        target: a.device.clone(),
+                        detail: json!({"action": id, "command": v, "reason": a.reason}).to_string(),
+                    });
+                    published.push((StreamKind::Action, row.json.clone()));
+                    dispatch.push(row.clone());
+                }
+                ApprovalMode::Confirm => {
+                    // A newer proposal for the same device supersedes a pending one.
+                    let pending = match self.store.proposals(Some("pending")).await {
+                        Ok(p) => p,
+                        Err(e) => {
+                            tracing::error!(message = "Listing proposals failed.", error = %e);
+                            Vec::new()
+                        }
+                    };
+                    for mut p in pending {
+                        if p.device != a.device {
+                            continue;
+                        }
+                        p.status = "superseded".into();
+                        p.decided_by = Some("system".into());
+                        p.decided_wall_ms = Some(now);
+                        p.decision_reason = Some(format!("superseded by P{}", self.next_proposal));
+                        commit.audit.push(AuditEntry {
+                            seq: 0,
+                            wall_ms: now,
+                            actor: "system".into(),
+                            action: "proposal.superseded".into(),
+                            target: format!("P{}", p.id),
+                            detail: json!({"by": format!("P{}", self.next_proposal)}).to_string(),
+                        });
+                        published.push((StreamKind::Proposal, proposal_json(&p)));
+                        commit.proposals.push(p);
+                    }
+                    let pid = self.next_proposal;
+                    self.next_proposal += 1;
+                    row.proposal_id = Some(pid);
+                    let p = ProposalRow {
+                        id: pid,
+                        created_wall_ms: now,
+                        expires_wall_ms: now + self.cfg.decisions.proposal_expiry_s as i64 * 1000,
+                        at_ms: a.at_ms,
+                        device: a.device.clone(),
+                        kind: kind_str,
+                        json: row.json.clone(),
+                        event_id,
+                        reason: a.reason.clone(),
+                        status: "pending".into(),
+                        decided_by: None,
+                        decided_wall_ms: None,
+                        decision_reason: None,
+                        final_json: None,
+                    };
+                    commit.audit.push(AuditEntry {
+                        seq: 0,
+                        wall_ms: now,
+                        actor: "system".into(),
+                        action: "proposal.created".into(),
+                        target: format!("P{pid}"),
+                        detail: json!({"command": v, "reason": a.reason}).to_string(),
+                    });
+                    published.push((StreamKind::Proposal, proposal_json(&p)));
+                    commit.proposals.push(p);
+                }
+            }
+            commit.actions.push(row);
+        }
+        let snap_due = self.ticks_seen % self.cfg.storage.snapshot_every_ticks as u64 == 0;
+        let state = self.state_json();
+        if snap_due {
+            commit.state_json = state.as_ref().map(Value::to_string);
+        }
+        let started = Instant::now();
+        let mut tries = 0;
+        loop {
+            match self.store.commit_tick(&commit).await {
+                Ok(()) => break,
+                Err(e) if tries < 3 => {
+                    tries += 1;
+                    tracing::warn!(message = "Tick commit failed, retrying.", error = %e, tick_ms);
+                    tokio::time::sleep(Duration::from_millis(50 << tries)).await;
+                }
+                Err(e) => {
+                    tracing::error!(message = "Tick commit failed.", error = %e, tick_ms);
+                    metrics::counter!("zhilu_commit_failures_total").increment(1);
+                    break;
+                }
+            }
+        }
+        metrics::histogram!("zhilu_tick_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::counter!("zhilu_ticks_total").increment(1);
+        for (k, data) in published {
+            self.hub.publish(k, data);
+        }
+        self.publish_snapshot(tick_ms, true);
+        for row in dispatch {
+            self.send_to_device(&row.device, row.id, &row.kind, &row.json)
+                .await;
+        }
+    }
+
+    fn state_json(&self) -> Option<Value> {
+        let s = self.brain.state()?;
+        let dirs: Vec<Value> = s
+            .directions
+            .iter()
+            .map(|d| {
+                json!({
+                    "direction": d.direction.as_str(),
+                    "segments": d.segments.iter().map(|c| json!([c.from_m, c.to_m, round1(c.speed_kmh), c.flow_vph.round(), round1(c.density_vpkm)])).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        Some(json!({
+            "time": zhilu_io::jsonl::format_time(s.ts_ms, self.road.tz_offset_s()),
+            "ts_ms": s.ts_ms,
+            "columns": ["from_m", "to_m", "speed_kmh", "flow_vph", "density_vpkm"],
+            "directions": dirs,
+        }))
+    }
+
+    fn publish_snapshot(&mut self, tick_ms: i64, publish: bool) {
+        let state = self.state_json();
+        if publish {
+            if let Some(s) = &state {
+                self.hub.publish(StreamKind::State, s.to_string());
+            }
+        }
+        if let Ok(mut snap) = self.snapshot.write() {
+            snap.state = state;
+            snap.last_tick_ms = Some(tick_ms);
+            snap.ticks = self.ticks_seen;
+        }
+    }
+
+    async fn send_to_device(&mut self, device: &str, command_id: i64, kind: &str, action: &str) {
+        let Some(adapter) = self.adapter.clone() else {
+            return;
+        };
+        let now = wall_ms();
+        let v: Value = serde_json::from_str(action).unwrap_or(Value::Null);
+        let mut payload = serde_json::Map::new();
+        if let Value::Object(o) = &v {
+            for (k, x) in o {
+                if !matches!(k.as_str(), "at" | "device" | "reason" | "event") {
+                    payload.insert(k.clone(), x.clone());
+                }
+            }
+        }
+        let after_s = self.cfg.devices.failsafe_after_s;
+        let failsafe = match kind {
+            "speed_limit" => Failsafe::Blank { after_s },
+            "message" if !self.cfg.devices.vms_fallback.is_empty() => Failsafe::Fallback {
+                after_s,
+                state: json!({"action": "message", "text": self.cfg.devices.vms_fallback}),
+            },
+            "message" => Failsafe::Blank { after_s },
+            _ => Failsafe::Hold,
+        };
+        let cmd = DeviceCommand {
+            command_id: command_id as u64,
+            device: device.to_string(),
+            kind: kind.to_string(),
+            payload: Value::Object(payload),
+            issued_ms: now,
+            expires_ms: now + self.cfg.devices.command_expiry_s as i64 * 1000,
+            failsafe,
+        };
+        let pending = serde_json::to_string(&cmd).unwrap_or_default();
+        if let Err(e) = adapter.dispatch(cmd) {
+            tracing::warn!(message = "Device command not queued.", device, error = %e);
+            metrics::counter!("zhilu_device_dispatch_failures_total").increment(1);
+            return;
+        }
+        let row = self
+            .devices
+            .entry(device.to_string())
+            .or_insert_with(|| DeviceStateRow {
+                device: device.to_string(),
+                state_json: "null".into(),
+                confirmed_wall_ms: None,
+                online: false,
+                last_seen_wall_ms: None,
+                pending_json: None,
+                updated_wall_ms: now,
+            });
+        row.pending_json = Some(pending);
+        row.updated_wall_ms = now;
+        let row = row.clone();
+        self.save_device(row).await;
+    }
+
+    async fn save_device(&mut self, row: DeviceStateRow) {
+        if let Err(e) = self.store.upsert_device_state(&row).await {
+            tracing::error!(message = "Saving device state failed.", device = row.device, error = %e);
+        }
+        self.hub.publish(StreamKind::Device, device_json(&row));
+    }
+
+    async fn on_device(&mut self, r: DeviceReport) {
+        let now = wall_ms();
+        let (device, audit) = match &r {
+            DeviceReport::Confirmed { device, .. }
+            | DeviceReport::State { device, .. }
+            | DeviceReport::Failed { device, .. }
+            | DeviceReport::Expired { device, .. }
+            | DeviceReport::Online { device, .. }
+            | DeviceReport::Offline { device, .. } => (
+                device.clone(),
+                matches!(
+                    r,
+                    DeviceReport::Failed { .. }
+                        | DeviceReport::Expired { .. }
+                        | DeviceReport::Offline { .. }
+                ),
+            ),
+        };
+        let Some(row) = self.devices.get_mut(&device) else {
+            tracing::warn!(
+                message = "Report from a device not in the road book.",
+                device
+            );
+            return;
+        };
+        row.updated_wall_ms = now;
+        match &r {
+            DeviceReport::Confirmed {
+                command_id,
+                state,
+                wall_ms,
+                ..
+            } => {
+                row.state_json = state.to_string();
+                row.confirmed_wall_ms = Some(*wall_ms);
+                row.online = true;
+                row.last_seen_wall_ms = Some(*wall_ms);
+                let pending_id = row
+                    .pending_json
+                    .as_deref()
+                    .and_then(|p| serde_json::from_str::<Value>(p).ok())
+                    .and_then(|v| v.get("command_id").and_then(Value::as_u64));
+                if pending_id == Some(*command_id) {
+                    row.pending_json = None;
+                }
+            }
+            DeviceReport::State { state, wall_ms, .. } => {
+                row.state_json = state.to_string();
+                row.confirmed_wall_ms = Some(*wall_ms);
+                row.online = true;
+                row.last_seen_wall_ms = Some(*wall_ms);
+            }
+            DeviceReport::Failed { command_id, .. } | DeviceReport::Expired { command_id, .. } => {
+                let pending_id = row
+                    .pending_json
+                    .as_deref()
+                    .and_then(|p| serde_json::from_str::<Value>(p).ok())
+                    .and_then(|v| v.get("command_id").and_then(Value::as_u64));
+                if pending_id == Some(*command_id) {
+                    row.pending_json = None;
+                }
+            }
+            DeviceReport::Online { wall_ms, .. } => {
+                row.online = true;
+                row.last_seen_wall_ms = Some(*wall_ms);
+            }
+            DeviceReport::Offline { .. } => row.online = false,
+        }
+        let row = row.clone();
+        if audit {
+            let entry = AuditEntry {
+                seq: 0,
+                wall_ms: now,
+                actor: "system".into(),
+                action: format!(
+                    "device.{}",
+                    match &r {
+                        DeviceReport::Failed { .. } => "failed",
+                        DeviceReport::Expired { .. } => "expired",
+                        _ => "offline",
+                    }
+                ),
+                target: device.clone(),
+                detail: serde_json::to_string(&r).unwrap_or_default(),
+            };
+            if let Err(e) = self.store.append_audit(&entry).await {
+                tracing::error!(message = "Audit append failed.", error = %e);
+            }
+        }
+        self.save_device(row).await;
+    }
+
+    async fn decide(
+        &mut self,
+        id: i64,
+        verdict: Verdict,
+        by: String,
+        reason: Option<String>,
+    ) -> Result<ProposalRow, DecideError> {
+        let p = self
+            .store
+            .proposal(id)
+            .await
+            .map_err(|e| DecideError::Store(e.to_string()))?
+            .ok_or(DecideError::NotFound(id))?;
+        if p.status != "pending" {
+            return Err(DecideError::NotPending(id, p.status));
+        }
+        let now = wall_ms();
+        let (status, final_json) = match &verdict {
+            Verdict::Approve => ("approved", Some(p.json.clone())),
+            Verdict::Reject => ("rejected", None),
+            Verdict::Edit(edit) => ("edited", Some(apply_edit(&p, edit)?)),
+        };
+        let action = match &verdict {
+            Verdict::Approve => "proposal.approve",
+            Verdict::Reject => "proposal.reject",
+            Verdict::Edit(_) => "proposal.edit",
+        };
+        let audit = AuditEntry {
+            seq: 0,
+            wall_ms: now,
+            actor: by.clone(),
+            action: action.into(),
+            target: format!("P{id}"),
+            detail: json!({"reason": reason, "proposed": serde_json::from_str::<Value>(&p.json).unwrap_or(Value::Null), "applied": final_json.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok())}).to_string(),
+        };
+        let d = ProposalDecision {
+            status: status.into(),
+            by,
+            wall_ms: now,
+            reason,
+            final_json: final_json.clone(),
+        };
+        let row = self
+            .store
+            .decide_proposal(id, &d, &audit)
+            .await
+            .map_err(|e| DecideError::Store(e.to_string()))?
+            .ok_or_else(|| DecideError::NotPending(id, "decided".into()))?;
+        self.hub.publish(StreamKind::Proposal, proposal_json(&row));
+        if let Some(j) = final_json {
+            // The command carries the id of the action the proposal came from.
+            let action_id = self.next_action;
+            self.next_action += 1;
+            let act = ActionRow {
+                id: action_id,
+                at_ms: row.at_ms,
+                wall_ms: now,
+                device: row.device.clone(),
+                kind: row.kind.clone(),
+                json: j.clone(),
+                event_id: row.event_id.clone(),
+                reason: format!("{} ({} by {})", row.reason, row.status, d.by),
+                mode: "confirmed".into(),
+                proposal_id: Some(id),
+            };
+            let commit = TickCommit {
+                tick_ms: self
+                    .snapshot
+                    .read()
+                    .ok()
+                    .and_then(|s| s.last_tick_ms)
+                    .unwrap_or(0),
+                actions: vec![act.clone()],
+                ..TickCommit::default()
+            };
+            if let Err(e) = self.store.commit_tick(&commit).await {
+                tracing::error!(message = "Recording an approved action failed.", error = %e);
+            }
+            self.hub.publish(StreamKind::Action, act.json.clone());
+            self.send_to_device(&row.device, action_id, &row.kind, &j)
+                .await;
+        }
+        Ok(row)
+    }
+
+    async fn expire_proposals(&mut self) {
+        let now = wall_ms();
+        let Ok(expired) = self.store.pending_expired(now).await else {
+            return;
+        };
+        for p in expired {
+            let d = ProposalDecision {
+                status: "expired".into(),
+                by: "system".into(),
+                wall_ms: now,
+                reason: Some("not decided in time".into()),
+                final_json: None,
+            };
+            let audit = AuditEntry {
+                seq: 0,
+                wall_ms: now,
+                actor: "system".into(),
+                action: "proposal.expired".into(),
+                target: format!("P{}", p.id),
+                detail: json!({"expires_wall_ms": p.expires_wall_ms}).to_string(),
+            };
+            if let Ok(Some(row)) = self.store.decide_proposal(p.id, &d, &audit).await {
+                self.hub.publish(StreamKind::Proposal, proposal_json(&row));
+            }
+        }
+    }
+
+    /// Runs until every sender is gone.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        let mut timer = tokio::time::interval(Duration::from_millis(250));
+        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                m = rx.recv() => {
+                    let Some(m) = m else { break };
+                    match m {
+                        Msg::Readings(b) => {
+                            let rows = b.len() as u64;
+                            for (kind, i) in ingest_order(&b) {
+                                let r = match kind {
+                                    0 => RowRef::Obs(&b.obs[i]),
+                                    1 => RowRef::Weather(&b.weather[i]),
+                                    2 => RowRef::Position(&b.positions[i]),
+                                    _ => RowRef::Camera(&b.camera[i]),
+                                };
+                                self.feed(r).await;
+                            }
+                            if let Ok(mut s) = self.snapshot.write() {
+                                s.rows += rows;
+                            }
+                        }
+                        Msg::Decide { id, verdict, by, reason, reply } => {
+                            let r = self.decide(id, verdict, by, reason).await;
+                            let _ = reply.send(r);
+                        }
+                        Msg::Device(r) => self.on_device(r).await,
+                    }
+                }
+                _ = timer.tick() => self.on_timer().await,
+            }
+        }
+    }
+}
+
+/// A stored row, borrowed.
+#[derive(Clone, Copy)]
+pub enum RowRef<'a> {
+    /// Detector.
+    Obs(&'a zhilu_store::ObsRow),
+    /// Weather.
+    Weather(&'a zhilu_store::WeatherRow),
+    /// Position.
+    Position(&'a zhilu_store::PositionRow),
+    /// Camera.
+    Camera(&'a zhilu_store::CameraRow),
+}
+
+impl<'a> RowRef<'a> {
+    fn of(r: &'a Reading) -> RowRef<'a> {
+        match r {
+            Reading::Obs(o) => RowRef::Obs(o),
+            Reading::Weather(o) => RowRef::Weather(o),
+            Reading::Position(o) => RowRef::Position(o),
+            Reading::Camera(o) => RowRef::Camera(o),
+        }
+    }
+}
+
+/// A batch's rows in ingest (seq) order, as on replay after a restart:
+/// (kind 0–3 = obs, weather, positions, camera; index in its list).
+pub fn ingest_order(b: &ReadingBatch) -> Vec<(u8, usize)> {
+    let mut v: Vec<(i64, u8, usize)> = Vec::with_capacity(b.len());
+    for (i, r) in b.obs.iter().enumerate() {
+        v.push((r.seq, 0, i));
+    }
+    for (i, r) in b.weather.iter().enumerate() {
+        v.push((r.seq, 1, i));
+    }
+    for (i, r) in b.positions.iter().enumerate() {
+        v.push((r.seq, 2, i));
+    }
+    for (i, r) in b.camera.iter().enumerate() {
+        v.push((r.seq, 3, i));
+    }
+    v.sort_unstable();
+    v.into_iter().map(|(_, k, i)| (k, i)).collect()
+}
+
+fn round1(x: f32) -> f64 {
+    (x as f64 * 10.0).round() / 10.0
+}
+
+/// A proposal as published and served.
+pub fn proposal_json(p: &ProposalRow) -> String {
+    json!({
+        "id": format!("P{}", p.id),
+        "status": p.status,
+        "device": p.device,
+        "kind": p.kind,
+        "command": serde_json::from_str::<Value>(&p.json).unwrap_or(Value::Null),
+        "event": p.event_id,
+        "reason": p.reason,
+        "created_ms": p.created_wall_ms,
+        "expires_ms": p.expires_wall_ms,
+        "decided_by": p.decided_by,
+        "decided_ms": p.decided_wall_ms,
+        "decision_reason": p.decision_reason,
+        "applied": p.final_json.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()),
+    })
+    .to_string()
+}
+
+/// A device state as published and served.
+pub fn device_json(d: &DeviceStateRow) -> String {
+    json!({
+        "device": d.device,
+        "state": serde_json::from_str::<Value>(&d.state_json).unwrap_or(Value::Null),
+        "confirmed_ms": d.confirmed_wall_ms,
+        "online": d.online,
+        "last_seen_ms": d.last_seen_wall_ms,
+        "pending": d.pending_json.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()),
+    })
+    .to_string()
+}
+
+/// Applies an operator's edit to a proposed command, checking it is
+/// lawful: a speed limit may only be lowered (the brain's value is already
+/// the legal ceiling in fog), in steps of 10 km/h between 20 and 120; an
+/// entry takes `open`/`metered`/`closed`; a text is at most 64 characters.
+pub fn apply_edit(p: &ProposalRow, edit: &Value) -> Result<String, DecideError> {
+    let mut cmd: Value =
+        serde_json::from_str(&p.json).map_err(|e| DecideError::Store(e.to_string()))?;
+    let Value::Object(o) = &mut cmd else {
+        return Err(DecideError::Store(
+            "stored proposal is not an object".into(),
+        ));
+    };
+    let Value::Object(e) = edit else {
+        return Err(DecideError::BadEdit(
+            "edit must be an object like {\"value\": 40}".into(),
+        ));
+    };
+    for k in e.keys() {
+        if !matches!(k.as_str(), "value" | "text" | "mode") {
+            return Err(DecideError::BadEdit(format!(
+                "cannot edit {k:?}: only value, text or mode"
+            )));
+        }
+    }
+    match p.kind.as_str() {
+        "speed_limit" => {
+            let new = e.get("value").and_then(Value::as_u64).ok_or_else(|| {
+                DecideError::BadEdit("speed_limit edit needs an integer value (km/h)".into())
+            })?;
+            if !(20..=120).contains(&new) || new % 10 != 0 {
+                return Err(DecideError::BadEdit(format!(
+                    "{new} km/h: limits are 20–120 in steps of 10"
+                )));
+            }
+            if let Some(old) = o.get("value").and_then(Value::as_u64) {
+                if new > old {
+                    return Err(DecideError::BadEdit(format!(
+                        "{new} km/h is above the proposed {old} km/h; a limit can only be lowered here"
+                    )));
+                }
+            }
+            o.insert("value".into(), Value::from(new));
+        }
+        "entry" => {
+            let s = e.get("value").and_then(Value::as_str).unwrap_or("");
+            if !matches!(s, "open" | "metered" | "closed") {
+                return Err(DecideError::BadEdit(format!(
+                    "entry value {s:?}: expected open, metered or closed"
+                )));
+            }
+            o.insert("value".into(), Value::from(s));
+        }
+        "message" => {
+            let t = e.get("text").and_then(Value::as_str).unwrap_or("");
+            if t.chars().count() > 64 {
+                return Err(DecideError::BadEdit(
+                    "text longer than 64 characters".into(),
+                ));
+            }
+            o.insert("text".into(), Value::from(t));
+        }
+        k => {
+            return Err(DecideError::BadEdit(format!(
+                "{k} proposals can be approved or rejected, not edited"
+            )));
+        }
+    }
+    Ok(cmd.to_string())
+}

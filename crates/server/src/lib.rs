@@ -1,0 +1,471 @@
+//! `zhilu serve`: the live cloud-control centre (云控中心). It owns the
+//! running system around the pure domain core — HTTP and MQTT ingest with
+//! back-pressure, the group-commit writer (a reading is acknowledged only
+//! once it is in the database), the engine task that runs the brain and
+//! writes what it decides, operator approval, device dispatch, accounts,
+//! the live stream, metrics and the OpenAPI document. It must not make
+//! domain decisions itself: detection and plans stay in `zhilu-core`.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod convert;
+pub mod engine;
+pub mod ingest;
+pub mod stream;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::sync::{mpsc, oneshot};
+use zhilu_devices::{DeviceAdapter, DeviceReport};
+use zhilu_road::RoadBook;
+use zhilu_store::{AuditEntry, ReadingBatch, Store, UserRow};
+
+use crate::config::{AdapterKind, ServerConfig};
+use crate::engine::{Engine, Msg, Snapshot, wall_ms};
+use crate::stream::Hub;
+
+pub use config::ConfigError;
+
+/// One ingest request waiting for the writer.
+pub struct WriteReq {
+    /// Its rows (seq not yet assigned).
+    pub batch: ReadingBatch,
+    /// First and last seq once stored, or why not.
+    pub reply: oneshot::Sender<Result<(i64, i64), String>>,
+}
+
+/// What every handler sees.
+#[derive(Clone)]
+pub struct AppState {
+    /// Database.
+    pub store: Store,
+    /// Road book.
+    pub road: Arc<RoadBook>,
+    /// Configuration.
+    pub cfg: Arc<ServerConfig>,
+    /// To the writer (ingest).
+    pub writer: mpsc::Sender<WriteReq>,
+    /// To the engine (decisions).
+    pub engine: mpsc::Sender<Msg>,
+    /// Live stream.
+    pub hub: Hub,
+    /// Latest state for reads.
+    pub snapshot: Arc<RwLock<Snapshot>>,
+    /// Failed-login limiter.
+    pub limiter: Arc<auth::Limiter>,
+    /// Metrics.
+    pub prom: PrometheusHandle,
+}
+
+fn prometheus() -> PrometheusHandle {
+    static H: OnceLock<PrometheusHandle> = OnceLock::new();
+    H.get_or_init(|| {
+        let recorder = PrometheusBuilder::new().build_recorder();
+        let handle = recorder.handle();
+        // Several servers in one test process share the first recorder.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+    .clone()
+}
+
+/// A running centre (without its HTTP listener): the state for the router
+/// and the background tasks.
+pub struct Centre {
+    /// Handler state.
+    pub state: AppState,
+    /// Rows replayed to bring the brain back.
+    pub resumed_rows: u64,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Centre {
+    /// Opens the store, brings the brain back, starts writer, engine,
+    /// devices, MQTT ingest and retention.
+    pub async fn start(road: Arc<RoadBook>, cfg: ServerConfig) -> anyhow::Result<Centre> {
+        let store = Store::open(&cfg.storage.url)
+            .await
+            .with_context(|| format!("opening the database {}", cfg.storage.url))?;
+        let hub = Hub::new(4096);
+        let snapshot = Arc::new(RwLock::new(Snapshot::default()));
+        let (engine_tx, engine_rx) = mpsc::channel::<Msg>(64);
+        let (report_tx, mut report_rx) = mpsc::channel::<DeviceReport>(1024);
+        let mut tasks = Vec::new();
+
+        let devices: Vec<String> = road
+            .devices()
+            .map(|d| road.device_id(d).to_string())
+            .collect();
+        let adapter: Option<Arc<dyn DeviceAdapter>> = match cfg.devices.adapter {
+            AdapterKind::None => None,
+            AdapterKind::Sim => {
+                // Simulated devices keep what they showed before a restart,
+                // as real ones do.
+                let initial_states = store
+                    .device_states()
+                    .await?
+                    .into_iter()
+                    .filter_map(|d| Some((d.device, serde_json::from_str(&d.state_json).ok()?)))
+                    .filter(|(_, v): &(String, serde_json::Value)| !v.is_null())
+                    .collect();
+                let opts = zhilu_devices::SimOpts {
+                    confirm_delay: Duration::from_millis(cfg.devices.sim_confirm_ms),
+                    initial_states,
+                    ..zhilu_devices::SimOpts::default()
+                };
+                let (a, h) =
+                    zhilu_devices::SimAdapter::start(opts, devices.clone(), report_tx.clone())
+                        .context("starting the simulated devices")?;
+                tasks.push(h);
+                Some(Arc::new(a))
+            }
+            AdapterKind::Mqtt => {
+                let m = &cfg.mqtt;
+                let mc = zhilu_devices::MqttConfig {
+                    host: m.host.clone(),
+                    port: m.port,
+                    client_id: m.client_id.clone(),
+                    prefix: m.prefix.clone(),
+                    ack_timeout: Duration::from_secs_f64(m.ack_timeout_s),
+                    max_retries: m.max_retries,
+                    heartbeat: Duration::from_secs_f64(m.heartbeat_s),
+                    device_timeout: Duration::from_secs_f64(m.device_timeout_s),
+                };
+                let (a, h) =
+                    zhilu_devices::MqttAdapter::start(mc, devices.clone(), report_tx.clone())
+                        .context("starting the MQTT device adapter")?;
+                tasks.push(h);
+                Some(Arc::new(a))
+            }
+        };
+
+        let mut engine = Engine::new(
+            road.clone(),
+            cfg.clone(),
+            store.clone(),
+            hub.clone(),
+            adapter,
+            snapshot.clone(),
+        );
+        let resumed_rows = engine
+            .resume()
+            .await
+            .context("bringing the brain back from the database")?;
+        let next_seq = store.max_ids().await?.reading_seq + 1;
+        tasks.push(tokio::spawn(engine.run(engine_rx)));
+        {
+            let tx = engine_tx.clone();
+            tasks.push(tokio::spawn(async move {
+                while let Some(r) = report_rx.recv().await {
+                    if tx.send(Msg::Device(r)).await.is_err() {
+                        break;
+                    }
+                }
+            }));
+        }
+        let (writer_tx, writer_rx) = mpsc::channel::<WriteReq>(cfg.ingest.queue_requests);
+        tasks.push(tokio::spawn(writer(
+            store.clone(),
+            writer_rx,
+            engine_tx.clone(),
+            next_seq,
+            cfg.ingest.max_rows_per_commit,
+        )));
+        let cfg = Arc::new(cfg);
+        let state = AppState {
+            store: store.clone(),
+            road: road.clone(),
+            cfg: cfg.clone(),
+            writer: writer_tx,
+            engine: engine_tx,
+            hub,
+            snapshot,
+            limiter: Arc::new(auth::Limiter::new(cfg.auth.login_failures_per_min)),
+            prom: prometheus(),
+        };
+        if cfg.mqtt.ingest {
+            tasks.push(mqtt_ingest(&state).await?);
+        }
+        tasks.push(tokio::spawn(retention(store, cfg.clone())));
+        Ok(Centre {
+            state,
+            resumed_rows,
+            tasks,
+        })
+    }
+
+    /// The HTTP router.
+    pub fn router(&self) -> axum::Router {
+        api::router(self.state.clone())
+    }
+
+    /// Stops the background tasks.
+    pub fn stop(self) {
+        for t in self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// Runs the centre on `cfg.server.listen` until Ctrl-C / SIGTERM.
+pub async fn serve(road: Arc<RoadBook>, cfg: ServerConfig) -> anyhow::Result<()> {
+    let listen: SocketAddr = cfg.server.listen.parse().context("server.listen")?;
+    let centre = Centre::start(road, cfg).await?;
+    if centre.state.store.user_count().await? == 0 {
+        tracing::warn!(
+            message = "No accounts yet: create the first admin with `zhilu user add NAME --role admin` (password from stdin)."
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    tracing::info!(message = "Serving.", %listen, resumed_rows = centre.resumed_rows, database = centre.state.store.backend());
+    println!(
+        "zhilu serving on http://{} (resumed {} stored rows)",
+        listener.local_addr()?,
+        centre.resumed_rows
+    );
+    let app = centre.router();
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    centre.stop();
+    Ok(())
+}
+
+/// Group commit: takes every waiting request (up to `max_rows`), gives the
+/// rows their ingest sequence numbers, writes them in one transaction,
+/// hands them to the engine, and only then answers each request.
+async fn writer(
+    store: Store,
+    mut rx: mpsc::Receiver<WriteReq>,
+    engine: mpsc::Sender<Msg>,
+    mut next_seq: i64,
+    max_rows: usize,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut reqs = vec![first];
+        let mut rows = reqs[0].batch.len();
+        while rows < max_rows {
+            match rx.try_recv() {
+                Ok(r) => {
+                    rows += r.batch.len();
+                    reqs.push(r);
+                }
+                Err(_) => break,
+            }
+        }
+        let mut merged = ReadingBatch::default();
+        let mut ranges = Vec::with_capacity(reqs.len());
+        let mut replies = Vec::with_capacity(reqs.len());
+        for r in reqs {
+            let first = next_seq;
+            let WriteReq { mut batch, reply } = r;
+            for o in &mut batch.obs {
+                o.seq = next_seq;
+                next_seq += 1;
+            }
+            for o in &mut batch.weather {
+                o.seq = next_seq;
+                next_seq += 1;
+            }
+            for o in &mut batch.positions {
+                o.seq = next_seq;
+                next_seq += 1;
+            }
+            for o in &mut batch.camera {
+                o.seq = next_seq;
+                next_seq += 1;
+            }
+            ranges.push((first, next_seq - 1));
+            replies.push(reply);
+            merged.obs.append(&mut batch.obs);
+            merged.weather.append(&mut batch.weather);
+            merged.positions.append(&mut batch.positions);
+            merged.camera.append(&mut batch.camera);
+        }
+        let started = std::time::Instant::now();
+        let mut result = store.append_readings(&merged).await;
+        if result.is_err() {
+            // One retry (a busy database), then the requests are told.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            result = store.append_readings(&merged).await;
+        }
+        metrics::histogram!("zhilu_ingest_commit_seconds").record(started.elapsed().as_secs_f64());
+        match result {
+            Ok(()) => {
+                if engine.send(Msg::Readings(Arc::new(merged))).await.is_err() {
+                    tracing::error!(
+                        message =
+                            "Engine stopped; readings stored but not processed until restart."
+                    );
+                }
+                for (reply, range) in replies.into_iter().zip(ranges) {
+                    let _ = reply.send(Ok(range));
+                }
+            }
+            Err(e) => {
+                tracing::error!(message = "Storing readings failed.", error = %e);
+                for reply in replies {
+                    let _ = reply.send(Err(e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+async fn mqtt_ingest(st: &AppState) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let m = &st.cfg.mqtt;
+    // One message at a time: the broker keeps what is not yet stored.
+    let (tx, mut rx) = mpsc::channel::<zhilu_devices::IngestMessage>(1);
+    let cfg = zhilu_devices::IngestConfig {
+        host: m.host.clone(),
+        port: m.port,
+        client_id: format!("{}-ingest", m.client_id),
+        prefix: m.prefix.clone(),
+        ..zhilu_devices::IngestConfig::default()
+    };
+    let h = zhilu_devices::MqttIngest::start(cfg, tx).context("starting MQTT ingest")?;
+    let st = st.clone();
+    Ok(tokio::spawn(async move {
+        let _keep = h;
+        while let Some(msg) = rx.recv().await {
+            let kind = match msg.kind {
+                zhilu_devices::ReadingKind::Obs => ingest::ReadingKind::Obs,
+                zhilu_devices::ReadingKind::Weather => ingest::ReadingKind::Weather,
+                zhilu_devices::ReadingKind::Positions => ingest::ReadingKind::Positions,
+                zhilu_devices::ReadingKind::Camera => ingest::ReadingKind::Camera,
+            };
+            let format = match msg.payload.iter().find(|b| !b.is_ascii_whitespace()) {
+                Some(b'[') | Some(b'{') => ingest::Format::Json,
+                _ => ingest::Format::Csv,
+            };
+            let body: &[u8] = &msg.payload;
+            // CSV rows may come without a header line.
+            let with_header;
+            let body = if format == ingest::Format::Csv && !body.starts_with(b"time,") {
+                with_header = [kind.columns().join(",").as_bytes(), b"\n", body].concat();
+                &with_header[..]
+            } else {
+                body
+            };
+            match ingest::parse(kind, format, body, &st.road) {
+                Ok(p) => {
+                    if p.rejected > 0 {
+                        tracing::warn!(message = "MQTT readings rejected.", topic = msg.topic, rejected = p.rejected, problems = ?p.problems);
+                    }
+                    if p.batch.is_empty() {
+                        continue;
+                    }
+                    let (rtx, rrx) = oneshot::channel();
+                    if st
+                        .writer
+                        .send(WriteReq {
+                            batch: p.batch,
+                            reply: rtx,
+                        })
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                    // Wait for the commit before taking the next message, so
+                    // the broker holds what is not yet stored.
+                    match rrx.await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => tracing::error!(
+                            message = "MQTT readings not stored.",
+                            topic = msg.topic,
+                            error = e
+                        ),
+                        Err(_) => break,
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(message = "MQTT payload unreadable.", topic = msg.topic, error = %e)
+                }
+            }
+        }
+    }))
+}
+
+async fn retention(store: Store, cfg: Arc<ServerConfig>) {
+    let every = Duration::from_secs(cfg.storage.retention_every_min.max(1) * 60);
+    let mut t = tokio::time::interval(every);
+    loop {
+        t.tick().await;
+        // The cutoff is in data time: the newest stored tick minus the age.
+        let Ok(Some(last)) = store.get_meta("last_tick_ms").await else {
+            continue;
+        };
+        let Ok(last) = last.parse::<i64>() else {
+            continue;
+        };
+        let cutoff = last - (cfg.storage.raw_retention_days * 86_400_000.0) as i64;
+        let dir = (!cfg.storage.archive_dir.is_empty())
+            .then(|| std::path::PathBuf::from(&cfg.storage.archive_dir));
+        if let Some(d) = &dir {
+            if let Err(e) = std::fs::create_dir_all(d) {
+                tracing::error!(message = "Archive folder unusable.", dir = %d.display(), error = %e);
+                continue;
+            }
+        }
+        match store.apply_retention(cutoff, dir.as_deref()).await {
+            Ok(r) => tracing::info!(
+                message = "Retention pass.",
+                obs = r.obs_rolled_up,
+                weather = r.weather_rolled_up,
+                positions = r.positions_archived,
+                camera = r.camera_archived
+            ),
+            Err(e) => tracing::error!(message = "Retention pass failed.", error = %e),
+        }
+    }
+}
+
+/// `zhilu user add`: creates an account (the first admin comes from here).
+pub async fn add_user(
+    cfg: &ServerConfig,
+    name: &str,
+    role: auth::Role,
+    password: &str,
+) -> anyhow::Result<()> {
+    auth::check_name(name).map_err(anyhow::Error::msg)?;
+    auth::check_password(password).map_err(anyhow::Error::msg)?;
+    let store = Store::open(&cfg.storage.url)
+        .await
+        .with_context(|| format!("opening the database {}", cfg.storage.url))?;
+    let h = auth::hash_password(password).map_err(anyhow::Error::msg)?;
+    let now = wall_ms();
+    store
+        .create_user(&UserRow {
+            name: name.into(),
+            role: role.as_str().into(),
+            pw_hash: h,
+            created_wall_ms: now,
+            disabled: false,
+        })
+        .await?;
+    store
+        .append_audit(&AuditEntry {
+            seq: 0,
+            wall_ms: now,
+            actor: "cli".into(),
+            action: "user.add".into(),
+            target: name.into(),
+            detail: serde_json::json!({"role": role.as_str()}).to_string(),
+        })
+        .await?;
+    store.close().await;
+    Ok(())
+}

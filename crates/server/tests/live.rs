@@ -1,0 +1,363 @@
+//! The live centre end to end on a simulated fog-and-ice morning: readings
+//! in over HTTP, events and proposals out, operators deciding, simulated
+//! devices confirming, a restart in the middle. Runs on SQLite, and on
+//! PostgreSQL when ZHILU_TEST_PG_URL is set.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestServer, day_batches};
+use serde_json::{Value, json};
+
+async fn day_with_operators(backend: &str) {
+    let Some(mut s) = TestServer::start(backend, |c| c.decisions.proposal_expiry_s = 3600).await
+    else {
+        return;
+    };
+    let op = s.login("op").await;
+    let viewer = s.login("viewer").await;
+    let batches = day_batches(&s.dir, 400);
+    let half = batches.len() / 2;
+    for (kind, body) in &batches[..half] {
+        let (st, a) = s.post_csv(&op, kind, body.clone()).await;
+        assert_eq!(st, 200, "{a}");
+        assert_eq!(a["rejected"], 0, "{a}");
+    }
+    s.settle(&viewer).await;
+    // Fog is up by the middle of the morning, with lawful limits applied
+    // automatically and confirmed by the (simulated) signs.
+    let events = s
+        .wait_for(&viewer, "/api/events?active=true", 10, |v| {
+            v.as_array().unwrap().iter().any(|e| e["kind"] == "fog")
+        })
+        .await;
+    let before: Vec<String> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    let devices = s
+        .wait_for(&viewer, "/api/devices", 10, |v| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .any(|d| d["state"]["action"] == "speed_limit")
+        })
+        .await;
+    for d in devices.as_array().unwrap() {
+        if d["state"]["action"] == "speed_limit" {
+            let v = d["state"]["value"].as_u64().unwrap();
+            assert!(v <= 100, "{d}");
+            assert_eq!(d["online"], true);
+        }
+    }
+    let actions = s.get(&viewer, "/api/actions").await;
+    assert!(
+        actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["mode"] == "auto" && a["command"]["action"] == "speed_limit")
+    );
+
+    // A restart in the middle: open events keep their ids, confirmed device
+    // states stay, nothing is replayed twice into the log.
+    let devices_before = s.get(&viewer, "/api/devices").await;
+    let resumed = s.restart().await;
+    assert!(resumed > 0);
+    let op = s.login("op").await;
+    let viewer = s.login("viewer").await;
+    let after = s.get(&viewer, "/api/events?active=true").await;
+    let after: Vec<String> = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    // (The engine may still have been catching up when `before` was read:
+    // an event can have ended from the data since, never from the restart.)
+    for id in &before {
+        let e = s.get(&viewer, &format!("/api/events/{id}")).await;
+        assert_eq!(e["event"]["id"], id.as_str());
+        assert!(
+            e["event"]["end_reason"].is_null(),
+            "event {id} lost across the restart: {e}"
+        );
+        assert!(after.contains(id) || !e["event"]["end"].is_null(), "{e}");
+    }
+    let devices_after = s.get(&viewer, "/api/devices").await;
+    for (a, b) in devices_before
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(devices_after.as_array().unwrap())
+    {
+        assert_eq!(a["device"], b["device"]);
+        assert_eq!(a["state"], b["state"], "{}", a["device"]);
+    }
+
+    for (kind, body) in &batches[half..] {
+        let (st, a) = s.post_csv(&op, kind, body.clone()).await;
+        assert_eq!(st, 200, "{a}");
+    }
+    s.settle(&viewer).await;
+    // Entry closures wait for an operator.
+    let pending = s
+        .wait_for(&viewer, "/api/proposals?status=pending", 10, |v| {
+            v.as_array().unwrap().len() >= 2
+        })
+        .await;
+    let pending = pending.as_array().unwrap().clone();
+    assert!(pending.iter().all(|p| p["kind"] == "entry"), "{pending:?}");
+    let p0 = pending[0]["id"].as_str().unwrap();
+    let p1 = pending[1]["id"].as_str().unwrap();
+    // A viewer cannot decide; an operator must give a reason to reject.
+    let r = s
+        .http
+        .post(format!("{}/api/proposals/{p0}/approve", s.url))
+        .bearer_auth(&viewer)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = s
+        .http
+        .post(format!("{}/api/proposals/{p1}/reject", s.url))
+        .bearer_auth(&op)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    // Approve one; the entry's device confirms it.
+    let r = s
+        .http
+        .post(format!("{}/api/proposals/{p0}/approve", s.url))
+        .bearer_auth(&op)
+        .json(&json!({"reason": "fog confirmed by CCTV"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let device = pending[0]["device"].as_str().unwrap().to_string();
+    let value = pending[0]["command"]["value"].clone();
+    s.wait_for(&viewer, "/api/devices", 10, |v| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["device"] == device.as_str() && d["state"]["value"] == value)
+    })
+    .await;
+    // Deciding twice is a conflict.
+    let r = s
+        .http
+        .post(format!("{}/api/proposals/{p0}/reject", s.url))
+        .bearer_auth(&op)
+        .json(&json!({"reason": "late"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 409);
+    // Edit the other to a different state, lawfully.
+    let r = s
+        .http
+        .post(format!("{}/api/proposals/{p1}/edit", s.url))
+        .bearer_auth(&op)
+        .json(&json!({"reason": "metering is enough", "edit": {"value": "bogus"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 422);
+    let r = s
+        .http
+        .post(format!("{}/api/proposals/{p1}/edit", s.url))
+        .bearer_auth(&op)
+        .json(&json!({"reason": "metering is enough", "edit": {"value": "metered"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let p: Value = r.json().await.unwrap();
+    assert_eq!(p["status"], "edited");
+    assert_eq!(p["applied"]["value"], "metered");
+    // The audit log has who, what and why.
+    let admin = s.login("admin").await;
+    let audit = s.get(&admin, "/api/audit?limit=10000").await;
+    let audit = audit.as_array().unwrap();
+    assert!(audit.iter().any(|a| a["action"] == "proposal.approve"
+        && a["actor"] == "op"
+        && a["target"] == p0
+        && a["detail"]["reason"] == "fog confirmed by CCTV"));
+    assert!(audit.iter().any(|a| a["action"] == "proposal.edit"
+        && a["target"] == p1
+        && a["detail"]["applied"]["value"] == "metered"));
+    assert!(audit.iter().any(|a| a["action"] == "action.auto"));
+    assert!(audit.iter().any(|a| a["action"] == "proposal.created"));
+    // Event lifecycles: the fog event was opened and has changes.
+    let fog = before.iter().find(|_| true).unwrap();
+    let e = s.get(&viewer, &format!("/api/events/{fog}")).await;
+    assert_eq!(e["changes"][0]["change"], "opened", "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn day_with_operators_sqlite() {
+    day_with_operators("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn day_with_operators_postgres() {
+    day_with_operators("postgres").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proposals_expire() {
+    let s = TestServer::start("sqlite", |c| c.decisions.proposal_expiry_s = 1)
+        .await
+        .unwrap();
+    let op = s.login("op").await;
+    s.send_day(&op, 2000).await;
+    let admin = s.login("admin").await;
+    s.wait_for(&admin, "/api/proposals?status=expired", 15, |v| {
+        !v.as_array().unwrap().is_empty()
+    })
+    .await;
+    let audit = s.get(&admin, "/api/audit?limit=10000").await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "proposal.expired" && a["actor"] == "system")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_answered_with_the_reason() {
+    let s = TestServer::start("sqlite", |_| {}).await.unwrap();
+    let op = s.login("op").await;
+    let header = "time,detector,lane,interval_s,volume,speed_kmh,occupancy_pct\n";
+    let body = format!(
+        "{header}2026-11-23T05:00:20+08:00,D00001U,1,20,5,90,4\n2026-11-23T05:00:20+08:00,NOPE,1,20,5,90,4\n2026-11-23T05:00:20+08:00,D00001U,2,20,5,900,4\nnot a row\n"
+    );
+    let (st, a) = s.post_csv(&op, "observations", body).await;
+    assert_eq!(st, 200, "{a}");
+    assert_eq!(a["accepted"], 2, "{a}");
+    assert_eq!(a["flagged"], 1, "{a}");
+    assert_eq!(a["rejected"], 2, "{a}");
+    let kinds: Vec<&str> = a["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"unknown_device"), "{a}");
+    assert!(kinds.contains(&"out_of_range"), "{a}");
+    let text = a.to_string();
+    assert!(text.contains("line 3 (detector)"), "{a}");
+    assert!(text.contains("line 4 (speed_kmh)"), "{a}");
+    // Nothing usable: 422; a wrong header: 400 naming the column; a wrong type: 415.
+    let (st, _) = s
+        .post_csv(&op, "observations", format!("{header}garbage,,,\n"))
+        .await;
+    assert_eq!(st, 422);
+    let (st, a) = s
+        .post_csv(&op, "observations", "time,detector\n1,2\n".into())
+        .await;
+    assert_eq!(st, 400);
+    assert!(a["error"].as_str().unwrap().contains("lane"), "{a}");
+    let r = s
+        .http
+        .post(format!("{}/api/ingest/observations", s.url))
+        .bearer_auth(&op)
+        .header("content-type", "image/png")
+        .body("x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 415);
+    // JSON rows go through the same checks, answered by row.
+    let r = s
+        .http
+        .post(format!("{}/api/ingest/observations", s.url))
+        .bearer_auth(&op)
+        .json(&json!([
+            {"time": "2026-11-23T05:00:40+08:00", "detector": "D00001U", "lane": 1, "interval_s": 20, "volume": 4, "speed_kmh": 88.5, "occupancy_pct": 3.0},
+            {"time": "2026-11-23T05:00:40+08:00", "detector": "D00001U", "lane": 9, "interval_s": 20, "volume": 4, "speed_kmh": 88.5, "occupancy_pct": 3.0}
+        ]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let a: Value = r.json().await.unwrap();
+    assert_eq!(a["accepted"], 1, "{a}");
+    assert!(a.to_string().contains("row 2 (lane)"), "{a}");
+    let r = s
+        .http
+        .post(format!("{}/api/ingest/observations", s.url))
+        .bearer_auth(&op)
+        .json(&json!([{"time": "x", "detektor": "D1"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let a: Value = r.json().await.unwrap();
+    assert!(a["error"].as_str().unwrap().contains("detektor"), "{a}");
+    // Everything accepted is stored.
+    let store = zhilu_store::Store::open(&s.cfg.storage.url).await.unwrap();
+    assert_eq!(store.count_readings().await.unwrap().obs, 3);
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_carries_state_and_events() {
+    let s = TestServer::start("sqlite", |_| {}).await.unwrap();
+    let op = s.login("op").await;
+    let viewer = s.login("viewer").await;
+    // Browsers pass the token in the query.
+    let mut r = s
+        .http
+        .get(format!("{}/api/stream?token={viewer}", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let sender = {
+        let s2 = (s.url.clone(), s.dir.clone(), op.clone());
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            for (kind, body) in day_batches(&s2.1, 1000) {
+                http.post(format!("{}/api/ingest/{kind}", s2.0))
+                    .bearer_auth(&s2.2)
+                    .header("content-type", "text/csv")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let mut text = String::new();
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while !(text.contains("event: state")
+        && text.contains("event: event")
+        && text.contains("event: device"))
+    {
+        assert!(
+            std::time::Instant::now() < until,
+            "stream so far: {}",
+            &text[..text.len().min(2000)]
+        );
+        match tokio::time::timeout(Duration::from_secs(5), r.chunk()).await {
+            Ok(Ok(Some(c))) => text.push_str(&String::from_utf8_lossy(&c)),
+            _ => break,
+        }
+    }
+    sender.await.unwrap();
+    assert!(text.contains("event: state"));
+    assert!(text.contains("event: event"));
+    assert!(text.contains("\"change\":\"opened\""));
+    assert!(text.contains("event: device"));
+}
