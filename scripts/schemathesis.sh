@@ -23,15 +23,28 @@ echo "schemathesis admin pw" | $BIN user add admin --role admin --database "$DB"
 PORT=$((20000 + RANDOM % 20000))
 $BIN serve --road "$WORK/day/ROAD.toml" --database "$DB" --listen "127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
 PID=$!
-for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:$PORT/api/health" >/dev/null && break
+up=0
+for _ in $(seq 300); do
+    if curl -sf "http://127.0.0.1:$PORT/api/health" >/dev/null; then up=1; break; fi
     sleep 0.1
 done
-TOKEN=$(curl -sf -X POST "http://127.0.0.1:$PORT/api/login" -H 'content-type: application/json' \
-    -d '{"username":"admin","password":"schemathesis admin pw"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-# Feed some of the day so that events, proposals and devices exist.
-head -n 2000 "$WORK/day/OBS.csv" | curl -sf -X POST "http://127.0.0.1:$PORT/api/ingest/observations" \
-    -H "authorization: Bearer $TOKEN" -H 'content-type: text/csv' --data-binary @- >/dev/null
+if [[ $up != 1 ]]; then
+    echo "schemathesis: the server did not come up:" >&2
+    cat "$WORK/serve.log" >&2
+    exit 1
+fi
+LOGIN=$(curl -s -X POST "http://127.0.0.1:$PORT/api/login" -H 'content-type: application/json' \
+    -d '{"username":"admin","password":"schemathesis admin pw"}')
+TOKEN=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["token"])' "$LOGIN") || {
+    echo "schemathesis: login failed: $LOGIN" >&2
+    cat "$WORK/serve.log" >&2
+    exit 1
+}
+# Feed the day so that events, proposals and device states exist.
+for f in WEATHER:weather POS:positions OBS:observations; do
+    curl -sf -X POST "http://127.0.0.1:$PORT/api/ingest/${f#*:}" -H "authorization: Bearer $TOKEN" \
+        -H 'content-type: text/csv' --data-binary @"$WORK/day/${f%%:*}.csv" >/dev/null
+done
 "$ST" run "http://127.0.0.1:$PORT/api/openapi.json" \
     --checks not_a_server_error \
     --header "Authorization: Bearer $TOKEN" \
