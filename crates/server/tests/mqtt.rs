@@ -1,0 +1,205 @@
+//! The centre over a real MQTT broker (Debian's mosquitto): roadside
+//! readings published on the broker are stored and drive the brain;
+//! commands go out on the command topics and the device state the centre
+//! shows is what the (simulated MQTT) devices confirmed; a device that goes
+//! silent is shown offline.
+
+mod common;
+
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::TestServer;
+use rumqttc::{AsyncClient, MqttOptions, QoS};
+use zhilu_devices::{DeviceSim, SimOpts};
+
+struct Broker {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn broker() -> Option<Broker> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let Some(bin) = std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/sbin")])
+        .map(|d| d.join("mosquitto"))
+        .find(|p| p.is_file())
+    else {
+        assert!(
+            std::env::var("ZHILU_REQUIRE_SERVICES").as_deref() != Ok("1"),
+            "mosquitto not installed but ZHILU_REQUIRE_SERVICES=1"
+        );
+        eprintln!("skipped: mosquitto not installed");
+        return None;
+    };
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = common::temp_dir("mqtt");
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
+    )
+    .unwrap();
+    let child = Command::new(bin)
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "mosquitto did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(Broker { child, port })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readings_and_commands_over_mqtt() {
+    let Some(b) = broker() else { return };
+    let prefix = "zhilu/test";
+    let s = TestServer::start("sqlite", |c| {
+        c.mqtt.ingest = true;
+        c.mqtt.port = b.port;
+        c.mqtt.prefix = prefix.into();
+        c.mqtt.ack_timeout_s = 0.5;
+        c.mqtt.heartbeat_s = 0.5;
+        c.mqtt.device_timeout_s = 1.5;
+        c.devices.adapter = zhilu_server::config::AdapterKind::Mqtt;
+    })
+    .await
+    .unwrap();
+    let devices: Vec<String> = s
+        .road
+        .devices()
+        .map(|d| s.road.device_id(d).to_string())
+        .collect();
+    let sim = DeviceSim::start(
+        "127.0.0.1",
+        b.port,
+        prefix,
+        devices.clone(),
+        SimOpts {
+            confirm_delay: Duration::from_millis(20),
+            heartbeat: Duration::from_millis(300),
+            ..SimOpts::default()
+        },
+    )
+    .unwrap();
+    sim.wait_ready(Duration::from_secs(5)).await.unwrap();
+
+    // A roadside gateway publishes the morning: weather and detector rows,
+    // CSV without a header, a few hundred rows a message.
+    let mut o = MqttOptions::new("gateway-1", "127.0.0.1", b.port);
+    o.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut el) = AsyncClient::new(o, 64);
+    tokio::spawn(async move { while el.poll().await.is_ok() {} });
+    let mut published = 0usize;
+    for (kind, body) in common::day_batches(&s.dir, 300) {
+        let topic = match kind {
+            "observations" => "obs",
+            "weather" => "weather",
+            _ => "positions",
+        };
+        let rows: String = body.lines().skip(1).map(|l| format!("{l}\n")).collect();
+        published += rows.lines().count();
+        client
+            .publish(
+                format!("{prefix}/readings/{topic}"),
+                QoS::AtLeastOnce,
+                false,
+                rows,
+            )
+            .await
+            .unwrap();
+    }
+    // Everything published is stored.
+    let store = zhilu_store::Store::open(&s.cfg.storage.url).await.unwrap();
+    let t0 = Instant::now();
+    loop {
+        let c = store.count_readings().await.unwrap();
+        let n = (c.obs + c.weather + c.positions) as usize;
+        if n == published {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{n} of {published} stored"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Fog limits went out over MQTT and the signs confirmed them: the centre
+    // shows exactly what each device reports.
+    let viewer = s.login("viewer").await;
+    s.settle(&viewer).await;
+    let shown = s
+        .wait_for(&viewer, "/api/devices", 15, |v| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| d["state"]["action"] == "speed_limit")
+                .count()
+                >= 3
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let shown = {
+        let _ = shown;
+        s.get(&viewer, "/api/devices").await
+    };
+    let mut compared = 0;
+    for d in shown.as_array().unwrap() {
+        let id = d["device"].as_str().unwrap();
+        if d["state"]["action"] == "speed_limit" {
+            assert_eq!(Some(d["state"].clone()), sim.state(id), "{id}");
+            assert_eq!(d["online"], true);
+            compared += 1;
+        }
+    }
+    assert!(compared >= 3);
+    // A sign that goes silent is shown offline.
+    let silent = shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["state"]["action"] == "speed_limit")
+        .unwrap()["device"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    sim.go_silent(&silent).unwrap();
+    s.wait_for(&viewer, "/api/devices", 10, |v| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["device"] == silent.as_str() && d["online"] == false)
+    })
+    .await;
+    let admin = s.login("admin").await;
+    let audit = s.get(&admin, "/api/audit?limit=10000").await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "device.offline" && a["target"] == silent.as_str())
+    );
+    store.close().await;
+}
