@@ -278,7 +278,7 @@ async fn nothing_acknowledged_is_lost_across_three_kills() {
             }
         }
     }
-    let acked = acked.lock().unwrap();
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
     assert!(
         acked.len() >= 40,
         "only {} batches acknowledged",

@@ -58,10 +58,13 @@ impl ApiError {
     }
     fn internal(e: impl std::fmt::Display) -> ApiError {
         tracing::error!(message = "Internal error.", error = %e);
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("internal error: {e}"),
-        )
+        // Production answers do not show internals; development ones do.
+        let text = if crate::VERBOSE_ERRORS.get().copied().unwrap_or(false) {
+            format!("internal error: {e}")
+        } else {
+            "internal error (see the server log)".to_string()
+        };
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, text)
     }
 }
 
@@ -74,10 +77,11 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
-        if let Some(s) = self.retry_after {
-            if let Ok(v) = HeaderValue::from_str(&s.to_string()) {
-                r.headers_mut().insert(RETRY_AFTER, v);
-            }
+        if let Some(v) = self
+            .retry_after
+            .and_then(|s| HeaderValue::from_str(&s.to_string()).ok())
+        {
+            r.headers_mut().insert(RETRY_AFTER, v);
         }
         r
     }

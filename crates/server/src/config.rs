@@ -52,7 +52,7 @@ impl Default for ServerSection {
 pub enum Mode {
     /// Accounts only from `zhilu user add`.
     Production,
-    /// Same, plus verbose errors; never a default password either.
+    /// Same account rules; internal errors (500) carry their text.
     Development,
 }
 

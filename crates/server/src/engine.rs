@@ -615,7 +615,9 @@ impl Engine {
             }
             commit.actions.push(row);
         }
-        let snap_due = self.ticks_seen % self.cfg.storage.snapshot_every_ticks as u64 == 0;
+        let snap_due = self
+            .ticks_seen
+            .is_multiple_of(self.cfg.storage.snapshot_every_ticks as u64);
         let state = self.state_json();
         if snap_due {
             commit.state_json = state.as_ref().map(Value::to_string);
@@ -671,10 +673,8 @@ impl Engine {
 
     fn publish_snapshot(&mut self, tick_ms: i64, publish: bool) {
         let state = self.state_json();
-        if publish {
-            if let Some(s) = &state {
-                self.hub.publish(StreamKind::State, s.to_string());
-            }
+        if publish && let Some(s) = &state {
+            self.hub.publish(StreamKind::State, s.to_string());
         }
         if let Ok(mut snap) = self.snapshot.write() {
             snap.state = state;
@@ -1103,12 +1103,12 @@ pub fn apply_edit(p: &ProposalRow, edit: &Value) -> Result<String, DecideError> 
                     "{new} km/h: limits are 20–120 in steps of 10"
                 )));
             }
-            if let Some(old) = o.get("value").and_then(Value::as_u64) {
-                if new > old {
-                    return Err(DecideError::BadEdit(format!(
-                        "{new} km/h is above the proposed {old} km/h; a limit can only be lowered here"
-                    )));
-                }
+            if let Some(old) = o.get("value").and_then(Value::as_u64)
+                && new > old
+            {
+                return Err(DecideError::BadEdit(format!(
+                    "{new} km/h is above the proposed {old} km/h; a limit can only be lowered here"
+                )));
             }
             o.insert("value".into(), Value::from(new));
         }

@@ -31,6 +31,9 @@ use crate::stream::Hub;
 
 pub use config::ConfigError;
 
+/// Whether 500 answers carry the error text (development mode only).
+pub(crate) static VERBOSE_ERRORS: OnceLock<bool> = OnceLock::new();
+
 /// One ingest request waiting for the writer.
 pub struct WriteReq {
     /// Its rows (seq not yet assigned).
@@ -91,6 +94,7 @@ impl Centre {
         let store = Store::open(&cfg.storage.url)
             .await
             .with_context(|| format!("opening the database {}", cfg.storage.url))?;
+        let _ = VERBOSE_ERRORS.set(cfg.server.mode == config::Mode::Development);
         let hub = Hub::new(4096);
         let snapshot = Arc::new(RwLock::new(Snapshot::default()));
         let (engine_tx, engine_rx) = mpsc::channel::<Msg>(64);
@@ -414,11 +418,11 @@ async fn retention(store: Store, cfg: Arc<ServerConfig>) {
         let cutoff = last - (cfg.storage.raw_retention_days * 86_400_000.0) as i64;
         let dir = (!cfg.storage.archive_dir.is_empty())
             .then(|| std::path::PathBuf::from(&cfg.storage.archive_dir));
-        if let Some(d) = &dir {
-            if let Err(e) = std::fs::create_dir_all(d) {
-                tracing::error!(message = "Archive folder unusable.", dir = %d.display(), error = %e);
-                continue;
-            }
+        if let Some(d) = &dir
+            && let Err(e) = std::fs::create_dir_all(d)
+        {
+            tracing::error!(message = "Archive folder unusable.", dir = %d.display(), error = %e);
+            continue;
         }
         match store.apply_retention(cutoff, dir.as_deref()).await {
             Ok(r) => tracing::info!(
