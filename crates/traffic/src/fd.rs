@@ -30,7 +30,7 @@ impl Default for FdParams {
             free_speed_kmh: 110.0,
             capacity_vph: 2000.0,
             critical_density: 27.0,
-            jam_density: 140.0,
+            jam_density: 120.0,
             capacity_drop: 0.10,
         }
     }

@@ -29,9 +29,9 @@ impl DemandProfile {
                 (3.0, 110.0),
                 (5.0, 230.0),
                 (6.0, 600.0),
-                (7.0, 1000.0),
-                (8.0, 1120.0),
-                (9.0, 950.0),
+                (7.0, 1050.0),
+                (8.0, 1200.0),
+                (9.0, 980.0),
                 (10.0, 800.0),
                 (12.0, 760.0),
                 (14.0, 800.0),
@@ -354,7 +354,7 @@ impl Scenario {
             start_s: 7 * H + 40 * MIN,
             duration_s: 25 * MIN,
             direction: dir,
-            stake_m: at_share(road, 35.0 / 60.0),
+            stake_m: at_share(road, 35.3 / 60.0),
             lanes_blocked: 1,
         }));
         if let Some(d) = detector_near(road, dir, at_share(road, 20.0 / 60.0)) {

@@ -79,7 +79,7 @@ fn the_detectors_see_a_realistic_fundamental_diagram() {
     eprintln!("capacity {q_max:.0} veh/h/lane at occupancy {occ_c:.1} %");
     // The queue must really have formed: readings on the congested branch.
     assert!(
-        points.iter().filter(|p| p.1 > 35.0).count() > 100,
+        points.iter().filter(|p| p.1 > 24.0).count() > 500,
         "no queue formed"
     );
     assert!(
