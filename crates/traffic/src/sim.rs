@@ -1301,8 +1301,13 @@ impl Sim {
                 let count = poisson(&mut self.rng, d.vol * share);
                 let speed = (v * f * (1.0 + 0.02 * normal(&mut self.rng))).clamp(1.0, 200.0);
                 let rho_l = rho * nf * (share / f) / wsum;
-                let occ =
-                    (rho_l * l_eff / 10.0 * (1.0 + 0.03 * normal(&mut self.rng))).clamp(0.0, 100.0);
+                // Occupancy from density and the effective length; a loop
+                // nobody crossed in moving traffic stays empty, while standing
+                // vehicles cover it whether or not anyone crossed.
+                let moving = ((v - 30.0) / 30.0).clamp(0.0, 1.0);
+                let empty = if count == 0 { 1.0 - moving } else { 1.0 };
+                let occ = (rho_l * l_eff / 10.0 * empty * (1.0 + 0.03 * normal(&mut self.rng)))
+                    .clamp(0.0, 100.0);
                 let lane = l as u8 + 1;
                 let mut reading = (count, (count > 0).then_some(speed as f32), occ as f32);
                 let fault = d.faults.iter().find(|f| {
