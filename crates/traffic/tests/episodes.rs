@@ -259,3 +259,70 @@ fn the_same_seed_gives_the_same_day_and_another_seed_another() {
     assert!(a == b, "same seed, same readings");
     assert!(a.0 != c.0, "another seed, other readings");
 }
+
+#[test]
+fn a_speeding_hazmat_truck_is_seen_above_its_limit() {
+    let road = common::demo_road();
+    let scenario = Scenario {
+        episodes: vec![zhilu_traffic::Episode::HazmatSpeeding(
+            zhilu_traffic::HazmatSpeeding {
+                start_s: 10 * 3600,
+                direction: Direction::Up,
+                speed_kmh: 96.0,
+            },
+        )],
+        ..Scenario::quiet()
+    };
+    let start = common::at(&road, 10, 0);
+    let mut sim = Sim::new(&road, &scenario, SimConfig::default(), start, 4).expect("sim");
+    let mut pos = Vec::new();
+    sim.run_until(start + 40 * 60_000, |o| {
+        pos.extend_from_slice(o.positions())
+    });
+    let t = sim.truth();
+    let sp = t
+        .iter()
+        .find(|r| r.kind == "hazmat_speeding")
+        .expect("speeding in truth");
+    let plate = sp.vehicle.expect("vehicle");
+    let fast: Vec<&VehiclePosition> = pos
+        .iter()
+        .filter(|p| p.vehicle == plate.0 && p.speed_kmh > 80.0)
+        .collect();
+    assert!(fast.len() >= 20, "{} fast reports", fast.len());
+    assert!(
+        fast.iter()
+            .all(|p| p.class == zhilu_traffic::VehicleClass::Hazmat)
+    );
+    assert!(sp.end_ms - sp.start_ms >= 10 * 60_000);
+    // It leaves before the tunnel closed to it.
+    assert!(!t.iter().any(|r| r.kind == "hazmat_restricted_zone"));
+}
+
+#[test]
+fn the_scenarios_fit_another_road_book() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/day/ROAD.toml");
+    let text = std::fs::read_to_string(path).expect("examples/day/ROAD.toml");
+    let road = RoadBook::from_toml(&text, path).expect("road");
+    let start = common::at(&road, 5, 0);
+    for s in [
+        Scenario::demo_morning(&road),
+        Scenario::random(&road, 3),
+        Scenario::quiet(),
+    ] {
+        let mut sim = Sim::new(&road, &s, SimConfig::default(), start, 1).expect("sim");
+        let mut n = 0;
+        sim.run_until(start + 4 * 3_600_000, |o| {
+            n += o.obs().len() + o.positions().len()
+        });
+        assert!(n > 1000);
+        let truth = sim.truth();
+        assert_eq!(
+            truth.iter().filter(|r| r.kind == "detector_fault").count(),
+            s.episodes
+                .iter()
+                .filter(|e| matches!(e, zhilu_traffic::Episode::DetectorFault(_)))
+                .count()
+        );
+    }
+}
