@@ -125,6 +125,18 @@ pub enum EntryState {
     Closed,
 }
 
+impl EntryState {
+    /// Parses the contract's `open` / `metered` / `closed`.
+    pub fn parse(s: &str) -> Option<EntryState> {
+        match s {
+            "open" => Some(EntryState::Open),
+            "metered" => Some(EntryState::Metered),
+            "closed" => Some(EntryState::Closed),
+            _ => None,
+        }
+    }
+}
+
 /// Mode of a fog-light zone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FogLightMode {
@@ -136,6 +148,19 @@ pub enum FogLightMode {
     TailMarking,
     /// Warning flash (警示).
     WarningFlash,
+}
+
+impl FogLightMode {
+    /// Parses the contract's `off` / `guidance` / `tail_marking` / `warning_flash`.
+    pub fn parse(s: &str) -> Option<FogLightMode> {
+        match s {
+            "off" => Some(FogLightMode::Off),
+            "guidance" => Some(FogLightMode::Guidance),
+            "tail_marking" => Some(FogLightMode::TailMarking),
+            "warning_flash" => Some(FogLightMode::WarningFlash),
+            _ => None,
+        }
+    }
 }
 
 /// A command to a roadside device; the integration layer translates the platform's actions into these.
@@ -1606,6 +1631,16 @@ mod tests {
         // The ramp wants little: it gets it all, the mainline the rest.
         let (m, r) = merge(6000.0, 300.0, 4000.0, 0.75);
         assert!((m - 3700.0).abs() < 1e-9 && (r - 300.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn contract_spellings_parse() {
+        assert_eq!(EntryState::parse("metered"), Some(EntryState::Metered));
+        assert_eq!(EntryState::parse("shut"), None);
+        assert_eq!(
+            FogLightMode::parse("tail_marking"),
+            Some(FogLightMode::TailMarking)
+        );
     }
 
     #[test]
