@@ -11,10 +11,12 @@
 //!   status bits and typed additional items, batch uploads, parameters,
 //!   temporary tracking), sub-package splitting ([`Message::encode_packets`])
 //!   and reassembly ([`Reassembler`]), and [`frame_to_json`] for people;
-//! - the TCP gateway (`gateway`, tokio): registration, authentication,
+//! - the TCP gateway ([`gateway`], tokio): registration, authentication,
 //!   heartbeats and replies per connection, positions and alarms forwarded
-//!   as events;
-//! - a terminal simulator (`sim`) for tests and load benchmarks.
+//!   as [`gateway::GatewayEvent`]s;
+//! - a terminal simulator ([`sim`]) for tests and load benchmarks.
+//!
+//! The codec modules use no tokio; only `gateway` and `sim` do.
 //!
 //! Must not: decide anything about traffic or vehicles (that is
 //! `zhilu-core`), or store anything (`zhilu-store`; the gateway reaches
@@ -44,10 +46,12 @@
 pub mod body;
 pub mod codec;
 pub mod error;
+pub mod gateway;
 pub mod header;
 pub mod json;
 pub mod location;
 pub mod reassembly;
+pub mod sim;
 pub mod time;
 pub mod wire;
 
