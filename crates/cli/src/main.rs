@@ -137,6 +137,33 @@ enum Cmd {
     /// Sends a recorded day to a running server at a steady rate and measures the
     /// latency from an accepted observation to the resulting message on the live stream.
     Loadgen(loadgen::Args),
+    /// The whole platform in one command: the live centre on the embedded defaults with the
+    /// built-in simulator playing the 60-km demo corridor (fog, ice, an incident, a hazmat truck).
+    Demo(demo::Args),
+    /// Writes a simulated day of a road book as replay-contract files (OBS, WEATHER, POS, CAM, TRUTH).
+    Sim {
+        /// The road book (default: the built-in demo corridor, also written to DIR).
+        #[arg(long)]
+        road: Option<PathBuf>,
+        /// Output folder (created).
+        #[arg(long)]
+        out: PathBuf,
+        /// Local date of the day (YYYY-MM-DD).
+        #[arg(long, default_value = "2026-11-23")]
+        date: String,
+        /// First local hour.
+        #[arg(long = "from-hour", default_value_t = 0)]
+        from_hour: u32,
+        /// Hours to simulate.
+        #[arg(long, default_value_t = 24.0)]
+        hours: f64,
+        /// Scenario: `morning` or `random`.
+        #[arg(long, default_value = "morning")]
+        scenario: String,
+        /// Random seed.
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -299,7 +326,81 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Loadgen(args) => runtime()?.block_on(loadgen::run(args)),
+        Cmd::Demo(args) => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env()
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            runtime()?.block_on(demo::run(args))
+        }
+        Cmd::Sim {
+            road,
+            out,
+            date,
+            from_hour,
+            hours,
+            scenario,
+            seed,
+        } => sim_day(road, &out, &date, from_hour, hours, &scenario, seed),
     }
+}
+
+fn sim_day(
+    road: Option<PathBuf>,
+    out: &std::path::Path,
+    date: &str,
+    from_hour: u32,
+    hours: f64,
+    scenario: &str,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let road = match road {
+        Some(p) => {
+            let r = load_road(&p)?;
+            std::fs::copy(&p, out.join("ROAD.toml"))
+                .with_context(|| format!("copying {} to {}", p.display(), out.display()))?;
+            r
+        }
+        None => {
+            write_file(&out.join("ROAD.toml"), |w| {
+                w.write_all(demo::DEMO_ROAD.as_bytes())
+            })?;
+            zhilu_road::RoadBook::from_toml(demo::DEMO_ROAD, "demo ROAD.toml (built in)")?
+        }
+    };
+    let d = jiff::civil::Date::strptime("%Y-%m-%d", date)
+        .with_context(|| format!("--date {date:?}: expected YYYY-MM-DD"))?;
+    anyhow::ensure!(from_hour < 24, "--from-hour {from_hour}: expected 0–23");
+    let from_ms = zhilu_traffic::local_time_ms(
+        d.year() as i32,
+        d.month() as u32,
+        d.day() as u32,
+        from_hour,
+        0,
+        road.tz_offset_s(),
+    );
+    let scenario = match scenario {
+        "morning" => zhilu_traffic::Scenario::demo_morning(&road),
+        "random" => zhilu_traffic::Scenario::random(&road, seed),
+        s => anyhow::bail!("--scenario {s:?}: expected morning or random"),
+    };
+    let s = zhilu_traffic::write_day(&road, &scenario, from_ms, hours, seed, out)?;
+    eprintln!(
+        "sim: wrote {} with {} observation rows, {} weather rows, {} position rows, {} camera rows and {} truth records in {:.1} s",
+        out.display(),
+        s.obs_rows,
+        s.weather_rows,
+        s.position_rows,
+        s.camera_rows,
+        s.truth_records,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 fn create(path: &std::path::Path) -> anyhow::Result<BufWriter<File>> {
@@ -354,4 +455,5 @@ fn gen_day(out: &std::path::Path, cfg: DayConfig, obs_only: bool) -> anyhow::Res
 }
 
 mod bench;
+mod demo;
 mod loadgen;

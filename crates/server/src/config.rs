@@ -54,6 +54,8 @@ pub enum Mode {
     Production,
     /// Same account rules; internal errors (500) carry their text.
     Development,
+    /// `zhilu demo` only: a `demo` / `demo` operator account exists.
+    Demo,
 }
 
 /// `[storage]`

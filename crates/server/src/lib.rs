@@ -234,17 +234,10 @@ pub async fn serve(road: Arc<RoadBook>, cfg: ServerConfig) -> anyhow::Result<()>
         listener.local_addr()?,
         centre.resumed_rows
     );
-    let app = centre.router();
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async {
+    serve_on(centre, listener, async {
         let _ = tokio::signal::ctrl_c().await;
     })
-    .await?;
-    centre.stop();
-    Ok(())
+    .await
 }
 
 /// Group commit: takes every waiting request (up to `max_rows`), gives the
@@ -435,6 +428,49 @@ async fn retention(store: Store, cfg: Arc<ServerConfig>) {
             Err(e) => tracing::error!(message = "Retention pass failed.", error = %e),
         }
     }
+}
+
+/// The demo account (`demo` / `demo`, operator) — only in demo mode, never
+/// in production: the short password is refused everywhere else.
+pub async fn ensure_demo_account(cfg: &ServerConfig) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        cfg.server.mode == config::Mode::Demo,
+        "the demo account exists only in demo mode"
+    );
+    let store = Store::open(&cfg.storage.url)
+        .await
+        .with_context(|| format!("opening the database {}", cfg.storage.url))?;
+    if store.user("demo").await?.is_none() {
+        let h = auth::hash_password("demo").map_err(anyhow::Error::msg)?;
+        store
+            .create_user(&UserRow {
+                name: "demo".into(),
+                role: auth::Role::Operator.as_str().into(),
+                pw_hash: h,
+                created_wall_ms: wall_ms(),
+                disabled: false,
+            })
+            .await?;
+    }
+    store.close().await;
+    Ok(())
+}
+
+/// Serves a started centre on a bound listener until `shutdown` resolves.
+pub async fn serve_on(
+    centre: Centre,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let app = centre.router();
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
+    centre.stop();
+    Ok(())
 }
 
 /// `zhilu user add`: creates an account (the first admin comes from here).

@@ -1,0 +1,314 @@
+//! `zhilu demo`: the whole platform in one command. The live centre on the
+//! embedded defaults, and the built-in traffic simulator (zhilu-traffic)
+//! playing the demo corridor at an accelerated clock. The simulator feeds
+//! the centre through the same HTTP ingest any roadside gateway uses, and
+//! it obeys the devices: what a sign or an entry *confirmed* (read from the
+//! live stream) changes the simulated traffic.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures_util::StreamExt;
+use serde_json::Value;
+use tokio::sync::mpsc;
+use zhilu_road::{Direction, RoadBook};
+use zhilu_traffic::{Command, CsvFormatter, EntryState, FogLightMode, Scenario, Sim, SimConfig};
+
+/// The demo corridor, built into the binary.
+pub const DEMO_ROAD: &str = include_str!("../../../examples/demo/ROAD.toml");
+
+/// Options.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Time acceleration: simulated seconds per real second.
+    #[arg(long, default_value_t = 10.0)]
+    speed: f64,
+    /// Road book (default: the built-in 60-km demo corridor).
+    #[arg(long)]
+    road: Option<PathBuf>,
+    /// Database URL (default: a fresh SQLite file in a temporary folder).
+    #[arg(long)]
+    database: Option<String>,
+    /// Simulated local start time (HH:MM) of today.
+    #[arg(long, default_value = "05:00")]
+    start: String,
+    /// Scenario: `morning` (fog, ice, incident, hazmat in the tunnel) or `random`.
+    #[arg(long, default_value = "morning")]
+    scenario: String,
+    /// Random seed.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Stop after this many simulated minutes (default: run until stopped).
+    #[arg(long = "duration-min")]
+    duration_min: Option<f64>,
+}
+
+fn start_ms(road: &RoadBook, hhmm: &str) -> anyhow::Result<i64> {
+    let (h, m) = hhmm
+        .split_once(':')
+        .and_then(|(h, m)| Some((h.parse::<i64>().ok()?, m.parse::<i64>().ok()?)))
+        .filter(|(h, m)| (0..24).contains(h) && (0..60).contains(m))
+        .with_context(|| format!("--start {hhmm:?}: expected HH:MM"))?;
+    let off = road.tz_offset_s() as i64 * 1000;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let local_midnight = (now + off).div_euclid(86_400_000) * 86_400_000 - off;
+    Ok(local_midnight + (h * 60 + m) * 60_000)
+}
+
+pub async fn run(a: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        a.speed > 0.0 && a.speed.is_finite(),
+        "--speed must be positive"
+    );
+    let road = match &a.road {
+        Some(p) => zhilu_io::load_road(p)?,
+        None => RoadBook::from_toml(DEMO_ROAD, "demo ROAD.toml (built in)")?,
+    };
+    let road = Arc::new(road);
+    let scenario = match a.scenario.as_str() {
+        "morning" => Scenario::demo_morning(&road),
+        "random" => Scenario::random(&road, a.seed),
+        s => anyhow::bail!("--scenario {s:?}: expected morning or random"),
+    };
+    let t0 = start_ms(&road, &a.start)?;
+    let sim = Sim::new(&road, &scenario, SimConfig::default(), t0, a.seed)?;
+
+    let mut cfg = zhilu_server::config::ServerConfig::default();
+    cfg.server.mode = zhilu_server::config::Mode::Demo;
+    let dir = std::env::temp_dir().join(format!("zhilu-demo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    cfg.storage.url = a
+        .database
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", dir.join("demo.db").display()));
+    cfg.storage.archive_dir = dir.join("archive").display().to_string();
+    cfg.devices.sim_confirm_ms = (2000.0 / a.speed).clamp(5.0, 2000.0) as u64;
+    // Proposals wait for the demo operator for half an hour of simulated time.
+    cfg.decisions.proposal_expiry_s = ((1800.0 / a.speed) as u64).max(60);
+    zhilu_server::ensure_demo_account(&cfg).await?;
+    let listen: SocketAddr = a.listen.parse().context("--listen")?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listening on {listen}"))?;
+    let addr = listener.local_addr()?;
+    let centre = zhilu_server::Centre::start(road.clone(), cfg).await?;
+    println!(
+        "zhilu demo on http://{addr} — {} ({} km), simulated from {} at {}× — log in as demo / demo (operator)",
+        road.name(),
+        road_length_km(&road),
+        a.start,
+        a.speed
+    );
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(zhilu_server::serve_on(centre, listener, async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = stop_rx => {}
+        }
+    }));
+    let url = format!("http://{addr}");
+    let driven = drive(&url, road, sim, a.speed, a.duration_min).await;
+    let _ = stop_tx.send(());
+    server.await??;
+    driven
+}
+
+fn road_length_km(road: &RoadBook) -> String {
+    let (lo, hi) = road
+        .detectors()
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), d| {
+            (lo.min(d.stake_m), hi.max(d.stake_m))
+        });
+    if lo <= hi {
+        format!("{:.0}", (hi - lo) / 1000.0)
+    } else {
+        "0".into()
+    }
+}
+
+/// The simulator's loop: step at the accelerated clock, post each step's
+/// readings, apply what devices confirmed.
+async fn drive(
+    url: &str,
+    road: Arc<RoadBook>,
+    mut sim: Sim,
+    speed: f64,
+    duration_min: Option<f64>,
+) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let login: Value = http
+        .post(format!("{url}/api/login"))
+        .json(&serde_json::json!({"username": "demo", "password": "demo"}))
+        .send()
+        .await?
+        .error_for_status()
+        .context("demo login")?
+        .json()
+        .await?;
+    let token = login["token"].as_str().context("no token")?.to_string();
+
+    // Confirmed device states from the live stream → simulator commands.
+    let (cmd_tx, mut cmd_rx) = mpsc::channel::<Command>(1024);
+    let stream = http
+        .get(format!("{url}/api/stream"))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .error_for_status()?;
+    let road2 = road.clone();
+    tokio::spawn(async move {
+        let mut body = stream.bytes_stream();
+        let mut buf = String::new();
+        let mut kind = String::new();
+        while let Some(Ok(chunk)) = body.next().await {
+            buf.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(i) = buf.find('\n') {
+                let line = buf[..i].trim_end_matches('\r').to_string();
+                buf.drain(..=i);
+                if let Some(k) = line.strip_prefix("event:") {
+                    kind = k.trim().to_string();
+                } else if let (Some(d), "device") = (line.strip_prefix("data:"), kind.as_str()) {
+                    let v: Value = serde_json::from_str(d.trim()).unwrap_or(Value::Null);
+                    if let Some(c) = device_command(&road2, &v) {
+                        if cmd_tx.send(c).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    });
+
+    let started = Instant::now();
+    let sim_t0 = sim.now_ms();
+    let until = duration_min.map(|m| sim_t0 + (m * 60_000.0) as i64);
+    let mut fmt = CsvFormatter::new(&road);
+    let (mut obs, mut wx, mut pos, mut cam) =
+        (String::new(), String::new(), String::new(), String::new());
+    let mut line = String::new();
+    loop {
+        while let Ok(c) = cmd_rx.try_recv() {
+            if let Err(e) = sim.apply(&c) {
+                eprintln!("demo: device command not applied to the simulation: {e}");
+            }
+        }
+        // Where the accelerated clock says the simulation should be.
+        let target = sim_t0 + (started.elapsed().as_secs_f64() * speed * 1000.0) as i64;
+        if until.is_some_and(|u| sim.now_ms() >= u) {
+            return Ok(());
+        }
+        if sim.now_ms() >= target {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            continue;
+        }
+        obs.clear();
+        wx.clear();
+        pos.clear();
+        cam.clear();
+        while sim.now_ms() < target && until.is_none_or(|u| sim.now_ms() < u) {
+            let out = sim.step();
+            for r in out.obs() {
+                line.clear();
+                fmt.obs(r, &mut line);
+                obs.push_str(&line);
+                obs.push('\n');
+            }
+            for r in out.weather() {
+                line.clear();
+                fmt.weather(r, &mut line);
+                wx.push_str(&line);
+                wx.push('\n');
+            }
+            for r in out.positions() {
+                line.clear();
+                fmt.position(r, &mut line);
+                pos.push_str(&line);
+                pos.push('\n');
+            }
+            for r in out.cameras() {
+                line.clear();
+                fmt.camera(r, &mut line);
+                cam.push_str(&line);
+                cam.push('\n');
+            }
+        }
+        // Weather and positions first: a tick closes when its last detector row arrives.
+        for (kind, header, body) in [
+            ("weather", zhilu_traffic::WEATHER_HEADER, &wx),
+            ("positions", zhilu_traffic::POS_HEADER, &pos),
+            ("camera-events", zhilu_traffic::CAM_HEADER, &cam),
+            ("observations", zhilu_traffic::OBS_HEADER, &obs),
+        ] {
+            if body.is_empty() {
+                continue;
+            }
+            let r = http
+                .post(format!("{url}/api/ingest/{kind}"))
+                .bearer_auth(&token)
+                .header("content-type", "text/csv")
+                .body(format!("{header}\n{body}"))
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                let s = r.status();
+                let t = r.text().await.unwrap_or_default();
+                eprintln!("demo: {kind} not accepted ({s}): {t}");
+            }
+        }
+    }
+}
+
+/// A confirmed device state (from the stream) as a simulator command.
+pub fn device_command(road: &RoadBook, v: &Value) -> Option<Command> {
+    let device = v["device"].as_str()?.to_string();
+    let s = &v["state"];
+    match s["action"].as_str()? {
+        "speed_limit" => Some(Command::SpeedLimit {
+            device,
+            kmh: s["value"].as_u64().map(|x| x as u16),
+        }),
+        "entry" => {
+            let state = match s["value"].as_str()? {
+                "open" => EntryState::Open,
+                "metered" => EntryState::Metered,
+                "closed" => EntryState::Closed,
+                _ => return None,
+            };
+            let direction = Direction::parse(s["direction"].as_str()?)?;
+            // Entries are named after their interchange.
+            let _ = road;
+            Some(Command::Entry {
+                interchange: device,
+                direction,
+                state,
+            })
+        }
+        "deicing" => Some(Command::Deicing {
+            device,
+            on: s["value"].as_str()? == "on",
+        }),
+        "fog_lights" => Some(Command::FogLights {
+            device,
+            mode: match s["mode"].as_str()? {
+                "guidance" => FogLightMode::Guidance,
+                "tail_marking" => FogLightMode::TailMarking,
+                "warning_flash" => FogLightMode::WarningFlash,
+                _ => FogLightMode::Off,
+            },
+        }),
+        "message" => Some(Command::Message {
+            device,
+            text: s["text"].as_str().unwrap_or("").to_string(),
+        }),
+        _ => None,
+    }
+}
