@@ -25,6 +25,47 @@ pub struct ServerConfig {
     pub mqtt: MqttSection,
     /// Accounts and sessions.
     pub auth: AuthSection,
+    /// JT/T 808 gateway for commercial-vehicle terminals.
+    pub jt808: Jt808Section,
+}
+
+/// `[jt808]`
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Jt808Section {
+    /// Address of the gateway (e.g. `127.0.0.1:6808`); empty = off.
+    /// `--jt808-listen` overrides.
+    pub listen: String,
+    /// Most terminal connections at once.
+    pub max_connections: usize,
+    /// A connection silent this long (s) is closed.
+    pub idle_timeout_s: f64,
+    /// Failed authentications in a row before a terminal is refused.
+    pub auth_failures: u32,
+    /// How long (s) such a terminal is refused.
+    pub auth_lockout_s: f64,
+    /// Class of a JT/T 808 vehicle not listed in `classes`
+    /// (`hazmat`, `truck`, `bus`, `car`).
+    pub default_class: String,
+    /// Class per plate, e.g. `"冀A12345" = "bus"`.
+    pub classes: BTreeMap<String, String>,
+    /// Positions are written in batches of at most this many, or every 200 ms.
+    pub batch_rows: usize,
+}
+
+impl Default for Jt808Section {
+    fn default() -> Self {
+        Jt808Section {
+            listen: String::new(),
+            max_connections: 20_000,
+            idle_timeout_s: 180.0,
+            auth_failures: 5,
+            auth_lockout_s: 300.0,
+            default_class: "hazmat".into(),
+            classes: BTreeMap::new(),
+            batch_rows: 2_000,
+        }
+    }
 }
 
 /// `[server]`
@@ -378,6 +419,19 @@ impl ServerConfig {
                 message: format!("{key}: {message}"),
             })
         };
+        if !self.jt808.listen.is_empty()
+            && self.jt808.listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            return bad("listen", format!("not an address: {:?}", self.jt808.listen));
+        }
+        for c in std::iter::once(&self.jt808.default_class).chain(self.jt808.classes.values()) {
+            if zhilu_core::VehicleClass::parse(c).is_none() {
+                return bad(
+                    c,
+                    format!("vehicle class {c:?}: expected car, bus, truck or hazmat"),
+                );
+            }
+        }
         if self.server.listen.parse::<std::net::SocketAddr>().is_err() {
             return bad(
                 "listen",

@@ -78,7 +78,33 @@ pub enum Msg {
     },
     /// A device adapter's report.
     Device(DeviceReport),
+    /// A JT/T 808 terminal's alarm bits changed.
+    TerminalAlarm {
+        /// Plate (or phone).
+        vehicle: String,
+        /// Fix time (epoch ms).
+        time_ms: i64,
+        /// Latitude.
+        lat: f64,
+        /// Longitude.
+        lon: f64,
+        /// Alarm bits now set.
+        bits: u32,
+        /// Newly set.
+        raised: u32,
+        /// Newly clear.
+        cleared: u32,
+    },
 }
+
+/// Terminal alarm bits that open a `terminal_alarm` event (JT/T 808 table
+/// 24): bit, rule, severity, words.
+const ALARM_EVENTS: [(u32, &str, i16, &str); 4] = [
+    (0, "jt808.emergency", 5, "紧急报警 emergency button"),
+    (1, "jt808.overspeed", 3, "超速报警 over-speed (terminal)"),
+    (2, "jt808.fatigue", 3, "疲劳驾驶 fatigue driving"),
+    (3, "jt808.danger_warning", 4, "危险预警 danger warning"),
+];
 
 /// Shared read-only view the API serves from.
 #[derive(Default)]
@@ -119,6 +145,8 @@ pub struct Engine {
     /// Stored events by identity key (filled while resuming).
     known: HashMap<String, String>,
     known_loose: HashMap<String, Vec<String>>,
+    /// Open terminal alarms: (vehicle, bit) → event row.
+    alarms: HashMap<(String, u32), EventRow>,
 }
 
 /// Identity of an event across a restart: kind, carriageway, rule, first
@@ -172,6 +200,7 @@ impl Engine {
             resume_until_ms: None,
             known: HashMap::new(),
             known_loose: HashMap::new(),
+            alarms: HashMap::new(),
         }
     }
 
@@ -839,6 +868,106 @@ impl Engine {
         self.save_device(row).await;
     }
 
+    /// Opens a `terminal_alarm` event for each alarm bit raised, ends it
+    /// when the bit clears. (Raised by the terminal, not the brain: the
+    /// brain's own hazmat rules run on the positions.)
+    #[allow(clippy::too_many_arguments)]
+    async fn on_terminal_alarm(
+        &mut self,
+        vehicle: &str,
+        time_ms: i64,
+        lat: f64,
+        lon: f64,
+        bits: u32,
+        raised: u32,
+        cleared: u32,
+    ) {
+        let now = wall_ms();
+        let m = self.road.geometry().locate(lon, lat);
+        let dir = if m.offset_m >= 0.0 { "up" } else { "down" };
+        let tz = self.road.tz_offset_s();
+        let t = |ms: i64| zhilu_io::jsonl::format_time(ms, tz);
+        let mut commit = TickCommit {
+            tick_ms: self
+                .snapshot
+                .read()
+                .ok()
+                .and_then(|s| s.last_tick_ms)
+                .unwrap_or(time_ms),
+            ..TickCommit::default()
+        };
+        for (bit, rule, severity, words) in ALARM_EVENTS {
+            let mask = 1u32 << bit;
+            let key = (vehicle.to_string(), bit);
+            if raised & mask != 0 && !self.alarms.contains_key(&key) {
+                let id = self.new_event_id();
+                let json = json!({
+                    "id": id, "kind": "terminal_alarm", "direction": dir,
+                    "from_m": m.stake_m.round(), "to_m": m.stake_m.round(),
+                    "start": t(time_ms), "detected_at": t(time_ms), "end": null,
+                    "severity": severity, "vehicle": vehicle, "alarm": words,
+                    "evidence": {"detectors": [], "rule": rule, "alarm_bits": bits},
+                });
+                let row = EventRow {
+                    id: id.clone(),
+                    kind: "terminal_alarm".into(),
+                    direction: dir.into(),
+                    from_m: m.stake_m,
+                    to_m: m.stake_m,
+                    start_ms: time_ms,
+                    detected_ms: time_ms,
+                    end_ms: None,
+                    severity,
+                    rule: rule.into(),
+                    key: format!("terminal_alarm|{dir}|{rule}|{vehicle}|{time_ms}"),
+                    json: json.to_string(),
+                    updated_wall_ms: now,
+                };
+                commit.changes.push(EventChangeRow {
+                    event_id: id,
+                    change: "opened".into(),
+                    at_ms: time_ms,
+                    wall_ms: now,
+                    json: row.json.clone(),
+                });
+                commit.events.push(row.clone());
+                self.alarms.insert(key, row);
+                metrics::counter!("zhilu_events_opened_total", "kind" => "terminal_alarm")
+                    .increment(1);
+            } else if (cleared & mask != 0 || bits & mask == 0) && raised & mask == 0 {
+                if let Some(mut row) = self.alarms.remove(&key) {
+                    row.end_ms = Some(time_ms);
+                    let mut v: Value = serde_json::from_str(&row.json).unwrap_or(Value::Null);
+                    v["end"] = Value::from(t(time_ms));
+                    row.json = v.to_string();
+                    row.updated_wall_ms = now;
+                    commit.changes.push(EventChangeRow {
+                        event_id: row.id.clone(),
+                        change: "ended".into(),
+                        at_ms: time_ms,
+                        wall_ms: now,
+                        json: row.json.clone(),
+                    });
+                    commit.events.push(row);
+                }
+            }
+        }
+        if commit.events.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.commit_tick(&commit).await {
+            tracing::error!(message = "Terminal alarm not stored.", vehicle, error = %e);
+            return;
+        }
+        for c in &commit.changes {
+            let ev: Value = serde_json::from_str(&c.json).unwrap_or(Value::Null);
+            self.hub.publish(
+                StreamKind::Event,
+                json!({"change": c.change, "tick_ms": commit.tick_ms, "event": ev}).to_string(),
+            );
+        }
+    }
+
     async fn decide(
         &mut self,
         id: i64,
@@ -980,6 +1109,9 @@ impl Engine {
                             let _ = reply.send(r);
                         }
                         Msg::Device(r) => self.on_device(r).await,
+                        Msg::TerminalAlarm { vehicle, time_ms, lat, lon, bits, raised, cleared } => {
+                            self.on_terminal_alarm(&vehicle, time_ms, lat, lon, bits, raised, cleared).await;
+                        }
                     }
                 }
                 _ = timer.tick() => self.on_timer().await,

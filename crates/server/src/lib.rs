@@ -12,6 +12,7 @@ pub mod config;
 pub mod convert;
 pub mod engine;
 pub mod ingest;
+pub mod jt808;
 pub mod stream;
 
 use std::net::SocketAddr;
@@ -84,6 +85,8 @@ pub struct Centre {
     pub state: AppState,
     /// Rows replayed to bring the brain back.
     pub resumed_rows: u64,
+    /// Where the JT/T 808 gateway listens, when it is on.
+    pub jt808_addr: Option<SocketAddr>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -196,9 +199,19 @@ impl Centre {
             tasks.push(mqtt_ingest(&state).await?);
         }
         tasks.push(tokio::spawn(retention(store, cfg.clone())));
+        let mut jt808_addr = None;
+        if !cfg.jt808.listen.is_empty() {
+            let listen: SocketAddr = cfg.jt808.listen.parse().context("jt808.listen")?;
+            let (addr, t) = jt808::start(&state, listen)
+                .await
+                .context("starting the JT/T 808 gateway")?;
+            tasks.extend(t);
+            jt808_addr = Some(addr);
+        }
         Ok(Centre {
             state,
             resumed_rows,
+            jt808_addr,
             tasks,
         })
     }
@@ -230,9 +243,12 @@ pub async fn serve(road: Arc<RoadBook>, cfg: ServerConfig) -> anyhow::Result<()>
         .with_context(|| format!("listening on {listen}"))?;
     tracing::info!(message = "Serving.", %listen, resumed_rows = centre.resumed_rows, database = centre.state.store.backend());
     println!(
-        "zhilu serving on http://{} (resumed {} stored rows)",
+        "zhilu serving on http://{} (resumed {} stored rows){}",
         listener.local_addr()?,
-        centre.resumed_rows
+        centre.resumed_rows,
+        centre
+            .jt808_addr
+            .map_or(String::new(), |a| format!("; JT/T 808 gateway on {a}"))
     );
     serve_on(centre, listener, async {
         let _ = tokio::signal::ctrl_c().await;

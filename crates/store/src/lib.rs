@@ -101,10 +101,12 @@ mod events;
 mod readings;
 mod retention;
 mod state;
+mod terminals;
 mod types;
 
 pub use error::StoreError;
 pub use retention::{Obs5MinRow, Weather5MinRow};
+pub use terminals::TerminalRow;
 pub use types::*;
 
 /// The store's result type.

@@ -25,6 +25,7 @@ both!(
     users,
     sessions,
     device_states,
+    terminals,
     meta_and_snapshots,
     max_ids,
     retention_rolls_up_obs,
@@ -899,6 +900,34 @@ async fn sessions(db: &TestDb) {
 }
 
 // ---------------------------------------------------------------- state
+
+async fn terminals(db: &TestDb) {
+    let s = &db.store;
+    let t = zhilu_store::TerminalRow {
+        phone: "13800000001".into(),
+        plate: "冀A12345".into(),
+        terminal_id: "T1".into(),
+        auth_hash: "h1".into(),
+        registered_wall_ms: 5,
+    };
+    assert_eq!(s.terminal("13800000001").await.unwrap(), None);
+    s.upsert_terminal(&t).await.unwrap();
+    assert_eq!(s.terminal("13800000001").await.unwrap().as_ref(), Some(&t));
+    // Re-registering replaces the code.
+    let t2 = zhilu_store::TerminalRow {
+        auth_hash: "h2".into(),
+        registered_wall_ms: 9,
+        ..t.clone()
+    };
+    s.upsert_terminal(&t2).await.unwrap();
+    assert_eq!(
+        s.terminal("13800000001").await.unwrap().unwrap().auth_hash,
+        "h2"
+    );
+    assert_eq!(s.terminals().await.unwrap().len(), 1);
+    s.delete_terminal("13800000001").await.unwrap();
+    assert!(s.terminals().await.unwrap().is_empty());
+}
 
 async fn device_states(db: &TestDb) {
     let s = &db.store;

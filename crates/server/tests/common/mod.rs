@@ -164,6 +164,11 @@ impl TestServer {
         self.centre.as_ref().map_or(0, |c| c.resumed_rows)
     }
 
+    /// Where the JT/T 808 gateway listens, when configured.
+    pub fn jt808_addr(&self) -> Option<std::net::SocketAddr> {
+        self.centre.as_ref().and_then(|c| c.jt808_addr)
+    }
+
     pub async fn login(&self, user: &str) -> String {
         let r: Value = self
             .http
