@@ -415,14 +415,29 @@ fn every_staged_vehicle_violation_is_found_within_two_minutes_and_no_other() {
 #[test]
 fn sim_writes_a_day_replay_reads_and_its_episodes_are_found() {
     let dir = scratch("sim");
-    let out = zhilu(&["sim", "--out", s(&dir), "--from-hour", "5", "--hours", "3.5"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = zhilu(&[
+        "sim",
+        "--out",
+        s(&dir),
+        "--from-hour",
+        "5",
+        "--hours",
+        "3.5",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let (out, events, actions) = replay(&dir, &dir.join("OBS.csv"), "");
     let summary = String::from_utf8_lossy(&out.stderr).to_string();
     assert!(out.status.success(), "{summary}");
     assert!(!summary.contains("bad rows"), "{summary}");
     let truth = std::fs::read_to_string(dir.join("TRUTH.jsonl")).unwrap();
-    let truth: Vec<Value> = truth.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let truth: Vec<Value> = truth
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
     for t in &truth {
         let want = match t["kind"].as_str().unwrap() {
@@ -432,7 +447,10 @@ fn sim_writes_a_day_replay_reads_and_its_episodes_are_found() {
             "hazmat_stop" | "hazmat_stopped" => "hazmat_stopped",
             _ => continue,
         };
-        assert!(kinds.contains(&want), "{want} from {t} not found in {kinds:?}");
+        assert!(
+            kinds.contains(&want),
+            "{want} from {t} not found in {kinds:?}"
+        );
     }
     assert!(actions.contains("\"speed_limit\""));
 }
