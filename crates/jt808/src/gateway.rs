@@ -18,7 +18,9 @@
 //!   gateway does not handle; each packet of a sub-packaged message is
 //!   acknowledged, and the whole message is handled once reassembled;
 //! - 0x0200 and every item of 0x0704 become [`GatewayEvent::Position`], and a
-//!   change of the alarm bits a [`GatewayEvent::Alarm`];
+//!   change of the alarm bits a [`GatewayEvent::Alarm`] (reports whose BCD
+//!   time is not a real date, as terminals without a fix send, are
+//!   acknowledged but not forwarded);
 //! - a connection silent for `idle_timeout` is closed; past
 //!   `max_connections` new connections are closed at once.
 //!

@@ -43,6 +43,8 @@
 //! assert_eq!(msg.header.phone.as_str(), "013800138000");
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod body;
 pub mod codec;
 pub mod error;

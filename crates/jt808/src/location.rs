@@ -334,20 +334,26 @@ pub struct Extras {
 impl Extras {
     /// Decodes items until the reader is empty.
     #[inline]
-    fn read(r: &mut Reader<'_>) -> Result<Extras, DecodeError> {
-        let mut x = Extras::default();
+    fn read_into(&mut self, r: &mut Reader<'_>) -> Result<(), DecodeError> {
+        // Reset in place, keeping the unknown list's capacity.
+        let mut unknown = std::mem::take(&mut self.unknown);
+        unknown.clear();
+        *self = Extras {
+            unknown,
+            ..Extras::default()
+        };
         while r.remaining() > 0 {
             let id = r.u8("item id")?;
             let len = r.u8("item length")? as usize;
             let v = r.bytes(len, "item value")?;
-            if !x.take_known(id, v) {
-                x.unknown.push(RawItem {
+            if !self.take_known(id, v) {
+                self.unknown.push(RawItem {
                     id,
                     data: v.to_vec(),
                 });
             }
         }
-        Ok(x)
+        Ok(())
     }
 
     #[inline]
@@ -536,23 +542,28 @@ impl Location {
     /// Decodes a location body from a reader that ends where the body does.
     #[inline]
     pub fn read(r: &mut Reader<'_>) -> Result<Location, DecodeError> {
+        let mut l = Location::default();
+        l.read_into(r)?;
+        Ok(l)
+    }
+
+    /// Decodes a location body over `self` in place (reusing its buffers);
+    /// on error `self` holds a partly decoded report.
+    #[inline]
+    pub fn read_into(&mut self, r: &mut Reader<'_>) -> Result<(), DecodeError> {
         let fixed: [u8; LOCATION_FIXED - 6] = r.array("location fixed part")?;
         let be32 =
             |i: usize| u32::from_be_bytes([fixed[i], fixed[i + 1], fixed[i + 2], fixed[i + 3]]);
         let be16 = |i: usize| u16::from_be_bytes([fixed[i], fixed[i + 1]]);
-        let time = BcdTime::read(r)?;
-        let extras = Extras::read(r)?;
-        Ok(Location {
-            alarm: AlarmFlags(be32(0)),
-            status: StatusFlags(be32(4)),
-            lat: be32(8),
-            lon: be32(12),
-            altitude: be16(16),
-            speed: be16(18),
-            direction: be16(20),
-            time,
-            extras,
-        })
+        self.alarm = AlarmFlags(be32(0));
+        self.status = StatusFlags(be32(4));
+        self.lat = be32(8);
+        self.lon = be32(12);
+        self.altitude = be16(16);
+        self.speed = be16(18);
+        self.direction = be16(20);
+        self.time = BcdTime::read(r)?;
+        self.extras.read_into(r)
     }
 
     /// Appends the body.

@@ -1,4 +1,4 @@
-//! BCD[6] times `YYMMDDhhmmss` in UTC+8 (Beijing time), as the protocol sends them.
+//! `BCD[6]` times `YYMMDDhhmmss` in UTC+8 (Beijing time), as the protocol sends them.
 
 use crate::error::DecodeError;
 use crate::wire::Reader;

@@ -34,10 +34,23 @@ pub fn strip_delims(wire: &[u8]) -> &[u8] {
 
 /// Unescapes `wire` (without delimiters) into `out` (cleared first).
 pub fn unescape_into(wire: &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+    let first = wire.iter().position(|&b| b == ESC).unwrap_or(wire.len());
+    unescape_from(wire, first, out)
+}
+
+/// [`unescape_into`] when the caller already knows the first escape is at `first`.
+#[inline]
+pub(crate) fn unescape_from(
+    wire: &[u8],
+    first: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), DecodeError> {
     out.clear();
     out.resize(wire.len(), 0);
     let dst = out.as_mut_slice();
-    let (mut r, mut w) = (0usize, 0usize);
+    let first = first.min(wire.len());
+    dst[..first].copy_from_slice(&wire[..first]);
+    let (mut r, mut w) = (first, first);
     while r < wire.len() {
         let b = wire[r];
         if b == ESC {

@@ -43,4 +43,12 @@ fn location_decode_allocates_nothing() {
         }
     }
     assert_eq!(ALLOCS.load(Ordering::Relaxed) - before, 0);
+    let mut msg = dec.decode(&frames[0]).unwrap();
+    let before = ALLOCS.load(Ordering::Relaxed);
+    for _ in 0..1000 {
+        for f in &frames {
+            dec.decode_into(f, &mut msg).unwrap();
+        }
+    }
+    assert_eq!(ALLOCS.load(Ordering::Relaxed) - before, 0);
 }

@@ -309,7 +309,7 @@ async fn garbage_between_frames_gets_message_error_and_later_frames_work() {
 #[tokio::test]
 async fn idle_connection_is_closed() {
     let cfg = GatewayConfig {
-        idle_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(1000),
         ..Default::default()
     };
     let (h, _registry, mut rx) = start(cfg).await;

@@ -295,6 +295,17 @@ proptest! {
     }
 
     #[test]
+    fn decode_into_a_reused_message_equals_decode(msgs in vec(message(), 1..6)) {
+        let mut dec = Decoder::new();
+        let mut reused = Message::new(Version::V2013, Phone::new("1").unwrap(), 0, Body::Heartbeat);
+        for msg in msgs {
+            let Ok(wire) = msg.to_bytes() else { continue };
+            dec.decode_into(&wire, &mut reused).unwrap();
+            prop_assert_eq!(&reused, &msg);
+        }
+    }
+
+    #[test]
     fn packets_reassemble_in_any_order(
         msg in message(),
         max_body in 8usize..300,
