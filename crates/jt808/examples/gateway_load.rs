@@ -12,10 +12,11 @@
 //! quantiles measured by the terminals and the gateway process's resident
 //! memory (sampled VmRSS peak and the kernel's VmHWM).
 //!
-//! Measured on the 2-core development machine (shared with other builds):
-//! 10,000 terminals × 30 reports = 300,000 reports, all answered with
-//! result 0; reply latency p50 0.25 ms, p99 3.2 ms, max 30 ms; gateway
-//! VmHWM 66.6 MiB (3.3 MiB idle, ~6.5 KiB per connection).
+//! Measured on the 2-core development machine (shared with other builds,
+//! load average ~4.5): 10,000 terminals × 30 reports = 300,000 reports, all
+//! answered with result 0; reply latency p50 0.26 ms, p90 0.69 ms, p99
+//! 3.3 ms, max 17 ms; gateway VmHWM 66.5 MiB (3.2 MiB idle, ~6.5 KiB per
+//! connection).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};

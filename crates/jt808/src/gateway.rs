@@ -22,7 +22,10 @@
 //!   time is not a real date, as terminals without a fix send, are
 //!   acknowledged but not forwarded);
 //! - a connection silent for `idle_timeout` is closed; past
-//!   `max_connections` new connections are closed at once.
+//!   `max_connections` new connections are closed at once;
+//! - [`GatewayHandle::command`] sends a platform message (e.g. 0x8202
+//!   temporary tracking, 0x8103 set parameters, 0x8104 query parameters) to
+//!   an authenticated terminal and returns its answer (0x0001 or 0x0104).
 //!
 //! Replies are written after each read's frames are handled, so a slow
 //! terminal slows only its own task; events wait for room in the channel,
@@ -30,11 +33,13 @@
 
 use crate::body::{Body, RegisterReply, ReplyResult, register_result};
 use crate::codec::{Decoder, Message, error_reply, general_reply};
+use crate::error::EncodeError;
 use crate::header::Header;
+use crate::header::{Phone, Version};
 use crate::location::Location;
 use crate::reassembly::{Reassembler, ReassemblyConfig};
 use crate::wire::Framer;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -43,7 +48,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// A boxed future, so [`TerminalRegistry`] stays object-safe.
@@ -357,12 +362,92 @@ pub struct GatewayStats {
     pub active: usize,
 }
 
+/// Why a command to a terminal got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// No authenticated connection for this phone.
+    #[error("terminal {0} is not connected")]
+    NotConnected(String),
+    /// The terminal's command queue is full.
+    #[error("terminal {0}: too many commands waiting")]
+    Busy(String),
+    /// The terminal did not answer in time.
+    #[error("terminal {phone}: no answer within {timeout:?}")]
+    Timeout {
+        /// The terminal.
+        phone: String,
+        /// How long the gateway waited.
+        timeout: Duration,
+    },
+    /// The connection ended before the answer.
+    #[error("terminal {0}: connection ended before the answer")]
+    Closed(String),
+    /// The command could not be encoded.
+    #[error("terminal {phone}: {source}")]
+    Encode {
+        /// The terminal.
+        phone: String,
+        /// Why.
+        source: EncodeError,
+    },
+}
+
+/// A platform message on its way to a connection, and where its answer goes
+/// (boxed in the queue, which then costs each connection a few hundred bytes).
+struct Command {
+    body: Body,
+    reply: oneshot::Sender<Result<Body, CommandError>>,
+}
+
+/// The sending end of a connection's command queue.
+type CommandTx = mpsc::Sender<Box<Command>>;
+
+/// Command queues of authenticated connections, by phone (digits without leading zeros).
+#[derive(Default)]
+struct CommandMap {
+    by_phone: Mutex<HashMap<String, (u64, CommandTx)>>,
+}
+
+impl CommandMap {
+    fn insert(&self, phone: &str, conn: u64, tx: mpsc::Sender<Box<Command>>) {
+        if let Ok(mut m) = self.by_phone.lock() {
+            m.insert(phone.to_string(), (conn, tx));
+        }
+    }
+
+    /// Removes the entry only if it still belongs to connection `conn`.
+    fn remove(&self, phone: &str, conn: u64) {
+        if let Ok(mut m) = self.by_phone.lock()
+            && m.get(phone).is_some_and(|(c, _)| *c == conn)
+        {
+            m.remove(phone);
+        }
+    }
+
+    fn get(&self, phone: &str) -> Option<mpsc::Sender<Box<Command>>> {
+        self.by_phone
+            .lock()
+            .ok()?
+            .get(phone)
+            .map(|(_, tx)| tx.clone())
+    }
+}
+
 /// Controls a running gateway; dropping every clone of it stops the gateway too.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct GatewayHandle {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     counters: Arc<Counters>,
+    commands: Arc<CommandMap>,
+}
+
+impl std::fmt::Debug for GatewayHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GatewayHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GatewayHandle {
@@ -374,6 +459,36 @@ impl GatewayHandle {
     /// Stops accepting and closes every connection.
     pub fn shutdown(&self) {
         let _ = self.stop.send(true);
+    }
+
+    /// Sends a platform message to the authenticated terminal `phone` and
+    /// waits for its answer: the 0x0001 general reply, or the 0x0104 for a
+    /// parameter query.
+    pub async fn command(
+        &self,
+        phone: &str,
+        body: Body,
+        timeout: Duration,
+    ) -> Result<Body, CommandError> {
+        let key = Phone::new(phone).map_or_else(|| phone.to_string(), |p| p.trimmed().to_string());
+        let tx = self
+            .commands
+            .get(&key)
+            .ok_or_else(|| CommandError::NotConnected(key.clone()))?;
+        let (reply, answer) = oneshot::channel();
+        tx.try_send(Box::new(Command { body, reply }))
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => CommandError::Busy(key.clone()),
+                mpsc::error::TrySendError::Closed(_) => CommandError::NotConnected(key.clone()),
+            })?;
+        match tokio::time::timeout(timeout, answer).await {
+            Err(_) => Err(CommandError::Timeout {
+                phone: key,
+                timeout,
+            }),
+            Ok(Err(_)) => Err(CommandError::Closed(key)),
+            Ok(Ok(r)) => r,
+        }
     }
 
     /// The counters now.
@@ -442,6 +557,8 @@ struct Shared {
     out: mpsc::Sender<GatewayEvent>,
     counters: Arc<Counters>,
     lockouts: Lockouts,
+    commands: Arc<CommandMap>,
+    next_conn: AtomicU64,
 }
 
 /// The JT/T 808 TCP gateway.
@@ -479,12 +596,15 @@ impl Gateway {
         let (stop, stop_rx) = watch::channel(false);
         let counters = Arc::new(Counters::default());
         let slots = Arc::new(Semaphore::new(cfg.max_connections));
+        let commands = Arc::new(CommandMap::default());
         let shared = Arc::new(Shared {
             cfg,
             registry,
             out,
             counters: counters.clone(),
             lockouts: Lockouts::default(),
+            commands: commands.clone(),
+            next_conn: AtomicU64::new(0),
         });
         let task = tokio::spawn(accept_loop(listener, shared, slots, stop_rx));
         Ok((
@@ -492,6 +612,7 @@ impl Gateway {
                 addr,
                 stop,
                 counters,
+                commands,
             },
             task,
         ))
@@ -535,6 +656,9 @@ async fn accept_loop(
             shared.counters.active.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
             let phone = conn.session.map(|s| s.phone);
+            if let Some(p) = &phone {
+                shared.commands.remove(p, conn.id);
+            }
             let _ = shared
                 .out
                 .send(GatewayEvent::Disconnected { phone, reason })
@@ -547,6 +671,24 @@ struct Session {
     phone: String,
     plate: String,
     last_alarm: u32,
+    /// Edition and phone as the terminal sends them, for messages to it.
+    version: Version,
+    wire_phone: Phone,
+}
+
+/// Most commands awaiting an answer per connection; the oldest is dropped beyond.
+const MAX_PENDING_COMMANDS: usize = 16;
+
+enum Wake {
+    Read(usize),
+    Command(Box<Command>),
+}
+
+async fn next_command(rx: &mut Option<mpsc::Receiver<Box<Command>>>) -> Option<Box<Command>> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 struct Connection<'s> {
@@ -558,19 +700,26 @@ struct Connection<'s> {
     replies: Vec<u8>,
     close_after_write: Option<&'static str>,
     started: Instant,
+    id: u64,
+    commands: Option<mpsc::Receiver<Box<Command>>>,
+    pending: VecDeque<(u16, oneshot::Sender<Result<Body, CommandError>>)>,
 }
 
 impl<'s> Connection<'s> {
     fn new(shared: &'s Shared) -> Self {
         Connection {
             shared,
-            decoder: Decoder::new(),
+            // Grows to the largest escaped frame seen, not the protocol maximum.
+            decoder: Decoder::default(),
             reassembler: Reassembler::new(shared.cfg.reassembly),
             session: None,
             serial: 0,
             replies: Vec::new(),
             close_after_write: None,
             started: Instant::now(),
+            id: shared.next_conn.fetch_add(1, Ordering::Relaxed),
+            commands: None,
+            pending: VecDeque::new(),
         }
     }
 
@@ -579,17 +728,28 @@ impl<'s> Connection<'s> {
         let cfg = &shared.cfg;
         let mut framer = Framer::new(cfg.max_frame);
         let mut buf = vec![0u8; cfg.read_buffer];
+        let mut idle_at = tokio::time::Instant::now() + cfg.idle_timeout;
         loop {
-            let read = tokio::select! {
-                r = tokio::time::timeout(cfg.idle_timeout, stream.read(&mut buf)) => r,
+            let wake = tokio::select! {
+                r = stream.read(&mut buf) => match r {
+                    Err(e) => return format!("read error: {e}"),
+                    Ok(0) => return "closed".into(),
+                    Ok(n) => Wake::Read(n),
+                },
+                _ = tokio::time::sleep_until(idle_at) => return "idle".into(),
                 _ = stop.changed() => return "shutdown".into(),
+                Some(cmd) = next_command(&mut self.commands) => Wake::Command(cmd),
             };
-            let n = match read {
-                Err(_) => return "idle".into(),
-                Ok(Err(e)) => return format!("read error: {e}"),
-                Ok(Ok(0)) => return "closed".into(),
-                Ok(Ok(n)) => n,
+            let n = match wake {
+                Wake::Read(n) => n,
+                Wake::Command(cmd) => {
+                    self.send_command(*cmd);
+                    0
+                }
             };
+            if n > 0 {
+                idle_at = tokio::time::Instant::now() + cfg.idle_timeout;
+            }
             framer.push(&buf[..n]);
             while let Some(seg) = framer.next_frame() {
                 self.shared.counters.frames.fetch_add(1, Ordering::Relaxed);
@@ -628,6 +788,41 @@ impl<'s> Connection<'s> {
     fn send(&mut self, msg: &Message) {
         if let Err(e) = msg.encode(&mut self.replies) {
             tracing::warn!(error = %e, "jt808 gateway: cannot encode reply");
+        }
+    }
+
+    fn send_command(&mut self, cmd: Command) {
+        let Some(s) = &self.session else {
+            let _ = cmd
+                .reply
+                .send(Err(CommandError::NotConnected(String::new())));
+            return;
+        };
+        let (version, phone, key) = (s.version, s.wire_phone, s.phone.clone());
+        let serial = self.next_serial();
+        let mark = self.replies.len();
+        match Message::new(version, phone, serial, cmd.body).encode(&mut self.replies) {
+            Ok(()) => {
+                if self.pending.len() >= MAX_PENDING_COMMANDS {
+                    self.pending.pop_front();
+                }
+                self.pending.push_back((serial, cmd.reply));
+            }
+            Err(source) => {
+                self.replies.truncate(mark);
+                let _ = cmd
+                    .reply
+                    .send(Err(CommandError::Encode { phone: key, source }));
+            }
+        }
+    }
+
+    /// Hands a terminal's answer to the command it answers, if one is waiting.
+    fn answer(&mut self, reply_serial: u16, body: Body) {
+        if let Some(i) = self.pending.iter().position(|(s, _)| *s == reply_serial)
+            && let Some((_, tx)) = self.pending.remove(i)
+        {
+            let _ = tx.send(Ok(body));
         }
     }
 
@@ -756,7 +951,12 @@ impl<'s> Connection<'s> {
                             phone: phone.clone(),
                             plate: info.plate.clone(),
                             last_alarm: 0,
+                            version: header.version,
+                            wire_phone: header.phone,
                         });
+                        let (tx, rx) = mpsc::channel(8);
+                        self.shared.commands.insert(&phone, self.id, tx);
+                        self.commands = Some(rx);
                         self.emit(GatewayEvent::Authenticated {
                             phone,
                             plate: info.plate,
@@ -783,6 +983,8 @@ impl<'s> Connection<'s> {
             Body::Heartbeat => self.reply(&header, ReplyResult::Ok),
             Body::Deregister => {
                 self.shared.registry.deregister(&phone).await;
+                self.shared.commands.remove(&phone, self.id);
+                self.commands = None;
                 self.session = None;
                 self.reply(&header, ReplyResult::Ok);
             }
@@ -812,8 +1014,9 @@ impl<'s> Connection<'s> {
                     self.position(l).await;
                 }
             }
-            // Replies from the terminal need no reply.
-            Body::TerminalReply(_) | Body::ParamsReply(_) => {}
+            // Answers to our commands need no reply.
+            Body::TerminalReply(g) => self.answer(g.reply_serial, Body::TerminalReply(g)),
+            Body::ParamsReply(p) => self.answer(p.reply_serial, Body::ParamsReply(p)),
             _ => {
                 if reply {
                     self.reply(&header, ReplyResult::Unsupported);

@@ -418,3 +418,76 @@ async fn fleet_along_points() {
         positions += 1;
     }
 }
+
+#[tokio::test]
+async fn commands_reach_the_terminal_and_return_its_answer() {
+    use zhilu_jt808::body::{ParamValue, param};
+    use zhilu_jt808::gateway::CommandError;
+    let (h, _registry, _rx) = start(GatewayConfig::default()).await;
+    assert_eq!(
+        h.command("13200000001", Body::QueryParams, T).await,
+        Err(CommandError::NotConnected("13200000001".into()))
+    );
+    let mut t = authenticated(h.local_addr(), "13200000001", Version::V2019_1).await;
+    let handle = h.clone();
+    let track = tokio::spawn(async move {
+        handle
+            .command(
+                "013200000001",
+                Body::TempTracking(TempTracking {
+                    interval_s: 5,
+                    validity_s: 600,
+                }),
+                T,
+            )
+            .await
+    });
+    // The terminal sees the 0x8202 and answers it.
+    let m = t.recv(T).await.unwrap();
+    assert_eq!(
+        m.body,
+        Body::TempTracking(TempTracking {
+            interval_s: 5,
+            validity_s: 600
+        })
+    );
+    assert_eq!(m.header.version, Version::V2019_1);
+    let reply = GeneralReply {
+        reply_serial: m.header.serial,
+        reply_id: 0x8202,
+        result: ReplyResult::Ok,
+    };
+    t.send(Body::TerminalReply(reply)).await.unwrap();
+    assert_eq!(track.await.unwrap(), Ok(Body::TerminalReply(reply)));
+
+    // A parameter query is answered with 0x0104.
+    let handle = h.clone();
+    let query =
+        tokio::spawn(async move { handle.command("13200000001", Body::QueryParams, T).await });
+    let m = t.recv(T).await.unwrap();
+    assert_eq!(m.body, Body::QueryParams);
+    let params = vec![Param {
+        id: param::HEARTBEAT_INTERVAL,
+        value: ParamValue::Dword(30),
+    }];
+    let answer = Body::ParamsReply(ParamsReply {
+        reply_serial: m.header.serial,
+        params,
+    });
+    t.send(answer.clone()).await.unwrap();
+    assert_eq!(query.await.unwrap(), Ok(answer));
+
+    // No answer: a timeout; the connection keeps working.
+    let r = h
+        .command("13200000001", Body::QueryParams, Duration::from_millis(200))
+        .await;
+    assert!(matches!(r, Err(CommandError::Timeout { .. })), "{r:?}");
+    assert_eq!(t.heartbeat(T).await.unwrap(), ReplyResult::Ok);
+    // After the terminal leaves, it is not connected.
+    drop(t);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(matches!(
+        h.command("13200000001", Body::QueryParams, T).await,
+        Err(CommandError::NotConnected(_))
+    ));
+}
