@@ -234,7 +234,7 @@ fn contract_8_batch_location() {
     assert_reencodes(&wire, &msg);
 }
 
-// ---- Huabao Telematics blog, "JT808 common message parsing of GPS electronic lock" ----
+// ---- Huabao Telematics blog, "JT808 common message parsing of GPS electronic lock" (huabaotelematics.com) ----
 
 /// 0x0200 2013 with 0x01, 0x03, 0x25, 0x30, 0x31 and two vendor items (0xE3, 0xD5) kept raw.
 #[test]
@@ -310,7 +310,7 @@ fn huabao_auth_and_reply() {
     assert_reencodes(&wire, &msg);
 }
 
-// ---- makeclan/xtream-codec (Apache-2.0), debug UI codec mock data, 2019 frames ----
+// ---- makeclan/xtream-codec on GitHub, debug UI codec mock data (codec-utils.ts), 2019 frames ----
 
 /// 0x0200 2019 whose items come in the order 0x02, 0x01 (re-encoded in id order).
 #[test]
