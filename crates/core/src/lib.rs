@@ -15,6 +15,7 @@ pub mod brain;
 pub mod congestion;
 pub mod decide;
 pub mod event;
+pub mod forecast;
 pub mod incident;
 pub mod plans;
 pub mod quality;
