@@ -169,6 +169,9 @@ enum Cmd {
     /// The whole platform in one command: the live centre on the embedded defaults with the
     /// built-in simulator playing the 60-km demo corridor (fog, ice, an incident, a hazmat truck).
     Demo(demo::Args),
+    /// Trains the forecaster on the first rows of a wide speed CSV and scores it on the rest
+    /// (MAE / RMSE / MAPE at 15, 30 and 60 min beside persistence and the historical average).
+    ForecastEval(forecast_eval::Args),
     /// Writes a simulated day of a road book as replay-contract files (OBS, WEATHER, POS, CAM, TRUTH).
     Sim {
         /// The road book (default: the built-in demo corridor, also written to DIR).
@@ -369,6 +372,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Loadgen(args) => runtime()?.block_on(loadgen::run(args)),
+        Cmd::ForecastEval(a) => forecast_eval::run(a),
         Cmd::Jt808 {
             command: Jt808Cmd::Decode { hex },
         } => {
@@ -560,4 +564,5 @@ fn gen_day(out: &std::path::Path, cfg: DayConfig, obs_only: bool) -> anyhow::Res
 
 mod bench;
 mod demo;
+mod forecast_eval;
 mod loadgen;
