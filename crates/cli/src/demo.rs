@@ -167,17 +167,14 @@ async fn drive(
     let road2 = road.clone();
     tokio::spawn(async move {
         let mut body = stream.bytes_stream();
-        let mut buf = String::new();
-        let mut kind = String::new();
+        let mut sse = crate::sse::SseReader::default();
+        let mut msgs = Vec::new();
         while let Some(Ok(chunk)) = body.next().await {
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(i) = buf.find('\n') {
-                let line = buf[..i].trim_end_matches('\r').to_string();
-                buf.drain(..=i);
-                if let Some(k) = line.strip_prefix("event:") {
-                    kind = k.trim().to_string();
-                } else if let (Some(d), "device") = (line.strip_prefix("data:"), kind.as_str()) {
-                    let v: Value = serde_json::from_str(d.trim()).unwrap_or(Value::Null);
+            msgs.clear();
+            sse.push(&chunk, &mut msgs);
+            for (kind, d) in &msgs {
+                if kind == "device" {
+                    let v: Value = serde_json::from_str(d).unwrap_or(Value::Null);
                     if let Some(c) = device_command(&road2, &v) {
                         if cmd_tx.send(c).await.is_err() {
                             return;

@@ -97,28 +97,21 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     let sh = shared.clone();
     let listener = tokio::spawn(async move {
         let mut body = stream.bytes_stream();
-        let mut buf = String::new();
-        let mut kind = String::new();
+        let mut sse = crate::sse::SseReader::default();
+        let mut msgs = Vec::new();
         while let Some(Ok(chunk)) = body.next().await {
             let now = Instant::now();
-            buf.push_str(&String::from_utf8_lossy(&chunk));
-            while let Some(i) = buf.find('\n') {
-                let line = buf[..i].trim_end_matches('\r').to_string();
-                buf.drain(..=i);
-                if let Some(k) = line.strip_prefix("event:") {
-                    kind = k.trim().to_string();
-                } else if let Some(d) = line.strip_prefix("data:") {
-                    let v: Value = serde_json::from_str(d.trim()).unwrap_or(Value::Null);
-                    let tick = match kind.as_str() {
-                        "state" => v["ts_ms"].as_i64(),
-                        "event" => v["tick_ms"].as_i64(),
-                        _ => None,
-                    };
-                    if let Some(t) = tick {
-                        if let Ok(mut s) = sh.lock() {
-                            s.seen.push((kind.clone(), t, now));
-                        }
-                    }
+            msgs.clear();
+            sse.push(&chunk, &mut msgs);
+            for (kind, d) in &msgs {
+                let v: Value = serde_json::from_str(d).unwrap_or(Value::Null);
+                let tick = match kind.as_str() {
+                    "state" => v["ts_ms"].as_i64(),
+                    "event" => v["tick_ms"].as_i64(),
+                    _ => None,
+                };
+                if let (Some(t), Ok(mut s)) = (tick, sh.lock()) {
+                    s.seen.push((kind.clone(), t, now));
                 }
             }
         }

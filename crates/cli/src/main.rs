@@ -566,3 +566,4 @@ mod bench;
 mod demo;
 mod forecast_eval;
 mod loadgen;
+mod sse;

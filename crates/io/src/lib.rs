@@ -20,5 +20,8 @@ pub mod replay;
 pub use badrows::{BadRowKind, BadRows};
 pub use csvfile::parse_time;
 pub use error::IoError;
-pub use readers::{CameraReader, Interner, ObsReader, PositionReader, Row, WeatherReader};
+pub use readers::{
+    CAM_COLS, CameraReader, Interner, OBS_COLS, ObsReader, POS_COLS, PositionReader, Row,
+    WEATHER_COLS, WeatherReader,
+};
 pub use replay::{ReplayError, ReplayPaths, ReplaySummary, load_road, replay_files};

@@ -71,7 +71,8 @@ pub struct ObsReader<R: Read> {
     order: TimeOrder,
 }
 
-const OBS_COLS: [&str; 7] = [
+/// The columns of OBS.csv, in the contract's order.
+pub const OBS_COLS: [&str; 7] = [
     "time",
     "detector",
     "lane",
@@ -233,7 +234,8 @@ pub struct WeatherReader<R: Read> {
     order: TimeOrder,
 }
 
-const WEATHER_COLS: [&str; 7] = [
+/// The columns of WEATHER.csv, in the contract's order.
+pub const WEATHER_COLS: [&str; 7] = [
     "time",
     "station",
     "visibility_m",
@@ -358,7 +360,8 @@ pub struct PositionReader<R: Read> {
     order: TimeOrder,
 }
 
-const POS_COLS: [&str; 7] = [
+/// The columns of POS.csv, in the contract's order.
+pub const POS_COLS: [&str; 7] = [
     "time",
     "vehicle",
     "class",
@@ -452,7 +455,8 @@ pub struct CameraReader<R: Read> {
     road_end_m: f64,
 }
 
-const CAM_COLS: [&str; 7] = [
+/// The columns of CAM.csv, in the contract's order.
+pub const CAM_COLS: [&str; 7] = [
     "time",
     "camera",
     "kind",

@@ -410,10 +410,7 @@ async fn ingest_body(
     } else if ct.starts_with("text/csv") || ct.starts_with("text/plain") {
         Format::Csv
     } else if ct.is_empty() {
-        match body.iter().find(|b| !b.is_ascii_whitespace()) {
-            Some(b'[') | Some(b'{') => Format::Json,
-            _ => Format::Csv,
-        }
+        Format::sniff(&body)
     } else {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -219,18 +219,7 @@ impl Engine {
         let now = wall_ms();
         for d in self.road.devices() {
             let id = self.road.device_id(d).to_string();
-            self.devices.insert(
-                id.clone(),
-                DeviceStateRow {
-                    device: id,
-                    state_json: "null".into(),
-                    confirmed_wall_ms: None,
-                    online: false,
-                    last_seen_wall_ms: None,
-                    pending_json: None,
-                    updated_wall_ms: now,
-                },
-            );
+            self.devices.insert(id.clone(), unheard_device(id, now));
         }
         for d in self.store.device_states().await? {
             self.devices.insert(d.device.clone(), d);
@@ -754,15 +743,7 @@ impl Engine {
         let row = self
             .devices
             .entry(device.to_string())
-            .or_insert_with(|| DeviceStateRow {
-                device: device.to_string(),
-                state_json: "null".into(),
-                confirmed_wall_ms: None,
-                online: false,
-                last_seen_wall_ms: None,
-                pending_json: None,
-                updated_wall_ms: now,
-            });
+            .or_insert_with(|| unheard_device(device.to_string(), now));
         row.pending_json = Some(pending);
         row.updated_wall_ms = now;
         let row = row.clone();
@@ -813,14 +794,7 @@ impl Engine {
                 row.confirmed_wall_ms = Some(*wall_ms);
                 row.online = true;
                 row.last_seen_wall_ms = Some(*wall_ms);
-                let pending_id = row
-                    .pending_json
-                    .as_deref()
-                    .and_then(|p| serde_json::from_str::<Value>(p).ok())
-                    .and_then(|v| v.get("command_id").and_then(Value::as_u64));
-                if pending_id == Some(*command_id) {
-                    row.pending_json = None;
-                }
+                settle_pending(row, *command_id);
             }
             DeviceReport::State { state, wall_ms, .. } => {
                 row.state_json = state.to_string();
@@ -829,14 +803,7 @@ impl Engine {
                 row.last_seen_wall_ms = Some(*wall_ms);
             }
             DeviceReport::Failed { command_id, .. } | DeviceReport::Expired { command_id, .. } => {
-                let pending_id = row
-                    .pending_json
-                    .as_deref()
-                    .and_then(|p| serde_json::from_str::<Value>(p).ok())
-                    .and_then(|v| v.get("command_id").and_then(Value::as_u64));
-                if pending_id == Some(*command_id) {
-                    row.pending_json = None;
-                }
+                settle_pending(row, *command_id);
             }
             DeviceReport::Online { wall_ms, .. } => {
                 row.online = true;
@@ -1166,6 +1133,32 @@ pub fn ingest_order(b: &ReadingBatch) -> Vec<(u8, usize)> {
 
 fn round1(x: f32) -> f64 {
     (x as f64 * 10.0).round() / 10.0
+}
+
+/// A road-book device nothing has been heard from yet.
+fn unheard_device(device: String, now: i64) -> DeviceStateRow {
+    DeviceStateRow {
+        device,
+        state_json: "null".into(),
+        confirmed_wall_ms: None,
+        online: false,
+        last_seen_wall_ms: None,
+        pending_json: None,
+        updated_wall_ms: now,
+    }
+}
+
+/// A report about `command_id` ends the device's pending command if it is
+/// that one (a report about an older, superseded command does not).
+fn settle_pending(row: &mut DeviceStateRow, command_id: u64) {
+    let pending_id = row
+        .pending_json
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<Value>(p).ok())
+        .and_then(|v| v.get("command_id").and_then(Value::as_u64));
+    if pending_id == Some(command_id) {
+        row.pending_json = None;
+    }
 }
 
 /// A proposal as published and served.

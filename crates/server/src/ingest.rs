@@ -28,42 +28,10 @@ impl ReadingKind {
     /// The contract's columns.
     pub fn columns(self) -> &'static [&'static str] {
         match self {
-            ReadingKind::Obs => &[
-                "time",
-                "detector",
-                "lane",
-                "interval_s",
-                "volume",
-                "speed_kmh",
-                "occupancy_pct",
-            ],
-            ReadingKind::Weather => &[
-                "time",
-                "station",
-                "visibility_m",
-                "surface_temp_c",
-                "air_temp_c",
-                "humidity_pct",
-                "surface_state",
-            ],
-            ReadingKind::Positions => &[
-                "time",
-                "vehicle",
-                "class",
-                "lat",
-                "lon",
-                "speed_kmh",
-                "heading_deg",
-            ],
-            ReadingKind::Camera => &[
-                "time",
-                "camera",
-                "kind",
-                "direction",
-                "stake_m",
-                "lane",
-                "confidence",
-            ],
+            ReadingKind::Obs => &zhilu_io::OBS_COLS,
+            ReadingKind::Weather => &zhilu_io::WEATHER_COLS,
+            ReadingKind::Positions => &zhilu_io::POS_COLS,
+            ReadingKind::Camera => &zhilu_io::CAM_COLS,
         }
     }
 
@@ -112,6 +80,17 @@ pub struct Parsed {
     pub flagged: u64,
     /// What was wrong, by kind.
     pub problems: Vec<Problem>,
+}
+
+impl Format {
+    /// The format of a body that came without a content type: JSON when it
+    /// starts with `[` or `{`, else CSV.
+    pub fn sniff(body: &[u8]) -> Format {
+        match body.iter().find(|b| !b.is_ascii_whitespace()) {
+            Some(b'[') | Some(b'{') => Format::Json,
+            _ => Format::Csv,
+        }
+    }
 }
 
 /// A body that could not be read at all.

@@ -359,10 +359,7 @@ async fn mqtt_ingest(st: &AppState) -> anyhow::Result<tokio::task::JoinHandle<()
                 zhilu_devices::ReadingKind::Positions => ingest::ReadingKind::Positions,
                 zhilu_devices::ReadingKind::Camera => ingest::ReadingKind::Camera,
             };
-            let format = match msg.payload.iter().find(|b| !b.is_ascii_whitespace()) {
-                Some(b'[') | Some(b'{') => ingest::Format::Json,
-                _ => ingest::Format::Csv,
-            };
+            let format = ingest::Format::sniff(&msg.payload);
             let body: &[u8] = &msg.payload;
             // CSV rows may come without a header line.
             let with_header;
