@@ -98,6 +98,7 @@ macro_rules! in_tx {
 mod accounts;
 mod error;
 mod events;
+mod history;
 mod readings;
 mod retention;
 mod state;
@@ -105,6 +106,7 @@ mod terminals;
 mod types;
 
 pub use error::StoreError;
+pub use history::StationBucket;
 pub use retention::{Obs5MinRow, Weather5MinRow};
 pub use terminals::TerminalRow;
 pub use types::*;

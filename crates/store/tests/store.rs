@@ -32,6 +32,7 @@ both!(
     retention_rolls_up_weather,
     retention_archives_positions_and_camera,
     retention_without_archive_deletes,
+    station_history_merges_raw_and_rolled_up,
 );
 
 // ---------------------------------------------------------------- builders
@@ -1375,4 +1376,58 @@ async fn sqlite_file_and_directory_are_created() {
     s.set_meta("c", "d").await.unwrap();
     assert!(dir.path().join("nested/deeper/zhilu.db-wal").exists());
     s.close().await;
+}
+
+async fn station_history_merges_raw_and_rolled_up(db: &TestDb) {
+    let s = &db.store;
+    let step = 300_000;
+    assert_eq!(T0 % step, 0);
+    let late = T0 + 600_000; // a bucket that stays raw
+    let rows = vec![
+        obs(1, T0 + 30_000, "D1", 1, 10, Some(100.0)),
+        obs(2, T0 + 30_000, "D1", 2, 30, Some(60.0)),
+        obs(3, T0 + 60_000, "D2", 1, 4, None),
+        obs(4, late + 30_000, "D1", 1, 20, Some(80.0)),
+        obs(5, late + 60_000, "D1", 1, 0, Some(5.0)), // standing queue: weighs as one
+        obs(6, late + 60_000, "D1", 2, 7, Some(900.0)), // implausible: volume only
+    ];
+    s.append_readings(&ReadingBatch {
+        obs: rows,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let before = s.station_history(T0, T0 + 900_000, step).await.unwrap();
+    // Roll the first 5 minutes up; the history must not change.
+    s.apply_retention(T0 + 400_000, None).await.unwrap();
+    assert_eq!(s.obs_5min(i64::MIN, i64::MAX).await.unwrap().len(), 3);
+    let after = s.station_history(T0, T0 + 900_000, step).await.unwrap();
+    for got in [&before, &after] {
+        let keys: Vec<_> = got
+            .iter()
+            .map(|b| (b.bucket_ms, b.detector.as_str()))
+            .collect();
+        assert_eq!(keys, [(T0, "D1"), (T0, "D2"), (late, "D1")], "{got:?}");
+        assert_eq!((got[0].volume, got[0].samples), (40, 2));
+        assert!(close(got[0].speed_kmh, (1000.0 + 1800.0) / 40.0), "{got:?}");
+        assert_eq!((got[1].volume, got[1].speed_kmh), (4, None));
+        assert_eq!((got[2].volume, got[2].samples), (27, 3));
+        // (80·20 + 5·1) / 21: the zero-volume row counts once, 900 km/h not at all
+        assert!(close(got[2].speed_kmh, 1605.0 / 21.0), "{got:?}");
+    }
+    // Finer steps split the raw bucket by time.
+    let fine = s
+        .station_history(late, late + 300_000, 60_000)
+        .await
+        .unwrap();
+    assert_eq!(fine.len(), 2, "{fine:?}");
+    assert!(close(fine[0].speed_kmh, 80.0));
+    assert!(close(fine[1].speed_kmh, 5.0));
+    // Out of range: nothing.
+    assert!(
+        s.station_history(T0 + 800_000, T0 + 900_000, step)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
