@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod convert;
 pub mod engine;
+pub mod forecast;
 pub mod ingest;
 pub mod jt808;
 pub mod stream;

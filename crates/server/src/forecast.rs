@@ -1,0 +1,1 @@
+//! Live forecasts (issue 8) — being written; see `docs/FORECAST.md`.
