@@ -207,6 +207,9 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(edit))
         .routes(routes!(actions))
         .routes(routes!(state_now))
+        .routes(routes!(road_book))
+        .routes(routes!(vehicles))
+        .routes(routes!(timespace))
         .routes(routes!(stream))
         .routes(routes!(audit))
         .routes(routes!(users_list, users_add))
@@ -224,7 +227,20 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such endpoint") })
+        .fallback(fallback)
+}
+
+/// Anything else: the console for pages, a JSON 404 for the API.
+async fn fallback(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let p = uri.path();
+    let api = p == "/api" || p.starts_with("/api/") || p == "/metrics";
+    if !api
+        && (method == axum::http::Method::GET || method == axum::http::Method::HEAD)
+        && let Some(r) = crate::console::serve(&uri)
+    {
+        return r;
+    }
+    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint").into_response()
 }
 
 /// Health.
@@ -536,6 +552,8 @@ pub struct EventsQuery {
     pub active: Option<bool>,
     /// Only this kind (`incident`, `fog`, …).
     pub kind: Option<String>,
+    /// Only events updated or started at or after this data time (epoch ms).
+    pub since_ms: Option<i64>,
     /// At most this many (default 1000).
     pub limit: Option<u32>,
 }
@@ -553,7 +571,7 @@ async fn events(
         .events(&EventQuery {
             active_only: q.active.unwrap_or(false),
             kind: q.kind,
-            since_ms: None,
+            since_ms: q.since_ms,
             limit: q.limit.unwrap_or(1000).clamp(1, 10_000),
         })
         .await
@@ -793,6 +811,97 @@ async fn state_now(State(st): State<AppState>, _c: Caller) -> ApiResult<Json<Val
         .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no state yet: no tick closed"))
 }
 
+/// The road book as the console draws it: the centre line (stake, lon,
+/// lat), every station and device with its stake and position, zones,
+/// interchanges, tunnels and service areas.
+#[utoipa::path(get, path = "/api/road", tag = "zhilu", security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 401, body = ErrorBody)))]
+async fn road_book(State(st): State<AppState>, _c: Caller) -> Json<Value> {
+    Json(crate::roadjson::road_json(&st.road))
+}
+
+/// Vehicle filter.
+#[derive(Deserialize, IntoParams)]
+pub struct VehiclesQuery {
+    /// Only this class (`hazmat`, `truck`, `bus`, `car`).
+    pub class: Option<String>,
+    /// Include each vehicle's recent track.
+    pub tracks: Option<bool>,
+}
+
+/// Where every vehicle heard of in the last 10 minutes is (rows in the
+/// order of `columns`), with tracks when asked.
+#[utoipa::path(get, path = "/api/vehicles", tag = "zhilu", params(VehiclesQuery), security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+async fn vehicles(
+    State(st): State<AppState>,
+    _c: Caller,
+    Query(q): Query<VehiclesQuery>,
+) -> ApiResult<Json<Value>> {
+    let b = st
+        .vehicles
+        .read()
+        .map_err(|_| ApiError::internal("vehicle board unavailable"))?;
+    Ok(Json(b.list(q.class.as_deref(), q.tracks.unwrap_or(false))))
+}
+
+/// Time–space window.
+#[derive(Deserialize, IntoParams)]
+pub struct TimespaceQuery {
+    /// Start (epoch ms, data time); default: 3 hours before `to_ms`.
+    pub from_ms: Option<i64>,
+    /// End (epoch ms, exclusive); default: the last closed tick.
+    pub to_ms: Option<i64>,
+    /// Bucket (s), 20–3600; default: enough for at most 720 columns.
+    pub step_s: Option<u32>,
+}
+
+/// The traffic engineer's picture: each station's speed per time bucket,
+/// per direction (stations in the direction of travel), from the stored
+/// readings (rolled-up history included). At most 7 days and 5,000 buckets.
+#[utoipa::path(get, path = "/api/timespace", tag = "zhilu", params(TimespaceQuery), security(("bearer" = [])),
+    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn timespace(
+    State(st): State<AppState>,
+    _c: Caller,
+    Query(q): Query<TimespaceQuery>,
+) -> ApiResult<Json<Value>> {
+    let last = st.snapshot.read().ok().and_then(|s| s.last_tick_ms);
+    let to = q.to_ms.or(last.map(|t| t + 1)).unwrap_or_else(wall_ms);
+    let from = q.from_ms.unwrap_or(to.saturating_sub(3 * 3_600_000));
+    let span = to.saturating_sub(from);
+    if span <= 0 || span > 7 * 86_400_000 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "from_ms must be before to_ms, at most 7 days apart",
+        ));
+    }
+    let step_ms = match q.step_s {
+        Some(s) if (20..=3600).contains(&s) => i64::from(s) * 1000,
+        Some(_) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "step_s must be 20–3600",
+            ));
+        }
+        None => ((span / 720).max(20_000) + 19_999) / 20_000 * 20_000,
+    };
+    if span / step_ms > 5_000 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too many buckets: raise step_s (at most 5,000 per request)",
+        ));
+    }
+    let rows = st
+        .store
+        .station_history(from, to, step_ms)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(crate::roadjson::timespace_json(
+        &st.road, from, to, step_ms, &rows,
+    )))
+}
+
 /// The live stream (Server-Sent Events: `state`, `event`, `proposal`,
 /// `action`, `device`). Browsers pass the token as `?token=`.
 #[utoipa::path(get, path = "/api/stream", tag = "zhilu", security(("bearer" = [])),
@@ -817,8 +926,13 @@ async fn stream(
 /// Audit filter.
 #[derive(Deserialize, IntoParams)]
 pub struct AuditQuery {
-    /// Entries after this sequence number.
+    /// Entries after this sequence number (oldest first).
     pub after: Option<i64>,
+    /// Search: entries whose actor, action, target or detail contain this
+    /// text, newest first.
+    pub q: Option<String>,
+    /// With `q`: entries before this sequence number (the next page).
+    pub before: Option<i64>,
     /// At most this many (default 500).
     pub limit: Option<u32>,
 }
@@ -832,14 +946,15 @@ async fn audit(
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Vec<Value>>> {
     c.require(Role::Admin)?;
-    let rows = st
-        .store
-        .audit(
-            q.after.unwrap_or(0),
-            q.limit.unwrap_or(500).clamp(1, 10_000),
-        )
-        .await
-        .map_err(ApiError::internal)?;
+    let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
+    let rows = match (&q.q, q.before) {
+        (None, None) => st.store.audit(q.after.unwrap_or(0), limit).await,
+        (text, before) => {
+            let text: String = text.as_deref().unwrap_or("").chars().take(200).collect();
+            st.store.audit_search(&text, before, limit).await
+        }
+    }
+    .map_err(ApiError::internal)?;
     Ok(Json(
         rows.iter()
             .map(|a| json!({"seq": a.seq, "wall_ms": a.wall_ms, "actor": a.actor, "action": a.action, "target": a.target, "detail": serde_json::from_str::<Value>(&a.detail).unwrap_or(Value::Null)}))

@@ -23,6 +23,7 @@ use zhilu_store::{
 use crate::config::{ApprovalMode, CommandKind, ServerConfig};
 use crate::convert::Ids;
 use crate::stream::{Hub, StreamKind};
+use crate::vehicles::VehicleBoard;
 
 /// Wall clock, epoch ms.
 pub fn wall_ms() -> i64 {
@@ -147,6 +148,9 @@ pub struct Engine {
     known_loose: HashMap<String, Vec<String>>,
     /// Open terminal alarms: (vehicle, bit) → event row.
     alarms: HashMap<(String, u32), EventRow>,
+    /// Where every vehicle is (for the console).
+    vehicles: Arc<std::sync::RwLock<VehicleBoard>>,
+    vehicles_published: Instant,
 }
 
 /// Identity of an event across a restart: kind, carriageway, rule, first
@@ -201,6 +205,22 @@ impl Engine {
             known: HashMap::new(),
             known_loose: HashMap::new(),
             alarms: HashMap::new(),
+            vehicles: Arc::new(std::sync::RwLock::new(VehicleBoard::new())),
+            vehicles_published: Instant::now(),
+        }
+    }
+
+    /// The vehicle board this engine fills (for `GET /api/vehicles`).
+    pub fn vehicles(&self) -> Arc<std::sync::RwLock<VehicleBoard>> {
+        self.vehicles.clone()
+    }
+
+    /// Publishes the vehicles that moved since the last batch.
+    fn publish_vehicles(&mut self) {
+        self.vehicles_published = Instant::now();
+        let update = self.vehicles.write().ok().and_then(|mut b| b.take_update());
+        if let Some(u) = update {
+            self.hub.publish(StreamKind::Vehicles, u);
         }
     }
 
@@ -389,6 +409,9 @@ impl Engine {
                 }
             }
             RowRef::Position(p) => {
+                if let Ok(mut b) = self.vehicles.write() {
+                    b.observe(&self.road, p);
+                }
                 if let Some(p) = self.ids.position(p) {
                     self.brain.position(&p);
                 }
@@ -421,6 +444,11 @@ impl Engine {
             self.tick_rows = 0;
             self.tick_started = None;
             self.after_tick().await;
+        }
+        // Positions without detector ticks (a JT/T 808-only corridor)
+        // still reach the console, once a second.
+        if self.vehicles_published.elapsed() >= Duration::from_secs(1) {
+            self.publish_vehicles();
         }
         self.expire_proposals().await;
     }
@@ -663,6 +691,7 @@ impl Engine {
             self.hub.publish(k, data);
         }
         self.publish_snapshot(tick_ms, true);
+        self.publish_vehicles();
         for row in dispatch {
             self.send_to_device(&row.device, row.id, &row.kind, &row.json)
                 .await;

@@ -9,12 +9,15 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod convert;
 pub mod engine;
 pub mod forecast;
 pub mod ingest;
 pub mod jt808;
+pub mod roadjson;
 pub mod stream;
+pub mod vehicles;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -63,6 +66,8 @@ pub struct AppState {
     pub snapshot: Arc<RwLock<Snapshot>>,
     /// Failed-login limiter.
     pub limiter: Arc<auth::Limiter>,
+    /// Where every vehicle is (filled by the engine).
+    pub vehicles: Arc<RwLock<vehicles::VehicleBoard>>,
     /// Metrics.
     pub prom: PrometheusHandle,
 }
@@ -165,6 +170,7 @@ impl Centre {
             .await
             .context("bringing the brain back from the database")?;
         let next_seq = store.max_ids().await?.reading_seq + 1;
+        let vehicle_board = engine.vehicles();
         tasks.push(tokio::spawn(engine.run(engine_rx)));
         {
             let tx = engine_tx.clone();
@@ -194,6 +200,7 @@ impl Centre {
             hub,
             snapshot,
             limiter: Arc::new(auth::Limiter::new(cfg.auth.login_failures_per_min)),
+            vehicles: vehicle_board,
             prom: prometheus(),
         };
         if cfg.mqtt.ingest {

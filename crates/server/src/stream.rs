@@ -1,6 +1,6 @@
 //! The live stream: one broadcast hub, served as Server-Sent Events. Each
 //! message carries a kind (`state`, `event`, `proposal`, `action`,
-//! `device`) and a JSON payload. A slow client loses the oldest messages
+//! `device`, `vehicles`) and a JSON payload. A slow client loses the oldest messages
 //! (it is told how many with a `lagged` message), never the server's memory.
 
 use std::sync::Arc;
@@ -20,6 +20,8 @@ pub enum StreamKind {
     Action,
     /// A device's confirmed state changed.
     Device,
+    /// Vehicles that moved or went silent (a batch).
+    Vehicles,
 }
 
 impl StreamKind {
@@ -31,6 +33,7 @@ impl StreamKind {
             StreamKind::Proposal => "proposal",
             StreamKind::Action => "action",
             StreamKind::Device => "device",
+            StreamKind::Vehicles => "vehicles",
         }
     }
 }

@@ -41,6 +41,9 @@ async fn every_endpoint_times_every_role() {
         (Method::GET, "/api/proposals", None, None, Need::Viewer),
         (Method::GET, "/api/actions", None, None, Need::Viewer),
         (Method::GET, "/api/state", None, None, Need::Viewer),
+        (Method::GET, "/api/road", None, None, Need::Viewer),
+        (Method::GET, "/api/vehicles", None, None, Need::Viewer),
+        (Method::GET, "/api/timespace", None, None, Need::Viewer),
         (Method::GET, "/api/stream", None, None, Need::Viewer),
         (
             Method::POST,
@@ -312,4 +315,18 @@ async fn accounts_are_managed_by_admins() {
                 && a["target"] == "zhang.san"
                 && a["actor"] == "admin")
     );
+    // The console's search: newest first, by any text of the entry.
+    let hits = s.get(&admin, "/api/audit?q=ZHANG&limit=5").await;
+    let hits = hits.as_array().unwrap();
+    assert!(!hits.is_empty());
+    assert!(
+        hits.iter()
+            .all(|a| a.to_string().to_lowercase().contains("zhang"))
+    );
+    assert!(
+        hits.windows(2)
+            .all(|w| w[0]["seq"].as_i64() > w[1]["seq"].as_i64())
+    );
+    let none = s.get(&admin, "/api/audit?q=no-such-text-anywhere").await;
+    assert_eq!(none.as_array().map(Vec::len), Some(0));
 }

@@ -344,4 +344,36 @@ impl Store {
         })
         .map_err(db("audit", "audit"))
     }
+
+    /// Audit entries newest first, before `before_seq` (all when `None`),
+    /// whose actor, action, target or detail contains `q` (case-insensitive
+    /// for Latin letters; `%` and `_` in `q` match themselves).
+    pub async fn audit_search(
+        &self,
+        q: &str,
+        before_seq: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEntry>> {
+        const SQL: &str = "SELECT seq, wall_ms, actor, action, target, detail FROM audit \
+            WHERE seq < $1 AND LOWER(actor || ' ' || action || ' ' || target || ' ' || detail) \
+            LIKE $2 ESCAPE '\\' ORDER BY seq DESC LIMIT $3";
+        let mut pat = String::with_capacity(q.len() + 2);
+        pat.push('%');
+        for c in q.to_lowercase().chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                pat.push('\\');
+            }
+            pat.push(c);
+        }
+        pat.push('%');
+        on_pool!(self, p => {
+            sqlx::query_as(SQL)
+            .bind(before_seq.unwrap_or(i64::MAX))
+            .bind(&pat)
+            .bind(limit_or_default(limit))
+            .fetch_all(p)
+            .await
+        })
+        .map_err(db("audit_search", "audit"))
+    }
 }

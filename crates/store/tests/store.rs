@@ -825,6 +825,31 @@ async fn audit_is_append_only(db: &TestDb) {
         assert!(err.to_string().contains("append-only"), "{err}");
     }
     assert_eq!(s.audit(0, 0).await.unwrap(), all);
+
+    // Search: newest first, case-insensitive, wildcards taken literally,
+    // paged with `before`.
+    let mut e = audit_entry("值班员Li", "proposal.approved", "P7");
+    e.detail = r#"{"reason":"团雾 100%"}"#.into();
+    let p7 = s.append_audit(&e).await.unwrap();
+    let hits = s.audit_search("USER.create", None, 0).await.unwrap();
+    assert_eq!(
+        hits.iter().map(|a| a.seq).collect::<Vec<_>>(),
+        [seqs[2], seqs[1], seqs[0]]
+    );
+    let page = s
+        .audit_search("user.create", Some(seqs[2]), 1)
+        .await
+        .unwrap();
+    assert_eq!(page.iter().map(|a| a.seq).collect::<Vec<_>>(), [seqs[1]]);
+    assert_eq!(s.audit_search("团雾", None, 0).await.unwrap()[0].seq, p7);
+    assert_eq!(
+        s.audit_search("值班员li", None, 0).await.unwrap()[0].seq,
+        p7
+    );
+    assert_eq!(s.audit_search("100%", None, 0).await.unwrap().len(), 1);
+    assert!(s.audit_search("10%x", None, 0).await.unwrap().is_empty());
+    assert!(s.audit_search("u_", None, 0).await.unwrap().is_empty());
+    assert_eq!(s.audit_search("", None, 0).await.unwrap().len(), 4);
 }
 
 // ---------------------------------------------------------------- accounts
