@@ -995,6 +995,7 @@ pub async fn run(
             continue;
         };
         let until = complete_until(tick, grace_ms);
+        let mut changed = false;
         if let Some(h) = retraining.take_if(|h| h.is_finished()) {
             match h.await {
                 Ok(new) => {
@@ -1004,6 +1005,7 @@ pub async fn run(
                         "forecast: retrained"
                     );
                     svc = new;
+                    changed = true;
                 }
                 Err(e) => tracing::error!(error = %e, "forecast: retraining failed"),
             }
@@ -1013,7 +1015,8 @@ pub async fn run(
         let went_back = svc
             .next_bucket_ms()
             .is_some_and(|n| until < n - HORIZONS as i64 * STEP_MS);
-        if catch_up(&store, &mut svc, until, cfg.max_catchup_buckets).await {
+        changed |= catch_up(&store, &mut svc, until, cfg.max_catchup_buckets).await;
+        if changed {
             publish(&out, svc.snapshot());
         }
         let every_h = if svc.method() == Method::Model {
@@ -1533,6 +1536,86 @@ stake_m = 2500
         set_clock(end + STEP_MS + 31_000);
         let snap = wait_for(end + STEP_MS).await;
         assert_eq!(snap.stations[0].last_speed_kmh, Some(33.0));
+        task.abort();
+    }
+
+    #[tokio::test]
+    async fn run_retrains_in_the_background_and_after_the_clock_went_back() {
+        let road = Arc::new(road());
+        let all = synthetic(&road, 2, 6);
+        let end = T0 + DAY;
+        let later = end + 4 * STEP_MS;
+        let (first, rest): (Vec<_>, Vec<_>) = all.into_iter().partition(|b| b.bucket_ms < end);
+        let store = store_with(&first).await;
+        let clock = Arc::new(RwLock::new(Snapshot::default()));
+        let out: Arc<RwLock<Option<ForecastSnapshot>>> = Arc::new(RwLock::new(None));
+        let cfg = ForecastConfig {
+            poll_ms: 5,
+            fallback_retrain_hours: 0.25,
+            ..quick()
+        };
+        let task = tokio::spawn(run(
+            store.clone(),
+            road.clone(),
+            clock.clone(),
+            out.clone(),
+            cfg,
+        ));
+        let set_clock = |t: i64| {
+            if let Ok(mut c) = clock.write() {
+                c.last_tick_ms = Some(t);
+            }
+        };
+        // Waits for a snapshot issued at `issued` from a service trained up to `trained`.
+        let wait_for = |issued: i64, trained: i64| {
+            let out = out.clone();
+            async move {
+                for _ in 0..6000 {
+                    let got = out.read().ok().and_then(|o| o.clone());
+                    if let Some(s) = got
+                        && s.issued_ms == Some(issued)
+                        && s.trained_until_ms == trained
+                    {
+                        return s;
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                panic!("no snapshot issued at {issued}, trained until {trained}");
+            }
+        };
+        set_clock(end + 31_000);
+        wait_for(end, end).await;
+        // 20 minutes more data: observed at once, and past the 15-minute
+        // fallback interval a retrain on the longer history is swapped in.
+        let more: Vec<StationBucket> = rest.into_iter().filter(|b| b.bucket_ms < later).collect();
+        let offset = first.len();
+        let batch = ReadingBatch {
+            obs: more
+                .iter()
+                .enumerate()
+                .map(|(i, b)| ObsRow {
+                    seq: (offset + i + 1) as i64,
+                    ts_ms: b.bucket_ms + STEP_MS / 2,
+                    detector: b.detector.clone(),
+                    lane: 1,
+                    interval_s: 300,
+                    volume: 50,
+                    speed_kmh: b.speed_kmh,
+                    occupancy_pct: None,
+                })
+                .collect(),
+            ..ReadingBatch::default()
+        };
+        store.append_readings(&batch).await.expect("append");
+        set_clock(later + 31_000);
+        let snap = wait_for(later, later).await;
+        assert_eq!(snap.method, Method::Profile);
+        // The clock goes back half a day (a new run on the same store):
+        // retrained on the history before it.
+        let back = T0 + DAY / 2;
+        set_clock(back + 31_000);
+        let snap = wait_for(back, back).await;
+        assert!(snap.history_days < 0.6, "{}", snap.history_days);
         task.abort();
     }
 
