@@ -29,16 +29,18 @@
 //! The band (`lower_kmh` … `upper_kmh`) is an empirical prediction interval:
 //! the [`ForecastConfig::band_lower`] and [`ForecastConfig::band_upper`]
 //! quantiles (default 10 % and 90 %) of the errors (realised − forecast) the
-//! service made for this station at this horizon, over its last
-//! [`ForecastConfig::band_window`] realised forecasts, added to the
-//! forecast. Until a station has [`ForecastConfig::band_min_samples`] such
-//! errors, the errors of all stations at that horizon are used. Every error
-//! is out of sample: first from the held-out last part of the history (the
-//! model is trained without it), then from live forecasts as the realised
-//! values arrive. The band is unconditional over the window: it is wider
-//! than needed in steady free flow and narrower than needed at the onset of
-//! congestion — about 80 % of realised values fall inside it on average,
-//! not in every situation.
+//! service made for this station at this horizon in the same regime, over
+//! its last [`ForecastConfig::band_window`] such errors, added to the
+//! forecast. Two regimes: *slow* when the forecast or the reading it starts
+//! from is below 80 % of the station's median speed in the history
+//! (congestion ahead, in progress or clearing), *free* otherwise. Until a
+//! station has [`ForecastConfig::band_min_samples`] errors in a regime and
+//! horizon, all stations' errors there are used. Every error is out of
+//! sample: first from the held-out last part of the history (the model is
+//! trained without it), then from live forecasts as the realised values
+//! arrive. About 80 % of realised values fall inside the band on average,
+//! not in every situation: within a regime it does not know whether a
+//! queue is about to form.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
@@ -341,24 +343,36 @@ impl OnlineProfile {
     }
 }
 
-/// Recent out-of-sample errors per station and horizon, and the band's
-/// offsets computed from them.
+/// A forecast counts as "slow" — the band's second regime — when it, or the
+/// reading it starts from, is below this share of the station's median
+/// speed in the history: congestion ahead, in progress or clearing, where
+/// errors are larger than in free flow.
+const SLOW_SHARE: f32 = 0.8;
+
+/// Band regimes: free flow (0) and slow (1).
+const REGIMES: usize = 2;
+
+/// Recent out-of-sample errors per regime, station and horizon, and the
+/// band's offsets computed from them.
 #[derive(Debug, Clone)]
 struct Band {
+    stations: usize,
     cap: usize,
     lo_q: f64,
     hi_q: f64,
     min_samples: usize,
-    /// stations × horizons rings of `cap` errors.
+    /// regimes × stations × horizons rings of `cap` errors.
     errs: Vec<f32>,
     len: Vec<u32>,
     head: Vec<u32>,
-    /// Per horizon, a ring of all stations' errors.
+    /// Cells with errors added since their offsets were computed.
+    dirty: Vec<bool>,
+    /// Per regime and horizon, a ring of all stations' errors.
     pooled: Vec<f32>,
     pooled_cap: usize,
     pooled_len: Vec<u32>,
     pooled_head: Vec<u32>,
-    /// Offsets (stations × horizons; NaN = no band).
+    /// Offsets (regimes × stations × horizons; NaN = no band).
     lower: Vec<f32>,
     upper: Vec<f32>,
     scratch: Vec<f32>,
@@ -368,8 +382,9 @@ impl Band {
     fn new(stations: usize, cfg: &ForecastConfig) -> Band {
         let cap = cfg.band_window.max(1);
         let pooled_cap = (cap * 4).max(1024);
-        let cells = stations * HORIZONS;
+        let cells = REGIMES * stations * HORIZONS;
         Band {
+            stations,
             cap,
             lo_q: cfg.band_lower,
             hi_q: cfg.band_upper,
@@ -377,24 +392,32 @@ impl Band {
             errs: vec![0.0; cells * cap],
             len: vec![0; cells],
             head: vec![0; cells],
-            pooled: vec![0.0; HORIZONS * pooled_cap],
+            dirty: vec![false; cells],
+            pooled: vec![0.0; REGIMES * HORIZONS * pooled_cap],
             pooled_cap,
-            pooled_len: vec![0; HORIZONS],
-            pooled_head: vec![0; HORIZONS],
+            pooled_len: vec![0; REGIMES * HORIZONS],
+            pooled_head: vec![0; REGIMES * HORIZONS],
             lower: vec![f32::NAN; cells],
             upper: vec![f32::NAN; cells],
             scratch: Vec::with_capacity(pooled_cap),
         }
     }
 
-    /// Records `realised − forecast` of `station` at horizon `h` (1-based).
-    fn add(&mut self, station: usize, h: usize, err: f32) {
-        let c = station * HORIZONS + h - 1;
+    /// Cell of a regime, station and horizon (1-based).
+    fn cell(&self, regime: usize, station: usize, h: usize) -> usize {
+        (regime * self.stations + station) * HORIZONS + h - 1
+    }
+
+    /// Records `realised − forecast` of `station` at horizon `h` (1-based)
+    /// for a forecast of `regime`.
+    fn add(&mut self, regime: usize, station: usize, h: usize, err: f32) {
+        let c = self.cell(regime, station, h);
         let i = c * self.cap + self.head[c] as usize;
         self.errs[i] = err;
         self.head[c] = ((self.head[c] as usize + 1) % self.cap) as u32;
         self.len[c] = (self.len[c] + 1).min(self.cap as u32);
-        let p = h - 1;
+        self.dirty[c] = true;
+        let p = regime * HORIZONS + h - 1;
         let i = p * self.pooled_cap + self.pooled_head[p] as usize;
         self.pooled[i] = err;
         self.pooled_head[p] = ((self.pooled_head[p] as usize + 1) % self.pooled_cap) as u32;
@@ -410,9 +433,12 @@ impl Band {
         (a, b)
     }
 
-    /// Recomputes every offset from the errors kept.
+    /// Recomputes the offsets from the errors kept: a cell's own errors
+    /// once it has `min_samples` (recomputed only when it has new ones),
+    /// else all stations' of its regime and horizon, else those of the
+    /// other regime.
     fn recompute(&mut self) {
-        let mut pooled = [(f32::NAN, f32::NAN); HORIZONS];
+        let mut pooled = [(f32::NAN, f32::NAN); REGIMES * HORIZONS];
         for (p, out) in pooled.iter_mut().enumerate() {
             let len = self.pooled_len[p] as usize;
             if len >= self.min_samples {
@@ -423,20 +449,39 @@ impl Band {
                 *out = Band::quantiles(&mut self.scratch, self.lo_q, self.hi_q);
             }
         }
+        let per_regime = self.stations * HORIZONS;
         for c in 0..self.len.len() {
             let len = self.len[c] as usize;
             let (lo, hi) = if len >= self.min_samples {
+                if !self.dirty[c] {
+                    continue;
+                }
+                self.dirty[c] = false;
                 self.scratch.clear();
                 self.scratch
                     .extend_from_slice(&self.errs[c * self.cap..c * self.cap + len]);
                 Band::quantiles(&mut self.scratch, self.lo_q, self.hi_q)
             } else {
-                pooled[c % HORIZONS]
+                let (r, h) = (c / per_regime, c % HORIZONS);
+                let own = pooled[r * HORIZONS + h];
+                if own.0.is_nan() {
+                    pooled[(1 - r) * HORIZONS + h]
+                } else {
+                    own
+                }
             };
             self.lower[c] = lo;
             self.upper[c] = hi;
         }
     }
+}
+
+/// Forecasts issued after one bucket, awaiting their realised values.
+#[derive(Debug, Clone, Default)]
+struct Issued {
+    bucket_ms: i64,
+    forecasts: Vec<f32>,
+    regimes: Vec<u8>,
 }
 
 /// Live forecasts for every detector station of a road book: trained from
@@ -469,7 +514,10 @@ pub struct ForecastService {
     forecasts: Vec<f32>,
     /// Forecasts issued after each of the last `HORIZONS` buckets, awaiting
     /// their realised values: (bucket start, stations × horizons).
-    issued: VecDeque<(i64, Vec<f32>)>,
+    /// (bucket start, stations × horizons forecasts, their band regimes).
+    issued: VecDeque<Issued>,
+    /// Median speed per station in the training history (NaN: none).
+    free_speed: Vec<f32>,
     band: Band,
     readings: Vec<f32>,
     usable: Vec<bool>,
@@ -536,6 +584,7 @@ impl ForecastService {
             heard: vec![false; n],
             forecasts: vec![f32::NAN; n * HORIZONS],
             issued: VecDeque::with_capacity(HORIZONS + 1),
+            free_speed: vec![f32::NAN; n],
             band: Band::new(n, &cfg),
             readings: vec![f32::NAN; n],
             usable: vec![false; n],
@@ -581,6 +630,20 @@ impl ForecastService {
         if covered == 0 {
             svc.train_wall_ms = started.elapsed().as_millis() as u64;
             return svc;
+        }
+        let mut col = Vec::with_capacity(rows);
+        for s in 0..n {
+            col.clear();
+            col.extend(
+                (0..rows)
+                    .map(|r| table[r * n + s])
+                    .filter(|v| v.is_finite()),
+            );
+            if !col.is_empty() {
+                let mid = col.len() / 2;
+                let (_, &mut m, _) = col.select_nth_unstable_by(mid, f32::total_cmp);
+                svc.free_speed[s] = m;
+            }
         }
         let cal_rows = (cfg.calibration_days * STEPS_PER_DAY as f64).round() as usize;
         let slot0 = core_fc::slot_of(start, STEP_MS, svc.tz_ms, STEPS_PER_DAY);
@@ -683,17 +746,18 @@ impl ForecastService {
         }
         // Errors of the forecasts that targeted this bucket.
         self.issued
-            .retain(|(b, _)| bucket - b <= HORIZONS as i64 * STEP_MS);
+            .retain(|i| bucket - i.bucket_ms <= HORIZONS as i64 * STEP_MS);
         if record {
-            for (b, f) in &self.issued {
-                let h = ((bucket - b) / STEP_MS) as usize;
+            for i in &self.issued {
+                let h = ((bucket - i.bucket_ms) / STEP_MS) as usize;
                 if !(1..=HORIZONS).contains(&h) {
                     continue;
                 }
                 for s in 0..n {
-                    let (y, p) = (self.readings[s], f[s * HORIZONS + h - 1]);
+                    let c = s * HORIZONS + h - 1;
+                    let (y, p) = (self.readings[s], i.forecasts[c]);
                     if y.is_finite() && p.is_finite() {
-                        self.band.add(s, h, y - p);
+                        self.band.add(usize::from(i.regimes[c]), s, h, y - p);
                     }
                 }
             }
@@ -757,13 +821,21 @@ impl ForecastService {
             }
         }
         let mut buf = if self.issued.len() >= HORIZONS {
-            self.issued.pop_front().map(|(_, v)| v).unwrap_or_default()
+            self.issued.pop_front().unwrap_or_default()
         } else {
-            Vec::new()
+            Issued::default()
         };
-        buf.clear();
-        buf.extend_from_slice(&self.forecasts);
-        self.issued.push_back((bucket, buf));
+        buf.bucket_ms = bucket;
+        buf.forecasts.clear();
+        buf.forecasts.extend_from_slice(&self.forecasts);
+        buf.regimes.clear();
+        for s in 0..n {
+            for h in 0..HORIZONS {
+                let r = self.regime(s, self.forecasts[s * HORIZONS + h]);
+                buf.regimes.push(r as u8);
+            }
+        }
+        self.issued.push_back(buf);
         self.last_bucket_ms = Some(bucket);
         if recompute_band {
             self.band.recompute();
@@ -797,13 +869,22 @@ impl ForecastService {
         if station >= self.ids.len() || !(1..=HORIZONS).contains(&steps_ahead) {
             return (f32::NAN, f32::NAN, f32::NAN);
         }
-        let c = station * HORIZONS + steps_ahead - 1;
-        let f = self.forecasts[c];
+        let f = self.forecasts[station * HORIZONS + steps_ahead - 1];
+        let c = self
+            .band
+            .cell(self.regime(station, f), station, steps_ahead);
         (
             f,
             Quantity::Speed.clamp(f + self.band.lower[c]),
             Quantity::Speed.clamp(f + self.band.upper[c]),
         )
+    }
+
+    /// Band regime of a forecast `f` of `station`: 1 (slow) when it or the
+    /// station's last reading is below [`SLOW_SHARE`] of its median speed.
+    fn regime(&self, station: usize, f: f32) -> usize {
+        let free = self.free_speed[station];
+        usize::from(free.is_finite() && f.min(self.last[station]) < SLOW_SHARE * free)
     }
 
     /// The current forecasts, ready to serialise.
@@ -1227,6 +1308,7 @@ stake_m = 2500
         let mut issued: Vec<(Vec<f32>, Vec<f32>)> = Vec::new(); // (forecasts h=3,6 per station, last)
         let (mut err_model, mut err_per, mut count) = ([0.0f64; 2], [0.0f64; 2], 0usize);
         let (mut inside, mut scored) = (0usize, 0usize);
+        let (mut dinside, mut dscored, mut dwidth, mut fwidth) = (0usize, 0usize, 0.0f64, 0.0f64);
         let mut bands: Vec<Vec<(f32, f32)>> = Vec::new();
         for (i, (b, rows)) in buckets.iter().enumerate() {
             svc.observe(*b, rows).expect("in order");
@@ -1250,6 +1332,13 @@ stake_m = 2500
                 for (s, &(lo, hi)) in bands[i - 3].iter().enumerate() {
                     scored += 1;
                     inside += usize::from(actual[s] >= lo && actual[s] <= hi);
+                    if (72..=114).contains(&(slot - 3)) {
+                        dscored += 1;
+                        dinside += usize::from(actual[s] >= lo && actual[s] <= hi);
+                        dwidth += f64::from(hi - lo);
+                    } else {
+                        fwidth += f64::from(hi - lo);
+                    }
                 }
             }
             let f: Vec<f32> = (0..n)
@@ -1266,7 +1355,6 @@ stake_m = 2500
             );
         }
         assert!(count > 300);
-        eprintln!("band coverage {:.3}", inside as f64 / scored as f64);
         for k in 0..2 {
             let (m, p) = (err_model[k] / count as f64, err_per[k] / count as f64);
             eprintln!("horizon {k}: model MAE {m:.2} vs persistence {p:.2}");
@@ -1275,9 +1363,24 @@ stake_m = 2500
                 "horizon {k}: model MAE {m:.2} vs persistence {p:.2}"
             );
         }
-        // The 10–90 % band holds about 80 % of realised values.
+        // The 10–90 % band (15 minutes ahead) holds about 80 % of realised
+        // values, and widens around the dip.
         let share = inside as f64 / scored as f64;
+        let (dip_share, dip_width, free_width) = (
+            dinside as f64 / dscored as f64,
+            dwidth / dscored as f64,
+            fwidth / (scored - dscored) as f64,
+        );
+        eprintln!(
+            "band coverage {share:.3}; 06:00–09:30 {dip_share:.3}, mean width {dip_width:.1} \
+             km/h against {free_width:.1} elsewhere"
+        );
         assert!((0.65..=0.95).contains(&share), "band coverage {share:.3}");
+        assert!(dip_share > 0.6, "coverage around the dip {dip_share:.3}");
+        assert!(
+            dip_width > 1.1 * free_width,
+            "{dip_width:.1} vs {free_width:.1}"
+        );
     }
 
     #[test]
