@@ -1,0 +1,113 @@
+// The console's only way to the centre: the documented HTTP API
+// (docs/SERVER.md) and its SSE stream. No other network access.
+
+export type Role = "viewer" | "operator" | "admin";
+
+export interface Session {
+  token: string;
+  role: Role;
+  user: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    public status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+let session: Session | null = null;
+let onUnauthorized: () => void = () => {};
+
+export function loadSession(): Session | null {
+  try {
+    const s = sessionStorage.getItem("zhilu.session");
+    session = s ? (JSON.parse(s) as Session) : null;
+  } catch {
+    session = null;
+  }
+  return session;
+}
+
+export function currentSession(): Session | null {
+  return session;
+}
+
+export function setUnauthorizedHandler(f: () => void): void {
+  onUnauthorized = f;
+}
+
+export async function login(user: string, password: string): Promise<Session> {
+  const r = await fetch("/api/login", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ username: user, password }),
+  });
+  const body = await r.json().catch(() => ({}));
+  if (!r.ok) throw new ApiError(r.status, body.error ?? r.statusText);
+  session = { token: body.token, role: body.role, user };
+  sessionStorage.setItem("zhilu.session", JSON.stringify(session));
+  return session;
+}
+
+export async function logout(): Promise<void> {
+  const s = session;
+  session = null;
+  sessionStorage.removeItem("zhilu.session");
+  if (s) {
+    await fetch("/api/logout", {
+      method: "POST",
+      headers: { authorization: `Bearer ${s.token}` },
+    }).catch(() => undefined);
+  }
+}
+
+async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = {};
+  if (session) headers.authorization = `Bearer ${session.token}`;
+  if (body !== undefined) headers["content-type"] = "application/json";
+  const r = await fetch(path, {
+    method,
+    headers,
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  if (r.status === 401) {
+    onUnauthorized();
+    throw new ApiError(401, "unauthorized");
+  }
+  const data = await r.json().catch(() => null);
+  if (!r.ok) throw new ApiError(r.status, (data && data.error) || r.statusText);
+  return data as T;
+}
+
+export const get = <T>(path: string): Promise<T> => call<T>("GET", path);
+export const post = <T>(path: string, body: unknown): Promise<T> => call<T>("POST", path, body);
+
+export type StreamHandler = (kind: string, data: any) => void;
+
+/** The live stream; reconnects by itself (EventSource does) and tells
+ * the caller when it (re)opens so that it can reload what it missed. */
+export function openStream(
+  onMessage: StreamHandler,
+  onStatus: (open: boolean) => void,
+): EventSource | null {
+  if (!session) return null;
+  const es = new EventSource(`/api/stream?token=${encodeURIComponent(session.token)}`);
+  const kinds = ["hello", "state", "event", "proposal", "action", "device", "vehicles", "lagged"];
+  for (const k of kinds) {
+    es.addEventListener(k, (e) => {
+      let data: unknown = null;
+      try {
+        data = JSON.parse((e as MessageEvent).data);
+      } catch {
+        return;
+      }
+      onMessage(k, data);
+    });
+  }
+  es.onopen = () => onStatus(true);
+  es.onerror = () => onStatus(false);
+  return es;
+}

@@ -1,0 +1,199 @@
+// zhilu operators' console (智路 运行监控台): log in, then the live map,
+// the side panels and the time–space diagram, all fed by one stream.
+
+import "./style.css";
+import { type Session, currentSession, get, loadSession, login, logout, openStream, setUnauthorizedHandler } from "./api";
+import { SPEED_STEPS, NO_DATA } from "./geo";
+import { type Lang, clock, getLang, kindName, setLang, setTz, t } from "./i18n";
+import { MapView, perf } from "./map";
+import { type ForecastStation, model } from "./model";
+import { Panels, esc } from "./panels";
+import { TimeSpaceView } from "./timespace";
+
+const app = document.getElementById("app")!;
+let stream: EventSource | null = null;
+let forecastTimer = 0;
+
+declare global {
+  interface Window {
+    __zhilu: unknown;
+  }
+}
+
+function showLogin(message = ""): void {
+  stream?.close();
+  stream = null;
+  window.clearInterval(forecastTimer);
+  document.title = t("title");
+  app.innerHTML = `
+    <main class="login">
+      <form class="login-form" aria-labelledby="login-title">
+        <h1 id="login-title">${t("title")}</h1>
+        <label>${t("username")} <input name="username" autocomplete="username" required autofocus></label>
+        <label>${t("password")} <input name="password" type="password" autocomplete="current-password" required></label>
+        <p class="error" role="alert">${esc(message)}</p>
+        <button type="submit" class="primary">${t("login")}</button>
+        <button type="button" class="lang" aria-label="${t("languageLabel")}">${t("language")}</button>
+      </form>
+    </main>`;
+  const form = app.querySelector("form")!;
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const fd = new FormData(form);
+    try {
+      const s = await login(String(fd.get("username")), String(fd.get("password")));
+      await showConsole(s);
+    } catch (err) {
+      showLogin(`${t("loginFailed")}: ${(err as Error).message}`);
+    }
+  });
+  app.querySelector(".lang")!.addEventListener("click", () => {
+    setLang(getLang() === "zh" ? "en" : "zh");
+    showLogin(message);
+  });
+}
+
+async function showConsole(s: Session): Promise<void> {
+  app.innerHTML = `
+    <header class="top">
+      <h1 class="brand">${t("title")}</h1>
+      <span class="road-name"></span>
+      <span class="data-time" aria-live="off"></span>
+      <span class="conn" role="status"></span>
+      <span class="spacer"></span>
+      <span class="user"></span>
+      <button type="button" class="lang" aria-label="${t("languageLabel")}"></button>
+      <button type="button" class="logout"></button>
+    </header>
+    <main class="grid">
+      <section class="map-area" aria-labelledby="map-h">
+        <h2 id="map-h" class="sr-only"></h2>
+        <div class="map-host"></div>
+        <div class="map-tools">
+          <button type="button" class="zin" aria-label="">+</button>
+          <button type="button" class="zout" aria-label="">−</button>
+          <button type="button" class="zfit"></button>
+          <label class="hz"><input type="checkbox" class="hazmat-only"> <span></span></label>
+        </div>
+        <div class="legend" aria-hidden="true"></div>
+      </section>
+      <aside class="side" aria-label=""></aside>
+      <section class="ts-area" aria-labelledby="ts-h"><h2 id="ts-h" class="sr-only"></h2><div class="ts-host"></div></section>
+    </main>
+    <div class="toast" role="status" aria-live="polite"></div>`;
+  const map = new MapView(app.querySelector(".map-host")!);
+  const panels = new Panels(app.querySelector(".side")!);
+  const ts = new TimeSpaceView(app.querySelector(".ts-host")!);
+  panels.onFocus = (m) => map.focus(m);
+  map.onSelect = (f) => panels.showDetails(f);
+  app.querySelector(".zin")!.addEventListener("click", () => map.zoom(1.4));
+  app.querySelector(".zout")!.addEventListener("click", () => map.zoom(1 / 1.4));
+  app.querySelector(".zfit")!.addEventListener("click", () => map.fit());
+  app.querySelector<HTMLInputElement>(".hazmat-only")!.addEventListener("change", (e) => {
+    map.hazmatOnly = (e.target as HTMLInputElement).checked;
+    map.invalidate();
+  });
+  app.querySelector(".logout")!.addEventListener("click", async () => {
+    await logout();
+    showLogin();
+  });
+
+  const labels = () => {
+    document.title = `${t("title")} · ${model.road?.name ?? ""}`;
+    app.querySelector(".brand")!.textContent = t("title");
+    app.querySelector(".lang")!.textContent = t("language");
+    app.querySelector(".lang")!.setAttribute("aria-label", t("languageLabel"));
+    app.querySelector(".logout")!.textContent = t("logout");
+    app.querySelector(".user")!.textContent = `${s.user} · ${kindName(s.role)}`;
+    app.querySelector("#map-h")!.textContent = t("map");
+    app.querySelector("#ts-h")!.textContent = t("timespace");
+    app.querySelector(".side")!.setAttribute("aria-label", `${t("events")} / ${t("proposals")} / ${t("devices")}`);
+    app.querySelector(".zin")!.setAttribute("aria-label", t("zoomIn"));
+    app.querySelector(".zout")!.setAttribute("aria-label", t("zoomOut"));
+    app.querySelector(".zfit")!.textContent = t("resetView");
+    app.querySelector(".hz span")!.textContent = t("hazmatOnly");
+    const bounds = [0, ...SPEED_STEPS.slice(0, -1).map(([v]) => v)];
+    app.querySelector(".legend")!.innerHTML =
+      `<span>${t("legendSpeed")}</span>` +
+      SPEED_STEPS.map(([, c], i) => `<i style="background:${c}"></i><span>${i === SPEED_STEPS.length - 1 ? `≥${bounds[i]}` : `${bounds[i]}–${SPEED_STEPS[i][0]}`}</span>`).join("") +
+      `<i style="background:${NO_DATA}"></i><span>${t("noData")}</span>`;
+    map.label();
+    ts.label();
+    panels.render();
+    status();
+  };
+  const status = () => {
+    const c = app.querySelector(".conn");
+    if (!c) return;
+    c.textContent = model.connected ? `● ${t("connected")}` : `○ ${t("disconnected")}`;
+    c.className = `conn ${model.connected ? "ok" : "bad"}`;
+  };
+  const dataTime = () => {
+    const el = app.querySelector(".data-time");
+    if (el) el.textContent = `${t("dataTime")} ${clock(model.state?.ts_ms, true)}`;
+  };
+  model.on((c) => {
+    if (c === "state") dataTime();
+    if (c === "status") status();
+  });
+  app.querySelector(".lang")!.addEventListener("click", () => {
+    setLang((getLang() === "zh" ? "en" : "zh") as Lang);
+    labels();
+    dataTime();
+  });
+
+  window.__zhilu = { perf, model, map, ts, panels };
+  await model.loadRoad();
+  setTz(model.road.tz_offset_s);
+  app.querySelector(".road-name")!.textContent = model.road.name;
+  labels();
+  await model.reload();
+  dataTime();
+  void model.loadLiveHistory();
+
+  let everOpen = false;
+  stream = openStream(
+    (kind, data) => {
+      if (kind === "lagged") {
+        panels.toast(t("lagged"));
+        void model.reload();
+        return;
+      }
+      model.apply(kind, data);
+    },
+    (open) => {
+      if (open && everOpen && !model.connected) void model.reload();
+      everOpen ||= open;
+      model.connected = open;
+      model.emit("status");
+    },
+  );
+
+  const loadForecast = async () => {
+    try {
+      const f = await get<{ issued_ms: number; method: string; stations: ForecastStation[] }>("/api/forecast");
+      ts.forecast = panels.forecast = f.stations ?? [];
+      ts.forecastIssued = panels.forecastIssued = f.issued_ms;
+      panels.forecastMethod = f.method;
+      ts.invalidate();
+    } catch {
+      /* no forecast yet (or none served): the views show none */
+    }
+  };
+  void loadForecast();
+  forecastTimer = window.setInterval(loadForecast, 30_000);
+}
+
+setLang(getLang());
+setUnauthorizedHandler(() => {
+  if (currentSession()) {
+    sessionStorage.removeItem("zhilu.session");
+    showLogin(t("loginFailed"));
+  }
+});
+const existing = loadSession();
+if (existing) {
+  showConsole(existing).catch(() => showLogin());
+} else {
+  showLogin();
+}
