@@ -196,7 +196,7 @@ impl ForecastConfig {
 }
 
 /// Which forecaster the service runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// The trained `zhilu_core::forecast` model.
@@ -220,7 +220,7 @@ impl Method {
 
 /// One station's forecast. Speeds in km/h, rounded to 0.1; `null` where
 /// there is none (a station never heard, or no band yet).
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct StationForecast {
     /// Detector station id.
     pub detector: String,
@@ -241,7 +241,7 @@ pub struct StationForecast {
 /// The forecast for the segment between two consecutive stations of a
 /// direction: the harmonic mean of its end stations' forecasts (equal halves
 /// travelled at each speed).
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct SegmentForecast {
     /// `up` / `down`.
     pub direction: String,
@@ -258,7 +258,7 @@ pub struct SegmentForecast {
 }
 
 /// Everything `GET /api/forecast` returns.
-#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct ForecastSnapshot {
     /// End of the last observed 5-minute bucket (data time, epoch ms); the
     /// forecast at horizon `m` minutes is the mean speed over the 5 minutes
@@ -1518,6 +1518,8 @@ stake_m = 2500
         svc.observe(last + 25 * STEP_MS, &[]).expect("later bucket");
         assert!(svc.forecast(0, 6).0.is_finite());
         let json = serde_json::to_value(svc.snapshot()).expect("json");
+        let back: ForecastSnapshot = serde_json::from_value(json.clone()).expect("read back");
+        assert_eq!(back, svc.snapshot());
         assert_eq!(json["method"], "model");
         assert_eq!(
             json["stations"][2]["last_speed_kmh"],
@@ -1722,7 +1724,16 @@ stake_m = 2500
         task.abort();
     }
 
-    /// Cost on the demo corridor (120 stations): store read, training and
+    /// Time this thread has run (ms), from the Linux scheduler's
+    /// statistics; 0 where they are not available.
+    fn thread_cpu_ms() -> f64 {
+        std::fs::read_to_string("/proc/thread-self/schedstat")
+            .ok()
+            .and_then(|t| t.split_whitespace().next()?.parse::<f64>().ok())
+            .map_or(0.0, |ns| ns / 1e6)
+    }
+
+    /// Cost on the demo corridor (119 stations): store read, training and
     /// one update, for 3, 7 and 14 days of history. Run in release:
     /// `cargo test --release -p zhilu-server --lib forecast::tests::cost -- --ignored --nocapture`.
     #[tokio::test]
@@ -1742,30 +1753,34 @@ stake_m = 2500
                 .await
                 .expect("history");
             let read_ms = t.elapsed().as_secs_f64() * 1e3;
-            let t = Instant::now();
+            let (t, cpu) = (Instant::now(), thread_cpu_ms());
             let mut svc =
                 ForecastService::train(&road, &history, split, &ForecastConfig::default());
             let train_s = t.elapsed().as_secs_f64();
-            let (mut obs, mut snap) = (Vec::new(), Vec::new());
+            let train_cpu_s = (thread_cpu_ms() - cpu) / 1e3;
+            let (mut obs, mut obs_cpu, mut snap) = (Vec::new(), Vec::new(), Vec::new());
             for (b, rows) in by_bucket(&test) {
-                let t = Instant::now();
+                let (t, cpu) = (Instant::now(), thread_cpu_ms());
                 svc.observe(b, &rows).expect("in order");
                 obs.push(t.elapsed().as_secs_f64() * 1e3);
+                obs_cpu.push(thread_cpu_ms() - cpu);
                 let t = Instant::now();
                 let _ = svc.snapshot();
                 snap.push(t.elapsed().as_secs_f64() * 1e3);
             }
             obs.sort_by(f64::total_cmp);
+            obs_cpu.sort_by(f64::total_cmp);
             snap.sort_by(f64::total_cmp);
             let json = serde_json::to_string(&svc.snapshot()).expect("json");
             eprintln!(
                 "{} stations, {days} days ({} buckets read in {read_ms:.0} ms): method {}, \
-                 training {train_s:.1} s; observe median {:.2} ms, max {:.2} ms; \
-                 snapshot median {:.2} ms, JSON {} bytes",
+                 training {train_s:.1} s wall, {train_cpu_s:.1} s on-CPU; observe median {:.2} ms \
+                 wall, {:.2} ms on-CPU, max {:.2} ms wall; snapshot median {:.2} ms, JSON {} bytes",
                 road.detectors().len(),
                 history.len(),
                 svc.method().as_str(),
                 obs[obs.len() / 2],
+                obs_cpu[obs_cpu.len() / 2],
                 obs[obs.len() - 1],
                 snap[snap.len() / 2],
                 json.len()
