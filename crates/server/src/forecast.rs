@@ -1431,6 +1431,51 @@ stake_m = 2500
     }
 
     #[test]
+    fn the_profile_beats_persistence_an_hour_ahead() {
+        // Two days stored (below `min_model_days`): the profile. Scored on
+        // the third day, 06:00–09:30, 30 and 60 minutes ahead.
+        let road = road();
+        let all = synthetic(&road, 3, 21);
+        let split = T0 + 2 * DAY;
+        let (hist, test): (Vec<_>, Vec<_>) = all.into_iter().partition(|b| b.bucket_ms < split);
+        let mut svc = ForecastService::train(&road, &hist, split, &quick());
+        assert_eq!(svc.method(), Method::Profile);
+        let n = road.detectors().len();
+        let mut issued: Vec<Vec<f32>> = Vec::new();
+        let mut last: Vec<Vec<f32>> = Vec::new();
+        let (mut em, mut ep, mut count) = ([0.0f64; 2], [0.0f64; 2], 0usize);
+        for (i, (b, rows)) in by_bucket(&test).into_iter().enumerate() {
+            svc.observe(b, &rows).expect("in order");
+            let actual: Vec<f32> = (0..n)
+                .map(|s| rows[s].speed_kmh.unwrap_or(f64::NAN) as f32)
+                .collect();
+            for (k, h) in [6usize, 12].into_iter().enumerate() {
+                if i >= h && (72..=114).contains(&(i - h)) {
+                    for s in 0..n {
+                        em[k] += f64::from((issued[i - h][s * 2 + k] - actual[s]).abs());
+                        ep[k] += f64::from((last[i - h][s] - actual[s]).abs());
+                    }
+                    count += usize::from(k == 0) * n;
+                }
+            }
+            issued.push(
+                (0..n)
+                    .flat_map(|s| [svc.forecast(s, 6).0, svc.forecast(s, 12).0])
+                    .collect(),
+            );
+            last.push(actual);
+        }
+        for k in 0..2 {
+            let (m, p) = (em[k] / count as f64, ep[k] / count as f64);
+            eprintln!(
+                "profile, horizon {}: MAE {m:.2} vs persistence {p:.2}",
+                [30, 60][k]
+            );
+            assert!(m < 0.8 * p, "profile MAE {m:.2} vs persistence {p:.2}");
+        }
+    }
+
+    #[test]
     fn persistence_forecasts_the_last_reading() {
         let road = road();
         let mut svc = ForecastService::train(&road, &[], T0, &quick());
