@@ -138,6 +138,8 @@ export class Model {
   vehicles = new Map<string, VehicleRow>();
   tracks = new Map<string, [number, number, number][]>();
   columns: TsColumn[] = [];
+  /** Bumped when the columns are replaced wholesale (not just appended). */
+  columnsEpoch = 0;
   connected = false;
   private listeners = new Set<(c: Change) => void>();
 
@@ -230,10 +232,14 @@ export class Model {
 
   async loadLiveHistory(): Promise<void> {
     try {
-      this.columns = await this.loadHistory();
+      const hist = await this.loadHistory();
+      const end = hist.length ? hist[hist.length - 1].t1 : -Infinity;
+      // Keep the live columns that arrived while the history loaded.
+      this.columns = hist.concat(this.columns.filter((c) => c.t0 >= end));
     } catch {
-      this.columns = [];
+      /* keep what the stream gave */
     }
+    this.columnsEpoch++;
     this.emit("timespace");
   }
 

@@ -24,6 +24,11 @@ export class TimeSpaceView {
   private lastDraw = 0;
   forecast: ForecastStation[] = [];
   forecastIssued = 0;
+  /** The speed cells drawn so far (redrawn whole only when the window,
+   * the size or the mode changes; live columns are added one by one). */
+  private base = document.createElement("canvas");
+  private baseKey = "";
+  private baseUpTo = -Infinity;
 
   constructor(host: HTMLElement) {
     this.el = host;
@@ -109,7 +114,10 @@ export class TimeSpaceView {
     const cols = model.columns;
     const now = model.state?.ts_ms ?? (cols.length ? cols[cols.length - 1].t1 : Date.now());
     const ahead = this.forecast.length ? 3600_000 : 0;
-    return [now - 3 * 3600_000, now + ahead, cols, [...model.events.values()]];
+    // The window moves in 10-minute steps, so the picture is redrawn whole
+    // only then; in between each new tick adds one column.
+    const end = Math.ceil((now + 1) / 600_000) * 600_000;
+    return [end - 3 * 3600_000 - 600_000, end + ahead, cols, [...model.events.values()]];
   }
 
   private layout(): { w: number; h: number; left: number; top: number; panelH: number; gap: number } {
@@ -142,23 +150,64 @@ export class TimeSpaceView {
     const plotW = L.w - L.left - 10;
     const x = (tm: number) => L.left + ((tm - t0) / (t1 - t0)) * plotW;
     c.font = FONT;
+    // Speed cells on the base canvas.
+    const key = `${this.mode}|${model.columnsEpoch}|${t0}|${t1}|${L.w}|${L.h}|${dpr}|${this.mode === "period" ? this.periodRange.join() : ""}`;
+    const b = this.base;
+    const bc = b.getContext("2d", { alpha: false })!;
+    if (key !== this.baseKey) {
+      this.baseKey = key;
+      this.baseUpTo = -Infinity;
+      b.width = this.canvas.width;
+      b.height = this.canvas.height;
+      bc.setTransform(dpr, 0, 0, dpr, 0, 0);
+      bc.fillStyle = "#0b1220";
+      bc.fillRect(0, 0, L.w, L.h);
+      road.directions.forEach((_, k) => {
+        bc.fillStyle = NO_DATA;
+        bc.fillRect(L.left, L.top + k * (L.panelH + L.gap), plotW, L.panelH);
+      });
+    }
     road.directions.forEach((dir, k) => {
       const top = L.top + k * (L.panelH + L.gap);
       const y = (s: number) => top + (1 - (s - s0) / (s1 - s0)) * L.panelH;
-      c.fillStyle = NO_DATA;
-      c.fillRect(L.left, top, plotW, L.panelH);
       for (const col of cols) {
+        if (col.t1 <= this.baseUpTo) continue;
         const cells = col.cells.get(dir);
         if (!cells || col.t1 < t0 || col.t0 > t1) continue;
         const xa = Math.max(L.left, x(col.t0));
         const xb = Math.min(L.left + plotW, x(col.t1));
         const cw = Math.max(1, xb - xa + 0.5);
+        // Adjacent cells of one colour as one rectangle.
+        let runColour = "";
+        let runLo = 0;
+        let runHi = 0;
+        const flush = () => {
+          if (!runColour) return;
+          bc.fillStyle = runColour;
+          const ya = y(runHi);
+          bc.fillRect(xa, ya, cw, y(runLo) - ya + 0.5);
+        };
         for (let i = 0; i < cells.length; i += 3) {
-          c.fillStyle = speedColour(cells[i + 2]);
-          const ya = y(cells[i + 1]);
-          c.fillRect(xa, ya, cw, y(cells[i]) - ya + 0.5);
+          const colour = speedColour(cells[i + 2]);
+          if (colour === runColour && Math.abs(cells[i] - runHi) < 1 + 1e-3 * Math.abs(runHi)) {
+            runHi = cells[i + 1];
+          } else if (colour === runColour && Math.abs(cells[i + 1] - runLo) < 1 + 1e-3 * Math.abs(runLo)) {
+            runLo = cells[i];
+          } else {
+            flush();
+            runColour = colour;
+            runLo = cells[i];
+            runHi = cells[i + 1];
+          }
         }
+        flush();
       }
+    });
+    if (cols.length) this.baseUpTo = Math.max(this.baseUpTo, cols[cols.length - 1].t1);
+    c.drawImage(b, 0, 0, L.w, L.h);
+    road.directions.forEach((dir, k) => {
+      const top = L.top + k * (L.panelH + L.gap);
+      const y = (s: number) => top + (1 - (s - s0) / (s1 - s0)) * L.panelH;
       // Forecast ahead (live only), paler.
       if (this.mode === "live" && this.forecast.length && this.forecastIssued) {
         c.globalAlpha = 0.55;
