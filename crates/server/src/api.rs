@@ -210,6 +210,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(road_book))
         .routes(routes!(vehicles))
         .routes(routes!(timespace))
+        .routes(routes!(forecast))
         .routes(routes!(stream))
         .routes(routes!(audit))
         .routes(routes!(users_list, users_add))
@@ -900,6 +901,29 @@ async fn timespace(
     Ok(Json(crate::roadjson::timespace_json(
         &st.road, from, to, step_ms, &rows,
     )))
+}
+
+/// Speed forecasts 5–60 minutes ahead for every station and segment, with
+/// a band (the 10th–90th percentile of recent errors), and the method
+/// behind them (`model`, or `profile` / `persistence` while the stored
+/// history is short). 404 until the first 5-minute bucket is complete.
+#[utoipa::path(get, path = "/api/forecast", tag = "zhilu", security(("bearer" = [])),
+    responses((status = 200, body = crate::forecast::ForecastSnapshot), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn forecast(
+    State(st): State<AppState>,
+    _c: Caller,
+) -> ApiResult<Json<crate::forecast::ForecastSnapshot>> {
+    st.forecast
+        .read()
+        .ok()
+        .and_then(|f| f.clone())
+        .map(Json)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no forecast yet: the first 5-minute interval is not complete",
+            )
+        })
 }
 
 /// The live stream (Server-Sent Events: `state`, `event`, `proposal`,

@@ -27,6 +27,8 @@ pub struct ServerConfig {
     pub auth: AuthSection,
     /// JT/T 808 gateway for commercial-vehicle terminals.
     pub jt808: Jt808Section,
+    /// Live traffic forecasts (`GET /api/forecast`).
+    pub forecast: crate::forecast::ForecastConfig,
 }
 
 /// `[jt808]`
@@ -419,6 +421,11 @@ impl ServerConfig {
                 message: format!("{key}: {message}"),
             })
         };
+        if let Err(crate::forecast::ForecastError::Config(m)) = self.forecast.validate() {
+            // The message starts with the key it is about.
+            let key = m.split_whitespace().next().unwrap_or("forecast");
+            return bad(key, format!("[forecast] {m}"));
+        }
         if !self.jt808.listen.is_empty()
             && self.jt808.listen.parse::<std::net::SocketAddr>().is_err()
         {

@@ -68,6 +68,8 @@ pub struct AppState {
     pub limiter: Arc<auth::Limiter>,
     /// Where every vehicle is (filled by the engine).
     pub vehicles: Arc<RwLock<vehicles::VehicleBoard>>,
+    /// The latest forecasts (filled by the forecast task).
+    pub forecast: Arc<RwLock<Option<forecast::ForecastSnapshot>>>,
     /// Metrics.
     pub prom: PrometheusHandle,
 }
@@ -201,10 +203,20 @@ impl Centre {
             snapshot,
             limiter: Arc::new(auth::Limiter::new(cfg.auth.login_failures_per_min)),
             vehicles: vehicle_board,
+            forecast: Arc::new(RwLock::new(None)),
             prom: prometheus(),
         };
         if cfg.mqtt.ingest {
             tasks.push(mqtt_ingest(&state).await?);
+        }
+        if cfg.forecast.enabled {
+            tasks.push(tokio::spawn(forecast::run(
+                store.clone(),
+                road.clone(),
+                state.snapshot.clone(),
+                state.forecast.clone(),
+                cfg.forecast.clone(),
+            )));
         }
         tasks.push(tokio::spawn(retention(store, cfg.clone())));
         let mut jt808_addr = None;

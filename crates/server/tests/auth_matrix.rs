@@ -44,6 +44,7 @@ async fn every_endpoint_times_every_role() {
         (Method::GET, "/api/road", None, None, Need::Viewer),
         (Method::GET, "/api/vehicles", None, None, Need::Viewer),
         (Method::GET, "/api/timespace", None, None, Need::Viewer),
+        (Method::GET, "/api/forecast", None, None, Need::Viewer),
         (Method::GET, "/api/stream", None, None, Need::Viewer),
         (
             Method::POST,

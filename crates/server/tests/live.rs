@@ -361,3 +361,99 @@ async fn the_stream_carries_state_and_events() {
     assert!(text.contains("\"change\":\"opened\""));
     assert!(text.contains("event: device"));
 }
+
+/// What the console reads besides events and devices: the road book with
+/// positions, the vehicle board, the time–space matrix and the forecasts,
+/// after a day sent through the ingest.
+#[tokio::test]
+async fn console_views_follow_the_day() {
+    let s = TestServer::start("sqlite", |_| {}).await.unwrap();
+    let op = s.login("op").await;
+    let viewer = s.login("viewer").await;
+    // Before any data: no forecast yet, an empty vehicle board.
+    let r = s
+        .http
+        .get(format!("{}/api/forecast", s.url))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+    s.send_day(&op, 2000).await;
+    s.settle(&viewer).await;
+
+    let road = s.get(&viewer, "/api/road").await;
+    let detectors = road["detectors"].as_array().unwrap();
+    assert!(!detectors.is_empty());
+    assert!(road["geometry"].as_array().unwrap().len() >= 2);
+    for d in detectors {
+        let ll = d["lonlat"].as_array().unwrap();
+        assert!(ll[0].as_f64().unwrap().abs() <= 180.0 && ll[1].as_f64().unwrap().abs() <= 90.0);
+    }
+
+    // Vehicles: the day's probes, each map-matched to a carriageway, with tracks.
+    let v = s.get(&viewer, "/api/vehicles?tracks=true").await;
+    let rows = v["rows"].as_array().unwrap();
+    assert!(!rows.is_empty(), "{v}");
+    assert_eq!(v["columns"][6], "direction");
+    assert!(rows.iter().any(|r| r[6] == "up" || r[6] == "down"), "{v}");
+    let id = rows[0][0].as_str().unwrap();
+    assert!(!v["tracks"][id].as_array().unwrap().is_empty());
+    let hazmat = s.get(&viewer, "/api/vehicles?class=hazmat").await;
+    assert!(
+        hazmat["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r[1] == "hazmat")
+    );
+
+    // The time–space matrix of the last 3 hours: every station of each
+    // direction, speeds where the detectors had them.
+    let ts = s.get(&viewer, "/api/timespace?step_s=300").await;
+    let dirs = ts["directions"].as_array().unwrap();
+    let stations: usize = dirs
+        .iter()
+        .map(|d| d["stations"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(stations, detectors.len());
+    let speeds = dirs
+        .iter()
+        .flat_map(|d| d["speed_kmh"].as_array().unwrap())
+        .flat_map(|row| row.as_array().unwrap())
+        .filter(|x| x.is_number())
+        .count();
+    assert!(speeds > 0, "{ts}");
+    // 3 hours of 5-minute buckets; the window's ends need not be aligned.
+    let n = ts["times"].as_array().unwrap().len();
+    assert!((36..=37).contains(&n), "{n} buckets");
+    let bad = s
+        .http
+        .get(format!("{}/api/timespace?step_s=5", s.url))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 422);
+
+    // Forecasts once the data clock has passed a 5-minute interval.
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    let f = loop {
+        let r = s
+            .http
+            .get(format!("{}/api/forecast", s.url))
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap();
+        if r.status().is_success() {
+            break r.json::<Value>().await.unwrap();
+        }
+        assert!(std::time::Instant::now() < until, "no forecast");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(f["stations"].as_array().unwrap().len(), detectors.len());
+    assert_eq!(f["horizons"][11], 60);
+    let st = &f["stations"].as_array().unwrap()[0];
+    assert_eq!(st["speed_kmh"].as_array().unwrap().len(), 12);
+}
