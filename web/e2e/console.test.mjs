@@ -195,6 +195,27 @@ test("operator: live map, fog event, approve an entry closure, device confirms, 
   await page.close();
 });
 
+test("forecast: a segment's details show its station's forecast band", async () => {
+  const { page, errors } = await newPage();
+  await logIn(page, "demo", "demo");
+  // The first forecast comes once a 5-minute interval of data time is complete.
+  await page.waitForFunction(() => window.__zhilu.panels.forecast.length > 0, null, { timeout: 90_000 });
+  // Centre the map on K25+500 and click the road there.
+  await page.evaluate(() => window.__zhilu.map.focus(25_500));
+  const box = await page.locator(".map-canvas").boundingBox();
+  await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+  const fig = page.locator(".details figure.forecast");
+  await fig.waitFor({ timeout: 10_000 });
+  assert.match(await fig.locator("figcaption").textContent(), /预测/);
+  // Twelve forecast points, and a band polygon around them.
+  const pts = await fig.locator("polyline.fc-line").getAttribute("points");
+  assert.equal(pts.trim().split(/\s+/).length, 12);
+  assert.ok((await fig.locator("polygon.band").getAttribute("points")).trim().length > 0);
+  await shot(page, "07-forecast");
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
 test("viewer: the same picture, no decision buttons", async () => {
   const { page, errors } = await newPage();
   await logIn(page, "watcher", "watcher-password-1");
@@ -203,7 +224,7 @@ test("viewer: the same picture, no decision buttons", async () => {
   assert.equal(await page.getByRole("button", { name: "批准" }).count(), 0);
   assert.equal(await page.getByRole("button", { name: "驳回" }).count(), 0);
   assert.equal(await page.locator("#tab-audit").count(), 0);
-  await shot(page, "07-viewer");
+  await shot(page, "08-viewer");
   assert.deepEqual(errors, []);
   await page.close();
 });
@@ -325,7 +346,7 @@ test("performance: first meaningful paint and panning frame rate (recorded)", as
   writeFileSync(join(ART, "perf.json"), JSON.stringify(out, null, 2));
   console.log("console performance:", JSON.stringify(out));
   assert.ok(frames.length > 10, "the map redrew while panning");
-  await shot(page, "08-after-pan");
+  await shot(page, "09-after-pan");
   await page.close();
 });
 

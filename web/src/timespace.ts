@@ -209,6 +209,7 @@ export class TimeSpaceView {
       const top = L.top + k * (L.panelH + L.gap);
       const y = (s: number) => top + (1 - (s - s0) / (s1 - s0)) * L.panelH;
       // Forecast ahead (live only), paler.
+      const liveEnd = cols.length ? cols[cols.length - 1].t1 : this.forecastIssued;
       if (this.mode === "live" && this.forecast.length && this.forecastIssued) {
         c.globalAlpha = 0.55;
         const st = this.forecast.filter((f) => f.direction === dir).sort((a, b) => a.stake_m - b.stake_m);
@@ -216,17 +217,21 @@ export class TimeSpaceView {
           const lo = j > 0 ? (st[j - 1].stake_m + st[j].stake_m) / 2 : st[j].stake_m - 500;
           const hi = j < st.length - 1 ? (st[j].stake_m + st[j + 1].stake_m) / 2 : st[j].stake_m + 500;
           st[j].speed_kmh.forEach((v, h) => {
-            const ta = this.forecastIssued + h * 300_000;
+            // Only ahead of what was measured: the forecast is issued when
+            // a 5-minute interval is complete, the picture is live per tick.
+            const tb = this.forecastIssued + (h + 1) * 300_000;
+            const ta = Math.max(this.forecastIssued + h * 300_000, liveEnd);
+            if (tb <= ta) return;
             c.fillStyle = speedColour(v);
-            c.fillRect(x(ta), y(hi), Math.max(1, x(ta + 300_000) - x(ta)), y(lo) - y(hi));
+            c.fillRect(x(ta), y(hi), Math.max(1, x(tb) - x(ta)), y(lo) - y(hi));
           });
         }
         c.globalAlpha = 1;
         c.strokeStyle = "#e2e8f0";
         c.setLineDash([4, 3]);
         c.beginPath();
-        c.moveTo(x(this.forecastIssued), top);
-        c.lineTo(x(this.forecastIssued), top + L.panelH);
+        c.moveTo(x(liveEnd), top);
+        c.lineTo(x(liveEnd), top + L.panelH);
         c.stroke();
         c.setLineDash([]);
       }
