@@ -100,6 +100,7 @@ const zh = {
   role: "角色",
   error: "错误",
   lagged: "实时数据有丢失，已重新加载",
+  noHazmat: "禁危化品",
 } as const;
 
 export type Key = keyof typeof zh;
@@ -201,6 +202,7 @@ const en: Record<Key, string> = {
   role: "Role",
   error: "Error",
   lagged: "Live data was lost; reloaded",
+  noHazmat: "no hazmat",
 };
 
 const kindsZh: Record<string, string> = {

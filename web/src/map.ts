@@ -431,7 +431,7 @@ export class MapView {
       const p = this.pt((tn.from_m + tn.to_m) / 2, -(off + 22));
       c.fillStyle = "#94a3b8";
       c.font = FONT_SMALL;
-      c.fillText(tn.hazmat_forbidden ? `⛔ ${tn.id}` : tn.id, p.x - 40, p.y);
+      c.fillText(tn.hazmat_forbidden ? `${tn.id} ${t("noHazmat")}` : tn.id, p.x - 40, p.y);
       this.picks.push({ x: p.x, y: p.y, r: 10, f: { type: "device", id: tn.id, kind: "tunnel" } });
     }
 
