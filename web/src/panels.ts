@@ -403,8 +403,8 @@ export class Panels {
         const v = model.speedAt(f.direction, (f.from_m + f.to_m) / 2);
         html += `<p><b>${t("segment")}</b> ${dirName(f.direction)} ${esc(describeSegment(f))}</p>
           <p>${t("speed")}: <b>${v == null ? t("noData") : `${Math.round(v)} km/h`}</b> · ${t("flow")}: ${f.flow ?? "—"} veh/h · ${t("density")}: ${f.density ?? "—"} veh/km</p>`;
-        const st = this.nearestStation(f.direction, (f.from_m + f.to_m) / 2);
-        if (st) html += this.forecastChart(st);
+        const mid = (f.from_m + f.to_m) / 2;
+        html += this.forecastChart(this.nearestStation(f.direction, mid) ?? bareStation(f.direction, mid));
         break;
       }
       case "station": {
@@ -412,7 +412,7 @@ export class Panels {
         html += `<p><b>${t("station")}</b> ${esc(f.id)} · ${det ? `${dirName(det.direction)} ${stake(det.stake_m)}` : ""}</p>`;
         const st = this.forecast.find((x) => x.detector === f.id);
         if (st) html += this.forecastChart(st);
-        else html += `<p class="sub">${t("noForecast")}</p>`;
+        else if (det) html += this.forecastChart(bareStation(det.direction, det.stake_m, det.id));
         break;
       }
       case "device": {
@@ -523,7 +523,8 @@ export class Panels {
   private forecastChart(st: ForecastStation): string {
     const W = 300;
     const H = 120;
-    const now = this.forecastIssued;
+    const bare = st.speed_kmh.length === 0;
+    const now = bare ? (model.state?.ts_ms ?? Date.now()) : this.forecastIssued;
     const t0 = now - 2 * 3600_000;
     const t1 = now + 3600_000;
     const x = (tm: number) => ((tm - t0) / (t1 - t0)) * (W - 30) + 26;
@@ -558,7 +559,7 @@ export class Panels {
       .map((v) => `<text x="2" y="${y(v) + 4}" class="axis">${v}</text><line x1="26" x2="${W - 4}" y1="${y(v)}" y2="${y(v)}" class="grid"/>`)
       .join("");
     return `<figure class="forecast" aria-label="${esc(`${t("forecast")} ${st.detector}`)}">
-      <figcaption>${t("forecast")} · ${esc(st.detector)} ${esc(stake(st.stake_m))} · ${esc(this.forecastMethod)} · ${t("forecastBand")}</figcaption>
+      <figcaption>${bare ? `${t("history")} · ${esc(stake(st.stake_m))} · ${t("noForecast")}` : `${t("forecast")} · ${esc(st.detector)} ${esc(stake(st.stake_m))} · ${esc(this.forecastMethod)} · ${t("forecastBand")}`}</figcaption>
       <svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img">
         ${ticks}
         <polygon points="${band.join(" ")}" class="band"/>
@@ -566,9 +567,14 @@ export class Panels {
         <polyline points="${fc.join(" ")}" class="fc-line"/>
         <line x1="${x(now)}" x2="${x(now)}" y1="4" y2="${H - 14}" class="now"/>
         <text x="${x(now) - 10}" y="${H - 2}" class="axis">${esc(clock(now).slice(0, 5))}</text>
-        <circle cx="${x(now)}" cy="${y(st.last_speed_kmh ?? 0)}" r="3" fill="${speedColour(st.last_speed_kmh)}"/>
+        ${st.last_speed_kmh == null ? "" : `<circle cx="${x(now)}" cy="${y(st.last_speed_kmh)}" r="3" fill="${speedColour(st.last_speed_kmh)}"/>`}
       </svg></figure>`;
   }
+}
+
+/** A station without a forecast (the chart then shows the history only). */
+function bareStation(direction: string, stakeM: number, id = ""): ForecastStation {
+  return { detector: id, direction, stake_m: stakeM, last_speed_kmh: null, speed_kmh: [], lower_kmh: [], upper_kmh: [] };
 }
 
 /** A selector that finds a control again after a redraw, so that the
