@@ -352,30 +352,73 @@ const SLOW_SHARE: f32 = 0.8;
 /// Band regimes: free flow (0) and slow (1).
 const REGIMES: usize = 2;
 
+/// The last `cap` values added, in arrival order (a ring) and sorted, so
+/// that quantiles are a look-up: adding costs two binary searches and two
+/// moves of at most `cap` values.
+#[derive(Debug, Clone)]
+struct Window {
+    ring: Vec<f32>,
+    sorted: Vec<f32>,
+    head: usize,
+}
+
+impl Window {
+    fn new(cap: usize) -> Window {
+        Window {
+            ring: Vec::with_capacity(cap),
+            sorted: Vec::with_capacity(cap),
+            head: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    /// Adds a finite value, dropping the oldest once full.
+    fn add(&mut self, v: f32, cap: usize) {
+        if self.ring.len() < cap {
+            self.ring.push(v);
+        } else {
+            let old = std::mem::replace(&mut self.ring[self.head], v);
+            self.head = (self.head + 1) % cap;
+            let at = self.sorted.partition_point(|x| x.total_cmp(&old).is_lt());
+            if at < self.sorted.len() {
+                self.sorted.remove(at);
+            }
+        }
+        let at = self.sorted.partition_point(|x| x.total_cmp(&v).is_le());
+        self.sorted.insert(at, v);
+    }
+
+    /// The `lo` and `hi` quantiles (nearest rank; NaN when empty).
+    fn quantiles(&self, lo: f64, hi: f64) -> (f32, f32) {
+        let m = self.sorted.len();
+        if m == 0 {
+            return (f32::NAN, f32::NAN);
+        }
+        let rank = |q: f64| ((q * (m - 1) as f64).round() as usize).min(m - 1);
+        (self.sorted[rank(lo)], self.sorted[rank(hi)])
+    }
+}
+
 /// Recent out-of-sample errors per regime, station and horizon, and the
 /// band's offsets computed from them.
 #[derive(Debug, Clone)]
 struct Band {
     stations: usize,
     cap: usize,
+    pooled_cap: usize,
     lo_q: f64,
     hi_q: f64,
     min_samples: usize,
-    /// regimes × stations × horizons rings of `cap` errors.
-    errs: Vec<f32>,
-    len: Vec<u32>,
-    head: Vec<u32>,
-    /// Cells with errors added since their offsets were computed.
-    dirty: Vec<bool>,
-    /// Per regime and horizon, a ring of all stations' errors.
-    pooled: Vec<f32>,
-    pooled_cap: usize,
-    pooled_len: Vec<u32>,
-    pooled_head: Vec<u32>,
+    /// regimes × stations × horizons windows of errors.
+    cells: Vec<Window>,
+    /// Per regime and horizon, all stations' errors.
+    pooled: Vec<Window>,
     /// Offsets (regimes × stations × horizons; NaN = no band).
     lower: Vec<f32>,
     upper: Vec<f32>,
-    scratch: Vec<f32>,
 }
 
 impl Band {
@@ -386,20 +429,14 @@ impl Band {
         Band {
             stations,
             cap,
+            pooled_cap,
             lo_q: cfg.band_lower,
             hi_q: cfg.band_upper,
             min_samples: cfg.band_min_samples.max(1),
-            errs: vec![0.0; cells * cap],
-            len: vec![0; cells],
-            head: vec![0; cells],
-            dirty: vec![false; cells],
-            pooled: vec![0.0; REGIMES * HORIZONS * pooled_cap],
-            pooled_cap,
-            pooled_len: vec![0; REGIMES * HORIZONS],
-            pooled_head: vec![0; REGIMES * HORIZONS],
+            cells: vec![Window::new(0); cells],
+            pooled: vec![Window::new(0); REGIMES * HORIZONS],
             lower: vec![f32::NAN; cells],
             upper: vec![f32::NAN; cells],
-            scratch: Vec::with_capacity(pooled_cap),
         }
     }
 
@@ -408,59 +445,34 @@ impl Band {
         (regime * self.stations + station) * HORIZONS + h - 1
     }
 
-    /// Records `realised − forecast` of `station` at horizon `h` (1-based)
-    /// for a forecast of `regime`.
+    /// Records `realised − forecast` (finite) of `station` at horizon `h`
+    /// (1-based) for a forecast of `regime`.
     fn add(&mut self, regime: usize, station: usize, h: usize, err: f32) {
         let c = self.cell(regime, station, h);
-        let i = c * self.cap + self.head[c] as usize;
-        self.errs[i] = err;
-        self.head[c] = ((self.head[c] as usize + 1) % self.cap) as u32;
-        self.len[c] = (self.len[c] + 1).min(self.cap as u32);
-        self.dirty[c] = true;
-        let p = regime * HORIZONS + h - 1;
-        let i = p * self.pooled_cap + self.pooled_head[p] as usize;
-        self.pooled[i] = err;
-        self.pooled_head[p] = ((self.pooled_head[p] as usize + 1) % self.pooled_cap) as u32;
-        self.pooled_len[p] = (self.pooled_len[p] + 1).min(self.pooled_cap as u32);
+        self.cells[c].add(err, self.cap);
+        self.pooled[regime * HORIZONS + h - 1].add(err, self.pooled_cap);
     }
 
-    /// The two quantiles of `v` (nearest rank); reorders `v`.
-    fn quantiles(v: &mut [f32], lo: f64, hi: f64) -> (f32, f32) {
-        let m = v.len();
-        let rank = |q: f64| ((q * (m - 1) as f64).round() as usize).min(m - 1);
-        let (_, &mut a, _) = v.select_nth_unstable_by(rank(lo), f32::total_cmp);
-        let (_, &mut b, _) = v.select_nth_unstable_by(rank(hi), f32::total_cmp);
-        (a, b)
-    }
-
-    /// Recomputes the offsets from the errors kept: a cell's own errors
-    /// once it has `min_samples` (recomputed only when it has new ones),
-    /// else all stations' of its regime and horizon, else those of the
-    /// other regime.
+    /// Recomputes the offsets: a cell's own errors once it has
+    /// `min_samples`, else all stations' of its regime and horizon, else
+    /// those of the other regime.
     fn recompute(&mut self) {
-        let mut pooled = [(f32::NAN, f32::NAN); REGIMES * HORIZONS];
-        for (p, out) in pooled.iter_mut().enumerate() {
-            let len = self.pooled_len[p] as usize;
-            if len >= self.min_samples {
-                self.scratch.clear();
-                self.scratch.extend_from_slice(
-                    &self.pooled[p * self.pooled_cap..p * self.pooled_cap + len],
-                );
-                *out = Band::quantiles(&mut self.scratch, self.lo_q, self.hi_q);
-            }
-        }
-        let per_regime = self.stations * HORIZONS;
-        for c in 0..self.len.len() {
-            let len = self.len[c] as usize;
-            let (lo, hi) = if len >= self.min_samples {
-                if !self.dirty[c] {
-                    continue;
+        let (lo_q, hi_q, min) = (self.lo_q, self.hi_q, self.min_samples);
+        let pooled: Vec<(f32, f32)> = self
+            .pooled
+            .iter()
+            .map(|w| {
+                if w.len() >= min {
+                    w.quantiles(lo_q, hi_q)
+                } else {
+                    (f32::NAN, f32::NAN)
                 }
-                self.dirty[c] = false;
-                self.scratch.clear();
-                self.scratch
-                    .extend_from_slice(&self.errs[c * self.cap..c * self.cap + len]);
-                Band::quantiles(&mut self.scratch, self.lo_q, self.hi_q)
+            })
+            .collect();
+        let per_regime = self.stations * HORIZONS;
+        for (c, w) in self.cells.iter().enumerate() {
+            let (lo, hi) = if w.len() >= min {
+                w.quantiles(lo_q, hi_q)
             } else {
                 let (r, h) = (c / per_regime, c % HORIZONS);
                 let own = pooled[r * HORIZONS + h];
@@ -1589,6 +1601,25 @@ stake_m = 2500
             .expect("B2");
         assert!(b2.speed_kmh.iter().all(Option::is_none));
         assert!(snap.stations[0].speed_kmh.iter().all(Option::is_some));
+    }
+
+    #[test]
+    fn the_error_window_keeps_the_last_values_sorted() {
+        let cap = 5;
+        let mut w = Window::new(cap);
+        let mut rng = Rng(17);
+        let mut all = Vec::new();
+        for _ in 0..40 {
+            let v = (rng.next() * 10.0).round() as f32 - 5.0; // with repeats
+            w.add(v, cap);
+            all.push(v);
+            let mut want: Vec<f32> = all.iter().rev().take(cap).copied().collect();
+            want.sort_by(f32::total_cmp);
+            assert_eq!(w.sorted, want);
+        }
+        let (lo, hi) = w.quantiles(0.0, 1.0);
+        assert_eq!((lo, hi), (w.sorted[0], w.sorted[cap - 1]));
+        assert!(Window::new(3).quantiles(0.1, 0.9).0.is_nan());
     }
 
     #[test]
