@@ -85,7 +85,8 @@ pub struct ForecastConfig {
     pub band_lower: f64,
     /// Upper quantile of the forecast errors that makes the band's upper edge.
     pub band_upper: f64,
-    /// Errors kept per station and horizon (576 = two days of 5-minute steps).
+    /// Errors kept per regime, station and horizon (576 = two days of
+    /// 5-minute steps).
     pub band_window: usize,
     /// Errors a station needs at a horizon before its own band is used
     /// (before, all stations' errors at that horizon).
