@@ -154,7 +154,8 @@ pub enum ForecastError {
 }
 
 impl ForecastConfig {
-    /// Checks the settings are usable.
+    /// Checks the settings are usable; an error's message starts with the
+    /// name of the setting it is about.
     pub fn validate(&self) -> Result<(), ForecastError> {
         let bad = |w| Err(ForecastError::Config(w));
         if !(self.history_days.is_finite() && self.history_days > 0.0) {
@@ -166,12 +167,17 @@ impl ForecastConfig {
         if !(self.calibration_days.is_finite() && self.calibration_days >= 0.0) {
             return bad("calibration_days must not be negative");
         }
-        if !(0.0 <= self.band_lower && self.band_lower < self.band_upper && self.band_upper <= 1.0)
-        {
-            return bad("band quantiles must satisfy 0 <= band_lower < band_upper <= 1");
+        if !(0.0..1.0).contains(&self.band_lower) {
+            return bad("band_lower must be within 0..1");
         }
-        if self.band_window == 0 || self.band_min_samples == 0 {
-            return bad("band_window and band_min_samples must be at least 1");
+        if !(self.band_upper > self.band_lower && self.band_upper <= 1.0) {
+            return bad("band_upper must be above band_lower and at most 1");
+        }
+        if self.band_window == 0 {
+            return bad("band_window must be at least 1");
+        }
+        if self.band_min_samples == 0 {
+            return bad("band_min_samples must be at least 1");
         }
         if self.poll_ms == 0 {
             return bad("poll_ms must be at least 1");
@@ -179,12 +185,11 @@ impl ForecastConfig {
         if !(self.grace_s.is_finite() && self.grace_s >= 0.0) {
             return bad("grace_s must not be negative");
         }
-        if !(self.retrain_hours.is_finite()
-            && self.retrain_hours >= 0.0
-            && self.fallback_retrain_hours.is_finite()
-            && self.fallback_retrain_hours >= 0.0)
-        {
-            return bad("retrain intervals must not be negative");
+        if !(self.retrain_hours.is_finite() && self.retrain_hours >= 0.0) {
+            return bad("retrain_hours must not be negative");
+        }
+        if !(self.fallback_retrain_hours.is_finite() && self.fallback_retrain_hours >= 0.0) {
+            return bad("fallback_retrain_hours must not be negative");
         }
         if self.max_train_samples == 0 {
             return bad("max_train_samples must be at least 1");
@@ -1631,7 +1636,12 @@ stake_m = 2500
             band_upper: 0.1,
             ..ForecastConfig::default()
         };
-        assert!(bad.validate().is_err());
+        assert_eq!(
+            bad.validate(),
+            Err(ForecastError::Config(
+                "band_upper must be above band_lower and at most 1"
+            ))
+        );
         let parsed: ForecastConfig =
             serde_json::from_str(r#"{"history_days": 7, "trees": 0}"#).expect("parse");
         assert_eq!(parsed.history_days, 7.0);
