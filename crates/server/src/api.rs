@@ -921,7 +921,7 @@ async fn forecast(
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
-                "no forecast yet: the first 5-minute interval is not complete",
+                "no forecast yet: training from the stored history, or the first 5-minute interval is not complete",
             )
         })
 }
