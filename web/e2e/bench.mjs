@@ -14,6 +14,7 @@ import { join, resolve, dirname } from "node:path";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { LAUNCH_ARGS, paintTimes, panFrameRate } from "./probe.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = resolve(here, "..", process.env.ZHILU_BIN ?? "../target/release/zhilu");
@@ -143,7 +144,7 @@ const feeder = (async () => {
 
 const browser = await chromium.launch({
   executablePath: process.env.ZHILU_CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  args: LAUNCH_ARGS,
 });
 const page = await browser.newPage({ viewport: { width: 1600, height: 900 } });
 await page.goto(url);
@@ -156,50 +157,10 @@ await page.waitForFunction(
   { timeout: 60_000 },
 );
 await page.reload();
-await page.waitForFunction(() => performance.getEntriesByName("zhilu-live-map").length > 0, null, { timeout: 60_000 });
-const paint = await page.evaluate(() => ({
-  fcp_ms: performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? null,
-  live_map_ms: performance.getEntriesByName("zhilu-live-map")[0].startTime,
-}));
+const paint = await paintTimes(page);
 await page.waitForFunction((n) => window.__zhilu.model.vehicles.size >= n, VEHICLES, { timeout: 60_000 });
 
-async function pan(label) {
-  return page.evaluate(async (label) => {
-    const cv = document.querySelector(".map-canvas");
-    const r = cv.getBoundingClientRect();
-    const at = (x, y) => ({ clientX: r.left + x, clientY: r.top + y, pointerId: 1, bubbles: true, isPrimary: true });
-    const cx = r.width / 2;
-    const cy = r.height / 2;
-    cv.dispatchEvent(new PointerEvent("pointerdown", at(cx, cy)));
-    const t0 = performance.now();
-    await new Promise((done) => {
-      const step = (now) => {
-        const i = (now - t0) / 16;
-        cv.dispatchEvent(new PointerEvent("pointermove", at(cx + 150 * Math.sin(i / 20), cy + 60 * Math.cos(i / 25))));
-        if (now - t0 < 5000) requestAnimationFrame(step);
-        else done();
-      };
-      requestAnimationFrame(step);
-    });
-    const t1 = performance.now();
-    cv.dispatchEvent(new PointerEvent("pointerup", at(cx, cy)));
-    const p = window.__zhilu.perf;
-    const idx = p.frames.map((f, i) => [f, i]).filter(([f]) => f >= t0 && f <= t1).map(([, i]) => i);
-    const fr = idx.map((i) => p.frames[i]);
-    const dr = idx.map((i) => p.drawMs[i]).sort((a, b) => a - b);
-    const gaps = fr.slice(1).map((f, i) => f - fr[i]).sort((a, b) => a - b);
-    const m = window.__zhilu.model;
-    return {
-      view: label,
-      fps: Math.round(((fr.length - 1) / (fr[fr.length - 1] - fr[0])) * 10000) / 10,
-      frame_p95_ms: Math.round(gaps[Math.floor(gaps.length * 0.95)] * 10) / 10,
-      draw_ms_mean: Math.round((dr.reduce((a, b) => a + b, 0) / dr.length) * 100) / 100,
-      draw_ms_p95: Math.round(dr[Math.floor(dr.length * 0.95)] * 100) / 100,
-      segments: m.state.directions.reduce((n, d) => n + d.segments.length, 0),
-      vehicles: m.vehicles.size,
-    };
-  }, label);
-}
+const pan = (label) => panFrameRate(page, 5000, label);
 
 const whole = await pan("whole corridor");
 await page.evaluate(() => {

@@ -20,6 +20,7 @@ import { join, resolve, dirname } from "node:path";
 import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { LAUNCH_ARGS, paintTimes, panFrameRate } from "./probe.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = resolve(here, "..", process.env.ZHILU_BIN ?? "../target/debug/zhilu");
@@ -27,19 +28,7 @@ const CHROMIUM = process.env.ZHILU_CHROMIUM ?? "/usr/bin/chromium";
 const ART = join(here, "artifacts");
 mkdirSync(ART, { recursive: true });
 
-const LAUNCH = {
-  executablePath: CHROMIUM,
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-};
+const LAUNCH = { executablePath: CHROMIUM, headless: true, args: LAUNCH_ARGS };
 
 function freePort() {
   return new Promise((res, rej) => {
@@ -296,56 +285,12 @@ test("performance: first meaningful paint and panning frame rate (recorded)", as
   // Reload with the session kept: the time to the first map drawn with live
   // segments, from navigation start.
   await page.reload();
-  await page.waitForFunction(() => performance.getEntriesByName("zhilu-live-map").length > 0, null, { timeout: 30_000 });
-  const paint = await page.evaluate(() => ({
-    fcp_ms: performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? null,
-    live_map_ms: performance.getEntriesByName("zhilu-live-map")[0].startTime,
-  }));
-  // Pan for three seconds: a pointer drag across the map, one move per
-  // animation frame, dispatched in the page (so that the figure is the
-  // page's drawing rate, not the test driver's round trips).
-  const box = await page.locator(".map-canvas").boundingBox();
-  const pan = await page.evaluate(async ([w, h]) => {
-    const cv = document.querySelector(".map-canvas");
-    const r = cv.getBoundingClientRect();
-    const at = (x, y) => ({ clientX: r.left + x, clientY: r.top + y, pointerId: 1, bubbles: true, isPrimary: true });
-    const cx = w / 2;
-    const cy = h / 2;
-    cv.dispatchEvent(new PointerEvent("pointerdown", at(cx, cy)));
-    const t0 = performance.now();
-    await new Promise((done) => {
-      const step = (now) => {
-        const i = (now - t0) / 16;
-        cv.dispatchEvent(new PointerEvent("pointermove", at(cx + 200 * Math.sin(i / 20), cy + 80 * Math.cos(i / 25))));
-        if (now - t0 < 3000) requestAnimationFrame(step);
-        else done();
-      };
-      requestAnimationFrame(step);
-    });
-    const t1 = performance.now();
-    cv.dispatchEvent(new PointerEvent("pointerup", at(cx, cy)));
-    await new Promise((r2) => requestAnimationFrame(() => requestAnimationFrame(r2)));
-    const p = window.__zhilu.perf;
-    const idx = p.frames.map((f, i) => [f, i]).filter(([f]) => f >= t0 && f <= t1 + 20).map(([, i]) => i);
-    return { frames: idx.map((i) => p.frames[i]), draw: idx.map((i) => p.drawMs[i]) };
-  }, [box.width, box.height]);
-  const frames = pan.frames;
-  const fps = ((frames.length - 1) / (frames[frames.length - 1] - frames[0])) * 1000;
-  const draw = [...pan.draw].sort((a, b) => a - b);
-  const gaps = frames.slice(1).map((f, i) => f - frames[i]).sort((a, b) => a - b);
-  const out = {
-    ...paint,
-    pan_frames: frames.length,
-    pan_fps: Math.round(fps * 10) / 10,
-    pan_frame_p95_ms: Math.round(gaps[Math.floor(gaps.length * 0.95)] * 10) / 10,
-    draw_ms_mean: Math.round((draw.reduce((a, b) => a + b, 0) / draw.length) * 100) / 100,
-    draw_ms_p95: Math.round(draw[Math.floor(draw.length * 0.95)] * 100) / 100,
-    segments: await page.evaluate(() => window.__zhilu.model.state.directions.reduce((n, d) => n + d.segments.length, 0)),
-    vehicles: await page.evaluate(() => window.__zhilu.model.vehicles.size),
-  };
+  const paint = await paintTimes(page);
+  const pan = await panFrameRate(page, 3000, "demo corridor, whole view");
+  const out = { ...paint, ...pan };
   writeFileSync(join(ART, "perf.json"), JSON.stringify(out, null, 2));
   console.log("console performance:", JSON.stringify(out));
-  assert.ok(frames.length > 10, "the map redrew while panning");
+  assert.ok(pan.frames > 10, "the map redrew while panning");
   await shot(page, "09-after-pan");
   await page.close();
 });
