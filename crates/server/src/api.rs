@@ -870,7 +870,15 @@ async fn timespace(
     let last = st.snapshot.read().ok().and_then(|s| s.last_tick_ms);
     let to = q.to_ms.or(last.map(|t| t + 1)).unwrap_or_else(wall_ms);
     let from = q.from_ms.unwrap_or(to.saturating_sub(3 * 3_600_000));
-    let span = to.saturating_sub(from);
+    // Epoch ms between 1970 and 2200: anything else is not a data time.
+    const LATEST_MS: i64 = 7_258_118_400_000;
+    if !(0..=LATEST_MS).contains(&from) || !(0..=LATEST_MS).contains(&to) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "from_ms and to_ms must be epoch milliseconds between 1970 and 2200",
+        ));
+    }
+    let span = to - from;
     if span <= 0 || span > 7 * 86_400_000 {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

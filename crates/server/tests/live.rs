@@ -427,14 +427,21 @@ async fn console_views_follow_the_day() {
     // 3 hours of 5-minute buckets; the window's ends need not be aligned.
     let n = ts["times"].as_array().unwrap().len();
     assert!((36..=37).contains(&n), "{n} buckets");
-    let bad = s
-        .http
-        .get(format!("{}/api/timespace?step_s=5", s.url))
-        .bearer_auth(&viewer)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(bad.status().as_u16(), 422);
+    for q in [
+        "step_s=5",
+        "from_ms=-9223372036854775808&to_ms=1000",
+        "from_ms=1000&to_ms=500",
+        "from_ms=0&to_ms=9223372036854775807",
+    ] {
+        let bad = s
+            .http
+            .get(format!("{}/api/timespace?{q}", s.url))
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status().as_u16(), 422, "{q}");
+    }
 
     // Forecasts once the data clock has passed a 5-minute interval.
     let until = std::time::Instant::now() + Duration::from_secs(60);
