@@ -390,3 +390,205 @@ fn bottleneck_causes_come_from_the_road_book() {
         "down traffic enters at 4.5 km, upstream of Cd"
     );
 }
+
+// ---------------------------------------------------------------------------
+// Starvation, lane deficit, diverge queues: table tests (fires / must not fire).
+// ---------------------------------------------------------------------------
+
+/// Incidents in `events`.
+fn incidents(events: &[Event]) -> Vec<&Event> {
+    events
+        .iter()
+        .filter(|e| e.kind == EventKind::Incident)
+        .collect()
+}
+
+/// Free flow at ~100 km/h with station flow `q` (veh/h).
+fn free(st: usize, k: i64, q: f32) -> (f32, f32, f32) {
+    (
+        q / 300.0 + noise(k, st, 1),
+        100.0 + 4.0 * noise(k, st, 2),
+        q * (1.0 + 0.06 * noise(k, st, 3)),
+    )
+}
+
+#[test]
+fn starvation_table() {
+    struct Case {
+        name: &'static str,
+        /// (station, tick) → station flow (veh/h), all stations free-flowing.
+        flow: fn(usize, i64) -> f32,
+        /// Expected pair (from_m, to_m) and latest time to detect (s), or none.
+        expect: Option<((f64, f64), i64)>,
+    }
+    let cases = [
+        Case {
+            name: "a block between 3 and 4 caps the flow: 4 starves, 3 still carries it",
+            flow: |st, k| if st >= 4 && k >= 40 { 1800.0 } else { 4200.0 },
+            expect: Some(((4000.0, 5000.0), 120)),
+        },
+        Case {
+            name: "demand falls everywhere at once: not an incident",
+            flow: |_, k| if k >= 40 { 1800.0 } else { 4200.0 },
+            expect: None,
+        },
+        Case {
+            name: "a drop that reaches each station a tick later (a platoon gap travelling down): not an incident",
+            flow: |st, k| if k >= 40 + st as i64 { 2000.0 } else { 4200.0 },
+            expect: None,
+        },
+        Case {
+            name: "a mild drop (downstream at 80 % of normal): below the bar",
+            flow: |st, k| if st >= 4 && k >= 40 { 3400.0 } else { 4200.0 },
+            expect: None,
+        },
+    ];
+    for c in cases {
+        let f = c.flow;
+        let events = run(120, IncidentConfig::default(), |st, k| {
+            free(st, k, f(st, k))
+        });
+        let inc = incidents(&events);
+        match c.expect {
+            None => assert!(inc.is_empty(), "{}: {inc:?}", c.name),
+            Some(((a, b), ttd)) => {
+                assert_eq!(inc.len(), 1, "{}: {inc:?}", c.name);
+                assert_eq!((inc[0].from_m, inc[0].to_m), (a, b), "{}", c.name);
+                assert_eq!(inc[0].rule, "incident.starvation", "{}", c.name);
+                let t = (inc[0].detected_ms - (T0 + 40 * STEP)) / 1000;
+                assert!((0..=ttd).contains(&t), "{}: detected after {t} s", c.name);
+                let s = (inc[0].start_ms - (T0 + 40 * STEP)) / 1000;
+                assert!(s.abs() <= 90, "{}: start {s} s off", c.name);
+            }
+        }
+    }
+}
+
+/// Lane flows (veh/h) that split `total` by `shares`, with count-like noise.
+fn split(total: f32, shares: [f32; 3], st: usize, l: usize, k: i64) -> f32 {
+    total * shares[l] * (1.0 + 0.12 * noise(k, st * 3 + l, 11))
+}
+
+#[test]
+fn lane_deficit_table() {
+    const NORMAL: [f32; 3] = [0.34, 0.34, 0.32];
+    struct Case {
+        name: &'static str,
+        /// (station, lane, tick) → lane flow (veh/h).
+        lanes: fn(usize, usize, i64) -> f32,
+        /// Expected pair and latest time to detect (s), or none.
+        expect: Option<((f64, f64), i64)>,
+    }
+    let cases = [
+        Case {
+            name: "outer lane blocked before station 4: its share halves, the others take the vehicles",
+            lanes: |st, l, k| {
+                let s = if st == 4 && k >= 40 {
+                    [0.42, 0.42, 0.16]
+                } else {
+                    NORMAL
+                };
+                split(3000.0, s, st, l, k)
+            },
+            expect: Some(((4000.0, 5000.0), 300)),
+        },
+        Case {
+            name: "the displaced vehicles stay over down to station 6: raised once, upstream of 4",
+            lanes: |st, l, k| {
+                let s = if st >= 4 && k >= 40 + st as i64 - 4 {
+                    [0.44, 0.44, 0.12]
+                } else {
+                    NORMAL
+                };
+                split(3000.0, s, st, l, k)
+            },
+            expect: Some(((4000.0, 5000.0), 300)),
+        },
+        Case {
+            name: "the deficit is clearer at 5 than at 4 (vehicles drift back late): still placed upstream of 4",
+            lanes: |st, l, k| {
+                let s = match st {
+                    4 if k >= 40 => [0.41, 0.41, 0.18],
+                    5 | 6 if k >= 40 => [0.46, 0.46, 0.08],
+                    _ => NORMAL,
+                };
+                split(3000.0, s, st, l, k)
+            },
+            expect: Some(((4000.0, 5000.0), 400)),
+        },
+        Case {
+            name: "shares drift slowly as demand falls (inner lane 34 % → 24 % over an hour): not an incident",
+            lanes: |st, l, k| {
+                let x = ((k - 20).clamp(0, 120) as f32) / 120.0;
+                let s = [0.34 - 0.10 * x, 0.34 + 0.05 * x, 0.32 + 0.05 * x];
+                split(3000.0 - 1000.0 * x, s, st, l, k)
+            },
+            expect: None,
+        },
+        Case {
+            name: "a lane's share dips by a fifth (a truck platoon): not an incident",
+            lanes: |st, l, k| {
+                let s = if st == 4 && (40..60).contains(&k) {
+                    [0.37, 0.37, 0.26]
+                } else {
+                    NORMAL
+                };
+                split(3000.0, s, st, l, k)
+            },
+            expect: None,
+        },
+        Case {
+            name: "a dead loop on lane 3 of station 4 (counts nothing, the station loses a third): not an incident",
+            lanes: |st, l, k| {
+                if st == 4 && l == 2 && k >= 40 {
+                    0.0
+                } else {
+                    split(3000.0, NORMAL, st, l, k)
+                }
+            },
+            expect: None,
+        },
+    ];
+    for c in cases {
+        let f = c.lanes;
+        // Station flows consistent with the lanes.
+        let events = run_lanes(
+            150,
+            IncidentConfig::default(),
+            |st, k| free(st, k, (0..3).map(|l| f(st, l, k)).sum()),
+            f,
+        );
+        let inc = incidents(&events);
+        match c.expect {
+            None => assert!(inc.is_empty(), "{}: {inc:?}", c.name),
+            Some(((a, b), ttd)) => {
+                assert_eq!(inc.len(), 1, "{}: {inc:?}", c.name);
+                assert_eq!((inc[0].from_m, inc[0].to_m), (a, b), "{}", c.name);
+                assert_eq!(inc[0].rule, "incident.lane_blocked", "{}", c.name);
+                let t = (inc[0].detected_ms - (T0 + 40 * STEP)) / 1000;
+                assert!((0..=ttd).contains(&t), "{}: detected after {t} s", c.name);
+                let s = (inc[0].start_ms - (T0 + 40 * STEP)) / 1000;
+                assert!(s.abs() <= 120, "{}: start {s} s off", c.name);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_slow_queue_above_an_off_ramp_is_not_an_incident() {
+    // Every peak, traffic queueing for an off-ramp slows station 5 to 55–60 km/h
+    // at high occupancy while station 6, past the ramp, runs free with less
+    // flow (the exiting vehicles left). A stationary incident queue is slower.
+    let events = run(200, IncidentConfig::default(), |st, k| {
+        if (60..160).contains(&k) {
+            match st {
+                5 => (19.0 + noise(k, st, 4), 57.0 + 3.0 * noise(k, st, 5), 4000.0),
+                6 => (10.0, 92.0, 3500.0 * (1.0 + 0.05 * noise(k, st, 6))),
+                _ => normal(st, k),
+            }
+        } else {
+            normal(st, k)
+        }
+    });
+    assert!(incidents(&events).is_empty(), "{events:?}");
+}
