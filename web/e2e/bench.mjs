@@ -161,17 +161,36 @@ const paint = await paintTimes(page);
 await page.waitForFunction((n) => window.__zhilu.model.vehicles.size >= n, VEHICLES, { timeout: 60_000 });
 
 const pan = (label) => panFrameRate(page, 5000, label);
+// PAUSE_FEED=1: stop feeding while measuring, to separate the page's own
+// drawing cost from the CPU that the server and the feeder take on this
+// 2-core machine.
+if (process.env.PAUSE_FEED === "1") {
+  feeding = false;
+  await feeder;
+}
 
 const whole = await pan("whole corridor");
 await page.evaluate(() => {
-  const m = window.__zhilu.map;
-  for (let i = 0; i < 6; i++) m.zoom(1.6);
+  window.__zhilu.map.hazmatOnly = true;
 });
+const wholeHazmat = await pan("whole corridor, hazmat trucks only");
+await page.evaluate(() => {
+  window.__zhilu.map.hazmatOnly = false;
+});
+// Zoom in on the middle of the corridor, about 25 km across.
+await page.evaluate((mid) => {
+  const m = window.__zhilu.map;
+  m.focus(mid);
+  const w = document.querySelector(".map-canvas").getBoundingClientRect().width;
+  m.zoom(w / 25_000 / m.scale);
+}, (STATIONS * 1000) / 2);
 const zoomed = await pan("zoomed in (~25 km across)");
 await page.screenshot({ path: join(here, "artifacts", "bench.png") });
 const heap = await page.evaluate(() => performance.memory?.usedJSHeapSize ?? null);
-feeding = false;
-await feeder;
+if (feeding) {
+  feeding = false;
+  await feeder;
+}
 await browser.close();
 server.kill("SIGINT");
-console.log(JSON.stringify({ stations: STATIONS * 2, lanes: STATIONS * 2 * LANES, ticks_fed: tick, ...paint, js_heap_mb: heap && Math.round(heap / 1048576), runs: [whole, zoomed] }, null, 2));
+console.log(JSON.stringify({ stations: STATIONS * 2, lanes: STATIONS * 2 * LANES, ticks_fed: tick, ...paint, js_heap_mb: heap && Math.round(heap / 1048576), runs: [whole, wholeHazmat, zoomed] }, null, 2));

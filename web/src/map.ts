@@ -37,7 +37,7 @@ export class MapView {
   private geo!: Corridor;
   private cx = 0;
   private cy = 0;
-  private scale = 0.01; // px per metre
+  scale = 0.01; // px per metre
   /** View rotation: the corridor's main axis runs left (first stake) to right. */
   private cos = 1;
   private sin = 0;
@@ -348,9 +348,23 @@ export class MapView {
 
     // Vehicles: the many as one path, hazmat trucks with their tracks.
     const hazmat: [string, number, number][] = [];
+    // fillRect per vehicle: Skia's rectangle fast path, much cheaper to
+    // rasterise than one path of thousands of sub-paths.
     c.fillStyle = "#cbd5e1";
-    c.beginPath();
+    // Far out (more than 200 m a pixel) the dots of one carriageway overlap:
+    // they are binned every 2 px along the road and each bin drawn once,
+    // darker with more vehicles (hazmat trucks stay individual).
+    const binned = this.scale < 0.005;
+    const bins = binned ? new Map<number, number>() : null;
+    const binM = 2 / this.scale;
     for (const v of model.vehicles.values()) {
+      if (binned && v[1] !== "hazmat" && v[6]) {
+        if (!this.hazmatOnly) {
+          const k = Math.round(v[5] / binM) * 2 + (v[6] === "up" ? 1 : 0);
+          bins!.set(k, (bins!.get(k) ?? 0) + 1);
+        }
+        continue;
+      }
       const side = this.sideOf(v[6] ?? "") * off;
       let p: { x: number; y: number };
       if (v[6]) p = this.pt(v[5], side);
@@ -365,37 +379,45 @@ export class MapView {
         continue;
       }
       if (this.hazmatOnly) continue;
-      c.rect(p.x - 1.5, p.y - 1.5, 3, 3);
+      c.fillRect(p.x - 1.5, p.y - 1.5, 3, 3);
       if (zoomed) this.picks.push({ x: p.x, y: p.y, r: 4, f: { type: "vehicle", id: v[0] } });
     }
-    c.fill();
+    if (bins) {
+      for (const [k, n] of bins) {
+        const p = this.pt((k >> 1) * binM, (k & 1 ? 1 : -1) * off);
+        c.globalAlpha = Math.min(1, 0.35 + 0.15 * n);
+        c.fillRect(p.x - 1.5, p.y - 1.5, 3, 3);
+      }
+      c.globalAlpha = 1;
+    }
+    // Hazmat tracks as one stroke, the markers as one fill and one outline.
     c.strokeStyle = "#fdba74";
     c.lineWidth = 1.5;
+    c.beginPath();
     for (const [id] of hazmat) {
       const tr = model.tracks.get(id);
       if (!tr || tr.length < 2) continue;
-      c.beginPath();
       tr.forEach(([, lon, lat], i) => {
         const q = this.geo.project(lon, lat);
         const [x, y] = this.sxy(q.x, q.y);
         if (i === 0) c.moveTo(x, y);
         else c.lineTo(x, y);
       });
-      c.stroke();
     }
+    c.stroke();
+    c.beginPath();
     for (const [id, x, y] of hazmat) {
-      c.fillStyle = "#f97316";
-      c.strokeStyle = "#0b1220";
-      c.lineWidth = 1.5;
-      c.beginPath();
       c.moveTo(x, y - 7);
       c.lineTo(x + 6, y + 5);
       c.lineTo(x - 6, y + 5);
       c.closePath();
-      c.fill();
-      c.stroke();
       this.picks.push({ x, y, r: 8, f: { type: "vehicle", id } });
     }
+    c.fillStyle = "#f97316";
+    c.fill();
+    c.strokeStyle = "#0b1220";
+    c.lineWidth = 1.5;
+    c.stroke();
 
     // Interchanges: an entry square per carriageway.
     c.font = FONT_SMALL;

@@ -253,8 +253,9 @@ export class TimeSpaceView {
       c.fillStyle = "#e2e8f0";
       c.fillText(`${dirName(dir)} ${dir === "up" ? "↑" : "↓"}`, 4, top + 12);
       c.fillStyle = "#cbd5e1";
+      // Stake labels at least 16 px apart.
       const km = (s1 - s0) / 1000;
-      const stepKm = km > 100 ? 20 : km > 40 ? 10 : 5;
+      const stepKm = [1, 2, 5, 10, 20, 50, 100, 200].find((k) => (L.panelH * k) / Math.max(1, km) >= 16) ?? 500;
       for (let s = Math.ceil(s0 / (stepKm * 1000)) * stepKm * 1000; s <= s1; s += stepKm * 1000) {
         c.fillText(`K${s / 1000}`, 22, y(s) + 4);
       }
