@@ -510,7 +510,13 @@ impl IncidentWatch {
                             self.lanes[l].cusum >= cfg.lane_cusum_h
                                 && self.lanes[l].share_seen <= cfg.lane_share_ratio
                                 && self.lanes[l].last_count >= self.lanes[l].since
-                                && (kept || total < normal_total)
+                                // When the station's total fell, the lane must
+                                // still count something after the evidence
+                                // began: a loop that died counts nothing, a
+                                // blocked lane 1 km up sees a few come back.
+                                && (kept
+                                    || (total < normal_total
+                                        && self.lanes[l].last_count > self.lanes[l].since))
                         })
                         .map(|l| (self.lanes[l].since, l - dd.first_lane as usize))
                         .min();
@@ -552,6 +558,31 @@ impl IncidentWatch {
                     }
                 }
                 lane_at[j] = Some(lane_at[j].map_or(since, |s: i64| s.min(since)));
+            }
+            // A station with a lane that has counted nothing for two ticks
+            // while the others count: a loop that died (or a lane closed at
+            // the loop itself). Its missing vehicles are not a starvation or
+            // lane signal; the data-quality rules deal with it.
+            let silent_lane: Vec<bool> = (0..d.samples.len())
+                .map(|k| {
+                    let dd = &road.detectors()[d.station_ids[k] as usize];
+                    let first = dd.first_lane as usize;
+                    let lanes = first..first + dd.lanes as usize;
+                    dd.lanes > 1
+                        && lanes.clone().any(|l| {
+                            self.lanes
+                                .get(l)
+                                .is_some_and(|m| m.n > 0 && now - m.last_count >= 2 * step)
+                        })
+                        && lanes
+                            .clone()
+                            .any(|l| self.lanes.get(l).is_some_and(|m| m.last_count == now))
+                })
+                .collect();
+            for (a, silent) in lane_at.iter_mut().zip(&silent_lane) {
+                if *silent {
+                    *a = None;
+                }
             }
             // Whether a pair upstream of the one at hand holds an incident, open
             // or cleared within the hold-off (kept as the pairs go by, in order).
@@ -613,6 +644,7 @@ impl IncidentWatch {
                     && now - mu.last_congested <= 2 * cfg.wave_memory_s as i64 * 1000;
                 let starved = cfg.use_starvation
                     && !explained
+                    && !silent_lane[p + 1]
                     && warm
                     && mu.n_normal >= cfg.warmup_ticks
                     && u.2 >= cfg.starve_min_flow_vph
