@@ -114,6 +114,17 @@ export interface ForecastStation {
   upper_kmh: (number | null)[];
 }
 
+/** The speed a column shows at a stake on one carriageway (the first cell
+ * holding it), or null. */
+export function speedInColumn(col: TsColumn, direction: string, stakeM: number): number | null {
+  const cells = col.cells.get(direction);
+  if (!cells) return null;
+  for (let i = 0; i < cells.length; i += 3) {
+    if (stakeM >= cells[i] && stakeM <= cells[i + 1]) return cells[i + 2];
+  }
+  return null;
+}
+
 export type Change =
   | "road"
   | "state"

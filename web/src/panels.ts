@@ -6,7 +6,7 @@ import { ApiError, currentSession, get, post } from "./api";
 import { clock, dirName, kindName, stake, t, wall } from "./i18n";
 import type { Feature } from "./map";
 import { describeSegment } from "./map";
-import { type Ev, type ForecastStation, type Proposal, model } from "./model";
+import { type Ev, type ForecastStation, type Proposal, model, speedInColumn } from "./model";
 import { speedColour } from "./geo";
 
 export function esc(s: unknown): string {
@@ -533,14 +533,8 @@ export class Panels {
     const hist: string[] = [];
     for (const col of model.columns) {
       if (col.t1 < t0) continue;
-      const cells = col.cells.get(st.direction);
-      if (!cells) continue;
-      for (let i = 0; i < cells.length; i += 3) {
-        if (st.stake_m >= cells[i] && st.stake_m <= cells[i + 1]) {
-          hist.push(`${x((col.t0 + col.t1) / 2).toFixed(1)},${y(cells[i + 2]).toFixed(1)}`);
-          break;
-        }
-      }
+      const v = speedInColumn(col, st.direction, st.stake_m);
+      if (v != null) hist.push(`${x((col.t0 + col.t1) / 2).toFixed(1)},${y(v).toFixed(1)}`);
     }
     const hz = st.speed_kmh.map((_, h) => now + (h + 1) * 300_000);
     const band: string[] = [];

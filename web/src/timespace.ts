@@ -6,7 +6,7 @@
 
 import { NO_DATA, eventColour, speedColour } from "./geo";
 import { clock, dirName, stake, t } from "./i18n";
-import { type Ev, type ForecastStation, type TsColumn, model } from "./model";
+import { type Ev, type ForecastStation, type TsColumn, model, speedInColumn } from "./model";
 import { get } from "./api";
 
 const FONT = "11px system-ui, 'Noto Sans CJK SC', 'WenQuanYi Micro Hei', 'Microsoft YaHei', sans-serif";
@@ -128,6 +128,13 @@ export class TimeSpaceView {
     return { w, h, left: 64, top: 18, panelH: (h - 18 - 22 - 14) / 2, gap: 14 };
   }
 
+  /** The stakes the diagram spans: the centre line and every station. */
+  private stakeRange(): [number, number] {
+    const road = model.road;
+    const stakes = road.detectors.map((d) => d.stake_m);
+    return [Math.min(...stakes, road.geometry[0][0]), Math.max(...stakes, road.geometry[road.geometry.length - 1][0])];
+  }
+
   private draw(): void {
     if (!model.road) return;
     const L = this.layout();
@@ -144,9 +151,7 @@ export class TimeSpaceView {
     c.fillRect(0, 0, L.w, L.h);
     const [t0, t1, cols, events] = this.range();
     const road = model.road;
-    const stakes = road.detectors.map((d) => d.stake_m);
-    const s0 = Math.min(...stakes, road.geometry[0][0]);
-    const s1 = Math.max(...stakes, road.geometry[road.geometry.length - 1][0]);
+    const [s0, s1] = this.stakeRange();
     const plotW = L.w - L.left - 10;
     const x = (tm: number) => L.left + ((tm - t0) / (t1 - t0)) * plotW;
     c.font = FONT;
@@ -280,9 +285,7 @@ export class TimeSpaceView {
     const [t0, t1, cols] = this.range();
     const road = model.road;
     if (!road) return;
-    const stakes = road.detectors.map((d) => d.stake_m);
-    const s0 = Math.min(...stakes, road.geometry[0][0]);
-    const s1 = Math.max(...stakes, road.geometry[road.geometry.length - 1][0]);
+    const [s0, s1] = this.stakeRange();
     const plotW = L.w - L.left - 10;
     const tm = t0 + ((px - L.left) / plotW) * (t1 - t0);
     const k = py < L.top + L.panelH + L.gap / 2 ? 0 : 1;
@@ -292,10 +295,7 @@ export class TimeSpaceView {
     const s = s0 + (1 - (py - top) / L.panelH) * (s1 - s0);
     let v: number | null = null;
     for (const col of cols) {
-      if (tm < col.t0 || tm >= col.t1) continue;
-      const cells = col.cells.get(dir);
-      if (!cells) continue;
-      for (let i = 0; i < cells.length; i += 3) if (s >= cells[i] && s <= cells[i + 1]) v = cells[i + 2];
+      if (tm >= col.t0 && tm < col.t1) v = speedInColumn(col, dir, s) ?? v;
     }
     this.status.textContent = `${dirName(dir)} ${stake(s)} ${clock(tm)} ${t("speed")}: ${v == null ? t("noData") : `${Math.round(v)} km/h`}`;
   }
