@@ -1161,7 +1161,7 @@ pub fn ingest_order(b: &ReadingBatch) -> Vec<(u8, usize)> {
 }
 
 fn round1(x: f32) -> f64 {
-    (x as f64 * 10.0).round() / 10.0
+    crate::roadjson::round1(f64::from(x))
 }
 
 /// A road-book device nothing has been heard from yet.

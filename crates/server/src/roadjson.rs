@@ -13,11 +13,13 @@ fn lonlat(road: &RoadBook, stake_m: f64) -> [f64; 2] {
     [round6(lon), round6(lat)]
 }
 
-fn round6(x: f64) -> f64 {
+/// Degrees to six decimals (≈ 0.1 m) for the JSON views.
+pub(crate) fn round6(x: f64) -> f64 {
     (x * 1e6).round() / 1e6
 }
 
-fn round1(x: f64) -> f64 {
+/// Speeds and flows to one decimal for the JSON views.
+pub(crate) fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 

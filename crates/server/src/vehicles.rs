@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 use zhilu_road::RoadBook;
 use zhilu_store::PositionRow;
 
+use crate::roadjson::{round1, round6};
+
 /// A vehicle silent for this long (data time) leaves the board.
 pub const SILENT_AFTER_MS: i64 = 10 * 60_000;
 /// Reports kept per track.
@@ -220,14 +222,6 @@ impl VehicleBoard {
         }
         out
     }
-}
-
-fn round1(x: f64) -> f64 {
-    (x * 10.0).round() / 10.0
-}
-
-fn round6(x: f64) -> f64 {
-    (x * 1e6).round() / 1e6
 }
 
 #[cfg(test)]
