@@ -3,7 +3,7 @@
 //! `Brain` and writes each folder's incident events as contract JSON lines,
 //! for `scenarios/score.py`. Only the columns the detector needs are read.
 //!
-//! `cargo run --release -p zhilu-core --example incident_sweep -- OUTNAME [--cam] DIR...`
+//! `cargo run --release -p zhilu-core --example incident_sweep -- OUTNAME [--cam] [--pos] DIR...`
 //! writes `DIR/OUTNAME/EVENTS.jsonl` (incident events only, the same as
 //! `zhilu replay` writes for them; it builds in seconds, where the CLI
 //! takes minutes). Environment overrides of `IncidentConfig` fields:
@@ -14,7 +14,9 @@ use std::fs;
 use std::sync::Arc;
 
 use zhilu_core::road::{Direction, RoadBook};
-use zhilu_core::{Brain, BrainConfig, CameraKind, CameraObs, EventKind, Obs};
+use zhilu_core::{
+    Brain, BrainConfig, CameraKind, CameraObs, EventKind, Obs, PositionObs, VehicleClass,
+};
 
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -105,6 +107,8 @@ fn apply_env(c: &mut zhilu_core::incident::IncidentConfig) -> Result<(), String>
         imbalance_min_flow_vph,
         lane_cusum_ratio,
         lane_cusum_h,
+        lane_cusum_h_probed,
+        probe_density_per_km,
         lane_min_count,
         lane_normal_s,
         lane_window_s,
@@ -113,7 +117,17 @@ fn apply_env(c: &mut zhilu_core::incident::IncidentConfig) -> Result<(), String>
         starve_up_hold,
         starve_min_flow_vph,
         starve_sigma,
-        lane_llr_cap
+        lane_llr_cap,
+        use_probes,
+        probe_slow_kmh,
+        probe_vehicles,
+        probe_merge_vehicles,
+        probe_merge_before_m,
+        probe_merge_starve,
+        probe_window_s,
+        probe_radius_m,
+        probe_service_area_m,
+        probe_lateral_margin_m
     );
     Ok(())
 }
@@ -121,14 +135,16 @@ fn apply_env(c: &mut zhilu_core::incident::IncidentConfig) -> Result<(), String>
 enum Row {
     O(Obs),
     C(CameraObs),
+    P(PositionObs),
 }
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(name) = args.first().cloned() else {
-        return Err("usage: incident_sweep OUTNAME [--cam] DIR...".into());
+        return Err("usage: incident_sweep OUTNAME [--cam] [--pos] DIR...".into());
     };
     let cam = args.iter().any(|a| a == "--cam");
+    let pos = args.iter().any(|a| a == "--pos");
     let mut cfg = BrainConfig::default();
     apply_env(&mut cfg.incident)?;
     for dir in args[1..].iter().filter(|a| !a.starts_with("--")) {
@@ -199,6 +215,34 @@ fn main() -> Result<(), String> {
                 ));
             }
         }
+        if pos && let Ok(text) = fs::read_to_string(format!("{dir}/POS.csv")) {
+            let mut plates: std::collections::HashMap<String, u32> = Default::default();
+            for line in text.lines().skip(1) {
+                let c: Vec<&str> = line.split(',').collect();
+                if c.len() < 7 {
+                    continue;
+                }
+                let Some(ts) = parse_ts(c[0]) else { continue };
+                let n = plates.len() as u32;
+                let vehicle = *plates.entry(c[1].to_string()).or_insert(n);
+                rows.push((
+                    ts,
+                    Row::P(PositionObs {
+                        ts_ms: ts,
+                        vehicle,
+                        class: if c[2] == "hazmat" {
+                            VehicleClass::Hazmat
+                        } else {
+                            VehicleClass::Truck
+                        },
+                        lat: c[3].parse().unwrap_or(0.0),
+                        lon: c[4].parse().unwrap_or(0.0),
+                        speed_kmh: c[5].parse().unwrap_or(0.0),
+                        heading_deg: c[6].parse().unwrap_or(0.0),
+                    }),
+                ));
+            }
+        }
         rows.sort_by_key(|r| r.0);
         let mut brain = Brain::new(road.clone(), cfg.clone());
         let mut events = Vec::new();
@@ -208,6 +252,7 @@ fn main() -> Result<(), String> {
                     brain.observe(o);
                 }
                 Row::C(c) => brain.camera(c),
+                Row::P(p) => brain.position(p),
             }
             if brain.has_output() {
                 events.extend(brain.drain().events);

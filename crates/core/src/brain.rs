@@ -16,7 +16,7 @@ use zhilu_road::RoadBook;
 use crate::congestion::{CongestionConfig, CongestionWatch};
 use crate::decide::Board;
 use crate::event::{Action, Event};
-use crate::incident::{IncidentConfig, IncidentWatch};
+use crate::incident::{IncidentConfig, IncidentWatch, ProbeObs};
 use crate::plans;
 use crate::quality::{Quality, QualityConfig, Recorded};
 use crate::reading::{CameraObs, Obs, PositionObs, WeatherObs};
@@ -176,8 +176,19 @@ impl Brain {
     /// One vehicle position.
     pub fn position(&mut self, p: &PositionObs) {
         self.advance(p.ts_ms, None);
-        self.vehicles
-            .observe(&self.road, p, &mut self.next_seq, &mut self.out.events);
+        if let Some((direction, stake_m, offset_m)) =
+            self.vehicles
+                .observe(&self.road, p, &mut self.next_seq, &mut self.out.events)
+        {
+            self.incidents.probe(&ProbeObs {
+                ts_ms: p.ts_ms,
+                vehicle: p.vehicle,
+                direction,
+                stake_m,
+                offset_m,
+                speed_kmh: p.speed_kmh,
+            });
+        }
     }
 
     /// One camera event.
@@ -284,6 +295,13 @@ impl Brain {
             let corridor = state.update(t);
             self.congestion
                 .close_tick(corridor, &mut self.next_seq, &mut self.out.events);
+            self.incidents.set_weather(
+                self.weather
+                    .fog_zones()
+                    .iter()
+                    .chain(self.weather.ice_zones())
+                    .map(|z| &z.event),
+            );
             self.incidents.close_tick(
                 &self.road,
                 corridor,

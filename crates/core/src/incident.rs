@@ -29,6 +29,11 @@
 //!    against its neighbours (a dead or chattering loop is data quality's
 //!    business). The block is placed above the first station, going
 //!    upstream, whose same lane shows the deficit too.
+//! 4. **Vehicles held up** — trucks' position reports ([`ProbeObs`]) slower
+//!    than 40 km/h on the carriageway between two stations that both run
+//!    free: two distinct vehicles within 400 m and 3 min (in an on-ramp's
+//!    merge three, and the station below must starve) raise an incident
+//!    just past the furthest of them. See [`IncidentWatch::probe`].
 //!
 //! The queue and starvation tests need two ticks and 60 s in a row; the lane
 //! test carries its own persistence. The estimated start is where the
@@ -37,11 +42,13 @@
 //! A camera report of a stopped vehicle, debris, fire, smoke or a pedestrian
 //! with confidence ≥ 0.7 on the carriageway raises or confirms an incident at
 //! once, at the camera's stake. An incident ends when its pair has looked
-//! normal for `clear_ticks` ticks (or the camera has been silent for 10 min
-//! where only a camera raised it); for `holdoff_s` after, neither its pair
+//! normal for `clear_ticks` ticks (or the camera or the probes have been
+//! silent for 10 min where only they raised it); for `holdoff_s` after, neither its pair
 //! nor the next ones raise a new alarm (the queue dissolves front first), and
 //! while it is open or held, no pair downstream raises a starvation or lane
 //! alarm (its starved flow and displaced vehicles travel on).
+
+use std::collections::HashMap;
 
 use zhilu_road::{Direction, RoadBook};
 
@@ -105,6 +112,13 @@ pub struct IncidentConfig {
     pub lane_cusum_ratio: f32,
     /// Lane CUSUM: log-likelihood ratio at which a lane counts as emptied.
     pub lane_cusum_h: f32,
+    /// Lane CUSUM: the threshold where probe vehicles cover the carriageway
+    /// (`probe_density_per_km`): the probes find a blocked lane sooner, so
+    /// the lane test, whose lane splits swing at 1-km spacing, can be surer.
+    pub lane_cusum_h_probed: f32,
+    /// Probe vehicles reporting (within a minute) per km of carriageway at
+    /// which it counts as covered by probes.
+    pub probe_density_per_km: f32,
     /// Lane CUSUM: least vehicles counted at the station in an interval
     /// for the interval to count.
     pub lane_min_count: f32,
@@ -125,6 +139,32 @@ pub struct IncidentConfig {
     /// Starvation: the missing vehicles must exceed this many standard
     /// deviations of the counts (Poisson).
     pub starve_sigma: f32,
+    /// Whether slow probe vehicles (trucks' position reports) raise incidents.
+    pub use_probes: bool,
+    /// Probes: a report slower than this (km/h) where the stations around
+    /// it run free is a vehicle held up between them.
+    pub probe_slow_kmh: f32,
+    /// Probes: distinct vehicles held up near each other before an alarm.
+    pub probe_vehicles: u32,
+    /// Probes: … in an on-ramp's merge (from 100 m before an interchange
+    /// to 500 m past it), where vehicles forcing in slow the outer lane
+    /// every busy hour.
+    pub probe_merge_vehicles: u32,
+    /// Probes: how far upstream of an interchange its merge zone begins (m).
+    pub probe_merge_before_m: f64,
+    /// Probes: in a merge, the station below must also starve.
+    pub probe_merge_starve: bool,
+    /// Probes: … within this long (s) …
+    pub probe_window_s: u32,
+    /// Probes: … and this far apart (m).
+    pub probe_radius_m: f64,
+    /// Probes: reports this close to a service area are not used (m): its
+    /// entering and leaving traffic slows on the carriageway's edge.
+    pub probe_service_area_m: f64,
+    /// Probes: a report further from the centre line than the lanes
+    /// (3.75 m each) plus this (m: half a median, a hard shoulder and GPS
+    /// error) is on a ramp or a parallel road, not on the carriageway.
+    pub probe_lateral_margin_m: f64,
 }
 
 impl Default for IncidentConfig {
@@ -152,6 +192,8 @@ impl Default for IncidentConfig {
             holdoff_s: 900,
             lane_cusum_ratio: 0.55,
             lane_cusum_h: 12.0,
+            lane_cusum_h_probed: 16.0,
+            probe_density_per_km: 0.5,
             lane_min_count: 4.0,
             lane_normal_s: 600.0,
             lane_window_s: 300,
@@ -161,8 +203,36 @@ impl Default for IncidentConfig {
             starve_up_hold: 0.85,
             starve_min_flow_vph: 3000.0,
             starve_sigma: 4.0,
+            use_probes: true,
+            probe_slow_kmh: 40.0,
+            probe_vehicles: 2,
+            probe_merge_vehicles: 3,
+            probe_merge_before_m: 300.0,
+            probe_merge_starve: true,
+            probe_window_s: 180,
+            probe_radius_m: 400.0,
+            probe_service_area_m: 150.0,
+            probe_lateral_margin_m: 8.0,
         }
     }
+}
+
+/// A position report matched to a carriageway: a probe vehicle (a truck's
+/// JT/T 808 terminal reports every 30 s or so).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ProbeObs {
+    /// Time (epoch ms).
+    pub ts_ms: i64,
+    /// Vehicle, interned by the adapter.
+    pub vehicle: u32,
+    /// Carriageway it drives on.
+    pub direction: Direction,
+    /// Where (m).
+    pub stake_m: f64,
+    /// How far right of the road's centre line (m; negative: left).
+    pub offset_m: f64,
+    /// Speed reported (km/h).
+    pub speed_kmh: f32,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -254,9 +324,20 @@ pub struct IncidentWatch {
     /// Per direction (as in the state): stations, pairs.
     stations: Vec<Vec<StationMem>>,
     pairs: Vec<Vec<PairMem>>,
-    /// Incidents raised by a camera alone: (event, last sighting).
-    camera_only: Vec<(Event, i64)>,
+    /// Incidents raised by a camera or by probe vehicles alone (a spot, no
+    /// detector pair yet): (event, last sighting).
+    spot: Vec<(Event, i64)>,
     pending_cameras: Vec<CameraObs>,
+    /// Slow probe reports since the last tick.
+    pending_probes: Vec<ProbeObs>,
+    /// Every probe vehicle's carriageway and last report (forgotten after
+    /// 10 min of silence): how well probes cover each carriageway.
+    probes_seen: HashMap<u32, (Direction, i64)>,
+    /// Fog and ice zones in force: (carriageway or both, from, to).
+    weather: Vec<(Option<Direction>, f64, f64)>,
+    /// Slow probe reports in free-flowing surroundings, newest last, within
+    /// `probe_window_s`.
+    held_up: Vec<ProbeObs>,
     last_tick_ms: i64,
     /// Per corridor lane.
     lanes: Vec<LaneMem>,
@@ -271,8 +352,12 @@ impl IncidentWatch {
             cfg,
             stations: Vec::new(),
             pairs: Vec::new(),
-            camera_only: Vec::new(),
+            spot: Vec::new(),
             pending_cameras: Vec::new(),
+            pending_probes: Vec::new(),
+            probes_seen: HashMap::new(),
+            weather: Vec::new(),
+            held_up: Vec::new(),
             last_tick_ms: i64::MIN,
             lanes: Vec::new(),
             closed_at: Vec::new(),
@@ -294,13 +379,40 @@ impl IncidentWatch {
         }
     }
 
+    /// A position report matched to a carriageway (used at the next tick;
+    /// only slow ones matter).
+    pub fn probe(&mut self, p: &ProbeObs) {
+        if !self.cfg.use_probes {
+            return;
+        }
+        let seen = self
+            .probes_seen
+            .entry(p.vehicle)
+            .or_insert((p.direction, p.ts_ms));
+        if p.ts_ms >= seen.1 {
+            *seen = (p.direction, p.ts_ms);
+        }
+        if p.speed_kmh < self.cfg.probe_slow_kmh {
+            self.pending_probes.push(*p);
+        }
+    }
+
+    /// The fog and ice zones in force (their events): slow traffic in and
+    /// just past them is the weather's, so there the queue and probe tests
+    /// need the downstream station to starve, as at a merge.
+    pub fn set_weather<'a>(&mut self, zones: impl Iterator<Item = &'a Event>) {
+        self.weather.clear();
+        self.weather
+            .extend(zones.map(|e| (e.direction, e.from_m, e.to_m)));
+    }
+
     /// Incidents open now.
     pub fn open(&self) -> impl Iterator<Item = &Event> {
         self.pairs
             .iter()
             .flatten()
             .filter_map(|p| p.open.as_ref())
-            .chain(self.camera_only.iter().map(|(e, _)| e))
+            .chain(self.spot.iter().map(|(e, _)| e))
     }
 
     /// Runs detection on this tick's state. `lane_flow` gives each corridor
@@ -339,7 +451,32 @@ impl IncidentWatch {
         };
         self.last_tick_ms = now;
         let alpha = (step as f32 / 1000.0 / cfg.normal_s).min(1.0);
+        // Probe vehicles per km on each carriageway (reporting within a minute).
+        self.probes_seen.retain(|_, (_, t)| now - *t <= 600_000);
+        let mut probes_now = [0u32; 2];
+        for (dir, t) in self.probes_seen.values() {
+            if now - t <= 60_000 {
+                probes_now[*dir as usize] += 1;
+            }
+        }
         for (di, d) in state.directions.iter().enumerate() {
+            let length_km = match (d.station_ids.first(), d.station_ids.last()) {
+                (Some(&a), Some(&b)) => {
+                    (road.detectors()[a as usize].stake_m - road.detectors()[b as usize].stake_m)
+                        .abs()
+                        / 1000.0
+                }
+                _ => 0.0,
+            }
+            .max(1.0);
+            let probed = cfg.use_probes
+                && probes_now[d.direction as usize] as f64
+                    >= cfg.probe_density_per_km as f64 * length_km;
+            let lane_h = if probed {
+                cfg.lane_cusum_h_probed
+            } else {
+                cfg.lane_cusum_h
+            };
             let mems = &mut self.stations[di];
             for (k, s) in d.samples.iter().enumerate() {
                 let m = &mut mems[k];
@@ -483,7 +620,7 @@ impl IncidentWatch {
                             m.cusum = best;
                             m.since = now - best_j as i64 * step;
                             // The share seen matters only once the evidence is there.
-                            if best < cfg.lane_cusum_h {
+                            if best < lane_h {
                                 m.share_seen = 1.0;
                                 continue;
                             }
@@ -507,7 +644,7 @@ impl IncidentWatch {
                     let fired = range
                         .clone()
                         .filter(|&l| {
-                            self.lanes[l].cusum >= cfg.lane_cusum_h
+                            self.lanes[l].cusum >= lane_h
                                 && self.lanes[l].share_seen <= cfg.lane_share_ratio
                                 && self.lanes[l].last_count >= self.lanes[l].since
                                 // When the station's total fell, the lane must
@@ -520,9 +657,7 @@ impl IncidentWatch {
                         })
                         .map(|l| (self.lanes[l].since, l - dd.first_lane as usize))
                         .min();
-                    let calm = range
-                        .clone()
-                        .all(|l| self.lanes[l].cusum < 0.25 * cfg.lane_cusum_h);
+                    let calm = range.clone().all(|l| self.lanes[l].cusum < 0.25 * lane_h);
                     if free && calm && counts_total >= cfg.lane_min_count {
                         for l in range.clone() {
                             let m = &mut self.lanes[l];
@@ -547,10 +682,7 @@ impl IncidentWatch {
                     let du = &road.detectors()[d.station_ids[j - 1] as usize];
                     let lu = du.first_lane as usize + off;
                     if du.lanes == lanes_k
-                        && self
-                            .lanes
-                            .get(lu)
-                            .is_some_and(|m| m.cusum >= 0.5 * cfg.lane_cusum_h)
+                        && self.lanes.get(lu).is_some_and(|m| m.cusum >= 0.5 * lane_h)
                     {
                         j -= 1;
                     } else {
@@ -607,13 +739,23 @@ impl IncidentWatch {
                     .get_or_insert_with(|| bottleneck_cause(road, dir, ids[p], ids[p + 1]));
                 let wave = md.last_congested != 0
                     && now - md.last_congested <= cfg.wave_memory_s as i64 * 1000;
+                // In fog or on ice drivers slow down (and obey the lowered
+                // limits): slow traffic upstream and free traffic past the
+                // zone's end is the weather, not a queue behind a block —
+                // unless the downstream flow starves, as below a merge.
+                let weather = in_weather(
+                    &self.weather,
+                    dir,
+                    road.detectors()[ids[p] as usize].stake_m,
+                );
                 let queue = occ_diff >= cfg.occ_diff_pct
                     && occ_diff / u.0.max(1e-3) >= cfg.occ_rel_diff
                     && u.1 < cfg.up_slow_kmh
                     && dn.1 >= cfg.down_free_kmh
                     && warm
                     && !wave
-                    && (!has_cause || dn.2 <= cfg.starve_ratio * md.normal_flow.max(md.slow_flow));
+                    && (!(has_cause || weather)
+                        || dn.2 <= cfg.starve_ratio * md.normal_flow.max(md.slow_flow));
                 // 2. Vehicles vanishing between the stations.
                 // Counts in short intervals are noisy (±√n, and platoons): the
                 // imbalance is smoothed over about two minutes before it is trusted.
@@ -736,11 +878,11 @@ impl IncidentWatch {
                     // A camera saw it first: one incident, one event — the camera's
                     // number and times, the detectors' extent and evidence.
                     let (lo, hi) = (su.min(sd) - 500.0, su.max(sd) + 500.0);
-                    if let Some(k) = self.camera_only.iter().position(|(e, _)| {
+                    if let Some(k) = self.spot.iter().position(|(e, _)| {
                         e.direction == Some(d.direction) && e.from_m >= lo && e.to_m <= hi
                     }) && let Some(e) = pair.open.as_mut()
                     {
-                        let (cam, _) = self.camera_only.remove(k);
+                        let (cam, _) = self.spot.remove(k);
                         *next_seq -= 1;
                         e.seq = cam.seq;
                         e.start_ms = e.start_ms.min(cam.start_ms);
@@ -790,6 +932,7 @@ impl IncidentWatch {
                 }
             }
         }
+        self.probes_tick(road, state, now, step, next_seq);
         // Cameras: confirm an open incident nearby, or raise one.
         for c in std::mem::take(&mut self.pending_cameras) {
             let near = |e: &Event| {
@@ -804,7 +947,7 @@ impl IncidentWatch {
                     confirmed = true;
                 }
             }
-            if let Some((e, last)) = self.camera_only.iter_mut().find(|(e, _)| near(e)) {
+            if let Some((e, last)) = self.spot.iter_mut().find(|(e, _)| near(e)) {
                 e.from_m = e.from_m.min(c.stake_m);
                 e.to_m = e.to_m.max(c.stake_m);
                 *last = c.ts_ms;
@@ -814,7 +957,7 @@ impl IncidentWatch {
                 let seq = *next_seq;
                 *next_seq += 1;
                 let fire = matches!(c.kind, CameraKind::Fire | CameraKind::Smoke);
-                self.camera_only.push((
+                self.spot.push((
                     Event {
                         seq,
                         kind: EventKind::Incident,
@@ -837,7 +980,163 @@ impl IncidentWatch {
                 ));
             }
         }
-        crate::event::end_quiet_alarms(&mut self.camera_only, now, 600_000, closed);
+        crate::event::end_quiet_alarms(&mut self.spot, now, 600_000, closed);
+    }
+}
+
+impl IncidentWatch {
+    /// Test 4, vehicles held up where the road runs free: slow probe reports
+    /// between two stations that both flow freely (and have for
+    /// `wave_memory_s`). Vehicles behind a stopped car must slow, queue for
+    /// a gap and merge — within a minute, long before a queue (if any)
+    /// reaches a loop; the free stations around them say it is not a jam.
+    /// `probe_vehicles` distinct vehicles within `probe_radius_m` and
+    /// `probe_window_s` raise an incident just past the furthest of them.
+    fn probes_tick(
+        &mut self,
+        road: &RoadBook,
+        state: &CorridorState,
+        now: i64,
+        step: i64,
+        next_seq: &mut u64,
+    ) {
+        let cfg = &self.cfg;
+        let window = cfg.probe_window_s as i64 * 1000;
+        let wave = cfg.wave_memory_s as i64 * 1000;
+        self.held_up.retain(|p| now - p.ts_ms <= window);
+        for p in std::mem::take(&mut self.pending_probes) {
+            let Some(di) = state
+                .directions
+                .iter()
+                .position(|d| d.direction == p.direction)
+            else {
+                continue;
+            };
+            let d = &state.directions[di];
+            let dir = d.direction;
+            let x = dir.travel_m(p.stake_m);
+            // The vehicles behind a block already raised keep it open.
+            let travel_extent = |e: &Event| {
+                let (a, b) = (dir.travel_m(e.from_m), dir.travel_m(e.to_m));
+                (a.min(b), a.max(b))
+            };
+            if let Some((_, last)) = self.spot.iter_mut().find(|(e, _)| {
+                let (a, b) = travel_extent(e);
+                e.direction == Some(dir) && x >= a - 1000.0 && x <= b + 200.0
+            }) {
+                *last = (*last).max(p.ts_ms);
+                continue;
+            }
+            if self.pairs[di].iter().any(|q| {
+                q.open.as_ref().is_some_and(|e| {
+                    let (a, b) = travel_extent(e);
+                    x >= a - 500.0 && x <= b + 500.0
+                })
+            }) {
+                continue;
+            }
+            if road
+                .service_areas()
+                .iter()
+                .any(|s| (s.stake_m - p.stake_m).abs() <= cfg.probe_service_area_m)
+            {
+                continue;
+            }
+            let xs = |k: usize| dir.travel_m(road.detectors()[d.station_ids[k] as usize].stake_m);
+            let Some(k) =
+                (0..d.station_ids.len().saturating_sub(1)).find(|&k| xs(k) <= x && x < xs(k + 1))
+            else {
+                continue;
+            };
+            let lanes = road.detectors()[d.station_ids[k] as usize]
+                .lanes
+                .max(road.detectors()[d.station_ids[k + 1] as usize].lanes);
+            if p.offset_m.abs() > lanes as f64 * 3.75 + cfg.probe_lateral_margin_m {
+                continue;
+            }
+            let mems = &self.stations[di];
+            let free = |m: &StationMem| {
+                m.n_normal >= cfg.warmup_ticks
+                    && m.recent
+                        .last()
+                        .is_some_and(|r| now - r.0 <= 2 * step && r.2 >= cfg.down_free_kmh)
+                    && now - m.last_congested > wave
+            };
+            if !free(&mems[k]) || !free(&mems[k + 1]) {
+                continue;
+            }
+            let held = (k.saturating_sub(1)..=(k + 1).min(self.closed_at[di].len() - 1))
+                .any(|q| now - self.closed_at[di][q] < cfg.holdoff_s as i64 * 1000);
+            if held {
+                continue;
+            }
+            self.held_up.push(p);
+            let near: Vec<&ProbeObs> = self
+                .held_up
+                .iter()
+                .filter(|q| {
+                    q.direction == dir && (q.stake_m - p.stake_m).abs() <= cfg.probe_radius_m
+                })
+                .collect();
+            let mut vehicles: Vec<u32> = near.iter().map(|q| q.vehicle).collect();
+            vehicles.sort_unstable();
+            vehicles.dedup();
+            let merge = road.interchanges().iter().any(|i| {
+                let xi = dir.travel_m(i.stake_m);
+                i.directions.contains(&dir) && x >= xi - cfg.probe_merge_before_m && x <= xi + 500.0
+            });
+            // In a merge (or before a lane drop or a tunnel portal, or in
+            // fog or on ice), vehicles held up are the daily jam (the
+            // weather) unless the station below starves (as for the queue
+            // test).
+            let md = &mems[k + 1];
+            let starving = md.short_flow <= cfg.starve_ratio * md.normal_flow.max(md.slow_flow);
+            let merge = merge
+                || lane_drop_or_portal(road, dir, d.station_ids[k], d.station_ids[k + 1])
+                || in_weather(&self.weather, dir, p.stake_m);
+            let enough = if merge {
+                vehicles.len() as u32 >= cfg.probe_merge_vehicles
+                    && (starving || !cfg.probe_merge_starve)
+            } else {
+                vehicles.len() as u32 >= cfg.probe_vehicles
+            };
+            if !enough {
+                continue;
+            }
+            // The block is just past the furthest vehicle held up.
+            let (mut lo, mut hi, mut first) = (f64::INFINITY, f64::NEG_INFINITY, now);
+            for q in &near {
+                let xq = dir.travel_m(q.stake_m);
+                lo = lo.min(xq);
+                hi = hi.max(xq);
+                first = first.min(q.ts_ms);
+            }
+            // (Travel position and stake map onto each other both ways.)
+            let (a, b) = (dir.travel_m(lo), dir.travel_m(hi + 100.0));
+            let seq = *next_seq;
+            *next_seq += 1;
+            self.spot.push((
+                Event {
+                    seq,
+                    kind: EventKind::Incident,
+                    direction: Some(dir),
+                    from_m: a.min(b),
+                    to_m: a.max(b),
+                    // The first vehicle slowed before it reported.
+                    start_ms: first - step,
+                    detected_ms: now,
+                    end_ms: None,
+                    severity: 3,
+                    rule: "incident.probe_slowdown",
+                    detectors: vec![d.station_ids[k], d.station_ids[k + 1]],
+                    detail: EventDetail::None,
+                },
+                p.ts_ms,
+            ));
+            self.held_up.retain(|q| {
+                !(q.direction == dir && (q.stake_m - p.stake_m).abs() <= cfg.probe_radius_m)
+            });
+        }
     }
 }
 
@@ -854,15 +1153,19 @@ pub fn bottleneck_cause(road: &RoadBook, dir: Direction, a: u32, b: u32) -> bool
         dir.travel_m(da.stake_m) - 300.0,
         dir.travel_m(db.stake_m) + 500.0,
     );
-    let within = |stake: f64| {
-        let x = dir.travel_m(stake);
-        x > xa && x <= xb
-    };
+    lane_drop_or_portal(road, dir, a, b)
+        || road.interchanges().iter().any(|i| {
+            let x = dir.travel_m(i.stake_m);
+            i.directions.contains(&dir) && x > xa && x <= xb
+        })
+}
+
+/// Whether the stretch from detector `a` to detector `b` loses a lane or
+/// enters a tunnel (the part of [`bottleneck_cause`] that is not a merge).
+pub fn lane_drop_or_portal(road: &RoadBook, dir: Direction, a: u32, b: u32) -> bool {
+    let (da, db) = (&road.detectors()[a as usize], &road.detectors()[b as usize]);
+    let (xa, xb) = (dir.travel_m(da.stake_m), dir.travel_m(db.stake_m) + 500.0);
     db.lanes < da.lanes
-        || road
-            .interchanges()
-            .iter()
-            .any(|i| i.directions.contains(&dir) && within(i.stake_m))
         || road.tunnels().iter().any(|t| {
             // Only the entrance portal in the direction of travel slows traffic,
             // and only one downstream of the upstream station (a portal at the
@@ -872,8 +1175,17 @@ pub fn bottleneck_cause(road: &RoadBook, dir: Direction, a: u32, b: u32) -> bool
             } else {
                 t.to_m
             });
-            portal > xa + 300.0 && portal <= xb
+            portal > xa && portal <= xb
         })
+}
+
+/// Whether `stake_m` lies in one of `zones` on carriageway `dir`, or within
+/// 1 km of it (weather stations are kilometres apart; a zone's edge is
+/// only known to the nearest one).
+fn in_weather(zones: &[(Option<Direction>, f64, f64)], dir: Direction, stake_m: f64) -> bool {
+    zones.iter().any(|&(d, from, to)| {
+        d.is_none_or(|d| d == dir) && stake_m >= from - 1000.0 && stake_m <= to + 1000.0
+    })
 }
 
 /// Whether an incident lies in a tunnel: the tunnel index.

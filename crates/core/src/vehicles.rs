@@ -147,14 +147,16 @@ impl VehicleWatch {
         self.tracks.len()
     }
 
-    /// One position report.
+    /// One position report. Returns where it lies on the road (carriageway,
+    /// stake, metres right of the centre line) when it is on the expressway
+    /// and its direction is known: a probe for the incident detector.
     pub fn observe(
         &mut self,
         road: &RoadBook,
         p: &PositionObs,
         next_seq: &mut u64,
         closed: &mut Vec<Event>,
-    ) {
+    ) -> Option<(Direction, f64, f64)> {
         let cfg = &self.cfg;
         let m = road.geometry().locate(p.lon, p.lat);
         let on_road = m.offset_m.abs() <= cfg.max_offset_m;
@@ -172,7 +174,7 @@ impl VehicleWatch {
             open: Default::default(),
         });
         if t < track.last_ts {
-            return; // an older report than one already used
+            return None; // an older report than one already used
         }
         // A long silence: the vehicle left the road (or the terminal slept).
         if track.last_ts != NEVER && t - track.last_ts >= cfg.forget_s as i64 * 1000 {
@@ -191,7 +193,7 @@ impl VehicleWatch {
             track.speeding_since = NEVER;
             track.stop_since = NEVER;
             track.wrong_count = 0;
-            return;
+            return None;
         }
         track.stake_m = m.stake_m;
         let moving = p.speed_kmh >= cfg.stop_speed_kmh;
@@ -227,8 +229,9 @@ impl VehicleWatch {
             close(track, WRONG, t, closed);
         }
 
+        let probe = dir.map(|d| (d, m.stake_m, m.offset_m));
         if !hazmat {
-            return;
+            return probe;
         }
         // Speeding.
         if speed > cfg.hazmat_limit_kmh {
@@ -286,6 +289,7 @@ impl VehicleWatch {
             track.drive_since = NEVER;
             close(track, DRIVING, t, closed);
         }
+        probe
     }
 
     /// One camera event (wrong-way sightings).

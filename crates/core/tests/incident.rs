@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use zhilu_core::incident::{IncidentConfig, IncidentWatch};
+use zhilu_core::incident::{IncidentConfig, IncidentWatch, ProbeObs};
 use zhilu_core::road::{Direction, RoadBook};
 use zhilu_core::{
     Brain, BrainConfig, CameraKind, CameraObs, Cell, Command, CorridorState, DirectionState, Event,
@@ -64,11 +64,34 @@ fn run_lanes(
     f: impl Fn(usize, i64) -> (f32, f32, f32),
     lane: impl Fn(usize, usize, i64) -> f32,
 ) -> Vec<Event> {
+    run_lanes_probed(ticks, cfg, f, lane, 0)
+}
+
+/// As `run_lanes`, with `probes` trucks spread along the carriageway, each
+/// reporting every tick at 85 km/h (free flow: no probe alarm, but the
+/// carriageway counts as covered by probes).
+fn run_lanes_probed(
+    ticks: i64,
+    cfg: IncidentConfig,
+    f: impl Fn(usize, i64) -> (f32, f32, f32),
+    lane: impl Fn(usize, usize, i64) -> f32,
+    probes: u32,
+) -> Vec<Event> {
     let road = road();
     let ids: Vec<u32> = road.stations(Direction::Up).to_vec();
     let mut watch = IncidentWatch::new(cfg);
     let (mut seq, mut events) = (1u64, Vec::new());
     for k in 1..=ticks {
+        for v in 0..probes {
+            watch.probe(&ProbeObs {
+                ts_ms: T0 + k * STEP - 5_000,
+                vehicle: v,
+                direction: Direction::Up,
+                stake_m: 1000.0 + (v as f64 * 7000.0 / probes as f64 + k as f64 * 700.0) % 7000.0,
+                offset_m: 8.0,
+                speed_kmh: 85.0,
+            });
+        }
         let samples: Vec<StationSample> = (0..ids.len())
             .map(|st| {
                 let (o, v, q) = f(st, k);
@@ -307,6 +330,34 @@ fn fire_in_a_tunnel_runs_the_tunnel_plan() {
 }
 
 /// Lane flows of normal traffic: 1,500 veh/h a lane with noise.
+/// Where truck probes cover the carriageway (they would find a blocked lane
+/// from the vehicles held up behind it), the lane test asks for more
+/// evidence: the same emptied lane is still found, later.
+#[test]
+fn the_lane_test_is_surer_where_probes_cover_the_road() {
+    let blocked = |st: usize, l: usize, k: i64| {
+        if st == 4 && (40..80).contains(&k) {
+            if l == 0 { 60.0 } else { 2200.0 }
+        } else {
+            lane_normal(st, l, k)
+        }
+    };
+    let detected = |probes: u32| {
+        let events = run_lanes_probed(100, IncidentConfig::default(), normal, blocked, probes);
+        let inc: Vec<&Event> = events
+            .iter()
+            .filter(|e| e.kind == EventKind::Incident)
+            .collect();
+        assert_eq!(inc.len(), 1, "{probes} probes: {events:?}");
+        assert_eq!(inc[0].rule, "incident.lane_blocked");
+        inc[0].detected_ms
+    };
+    // 7 km of stations: 4 probes are 0.57 per km (covered), 2 are not.
+    let (bare, sparse, covered) = (detected(0), detected(2), detected(4));
+    assert_eq!(bare, sparse, "too few probes change nothing");
+    assert!(covered > bare, "covered {covered} vs bare {bare}");
+}
+
 fn lane_normal(st: usize, l: usize, k: i64) -> f32 {
     1500.0 * (1.0 + 0.15 * noise(k, st * 3 + l, 9))
 }
@@ -591,4 +642,223 @@ fn a_slow_queue_above_an_off_ramp_is_not_an_incident() {
         }
     });
     assert!(incidents(&events).is_empty(), "{events:?}");
+}
+
+/// A probe report: (vehicle, tick, stake, metres right of the centre line, km/h).
+type Probe = (u32, i64, f64, f64, f32);
+
+/// As `run` (normal traffic everywhere unless `f` says otherwise), with
+/// trucks' position reports fed before each tick closes.
+fn run_probes(
+    road: &RoadBook,
+    f: impl Fn(usize, i64) -> (f32, f32, f32),
+    probes: &[Probe],
+) -> Vec<Event> {
+    let ids: Vec<u32> = road.stations(Direction::Up).to_vec();
+    let mut watch = IncidentWatch::new(IncidentConfig::default());
+    let (mut seq, mut events) = (1u64, Vec::new());
+    for k in 1..=60 {
+        for &(vehicle, _, stake_m, offset_m, speed_kmh) in probes.iter().filter(|p| p.1 == k) {
+            watch.probe(&ProbeObs {
+                ts_ms: T0 + k * STEP - 10_000,
+                vehicle,
+                direction: Direction::Up,
+                stake_m,
+                offset_m,
+                speed_kmh,
+            });
+        }
+        let samples: Vec<StationSample> = (0..ids.len())
+            .map(|st| {
+                let (o, v, q) = f(st, k);
+                sample(o, v, q)
+            })
+            .collect();
+        let cell = Cell {
+            from_m: 0.0,
+            to_m: 0.0,
+            speed_kmh: 100.0,
+            flow_vph: 0.0,
+            density_vpkm: 0.0,
+            support: 1.0,
+        };
+        let state = CorridorState {
+            ts_ms: T0 + k * STEP,
+            directions: vec![DirectionState {
+                direction: Direction::Up,
+                station_ids: ids.clone(),
+                samples,
+                stations: vec![cell.clone(); ids.len()],
+                segments: vec![cell; ids.len() - 1],
+            }],
+        };
+        watch.close_tick(road, &state, &[], &mut seq, &mut events);
+    }
+    events.extend(watch.open().cloned());
+    events
+}
+
+/// The whole corridor in a jam the whole time.
+fn jam(st: usize, k: i64) -> (f32, f32, f32) {
+    (35.0, 35.0 + 3.0 * noise(k, st, 2), 3000.0)
+}
+
+/// Light traffic (2,500 veh/h, below the starvation test's minimum), the
+/// station below the on-ramp at 4.7 km (5 km) down to 55 % of it from tick 22.
+fn starving_below_merge(st: usize, k: i64) -> (f32, f32, f32) {
+    let (o, v, _) = normal(st, k);
+    let q = 2500.0 * (1.0 + 0.12 * noise(k, st, 3));
+    if st == 4 && k >= 22 {
+        (o * 0.55, v, q * 0.55)
+    } else {
+        (o, v, q)
+    }
+}
+
+/// Trucks' position reports as evidence: vehicles held up where the loops
+/// around them run free are queueing behind something (fires), unless they
+/// are one vehicle, in a jam, on a ramp, at a service area or merging.
+#[test]
+fn probe_table() {
+    let mut text = String::from(
+        "[road]\nid = \"P\"\ntz = \"+08:00\"\ndirections = [\"up\"]\ngeometry = [[0, 116.0, 39.0], [12000, 116.0, 39.108]]\nlanes = 3\nspeed_limit_kmh = 120\n",
+    );
+    for i in 0..8 {
+        text += &format!(
+            "\n[[detector]]\nid = \"D{i}\"\ndirection = \"up\"\nstake_m = {}\nlanes = 3\n",
+            1000 + i * 1000
+        );
+    }
+    text +=
+        "\n[[interchange]]\nid = \"TM\"\nname = \"汇入\"\nstake_m = 4700\ndirections = [\"up\"]\n";
+    text += "\n[[service_area]]\nid = \"SA\"\nname = \"服务区\"\nstake_m = 7300\n";
+    let road = RoadBook::from_toml(&text, "ROAD.toml").unwrap();
+    type Case = (
+        &'static str,
+        fn(usize, i64) -> (f32, f32, f32),
+        Vec<Probe>,
+        Option<(f64, f64)>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "two trucks held up 200 m apart in free flow: a block just past them",
+            normal,
+            vec![(1, 30, 5400.0, 8.0, 20.0), (2, 31, 5600.0, 9.0, 12.0)],
+            Some((5400.0, 5700.0)),
+        ),
+        (
+            "…and in the other lane order (the second report upstream of the first)",
+            normal,
+            vec![(1, 30, 5650.0, 8.0, 5.0), (2, 32, 5500.0, 5.0, 35.0)],
+            Some((5500.0, 5750.0)),
+        ),
+        (
+            "one truck stopped (a breakdown on the shoulder)",
+            normal,
+            (30..40).map(|k| (1, k, 5500.0, 12.0, 0.0)).collect(),
+            None,
+        ),
+        (
+            "two trucks slow but not slow enough (above 40 km/h)",
+            normal,
+            vec![(1, 30, 5400.0, 8.0, 55.0), (2, 31, 5600.0, 9.0, 48.0)],
+            None,
+        ),
+        (
+            "two trucks slow 5 min apart",
+            normal,
+            vec![(1, 30, 5400.0, 8.0, 20.0), (2, 41, 5600.0, 9.0, 12.0)],
+            None,
+        ),
+        (
+            "two trucks slow 2 km apart",
+            normal,
+            vec![(1, 30, 3400.0, 8.0, 20.0), (2, 31, 5600.0, 9.0, 12.0)],
+            None,
+        ),
+        (
+            "two trucks slow in a jam the loops see",
+            jam,
+            vec![(1, 30, 5400.0, 8.0, 20.0), (2, 31, 5600.0, 9.0, 12.0)],
+            None,
+        ),
+        (
+            "two trucks on a ramp beside the carriageway (30 m off)",
+            normal,
+            vec![(1, 30, 5400.0, 30.0, 20.0), (2, 31, 5600.0, 31.0, 12.0)],
+            None,
+        ),
+        (
+            "two trucks entering a service area",
+            normal,
+            vec![(1, 30, 7000.0, 14.0, 20.0), (2, 31, 7150.0, 15.0, 12.0)],
+            None,
+        ),
+        (
+            "three trucks slow in an on-ramp's merge, the station below carrying its flow: the daily jam",
+            normal,
+            vec![
+                (1, 30, 4750.0, 12.0, 25.0),
+                (2, 31, 4850.0, 12.0, 30.0),
+                (3, 31, 4950.0, 12.0, 20.0),
+            ],
+            None,
+        ),
+        (
+            "three trucks held up in the merge while the station below starves: something blocks it",
+            starving_below_merge,
+            vec![
+                (1, 31, 4750.0, 12.0, 25.0),
+                (2, 32, 4850.0, 12.0, 30.0),
+                (3, 33, 4950.0, 8.0, 10.0),
+            ],
+            Some((4750.0, 5050.0)),
+        ),
+        (
+            "two trucks held up in the merge while the station below starves: not enough there",
+            starving_below_merge,
+            vec![(1, 30, 4750.0, 12.0, 25.0), (2, 31, 4850.0, 12.0, 30.0)],
+            None,
+        ),
+        (
+            "no trucks slow",
+            normal,
+            vec![(1, 30, 5400.0, 8.0, 88.0), (2, 31, 5600.0, 9.0, 85.0)],
+            None,
+        ),
+    ];
+    for (name, f, probes, expect) in cases {
+        let events = run_probes(&road, f, &probes);
+        let found: Vec<&Event> = events
+            .iter()
+            .filter(|e| e.kind == EventKind::Incident && e.rule == "incident.probe_slowdown")
+            .collect();
+        match expect {
+            Some((from, to)) => {
+                assert_eq!(found.len(), 1, "{name}: {events:?}");
+                let e = found[0];
+                assert!(
+                    (e.from_m - from).abs() <= 1.0 && (e.to_m - to).abs() <= 1.0,
+                    "{name}: {e:?}"
+                );
+                let last = probes.iter().map(|p| p.1).max().unwrap();
+                assert_eq!(
+                    e.detected_ms,
+                    T0 + last * STEP,
+                    "{name}: raised at the tick of the last report"
+                );
+                let first = probes.iter().map(|p| p.1).min().unwrap();
+                assert!(
+                    e.start_ms <= T0 + first * STEP - 10_000,
+                    "{name}: starts before the first report"
+                );
+            }
+            None => assert!(found.is_empty(), "{name}: {found:?}"),
+        }
+        // Nothing else fires on these series.
+        assert!(
+            events.iter().all(|e| e.rule == "incident.probe_slowdown"),
+            "{name}: {events:?}"
+        );
+    }
 }
