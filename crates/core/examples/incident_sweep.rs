@@ -116,6 +116,7 @@ fn apply_env(c: &mut zhilu_core::incident::IncidentConfig) -> Result<(), String>
         starve_fast_ratio,
         starve_up_hold,
         starve_min_flow_vph,
+        starve_persist_s,
         starve_sigma,
         lane_llr_cap,
         use_probes,

@@ -11,11 +11,11 @@
 
 use std::sync::Arc;
 
-use zhilu_road::RoadBook;
+use zhilu_road::{DeviceKind, DeviceRef, RoadBook};
 
 use crate::congestion::{CongestionConfig, CongestionWatch};
 use crate::decide::Board;
-use crate::event::{Action, Event};
+use crate::event::{Action, Command, Event};
 use crate::incident::{IncidentConfig, IncidentWatch, ProbeObs};
 use crate::plans;
 use crate::quality::{Quality, QualityConfig, Recorded};
@@ -86,6 +86,12 @@ pub struct Brain {
     congestion: CongestionWatch,
     incidents: IncidentWatch,
     board: Board,
+    /// Per direction and station: the speed-limit signs up to 2.5 km
+    /// upstream (about one gantry spacing: drivers keep a lowered limit
+    /// until the next sign and for a while after it).
+    station_vsl: Vec<Vec<Vec<DeviceRef>>>,
+    /// The limit in force at each station (km/h), rebuilt every tick.
+    station_limit: Vec<Vec<f32>>,
 }
 
 impl Brain {
@@ -97,6 +103,26 @@ impl Brain {
         let vehicles = VehicleWatch::new(cfg.vehicles.clone());
         let cfg_congestion = cfg.congestion.clone();
         let cfg_incident = cfg.incident.clone();
+        let station_vsl: Vec<Vec<Vec<DeviceRef>>> = road
+            .directions()
+            .iter()
+            .map(|&dir| {
+                road.stations(dir)
+                    .iter()
+                    .map(|&det| {
+                        let stake = road.detectors()[det as usize].stake_m;
+                        road.upstream(dir, stake, 2500.0, &[DeviceKind::Vsl])
+                            .iter()
+                            .map(|u| u.device)
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect();
+        let station_limit = station_vsl
+            .iter()
+            .map(|v| vec![road.speed_limit_kmh() as f32; v.len()])
+            .collect();
         Brain {
             road,
             cfg,
@@ -115,6 +141,8 @@ impl Brain {
             congestion: CongestionWatch::new(cfg_congestion),
             incidents: IncidentWatch::new(cfg_incident),
             board: Board::new(),
+            station_vsl,
+            station_limit,
         }
     }
 
@@ -302,6 +330,21 @@ impl Brain {
                     .chain(self.weather.ice_zones())
                     .map(|z| &z.event),
             );
+            let posted = self.road.speed_limit_kmh() as f32;
+            for (signs, limits) in self.station_vsl.iter().zip(&mut self.station_limit) {
+                for (near, limit) in signs.iter().zip(limits.iter_mut()) {
+                    *limit = near
+                        .iter()
+                        .filter_map(|&s| {
+                            match self.board.commanded(s, None, &Command::SpeedLimit(None)) {
+                                Some(Command::SpeedLimit(Some(v))) => Some(*v as f32),
+                                _ => None,
+                            }
+                        })
+                        .fold(posted, f32::min);
+                }
+            }
+            self.incidents.set_limits(&self.station_limit);
             self.incidents.close_tick(
                 &self.road,
                 corridor,

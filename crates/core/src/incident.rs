@@ -63,8 +63,11 @@ pub struct IncidentConfig {
     pub occ_diff_pct: f32,
     /// Relative spatial occupancy difference.
     pub occ_rel_diff: f32,
-    /// Upstream slower than this (km/h).
+    /// Upstream slower than this (km/h) …
     pub up_slow_kmh: f32,
+    /// … and this much below the speed limit in force there (km/h), where
+    /// a plan lowered it (drivers in a fog zone obey 40 km/h).
+    pub limit_margin_kmh: f32,
     /// Downstream at least this fast (km/h).
     pub down_free_kmh: f32,
     /// Downstream flow at most this share of its normal.
@@ -136,6 +139,8 @@ pub struct IncidentConfig {
     pub starve_up_hold: f32,
     /// Starvation: least upstream flow for the test (veh/h, all lanes).
     pub starve_min_flow_vph: f32,
+    /// Starvation alone: seconds in a row before an alarm.
+    pub starve_persist_s: u32,
     /// Starvation: the missing vehicles must exceed this many standard
     /// deviations of the counts (Poisson).
     pub starve_sigma: f32,
@@ -173,6 +178,7 @@ impl Default for IncidentConfig {
             occ_diff_pct: 8.0,
             occ_rel_diff: 0.4,
             up_slow_kmh: 50.0,
+            limit_margin_kmh: 15.0,
             down_free_kmh: 70.0,
             starve_ratio: 0.75,
             imbalance_share: 0.2,
@@ -202,6 +208,7 @@ impl Default for IncidentConfig {
             starve_fast_ratio: 0.6,
             starve_up_hold: 0.85,
             starve_min_flow_vph: 3000.0,
+            starve_persist_s: 120,
             starve_sigma: 4.0,
             use_probes: true,
             probe_slow_kmh: 40.0,
@@ -306,10 +313,15 @@ struct PairMem {
     residual: f32,
     /// Normal imbalance (veh/h): ramps and travel-time lag.
     normal_imbalance: f32,
+    /// Variance of the imbalance over the flows' window (vehicles²), in
+    /// calm times (about 15 min).
+    imbalance_var: f32,
     n_normal: u32,
 
     run: u32,
     run_start: i64,
+    /// Ticks in a row the starvation test held.
+    starve_run: u32,
     calm: u32,
     open: Option<Event>,
     /// Whether the road gives this stretch a reason to jam every day: an
@@ -335,6 +347,9 @@ pub struct IncidentWatch {
     probes_seen: HashMap<u32, (Direction, i64)>,
     /// Fog and ice zones in force: (carriageway or both, from, to).
     weather: Vec<(Option<Direction>, f64, f64)>,
+    /// The speed limit in force at each station (km/h), per direction as
+    /// in the state; empty when not told.
+    limits: Vec<Vec<f32>>,
     /// Slow probe reports in free-flowing surroundings, newest last, within
     /// `probe_window_s`.
     held_up: Vec<ProbeObs>,
@@ -357,6 +372,7 @@ impl IncidentWatch {
             pending_probes: Vec::new(),
             probes_seen: HashMap::new(),
             weather: Vec::new(),
+            limits: Vec::new(),
             held_up: Vec::new(),
             last_tick_ms: i64::MIN,
             lanes: Vec::new(),
@@ -404,6 +420,16 @@ impl IncidentWatch {
         self.weather.clear();
         self.weather
             .extend(zones.map(|e| (e.direction, e.from_m, e.to_m)));
+    }
+
+    /// The speed limit in force at each station (km/h; per direction and
+    /// station as in the state): the posted one, or what a plan put on the
+    /// nearest sign upstream.
+    pub fn set_limits(&mut self, limits: &[Vec<f32>]) {
+        self.limits.resize_with(limits.len(), Vec::new);
+        for (mine, theirs) in self.limits.iter_mut().zip(limits) {
+            mine.clone_from(theirs);
+        }
     }
 
     /// Incidents open now.
@@ -725,6 +751,15 @@ impl IncidentWatch {
                     continue;
                 };
                 let warm = md.n_normal >= cfg.warmup_ticks;
+                // Under a lowered limit drivers go slow on purpose: the
+                // upstream station is queued only well below that limit.
+                let up_slow = self
+                    .limits
+                    .get(di)
+                    .and_then(|l| l.get(p))
+                    .map_or(cfg.up_slow_kmh, |&l| {
+                        cfg.up_slow_kmh.min(l - cfg.limit_margin_kmh)
+                    });
                 let pair = &mut self.pairs[di][p];
                 // 1. Queue upstream, starvation downstream.
                 let occ_diff = u.0 - dn.0;
@@ -750,7 +785,7 @@ impl IncidentWatch {
                 );
                 let queue = occ_diff >= cfg.occ_diff_pct
                     && occ_diff / u.0.max(1e-3) >= cfg.occ_rel_diff
-                    && u.1 < cfg.up_slow_kmh
+                    && u.1 < up_slow
                     && dn.1 >= cfg.down_free_kmh
                     && warm
                     && !wave
@@ -794,9 +829,12 @@ impl IncidentWatch {
                     && dn.2 <= cfg.starve_fast_ratio * md.normal_flow.max(md.slow_flow)
                     && imbalance - pair.normal_imbalance
                         >= (1.0 - cfg.starve_fast_ratio) * 0.8 * u.2
-                    // … and beyond the counts' noise over the 90 s the flows cover.
+                    // … and beyond the counts' noise over the 90 s the flows
+                    // cover: Poisson, or what this pair has shown in calm
+                    // times when that is more (platoons, a ramp's bursts).
                     && (imbalance - pair.normal_imbalance) * flow_h
-                        >= cfg.starve_sigma * ((u.2 + dn.2) * flow_h).max(1.0).sqrt()
+                        >= cfg.starve_sigma
+                            * ((u.2 + dn.2) * flow_h).max(pair.imbalance_var).max(1.0).sqrt()
                     && dn.1 >= cfg.down_free_kmh
                     && !wave
                     && !up_queued;
@@ -828,7 +866,11 @@ impl IncidentWatch {
                     if pair.open.is_none() && !building {
                         // A plain mean while warming up, then an exponential one.
                         let w = alpha.max(1.0 / (pair.n_normal + 1) as f32);
+                        let dev = (imbalance - pair.normal_imbalance) * flow_h;
                         pair.normal_imbalance += w * (imbalance - pair.normal_imbalance);
+                        let wv =
+                            (alpha * cfg.normal_s / 900.0).max(1.0 / (pair.n_normal + 1) as f32);
+                        pair.imbalance_var += wv * (dev * dev - pair.imbalance_var);
                         pair.n_normal += 1;
                     }
                 }
@@ -837,8 +879,15 @@ impl IncidentWatch {
                     road.detectors()[d.station_ids[p + 1] as usize].stake_m,
                 );
                 // The lane CUSUM carries its own persistence; the other tests need a run.
+                // Starvation alone must last longer: a block that caps the
+                // flow keeps starving the station below, a lull between
+                // platoons does not.
+                pair.starve_run = if starved { pair.starve_run + 1 } else { 0 };
                 let persisted = (pair.run >= cfg.persist_ticks
-                    && (pair.run as i64) * step >= cfg.persist_s as i64 * 1000)
+                    && (pair.run as i64) * step >= cfg.persist_s as i64 * 1000
+                    && (queue
+                        || vanishing
+                        || (pair.starve_run as i64) * step >= cfg.starve_persist_s as i64 * 1000))
                     || lane_blocked;
                 // Start: where the evidence began, less the travel from the block
                 // to the downstream station (about one interval).
