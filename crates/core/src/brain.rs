@@ -15,7 +15,7 @@ use zhilu_road::{DeviceKind, DeviceRef, RoadBook};
 
 use crate::congestion::{CongestionConfig, CongestionWatch};
 use crate::decide::Board;
-use crate::event::{Action, Command, Event};
+use crate::event::{Action, Event};
 use crate::incident::{IncidentConfig, IncidentWatch, ProbeObs};
 use crate::plans;
 use crate::quality::{Quality, QualityConfig, Recorded};
@@ -92,6 +92,10 @@ pub struct Brain {
     station_vsl: Vec<Vec<Vec<DeviceRef>>>,
     /// The limit in force at each station (km/h), rebuilt every tick.
     station_limit: Vec<Vec<f32>>,
+    /// Speed-limit signs commanded below the posted limit (sign, km/h).
+    active_limits: Vec<(u32, u16)>,
+    /// Whether `station_limit` holds the posted limit everywhere.
+    limits_posted: bool,
 }
 
 impl Brain {
@@ -143,6 +147,8 @@ impl Brain {
             board: Board::new(),
             station_vsl,
             station_limit,
+            active_limits: Vec::new(),
+            limits_posted: true,
         }
     }
 
@@ -330,19 +336,26 @@ impl Brain {
                     .chain(self.weather.ice_zones())
                     .map(|z| &z.event),
             );
+            // The limits in force at the stations (usually none lowered:
+            // then nothing to look up).
             let posted = self.road.speed_limit_kmh() as f32;
-            for (signs, limits) in self.station_vsl.iter().zip(&mut self.station_limit) {
-                for (near, limit) in signs.iter().zip(limits.iter_mut()) {
-                    *limit = near
-                        .iter()
-                        .filter_map(|&s| {
-                            match self.board.commanded(s, None, &Command::SpeedLimit(None)) {
-                                Some(Command::SpeedLimit(Some(v))) => Some(*v as f32),
-                                _ => None,
-                            }
-                        })
-                        .fold(posted, f32::min);
+            self.active_limits.clear();
+            self.active_limits.extend(self.board.speed_limits());
+            if !(self.active_limits.is_empty() && self.limits_posted) {
+                for (signs, limits) in self.station_vsl.iter().zip(&mut self.station_limit) {
+                    for (near, limit) in signs.iter().zip(limits.iter_mut()) {
+                        *limit = near
+                            .iter()
+                            .filter_map(|s| {
+                                self.active_limits
+                                    .iter()
+                                    .find(|(i, _)| *i == s.index)
+                                    .map(|&(_, v)| v as f32)
+                            })
+                            .fold(posted, f32::min);
+                    }
                 }
+                self.limits_posted = self.active_limits.is_empty();
             }
             self.incidents.set_limits(&self.station_limit);
             self.incidents.close_tick(

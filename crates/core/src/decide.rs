@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 
-use zhilu_road::{DeviceRef, Direction, RoadBook};
+use zhilu_road::{DeviceKind, DeviceRef, Direction, RoadBook};
 
 use crate::event::{Action, Command, EntryState, FogLightMode};
 
@@ -157,6 +157,17 @@ impl Board {
         self.commanded
             .get(&DeviceKey::new(device, direction, family_of))
             .map(|c| &c.command)
+    }
+
+    /// Speed-limit signs commanded below the posted limit: (index into the
+    /// road book's VSL list, km/h).
+    pub fn speed_limits(&self) -> impl Iterator<Item = (u32, u16)> + '_ {
+        self.commanded
+            .values()
+            .filter_map(|c| match (c.device.kind, &c.command) {
+                (DeviceKind::Vsl, Command::SpeedLimit(Some(v))) => Some((c.device.index, *v)),
+                _ => None,
+            })
     }
 
     /// Devices currently away from their default.

@@ -899,3 +899,60 @@ fn slow_traffic_under_a_lowered_limit_is_not_a_queue() {
         "crawling under the 40: a queue"
     );
 }
+
+/// Drivers slow in fog; past the zone's end they are free again — the
+/// pattern of a queue behind a block. In a fog or ice zone the queue test
+/// wants the station below to starve too (as below a merge).
+#[test]
+fn slow_traffic_leaving_a_fog_zone_is_not_a_queue_unless_the_flow_starves() {
+    let road = road();
+    let ids: Vec<u32> = road.stations(Direction::Up).to_vec();
+    let fog = Event {
+        seq: 99,
+        kind: EventKind::Fog,
+        direction: None,
+        from_m: 2000.0,
+        to_m: 6500.0,
+        start_ms: T0,
+        detected_ms: T0,
+        end_ms: None,
+        severity: 3,
+        rule: "weather.fog_band",
+        detectors: Vec::new(),
+        detail: zhilu_core::EventDetail::None,
+    };
+    let run = |in_fog: bool, below_flow: f32| {
+        let f = move |st: usize, k: i64| {
+            if st <= 5 && k >= 30 {
+                (30.0 + noise(k, st, 1), 38.0 + noise(k, st, 2), 4000.0)
+            } else if st == 6 && k >= 30 {
+                let (o, v, q) = normal(st, k);
+                (o, v, q * below_flow)
+            } else {
+                normal(st, k)
+            }
+        };
+        let mut watch = IncidentWatch::new(IncidentConfig::default());
+        let (mut seq, mut events) = (1u64, Vec::new());
+        for k in 1..=60 {
+            if in_fog && k >= 25 {
+                watch.set_weather(std::iter::once(&fog));
+            }
+            watch.close_tick(&road, &state_at(&ids, &f, k), &[], &mut seq, &mut events);
+        }
+        events.extend(watch.open().cloned());
+        events
+            .into_iter()
+            .filter(|e| e.kind == EventKind::Incident)
+            .map(|e| (e.rule, e.from_m))
+            .collect::<Vec<_>>()
+    };
+    let queue = vec![("incident.queue_starvation", 6000.0)];
+    assert_eq!(run(false, 1.0), queue, "no fog known: looks like a queue");
+    assert_eq!(run(true, 1.0), vec![], "leaving the fog");
+    assert_eq!(
+        run(true, 0.5),
+        queue,
+        "in fog, and the station below starves"
+    );
+}
