@@ -563,6 +563,13 @@ impl IncidentWatch {
                     if dd.lanes < 2 {
                         return None;
                     }
+                    // In fog or on ice drivers' lane use changes with the
+                    // weather (and the plan's limits): the test asks for more.
+                    let lane_h = if in_weather(&self.weather, d.direction, dd.stake_m) {
+                        lane_h.max(cfg.lane_cusum_h_probed)
+                    } else {
+                        lane_h
+                    };
                     if range
                         .clone()
                         .any(|l| !lane_flow.get(l).is_some_and(|f| f.is_finite()))
