@@ -122,6 +122,7 @@ fn apply_env(c: &mut zhilu_core::incident::IncidentConfig) -> Result<(), String>
         use_probes,
         probe_slow_kmh,
         probe_vehicles,
+        probe_moved_on_kmh,
         probe_merge_vehicles,
         probe_merge_before_m,
         probe_merge_starve,

@@ -33,7 +33,8 @@
 //!    than 40 km/h on the carriageway between two stations that both run
 //!    free: two distinct vehicles within 400 m and 3 min (in an on-ramp's
 //!    merge three, and the station below must starve) raise an incident
-//!    just past the furthest of them. See [`IncidentWatch::probe`].
+//!    just past the furthest of them; a vehicle held up briefly that then
+//!    drives on past the spot counts twice. See [`IncidentWatch::probe`].
 //!
 //! The queue and starvation tests need two ticks and 60 s in a row; the lane
 //! test carries its own persistence. The estimated start is where the
@@ -151,6 +152,9 @@ pub struct IncidentConfig {
     pub probe_slow_kmh: f32,
     /// Probes: distinct vehicles held up near each other before an alarm.
     pub probe_vehicles: u32,
+    /// Probes: a vehicle held up for one or two reports that then drives on
+    /// past the spot at least this fast (km/h) counts twice; 0 = off.
+    pub probe_moved_on_kmh: f32,
     /// Probes: … in an on-ramp's merge (from 100 m before an interchange
     /// to 500 m past it), where vehicles forcing in slow the outer lane
     /// every busy hour.
@@ -213,6 +217,7 @@ impl Default for IncidentConfig {
             use_probes: true,
             probe_slow_kmh: 40.0,
             probe_vehicles: 2,
+            probe_moved_on_kmh: 60.0,
             probe_merge_vehicles: 3,
             probe_merge_before_m: 300.0,
             probe_merge_starve: true,
@@ -222,6 +227,17 @@ impl Default for IncidentConfig {
             probe_lateral_margin_m: 8.0,
         }
     }
+}
+
+/// What the detector keeps of one probe vehicle.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    direction: Direction,
+    ts_ms: i64,
+    /// Slow reports in a row, up to now.
+    slow_run: u8,
+    /// The last slow report.
+    last_slow: Option<ProbeObs>,
 }
 
 /// A position report matched to a carriageway: a probe vehicle (a truck's
@@ -344,7 +360,7 @@ pub struct IncidentWatch {
     pending_probes: Vec<ProbeObs>,
     /// Every probe vehicle's carriageway and last report (forgotten after
     /// 10 min of silence): how well probes cover each carriageway.
-    probes_seen: HashMap<u32, (Direction, i64)>,
+    probes_seen: HashMap<u32, Seen>,
     /// Fog and ice zones in force: (carriageway or both, from, to).
     weather: Vec<(Option<Direction>, f64, f64)>,
     /// The speed limit in force at each station (km/h), per direction as
@@ -401,15 +417,40 @@ impl IncidentWatch {
         if !self.cfg.use_probes {
             return;
         }
-        let seen = self
-            .probes_seen
-            .entry(p.vehicle)
-            .or_insert((p.direction, p.ts_ms));
-        if p.ts_ms >= seen.1 {
-            *seen = (p.direction, p.ts_ms);
+        let cfg = &self.cfg;
+        let seen = self.probes_seen.entry(p.vehicle).or_insert(Seen {
+            direction: p.direction,
+            ts_ms: p.ts_ms,
+            slow_run: 0,
+            last_slow: None,
+        });
+        if p.ts_ms < seen.ts_ms {
+            return; // older than one already used
         }
-        if p.speed_kmh < self.cfg.probe_slow_kmh {
+        seen.direction = p.direction;
+        seen.ts_ms = p.ts_ms;
+        if p.speed_kmh < cfg.probe_slow_kmh {
+            seen.slow_run = seen.slow_run.saturating_add(1);
+            seen.last_slow = Some(*p);
             self.pending_probes.push(*p);
+        } else {
+            // Held up for a report or two, then on its way past the spot:
+            // something held it up (a parked or broken-down vehicle stays).
+            // It counts as a second vehicle held up there.
+            if cfg.probe_moved_on_kmh > 0.0
+                && p.speed_kmh >= cfg.probe_moved_on_kmh
+                && (1..=2).contains(&seen.slow_run)
+                && let Some(s) = seen.last_slow
+                && s.direction == p.direction
+                && p.ts_ms - s.ts_ms <= 90_000
+                && p.direction.travel_m(p.stake_m) > p.direction.travel_m(s.stake_m)
+            {
+                self.pending_probes.push(ProbeObs {
+                    vehicle: u32::MAX - s.vehicle,
+                    ..s
+                });
+            }
+            seen.slow_run = 0;
         }
     }
 
@@ -478,11 +519,11 @@ impl IncidentWatch {
         self.last_tick_ms = now;
         let alpha = (step as f32 / 1000.0 / cfg.normal_s).min(1.0);
         // Probe vehicles per km on each carriageway (reporting within a minute).
-        self.probes_seen.retain(|_, (_, t)| now - *t <= 600_000);
+        self.probes_seen.retain(|_, s| now - s.ts_ms <= 600_000);
         let mut probes_now = [0u32; 2];
-        for (dir, t) in self.probes_seen.values() {
-            if now - t <= 60_000 {
-                probes_now[*dir as usize] += 1;
+        for s in self.probes_seen.values() {
+            if now - s.ts_ms <= 60_000 {
+                probes_now[s.direction as usize] += 1;
             }
         }
         for (di, d) in state.directions.iter().enumerate() {

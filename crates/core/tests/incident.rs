@@ -741,6 +741,29 @@ fn probe_table() {
             None,
         ),
         (
+            "one truck held up for a report, then on its way past the spot: something held it up",
+            normal,
+            vec![(1, 30, 5400.0, 8.0, 15.0), (1, 31, 6100.0, 8.0, 75.0)],
+            Some((5400.0, 5500.0)),
+        ),
+        (
+            "one truck stopped for minutes, then on its way (a breakdown, a rest)",
+            normal,
+            vec![
+                (1, 30, 5400.0, 12.0, 0.0),
+                (1, 31, 5400.0, 12.0, 0.0),
+                (1, 32, 5400.0, 12.0, 0.0),
+                (1, 33, 5900.0, 12.0, 75.0),
+            ],
+            None,
+        ),
+        (
+            "one truck slow, then slowly on (a crawl, not a hold-up)",
+            normal,
+            vec![(1, 30, 5400.0, 8.0, 15.0), (1, 31, 5800.0, 8.0, 45.0)],
+            None,
+        ),
+        (
             "two trucks slow but not slow enough (above 40 km/h)",
             normal,
             vec![(1, 30, 5400.0, 8.0, 55.0), (2, 31, 5600.0, 9.0, 48.0)],
