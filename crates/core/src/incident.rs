@@ -944,8 +944,7 @@ impl IncidentWatch {
                 }
                 // After an incident here or next door clears, its queue dissolves
                 // front first and looks like a new one for a while: hold off.
-                let held = (p.saturating_sub(1)..=(p + 1).min(self.closed_at[di].len() - 1))
-                    .any(|q| now - self.closed_at[di][q] < cfg.holdoff_s as i64 * 1000);
+                let held = held_off(&self.closed_at[di], p, now, cfg.holdoff_s);
                 let raise = pair.open.is_none() && persisted && !held;
                 if raise {
                     let seq = *next_seq;
@@ -1162,9 +1161,7 @@ impl IncidentWatch {
             if !free(&mems[k]) || !free(&mems[k + 1]) {
                 continue;
             }
-            let held = (k.saturating_sub(1)..=(k + 1).min(self.closed_at[di].len() - 1))
-                .any(|q| now - self.closed_at[di][q] < cfg.holdoff_s as i64 * 1000);
-            if held {
+            if held_off(&self.closed_at[di], k, now, cfg.holdoff_s) {
                 continue;
             }
             self.held_up.push(p);
@@ -1178,19 +1175,20 @@ impl IncidentWatch {
             let mut vehicles: Vec<u32> = near.iter().map(|q| q.vehicle).collect();
             vehicles.sort_unstable();
             vehicles.dedup();
-            let merge = road.interchanges().iter().any(|i| {
-                let xi = dir.travel_m(i.stake_m);
-                i.directions.contains(&dir) && x >= xi - cfg.probe_merge_before_m && x <= xi + 500.0
-            });
             // In a merge (or before a lane drop or a tunnel portal, or in
             // fog or on ice), vehicles held up are the daily jam (the
             // weather) unless the station below starves (as for the queue
             // test).
+            let merge =
+                road.interchanges().iter().any(|i| {
+                    let xi = dir.travel_m(i.stake_m);
+                    i.directions.contains(&dir)
+                        && x >= xi - cfg.probe_merge_before_m
+                        && x <= xi + 500.0
+                }) || lane_drop_or_portal(road, dir, d.station_ids[k], d.station_ids[k + 1])
+                    || in_weather(&self.weather, dir, p.stake_m);
             let md = &mems[k + 1];
             let starving = md.short_flow <= cfg.starve_ratio * md.normal_flow.max(md.slow_flow);
-            let merge = merge
-                || lane_drop_or_portal(road, dir, d.station_ids[k], d.station_ids[k + 1])
-                || in_weather(&self.weather, dir, p.stake_m);
             let enough = if merge {
                 vehicles.len() as u32 >= cfg.probe_merge_vehicles
                     && (starving || !cfg.probe_merge_starve)
@@ -1274,6 +1272,15 @@ pub fn lane_drop_or_portal(road: &RoadBook, dir: Direction, a: u32, b: u32) -> b
             });
             portal > xa && portal <= xb
         })
+}
+
+/// Whether pair `p` is held off: an incident on it or on a pair next to it
+/// cleared less than `holdoff_s` ago (`closed_at`: per pair, when).
+fn held_off(closed_at: &[i64], p: usize, now: i64, holdoff_s: u32) -> bool {
+    let last = closed_at.len().saturating_sub(1);
+    closed_at[p.saturating_sub(1)..=(p + 1).min(last)]
+        .iter()
+        .any(|&t| now - t < holdoff_s as i64 * 1000)
 }
 
 /// Whether `stake_m` lies in one of `zones` on carriageway `dir`, or within
