@@ -94,7 +94,8 @@ pub struct Brain {
     station_limit: Vec<Vec<f32>>,
     /// Speed-limit signs commanded below the posted limit (sign, km/h).
     active_limits: Vec<(u32, u16)>,
-    /// Whether `station_limit` holds the posted limit everywhere.
+    /// Whether `station_limit` holds the posted limit everywhere and the
+    /// incident test has it.
     limits_posted: bool,
 }
 
@@ -148,7 +149,8 @@ impl Brain {
             station_vsl,
             station_limit,
             active_limits: Vec::new(),
-            limits_posted: true,
+            // Not yet handed over: the first tick does.
+            limits_posted: false,
         }
     }
 
@@ -336,8 +338,8 @@ impl Brain {
                     .chain(self.weather.ice_zones())
                     .map(|z| &z.event),
             );
-            // The limits in force at the stations (usually none lowered:
-            // then nothing to look up).
+            // The limits in force at the stations, handed to the incident
+            // test when they change (usually none is lowered: nothing to do).
             let posted = self.road.speed_limit_kmh() as f32;
             self.active_limits.clear();
             self.active_limits.extend(self.board.speed_limits());
@@ -356,8 +358,8 @@ impl Brain {
                     }
                 }
                 self.limits_posted = self.active_limits.is_empty();
+                self.incidents.set_limits(&self.station_limit);
             }
-            self.incidents.set_limits(&self.station_limit);
             self.incidents.close_tick(
                 &self.road,
                 corridor,
