@@ -34,9 +34,26 @@
 //!    free: two distinct vehicles within 400 m and 3 min (in an on-ramp's
 //!    merge three, and the station below must starve) raise an incident
 //!    just past the furthest of them; a vehicle held up briefly that then
-//!    drives on past the spot counts twice. See [`IncidentWatch::probe`].
+//!    drives on past the spot counts twice. In thin traffic (≤ 800 veh/h per
+//!    lane at the station above) a **dip** counts as held up too: a report
+//!    20 km/h or more below the same vehicle's previous one (cruising at
+//!    ≥ 80 km/h), below 80 km/h, followed by a report at least 8 km/h faster
+//!    further on — it braked for something and got past. On a thin road
+//!    nobody brakes like that for other traffic; in dense traffic everybody
+//!    does, so there dips are not used. Thin traffic does not queue back
+//!    past an on-ramp's nose, so there the merge zone begins 100 m before
+//!    it (300 m otherwise). See [`IncidentWatch::probe`].
 //!
-//! The queue and starvation tests need two ticks and 60 s in a row; the lane
+//! The queue and starvation tests need two ticks and 60 s in a row; a queue
+//! with the station below at ≤ 60 % of its normal flow at the same tick
+//! needs no run (two independent signs). A queue whose downstream station
+//! was congested within `wave_memory_s` is taken for a wave that passed —
+//! unless that station now runs free at ≤ 60 % of its normal flow (a wave
+//! leaves it discharging near capacity). Under a lowered limit a station
+//! counts as congested only below the limit less 15 km/h, and while an
+//! open incident's upstream station is still below 50 km/h and 8 points
+//! denser than the one below, its pair is not calm (its own plan's limits
+//! would otherwise make the queue look like obedient traffic). The lane
 //! test carries its own persistence. The estimated start is where the
 //! evidence began, less one interval. Normals (exponential averages) are
 //! frozen while a pair is anomalous, so an incident never becomes the normal.
@@ -174,6 +191,32 @@ pub struct IncidentConfig {
     /// (3.75 m each) plus this (m: half a median, a hard shoulder and GPS
     /// error) is on a ramp or a parallel road, not on the carriageway.
     pub probe_lateral_margin_m: f64,
+    /// Probes: a report at least this much slower (km/h) than the same
+    /// vehicle's report before it (≤ 45 s earlier, at cruising speed) is
+    /// held up too, though not below `probe_slow_kmh`: a vehicle that had
+    /// to brake for something in its lane; 0 = off.
+    pub probe_dip_kmh: f32,
+    /// Probes: … when the slower report is below this (km/h) …
+    pub probe_dip_below_kmh: f32,
+    /// Probes: … and the one before was at least this (km/h).
+    pub probe_dip_cruise_kmh: f32,
+    /// Probes: a dip counts only once the vehicle's next report is at
+    /// least this much faster again (km/h: it got past); 0 = at once.
+    pub probe_dip_recover_kmh: f32,
+    /// Probes: dips count only where the station above carries at most
+    /// this (veh/h per lane): in dense traffic vehicles brake for each
+    /// other everywhere.
+    pub probe_dip_max_vph_lane: f32,
+    /// Probes: in thin traffic (see `probe_dip_max_vph_lane`) no queue
+    /// backs up past an on-ramp's nose: there its merge zone begins only this
+    /// far before the nose (m).
+    pub probe_thin_merge_before_m: f64,
+    /// A station below that was congested within `wave_memory_s` does not
+    /// mark a wave if its flow is now at most this share of normal; 0 = off.
+    pub wave_starve_ratio: f32,
+    /// A queue with the station below at most this share of its normal flow
+    /// is raised at its first tick; 0 = off.
+    pub strong_starve_ratio: f32,
 }
 
 impl Default for IncidentConfig {
@@ -225,6 +268,14 @@ impl Default for IncidentConfig {
             probe_radius_m: 400.0,
             probe_service_area_m: 150.0,
             probe_lateral_margin_m: 8.0,
+            probe_dip_kmh: 20.0,
+            probe_dip_below_kmh: 80.0,
+            probe_dip_cruise_kmh: 80.0,
+            probe_dip_recover_kmh: 8.0,
+            probe_dip_max_vph_lane: 800.0,
+            probe_thin_merge_before_m: 100.0,
+            wave_starve_ratio: 0.6,
+            strong_starve_ratio: 0.6,
         }
     }
 }
@@ -238,6 +289,10 @@ struct Seen {
     slow_run: u8,
     /// The last slow report.
     last_slow: Option<ProbeObs>,
+    /// Speed of the last report (km/h).
+    last_kmh: f32,
+    /// A dip waiting for the vehicle to speed up again.
+    dip: Option<ProbeObs>,
 }
 
 /// A position report matched to a carriageway: a probe vehicle (a truck's
@@ -423,12 +478,35 @@ impl IncidentWatch {
             ts_ms: p.ts_ms,
             slow_run: 0,
             last_slow: None,
+            last_kmh: f32::NAN,
+            dip: None,
         });
         if p.ts_ms < seen.ts_ms {
             return; // older than one already used
         }
+        let follows = seen.direction == p.direction && p.ts_ms - seen.ts_ms <= 45_000;
+        let dip = cfg.probe_dip_kmh > 0.0
+            && follows
+            && seen.last_kmh >= cfg.probe_dip_cruise_kmh
+            && p.speed_kmh <= seen.last_kmh - cfg.probe_dip_kmh
+            && p.speed_kmh < cfg.probe_dip_below_kmh;
+        if let Some(d) = seen.dip.take()
+            && follows
+            && p.speed_kmh >= d.speed_kmh + cfg.probe_dip_recover_kmh
+            && p.direction.travel_m(p.stake_m) > p.direction.travel_m(d.stake_m)
+        {
+            self.pending_probes.push(d);
+        }
         seen.direction = p.direction;
         seen.ts_ms = p.ts_ms;
+        seen.last_kmh = p.speed_kmh;
+        if dip && p.speed_kmh >= cfg.probe_slow_kmh {
+            if cfg.probe_dip_recover_kmh > 0.0 {
+                seen.dip = Some(*p);
+            } else {
+                self.pending_probes.push(*p);
+            }
+        }
         if p.speed_kmh < cfg.probe_slow_kmh {
             seen.slow_run = seen.slow_run.saturating_add(1);
             seen.last_slow = Some(*p);
@@ -545,11 +623,16 @@ impl IncidentWatch {
                 cfg.lane_cusum_h
             };
             let mems = &mut self.stations[di];
+            let limits = self.limits.get(di);
             for (k, s) in d.samples.iter().enumerate() {
                 let m = &mut mems[k];
                 m.last_flow = if s.valid { s.flow_vph } else { f32::NAN };
+                // Under a lowered limit, traffic obeying it is not congested.
+                let slow_kmh = limits
+                    .and_then(|l| l.get(k))
+                    .map_or(60.0, |&l| 60.0f32.min(l - cfg.limit_margin_kmh));
                 if s.valid {
-                    if s.speed_kmh < 60.0 || s.occupancy_pct > 25.0 {
+                    if s.speed_kmh < slow_kmh || s.occupancy_pct > 25.0 {
                         m.last_congested = now;
                     }
                     m.recent
@@ -820,8 +903,14 @@ impl IncidentWatch {
                 let has_cause = *pair
                     .has_cause
                     .get_or_insert_with(|| bottleneck_cause(road, dir, ids[p], ids[p + 1]));
+                // A wave passed on leaves the station below discharging near
+                // capacity; a station below that runs free with a fraction of
+                // its flow is starved, whatever it saw minutes ago.
+                let starving_hard = cfg.wave_starve_ratio > 0.0
+                    && dn.2 <= cfg.wave_starve_ratio * md.normal_flow.max(md.slow_flow);
                 let wave = md.last_congested != 0
-                    && now - md.last_congested <= cfg.wave_memory_s as i64 * 1000;
+                    && now - md.last_congested <= cfg.wave_memory_s as i64 * 1000
+                    && !starving_hard;
                 // In fog or on ice drivers slow down (and obey the lowered
                 // limits): slow traffic upstream and free traffic past the
                 // zone's end is the weather, not a queue behind a block —
@@ -907,7 +996,17 @@ impl IncidentWatch {
                         anomalous_station[p + 1] = true;
                     }
                     pair.run = 0;
-                    pair.calm += 1;
+                    // An open incident's plan lowers the limits around it:
+                    // a queue then looks like traffic obeying them. While the
+                    // upstream station is slow only by the lowered standard
+                    // and still clearly denser than the one below (which the
+                    // limits make denser too), it is not calm.
+                    let masked = pair.open.is_some()
+                        && u.1 < cfg.up_slow_kmh
+                        && occ_diff >= cfg.occ_diff_pct;
+                    if !masked {
+                        pair.calm += 1;
+                    }
                     // Learn the pair's normal imbalance only in calm times (not
                     // while an imbalance is building up towards the threshold).
                     let building = pair.residual > 0.3 * vanish_level;
@@ -936,7 +1035,12 @@ impl IncidentWatch {
                     && (queue
                         || vanishing
                         || (pair.starve_run as i64) * step >= cfg.starve_persist_s as i64 * 1000))
-                    || lane_blocked;
+                    || lane_blocked
+                    // A queue above and a station starved below at once: two
+                    // independent signs need no further run.
+                    || (queue
+                        && cfg.strong_starve_ratio > 0.0
+                        && dn.2 <= cfg.strong_starve_ratio * md.normal_flow.max(md.slow_flow));
                 // Start: where the evidence began, less the travel from the block
                 // to the downstream station (about one interval).
                 if let Some(t) = lane_since {
@@ -1131,10 +1235,14 @@ impl IncidentWatch {
             }) {
                 continue;
             }
-            if road
-                .service_areas()
-                .iter()
-                .any(|s| (s.stake_m - p.stake_m).abs() <= cfg.probe_service_area_m)
+            // A vehicle that braked and then drove on was not turning into
+            // the service area (nor leaving it: that one speeds up).
+            let passed_dip = p.speed_kmh >= cfg.probe_slow_kmh && cfg.probe_dip_recover_kmh > 0.0;
+            if !passed_dip
+                && road
+                    .service_areas()
+                    .iter()
+                    .any(|s| (s.stake_m - p.stake_m).abs() <= cfg.probe_service_area_m)
             {
                 continue;
             }
@@ -1161,6 +1269,12 @@ impl IncidentWatch {
             if !free(&mems[k]) || !free(&mems[k + 1]) {
                 continue;
             }
+            // A dip (not slow, only slower than before) means something only
+            // where traffic is thin.
+            let thin = mems[k].short_flow <= cfg.probe_dip_max_vph_lane * lanes as f32;
+            if p.speed_kmh >= cfg.probe_slow_kmh && !thin {
+                continue;
+            }
             if held_off(&self.closed_at[di], k, now, cfg.holdoff_s) {
                 continue;
             }
@@ -1179,12 +1293,16 @@ impl IncidentWatch {
             // fog or on ice), vehicles held up are the daily jam (the
             // weather) unless the station below starves (as for the queue
             // test).
+            // Thin traffic does not queue back past an on-ramp's nose.
+            let before = if thin {
+                cfg.probe_thin_merge_before_m
+            } else {
+                cfg.probe_merge_before_m
+            };
             let merge =
                 road.interchanges().iter().any(|i| {
                     let xi = dir.travel_m(i.stake_m);
-                    i.directions.contains(&dir)
-                        && x >= xi - cfg.probe_merge_before_m
-                        && x <= xi + 500.0
+                    i.directions.contains(&dir) && x >= xi - before && x <= xi + 500.0
                 }) || lane_drop_or_portal(road, dir, d.station_ids[k], d.station_ids[k + 1])
                     || in_weather(&self.weather, dir, p.stake_m);
             let md = &mems[k + 1];
