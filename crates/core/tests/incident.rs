@@ -652,6 +652,27 @@ fn a_slow_queue_above_an_off_ramp_is_not_an_incident() {
 /// A probe report: (vehicle, tick, stake, metres right of the centre line, km/h).
 type Probe = (u32, i64, f64, f64, f32);
 
+/// Runs `ticks` ticks of `f` (each station's (occ, v, q) per tick) through
+/// a detector with `cfg` on `road`, calling `before(watch, tick)` before each
+/// tick closes (to feed probes, limits, weather); every event, open ones last.
+fn drive(
+    road: &RoadBook,
+    cfg: IncidentConfig,
+    ticks: i64,
+    f: impl Fn(usize, i64) -> (f32, f32, f32),
+    mut before: impl FnMut(&mut IncidentWatch, i64),
+) -> Vec<Event> {
+    let ids: Vec<u32> = road.stations(Direction::Up).to_vec();
+    let mut watch = IncidentWatch::new(cfg);
+    let (mut seq, mut events) = (1u64, Vec::new());
+    for k in 1..=ticks {
+        before(&mut watch, k);
+        watch.close_tick(road, &state_at(&ids, &f, k), &[], &mut seq, &mut events);
+    }
+    events.extend(watch.open().cloned());
+    events
+}
+
 /// As `run` (normal traffic everywhere unless `f` says otherwise), with
 /// trucks' position reports fed before each tick closes.
 fn run_probes(
@@ -659,10 +680,7 @@ fn run_probes(
     f: impl Fn(usize, i64) -> (f32, f32, f32),
     probes: &[Probe],
 ) -> Vec<Event> {
-    let ids: Vec<u32> = road.stations(Direction::Up).to_vec();
-    let mut watch = IncidentWatch::new(IncidentConfig::default());
-    let (mut seq, mut events) = (1u64, Vec::new());
-    for k in 1..=60 {
+    drive(road, IncidentConfig::default(), 60, f, |watch, k| {
         for &(vehicle, _, stake_m, offset_m, speed_kmh) in probes.iter().filter(|p| p.1 == k) {
             watch.probe(&ProbeObs {
                 ts_ms: T0 + k * STEP - 10_000,
@@ -673,11 +691,25 @@ fn run_probes(
                 speed_kmh,
             });
         }
-        let state = state_at(&ids, &f, k);
-        watch.close_tick(road, &state, &[], &mut seq, &mut events);
-    }
-    events.extend(watch.open().cloned());
-    events
+    })
+}
+
+/// Thin traffic: 2,000 veh/h on three lanes (667 per lane) at ~100 km/h.
+fn thin(st: usize, k: i64) -> (f32, f32, f32) {
+    free(st, k, 2000.0)
+}
+
+/// Two trucks cruising at ~89 km/h that brake to ~60 near 5.45–5.5 km and
+/// then drive on (or, with `after` below the dip, do not get past).
+fn dips(at: f64, drop: f32, after: f32) -> Vec<Probe> {
+    vec![
+        (1, 29, at - 550.0, 8.0, 89.0),
+        (1, 30, at, 8.0, 89.0 - drop),
+        (1, 31, at + 650.0, 8.0, after),
+        (2, 30, at - 500.0, 9.0, 90.0),
+        (2, 31, at + 50.0, 9.0, 90.0 - drop),
+        (2, 32, at + 700.0, 9.0, after + 1.0),
+    ]
 }
 
 /// The whole corridor in a jam the whole time.
@@ -826,6 +858,48 @@ fn probe_table() {
             None,
         ),
         (
+            "thin traffic, two trucks brake hard from cruising and drive on: something in their lane",
+            thin,
+            dips(5450.0, 28.0, 88.0),
+            Some((5450.0, 5600.0)),
+        ),
+        (
+            "the same dips in dense traffic (1,500 veh/h per lane): everybody brakes there",
+            normal,
+            dips(5450.0, 28.0, 88.0),
+            None,
+        ),
+        (
+            "thin traffic, two trucks brake and stay slow (a lowered limit, a ramp ahead)",
+            thin,
+            dips(5450.0, 28.0, 62.0),
+            None,
+        ),
+        (
+            "thin traffic, two trucks ease off by 15 km/h",
+            thin,
+            dips(5450.0, 15.0, 88.0),
+            None,
+        ),
+        (
+            "thin traffic, two trucks brake beside the service area and drive on: not turning in",
+            thin,
+            dips(7200.0, 28.0, 88.0),
+            Some((7200.0, 7350.0)),
+        ),
+        (
+            "thin traffic, two trucks held up 200 m before an on-ramp's nose: no queue backs up there",
+            thin,
+            vec![(1, 30, 4500.0, 8.0, 20.0), (2, 31, 4550.0, 9.0, 12.0)],
+            Some((4500.0, 4650.0)),
+        ),
+        (
+            "the same in dense traffic: the merge's own queue",
+            normal,
+            vec![(1, 30, 4500.0, 8.0, 20.0), (2, 31, 4550.0, 9.0, 12.0)],
+            None,
+        ),
+        (
             "no trucks slow",
             normal,
             vec![(1, 30, 5400.0, 8.0, 88.0), (2, 31, 5600.0, 9.0, 85.0)],
@@ -886,7 +960,6 @@ fn slow_traffic_under_a_lowered_limit_is_not_a_queue() {
                 normal(st, k)
             }
         };
-        let mut watch = IncidentWatch::new(IncidentConfig::default());
         let limits: Vec<Vec<f32>> = vec![
             (0..ids.len())
                 .map(|st| match limit {
@@ -895,19 +968,15 @@ fn slow_traffic_under_a_lowered_limit_is_not_a_queue() {
                 })
                 .collect(),
         ];
-        let (mut seq, mut events) = (1u64, Vec::new());
-        for k in 1..=60 {
+        drive(&road, IncidentConfig::default(), 60, f, |watch, k| {
             if k >= 30 {
                 watch.set_limits(&limits);
             }
-            watch.close_tick(&road, &state_at(&ids, &f, k), &[], &mut seq, &mut events);
-        }
-        events.extend(watch.open().cloned());
-        events
-            .into_iter()
-            .filter(|e| e.kind == EventKind::Incident)
-            .map(|e| (e.rule, e.from_m))
-            .collect::<Vec<_>>()
+        })
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Incident)
+        .map(|e| (e.rule, e.from_m))
+        .collect::<Vec<_>>()
     };
     let queue = vec![("incident.queue_starvation", 6000.0)];
     assert_eq!(
@@ -955,20 +1024,15 @@ fn slow_traffic_leaving_a_fog_zone_is_not_a_queue_unless_the_flow_starves() {
                 normal(st, k)
             }
         };
-        let mut watch = IncidentWatch::new(IncidentConfig::default());
-        let (mut seq, mut events) = (1u64, Vec::new());
-        for k in 1..=60 {
+        drive(&road, IncidentConfig::default(), 60, f, |watch, k| {
             if in_fog && k >= 25 {
                 watch.set_weather(std::iter::once(&fog));
             }
-            watch.close_tick(&road, &state_at(&ids, &f, k), &[], &mut seq, &mut events);
-        }
-        events.extend(watch.open().cloned());
-        events
-            .into_iter()
-            .filter(|e| e.kind == EventKind::Incident)
-            .map(|e| (e.rule, e.from_m))
-            .collect::<Vec<_>>()
+        })
+        .into_iter()
+        .filter(|e| e.kind == EventKind::Incident)
+        .map(|e| (e.rule, e.from_m))
+        .collect::<Vec<_>>()
     };
     let queue = vec![("incident.queue_starvation", 6000.0)];
     assert_eq!(run(false, 1.0), queue, "no fog known: looks like a queue");
@@ -977,5 +1041,113 @@ fn slow_traffic_leaving_a_fog_zone_is_not_a_queue_unless_the_flow_starves() {
         run(true, 0.5),
         queue,
         "in fog, and the station below starves"
+    );
+}
+
+/// A queue above a station that was slow a minute ago is a wave that
+/// passed — unless that station now runs free with a fraction of its flow:
+/// a wave leaves it discharging near capacity, a block starves it.
+#[test]
+fn a_starved_station_below_a_queue_is_not_a_passing_wave() {
+    let road = road();
+    // Pair 5–6 (6–7 km: no ramp, lane drop or portal). Station 6 slow at
+    // ticks 28–29, then free carrying `below` of its flow; station 5 queued
+    // from tick 30.
+    let run = |below: f32| {
+        let f = move |st: usize, k: i64| match (st, k) {
+            (6, 28..=29) => (30.0, 45.0, 4000.0),
+            (6, 30..) => {
+                let (o, v, q) = normal(st, k);
+                (o * below, v, q * below)
+            }
+            (5, 30..) => (40.0 + noise(k, st, 1), 15.0 + noise(k, st, 2), 2500.0),
+            _ => normal(st, k),
+        };
+        incidents(&drive(&road, IncidentConfig::default(), 36, f, |_, _| {}))
+            .iter()
+            .map(|e| (e.from_m, (e.detected_ms - T0) / STEP))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        run(1.0),
+        vec![],
+        "the station below carries its flow: a wave"
+    );
+    let starved = run(0.3);
+    assert_eq!(starved.len(), 1, "{starved:?}");
+    assert_eq!(starved[0].0, 6000.0);
+    assert!(
+        starved[0].1 <= 32,
+        "raised within the wave memory: {starved:?}"
+    );
+}
+
+/// A queue needs two ticks in a row, unless the station below starves at
+/// the same time: two independent signs.
+#[test]
+fn a_queue_over_a_starved_station_is_raised_at_its_first_tick() {
+    let road = road();
+    let detected = |below: f32| {
+        let f = move |st: usize, k: i64| match (st, k) {
+            (6, 30..) => {
+                let (o, v, q) = normal(st, k);
+                (o * below, v, q * below)
+            }
+            (5, 30..) => (40.0 + noise(k, st, 1), 15.0 + noise(k, st, 2), 2500.0),
+            _ => normal(st, k),
+        };
+        let events = drive(&road, IncidentConfig::default(), 40, f, |_, _| {});
+        let found = incidents(&events);
+        assert_eq!(found.len(), 1, "below {below}: {events:?}");
+        assert_eq!(found[0].rule, "incident.queue_starvation");
+        (found[0].detected_ms - T0) / STEP
+    };
+    let (starved, carrying) = (detected(0.2), detected(0.85));
+    assert!(
+        starved < carrying,
+        "starved below: tick {starved}; carrying its flow: tick {carrying}"
+    );
+}
+
+/// An incident's plan lowers the limits around it, and under them the queue
+/// behind it looks like traffic obeying them: that is not the incident
+/// clearing. It clears when the stations no longer differ.
+#[test]
+fn an_incident_does_not_clear_because_its_own_plan_slowed_the_traffic() {
+    let road = road();
+    let ids: Vec<u32> = road.stations(Direction::Up).to_vec();
+    let limits: Vec<Vec<f32>> = vec![
+        (0..ids.len())
+            .map(|st| if st <= 6 { 40.0 } else { 120.0 })
+            .collect(),
+    ];
+    // A queue at station 5 over a starved station 6 from tick 30; from tick
+    // 34 the plan's 40 km/h is on the signs: the queue crawls at ~35 km/h,
+    // the station below at ~45. With `clears`, from tick 45 both run alike.
+    let run = |clears: bool| {
+        let f = move |st: usize, k: i64| match (st, k) {
+            (5 | 6, 45..) if clears => (16.0 + noise(k, st, 1), 40.0 + noise(k, st, 2), 3600.0),
+            (5, 30..=33) => (40.0 + noise(k, st, 1), 15.0 + noise(k, st, 2), 2500.0),
+            (5, 34..) => (30.0 + noise(k, st, 1), 35.0 + noise(k, st, 2), 3000.0),
+            (6, 30..=33) => (5.0, 100.0, 1200.0),
+            (6, 34..) => (18.0 + noise(k, st, 1), 45.0 + noise(k, st, 2), 3000.0),
+            _ => normal(st, k),
+        };
+        drive(&road, IncidentConfig::default(), 70, f, |watch, k| {
+            if k >= 34 {
+                watch.set_limits(&limits);
+            }
+        })
+    };
+    let held = run(false);
+    let found = incidents(&held);
+    assert_eq!(found.len(), 1, "{held:?}");
+    assert_eq!(found[0].end_ms, None, "still open: {held:?}");
+    let cleared = run(true);
+    let found = incidents(&cleared);
+    assert_eq!(found.len(), 1, "{cleared:?}");
+    assert!(
+        found[0].end_ms.is_some_and(|t| t >= T0 + 45 * STEP),
+        "cleared once the stations ran alike: {cleared:?}"
     );
 }
