@@ -890,6 +890,9 @@ def road_toml(lay: Layout, geo: Geo, args) -> str:
         L += ["", "[[vms]]", f'id = "M{m // 100:04d}U"', 'direction = "up"', f"stake_m = {m}"]
     for rid, name, s in lay.onramps:
         L += ["", "[[interchange]]", f'id = "{rid}"', f'name = "{name}"', f"stake_m = {s}", 'directions = ["up"]']
+    # zhilu extension: the off-ramps (the contract's interchanges are entries)
+    for xid, s in lay.offramps:
+        L += ["", "[[exit]]", f'id = "{xid}"', f"stake_m = {s}", 'directions = ["up"]']
     tid, a, b = lay.tunnel
     L += ["", "[[tunnel]]", f'id = "{tid}"', f"from_m = {a}", f"to_m = {b}", 'hazmat = "forbidden"']
     sid, name, s = lay.service_area

@@ -217,6 +217,12 @@ pub struct IncidentConfig {
     /// A queue with the station below at most this share of its normal flow
     /// is raised at its first tick; 0 = off.
     pub strong_starve_ratio: f32,
+    /// A limit raised counts for this long (s) as the one traffic obeys:
+    /// the platoon it held takes minutes to speed up.
+    pub limit_memory_s: u32,
+    /// Where a stretch jams daily, the starvation that tells an incident
+    /// must also exceed this many standard deviations of the counts.
+    pub cause_starve_sigma: f32,
 }
 
 impl Default for IncidentConfig {
@@ -276,6 +282,8 @@ impl Default for IncidentConfig {
             probe_thin_merge_before_m: 100.0,
             wave_starve_ratio: 0.6,
             strong_starve_ratio: 0.6,
+            limit_memory_s: 300,
+            cause_starve_sigma: 3.0,
         }
     }
 }
@@ -291,6 +299,7 @@ struct Seen {
     last_slow: Option<ProbeObs>,
     /// Speed of the last report (km/h).
     last_kmh: f32,
+
     /// A dip waiting for the vehicle to speed up again.
     dip: Option<ProbeObs>,
 }
@@ -421,6 +430,9 @@ pub struct IncidentWatch {
     /// The speed limit in force at each station (km/h), per direction as
     /// in the state; empty when not told.
     limits: Vec<Vec<f32>>,
+    /// Per direction and station: the lowest limit in force within the
+    /// last `limit_memory_s`, and until when it counts (ms).
+    limit_floor: Vec<Vec<(f32, i64)>>,
     /// Slow probe reports in free-flowing surroundings, newest last, within
     /// `probe_window_s`.
     held_up: Vec<ProbeObs>,
@@ -444,6 +456,7 @@ impl IncidentWatch {
             probes_seen: HashMap::new(),
             weather: Vec::new(),
             limits: Vec::new(),
+            limit_floor: Vec::new(),
             held_up: Vec::new(),
             last_tick_ms: i64::MIN,
             lanes: Vec::new(),
@@ -588,6 +601,11 @@ impl IncidentWatch {
                 .iter()
                 .map(|d| vec![i64::MIN / 4; d.samples.len().saturating_sub(1)])
                 .collect();
+            self.limit_floor = state
+                .directions
+                .iter()
+                .map(|d| vec![(f32::INFINITY, 0); d.samples.len()])
+                .collect();
         }
         let step = if self.last_tick_ms == i64::MIN {
             30_000
@@ -624,13 +642,23 @@ impl IncidentWatch {
             };
             let mems = &mut self.stations[di];
             let limits = self.limits.get(di);
+            let floor = &mut self.limit_floor[di];
             for (k, s) in d.samples.iter().enumerate() {
                 let m = &mut mems[k];
                 m.last_flow = if s.valid { s.flow_vph } else { f32::NAN };
-                // Under a lowered limit, traffic obeying it is not congested.
-                let slow_kmh = limits
+                // The limit traffic still obeys: a limit raised a minute ago
+                // has not yet sped up the platoon it held.
+                let cur = limits
                     .and_then(|l| l.get(k))
-                    .map_or(60.0, |&l| 60.0f32.min(l - cfg.limit_margin_kmh));
+                    .copied()
+                    .unwrap_or(f32::INFINITY);
+                let (low, until) = &mut floor[k];
+                if cur <= *low || now > *until {
+                    *low = cur;
+                    *until = now + cfg.limit_memory_s as i64 * 1000;
+                }
+                // Under a lowered limit, traffic obeying it is not congested.
+                let slow_kmh = 60.0f32.min(*low - cfg.limit_margin_kmh);
                 if s.valid {
                     if s.speed_kmh < slow_kmh || s.occupancy_pct > 25.0 {
                         m.last_congested = now;
@@ -884,13 +912,9 @@ impl IncidentWatch {
                 let warm = md.n_normal >= cfg.warmup_ticks;
                 // Under a lowered limit drivers go slow on purpose: the
                 // upstream station is queued only well below that limit.
-                let up_slow = self
-                    .limits
-                    .get(di)
-                    .and_then(|l| l.get(p))
-                    .map_or(cfg.up_slow_kmh, |&l| {
-                        cfg.up_slow_kmh.min(l - cfg.limit_margin_kmh)
-                    });
+                let up_slow = cfg
+                    .up_slow_kmh
+                    .min(self.limit_floor[di][p].0 - cfg.limit_margin_kmh);
                 let pair = &mut self.pairs[di][p];
                 // 1. Queue upstream, starvation downstream.
                 let occ_diff = u.0 - dn.0;
@@ -920,14 +944,21 @@ impl IncidentWatch {
                     dir,
                     road.detectors()[ids[p] as usize].stake_m,
                 );
+                // Below a daily jam the station discharges at capacity, its
+                // counts swinging by their noise; below a block it starves
+                // beyond that noise.
+                let dn_normal = md.normal_flow.max(md.slow_flow);
+                let flow_h = (90_000.max(step * 2)) as f32 / 3_600_000.0;
+                let starved_below = dn.2 <= cfg.starve_ratio * dn_normal
+                    && (dn_normal - dn.2) * flow_h
+                        >= cfg.cause_starve_sigma * (dn_normal * flow_h).max(1.0).sqrt();
                 let queue = occ_diff >= cfg.occ_diff_pct
                     && occ_diff / u.0.max(1e-3) >= cfg.occ_rel_diff
                     && u.1 < up_slow
                     && dn.1 >= cfg.down_free_kmh
                     && warm
                     && !wave
-                    && (!(has_cause || weather)
-                        || dn.2 <= cfg.starve_ratio * md.normal_flow.max(md.slow_flow));
+                    && (!(has_cause || weather) || starved_below);
                 // 2. Vehicles vanishing between the stations.
                 // Counts in short intervals are noisy (±√n, and platoons): the
                 // imbalance is smoothed over about two minutes before it is trusted.
@@ -953,7 +984,6 @@ impl IncidentWatch {
                 let pair = &mut self.pairs[di][p];
                 // A queue that just dissolved upstream: the downstream station,
                 // which was discharging it at capacity, falls back to demand.
-                let flow_h = (90_000.max(step * 2)) as f32 / 3_600_000.0;
                 let up_queued = mu.last_congested != 0
                     && now - mu.last_congested <= 2 * cfg.wave_memory_s as i64 * 1000;
                 let starved = cfg.use_starvation

@@ -1151,3 +1151,75 @@ fn an_incident_does_not_clear_because_its_own_plan_slowed_the_traffic() {
         "cleared once the stations ran alike: {cleared:?}"
     );
 }
+
+/// A plan's limit raised a minute ago: the platoon it held is still slow
+/// and takes minutes to speed up. That is not a queue behind a block.
+#[test]
+fn traffic_speeding_up_after_a_limit_is_raised_is_not_a_queue() {
+    let road = road();
+    let ids: Vec<u32> = road.stations(Direction::Up).to_vec();
+    // 40 km/h on the signs above stations 1–5 from tick 20 to 39; traffic
+    // there at 38 km/h until tick 42, then free. Station 6 free throughout.
+    let f = |st: usize, k: i64| {
+        if (1..=5).contains(&st) && (20..=42).contains(&k) {
+            (30.0 + noise(k, st, 1), 38.0 + noise(k, st, 2), 4000.0)
+        } else {
+            normal(st, k)
+        }
+    };
+    let run = |memory_s: u32| {
+        let cfg = IncidentConfig {
+            limit_memory_s: memory_s,
+            ..IncidentConfig::default()
+        };
+        let limited: Vec<Vec<f32>> = vec![
+            (0..ids.len())
+                .map(|st| if (1..=5).contains(&st) { 40.0 } else { 120.0 })
+                .collect(),
+        ];
+        let released: Vec<Vec<f32>> = vec![vec![120.0; ids.len()]];
+        let events = drive(&road, cfg, 60, f, |watch, k| {
+            if k == 20 {
+                watch.set_limits(&limited);
+            } else if k == 40 {
+                watch.set_limits(&released);
+            }
+        });
+        incidents(&events).len()
+    };
+    assert_eq!(
+        run(0),
+        1,
+        "forgetting the limit at once: the slow platoon looks like a queue"
+    );
+    assert_eq!(run(IncidentConfig::default().limit_memory_s), 0);
+}
+
+/// Below a daily jam (here the on-ramp merging at 4.7 km, between stations
+/// 3 and 4) the station discharges at capacity and its counts swing by
+/// their noise; a block starves it beyond that noise.
+#[test]
+fn below_a_daily_jam_the_starvation_must_beat_the_count_noise() {
+    let road = road();
+    let run = |below: f32, sigma: f32| {
+        let f = move |st: usize, k: i64| match (st, k) {
+            (3, 30..) => (38.0 + noise(k, st, 1), 25.0 + noise(k, st, 2), 3800.0),
+            (4, 30..=35) => (11.0, 98.0, 4500.0 * below),
+            _ => normal(st, k),
+        };
+        let cfg = IncidentConfig {
+            cause_starve_sigma: sigma,
+            ..IncidentConfig::default()
+        };
+        incidents(&drive(&road, cfg, 40, f, |_, _| {})).len()
+    };
+    // 90 s of counts at 4,500 veh/h: 112 expected, 83 seen at 74 % — less
+    // than 3 standard deviations short.
+    assert_eq!(
+        run(0.74, 0.0),
+        1,
+        "without the noise test a dip to 74 % is starvation"
+    );
+    assert_eq!(run(0.74, 3.0), 0, "a dip within the noise");
+    assert_eq!(run(0.45, 3.0), 1, "starved well beyond the noise");
+}

@@ -64,6 +64,8 @@ fn apply_env(c: &mut IncidentConfig) -> Result<(), String> {
         probe_dip_recover_kmh,
         probe_dip_max_vph_lane,
         probe_thin_merge_before_m,
+        limit_memory_s,
+        cause_starve_sigma,
         wave_starve_ratio,
         strong_starve_ratio,
         lane_llr_cap,

@@ -10,8 +10,8 @@ use toml::Spanned;
 use crate::geometry::{GeoPoint, Geometry};
 use crate::stake::{check_metres, parse_stake};
 use crate::{
-    Detector, DeviceKind, DeviceRef, Direction, Interchange, RoadBook, ServiceArea, Sign, Tunnel,
-    WeatherStation, Zone,
+    Detector, DeviceKind, DeviceRef, Direction, Exit, Interchange, RoadBook, ServiceArea, Sign,
+    Tunnel, WeatherStation, Zone,
 };
 
 /// A road-book error: names the file, the line and column, and the key.
@@ -52,6 +52,9 @@ struct RawBook {
     tunnel: Vec<Spanned<RawTunnel>>,
     #[serde(default)]
     service_area: Vec<Spanned<RawServiceArea>>,
+    /// zhilu extension: off-ramps (the contract's interchanges are entries).
+    #[serde(default)]
+    exit: Vec<Spanned<RawExit>>,
 }
 
 #[derive(Deserialize)]
@@ -111,6 +114,16 @@ struct RawZone {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawInterchange {
+    id: Spanned<String>,
+    #[serde(default)]
+    name: String,
+    stake_m: Spanned<RawStake>,
+    directions: Spanned<Vec<Spanned<String>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawExit {
     id: Spanned<String>,
     #[serde(default)]
     name: String,
@@ -386,6 +399,7 @@ pub(crate) fn load(text: &str, file: &str) -> Result<RoadBook, RoadError> {
         fog_lights: Vec::new(),
         deicers: Vec::new(),
         interchanges: Vec::new(),
+        exits: Vec::new(),
         tunnels: Vec::new(),
         service_areas: Vec::new(),
         index: Default::default(),
@@ -673,6 +687,37 @@ pub(crate) fn load(text: &str, file: &str) -> Result<RoadBook, RoadError> {
             name: s.name.clone(),
             stake_m,
             chargers,
+        });
+    }
+
+    let mut exit_ids = std::collections::HashSet::new();
+    for x in &raw.exit {
+        let x = x.get_ref();
+        let id = x.id.get_ref().trim();
+        if id.is_empty() {
+            return Err(ctx.err(x.id.span(), "exit.id", "must not be empty"));
+        }
+        if !exit_ids.insert(id.to_string()) {
+            return Err(ctx.err(x.id.span(), "exit.id", format!("id `{id}` is used twice")));
+        }
+        let stake_m = inside(
+            ctx.stake(&x.stake_m, "exit.stake_m")?,
+            x.stake_m.span(),
+            "exit.stake_m",
+            &book.geometry,
+        )?;
+        let mut dirs = Vec::new();
+        for d in x.directions.get_ref() {
+            let dir = ctx.direction(d, "exit.directions", &directions)?;
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+        book.exits.push(Exit {
+            id: id.to_string(),
+            name: x.name.clone(),
+            stake_m,
+            directions: dirs,
         });
     }
 

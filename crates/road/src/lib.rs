@@ -163,6 +163,21 @@ pub struct Interchange {
     pub directions: Vec<Direction>,
 }
 
+/// An off-ramp (出口匝道; zhilu's road-book extension `[[exit]]`: the
+/// contract's `[[interchange]]` is an entry). Not a device: traffic slows
+/// before it to leave, which the incident detector must know.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exit {
+    /// Unique among exits.
+    pub id: String,
+    /// Name (e.g. 南河出口).
+    pub name: String,
+    /// Stake of the diverge nose (m).
+    pub stake_m: f64,
+    /// The carriageways it leaves.
+    pub directions: Vec<Direction>,
+}
+
 /// A tunnel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tunnel {
@@ -249,6 +264,7 @@ pub struct RoadBook {
     fog_lights: Vec<Zone>,
     deicers: Vec<Zone>,
     interchanges: Vec<Interchange>,
+    exits: Vec<Exit>,
     tunnels: Vec<Tunnel>,
     service_areas: Vec<ServiceArea>,
     index: HashMap<String, DeviceRef>,
@@ -336,6 +352,10 @@ impl RoadBook {
     /// Interchanges / toll entries.
     pub fn interchanges(&self) -> &[Interchange] {
         &self.interchanges
+    }
+    /// Off-ramps (the `[[exit]]` extension).
+    pub fn exits(&self) -> &[Exit] {
+        &self.exits
     }
     /// Tunnels.
     pub fn tunnels(&self) -> &[Tunnel] {

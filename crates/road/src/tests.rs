@@ -316,3 +316,53 @@ fn profile_key() {
     assert_eq!(e.key, "road.profile");
     assert!(e.message.contains("unknown profile"), "{e}");
 }
+
+#[test]
+fn exit_tables() {
+    assert!(load(EXAMPLE).unwrap().exits().is_empty(), "optional");
+    let exit = "[[exit]]\nid = \"X1\"\nname = \"南出口\"\nstake_m = \"K13+200\"\ndirections = [\"up\", \"up\"]\n\n[[tunnel]]";
+    let text = EXAMPLE.replacen("[[tunnel]]", exit, 1);
+    let b = load(&text).unwrap();
+    assert_eq!(b.exits().len(), 1);
+    let x = &b.exits()[0];
+    assert_eq!(
+        (x.id.as_str(), x.name.as_str(), x.stake_m),
+        ("X1", "南出口", 13_200.0)
+    );
+    assert_eq!(
+        x.directions,
+        vec![Direction::Up],
+        "a direction named twice counts once"
+    );
+    assert_eq!(
+        b.devices().count(),
+        load(EXAMPLE).unwrap().devices().count(),
+        "not a device"
+    );
+    // Each mistake names its key and line.
+    let cases: &[(&str, &str, &str)] = &[
+        ("stake_m = \"K13+200\"", "stake = 13200", "stake"),
+        ("stake_m = \"K13+200\"", "stake_m = 999999", "exit.stake_m"),
+        (
+            "directions = [\"up\", \"up\"]",
+            "directions = [\"north\"]",
+            "exit.directions",
+        ),
+        ("id = \"X1\"", "id = \" \"", "exit.id"),
+    ];
+    for (from, to, key) in cases {
+        let bad = text.replacen(from, to, 1);
+        let e = load(&bad).unwrap_err();
+        assert_eq!(e.key, *key, "{to}: {e}");
+        let at = bad.find("[[exit]]").unwrap();
+        assert_eq!(e.line, line_of_after(to, &bad, at), "{to}: {e}");
+    }
+    let twice = text.replacen(
+        "[[tunnel]]",
+        "[[exit]]\nid = \"X1\"\nstake_m = 13500\ndirections = [\"up\"]\n\n[[tunnel]]",
+        1,
+    );
+    let e = load(&twice).unwrap_err();
+    assert_eq!(e.key, "exit.id");
+    assert!(e.message.contains("twice"), "{e}");
+}

@@ -50,6 +50,10 @@ pub fn road_json(road: &RoadBook) -> Value {
             "id": i.id, "name": i.name, "stake_m": i.stake_m,
             "directions": i.directions.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
             "lonlat": lonlat(road, i.stake_m)})).collect::<Vec<_>>(),
+        "exits": road.exits().iter().map(|x| json!({
+            "id": x.id, "name": x.name, "stake_m": x.stake_m,
+            "directions": x.directions.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
+            "lonlat": lonlat(road, x.stake_m)})).collect::<Vec<_>>(),
         "tunnels": road.tunnels().iter().map(|t| json!({
             "id": t.id, "from_m": t.from_m, "to_m": t.to_m, "hazmat_forbidden": t.hazmat_forbidden,
             "lonlat": [lonlat(road, t.from_m), lonlat(road, t.to_m)]})).collect::<Vec<_>>(),
