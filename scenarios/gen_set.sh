@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The issue-3 validation and test sets (scenarios/sets.txt), one SUMO process at a time.
-#   scenarios/gen_set.sh val|test|test2 [OUT_DIR] generate a set (default scenarios/out-<set>); existing days are kept
+#   scenarios/gen_set.sh val|test|test2|test3 [OUT_DIR] generate a set (default scenarios/out-<set>); existing days are kept
 #   scenarios/gen_set.sh replay DIR...            replay every day in DIR... with zhilu (ZHILU, default
 #                                                 target/release/zhilu), with CAM.csv → <day>/zhilu/ and
 #                                                 without → <day>/zhilu-nocam/; then score with table.py

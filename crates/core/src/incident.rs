@@ -223,6 +223,9 @@ pub struct IncidentConfig {
     /// Where a stretch jams daily, the starvation that tells an incident
     /// must also exceed this many standard deviations of the counts.
     pub cause_starve_sigma: f32,
+    /// After the limits in force at a station change, or a fog or ice zone
+    /// there ends, the lane test keeps the higher threshold this long (s).
+    pub lane_settle_s: u32,
 }
 
 impl Default for IncidentConfig {
@@ -284,6 +287,7 @@ impl Default for IncidentConfig {
             strong_starve_ratio: 0.6,
             limit_memory_s: 300,
             cause_starve_sigma: 3.0,
+            lane_settle_s: 900,
         }
     }
 }
@@ -433,6 +437,10 @@ pub struct IncidentWatch {
     /// Per direction and station: the lowest limit in force within the
     /// last `limit_memory_s`, and until when it counts (ms).
     limit_floor: Vec<Vec<(f32, i64)>>,
+    /// Per direction and station: the limit in force last tick, and until
+    /// when lane use counts as unsettled (ms) after it changed or the
+    /// weather was there.
+    lane_unsettled: Vec<Vec<(f32, i64)>>,
     /// Slow probe reports in free-flowing surroundings, newest last, within
     /// `probe_window_s`.
     held_up: Vec<ProbeObs>,
@@ -457,6 +465,7 @@ impl IncidentWatch {
             weather: Vec::new(),
             limits: Vec::new(),
             limit_floor: Vec::new(),
+            lane_unsettled: Vec::new(),
             held_up: Vec::new(),
             last_tick_ms: i64::MIN,
             lanes: Vec::new(),
@@ -606,6 +615,7 @@ impl IncidentWatch {
                 .iter()
                 .map(|d| vec![(f32::INFINITY, 0); d.samples.len()])
                 .collect();
+            self.lane_unsettled = self.limit_floor.clone();
         }
         let step = if self.last_tick_ms == i64::MIN {
             30_000
@@ -652,6 +662,18 @@ impl IncidentWatch {
                     .and_then(|l| l.get(k))
                     .copied()
                     .unwrap_or(f32::INFINITY);
+                // Lane use shifts when the limits change or the weather
+                // comes or goes, and takes a while to settle.
+                let (last, unsettled) = &mut self.lane_unsettled[di][k];
+                let weather = in_weather(
+                    &self.weather,
+                    d.direction,
+                    road.detectors()[d.station_ids[k] as usize].stake_m,
+                );
+                if (cur != *last && last.is_finite()) || weather {
+                    *unsettled = now + cfg.lane_settle_s as i64 * 1000;
+                }
+                *last = cur;
                 let (low, until) = &mut floor[k];
                 if cur <= *low || now > *until {
                     *low = cur;
@@ -717,7 +739,9 @@ impl IncidentWatch {
                     }
                     // In fog or on ice drivers' lane use changes with the
                     // weather (and the plan's limits): the test asks for more.
-                    let lane_h = if in_weather(&self.weather, d.direction, dd.stake_m) {
+                    let lane_h = if in_weather(&self.weather, d.direction, dd.stake_m)
+                        || now <= self.lane_unsettled[di][k].1
+                    {
                         lane_h.max(cfg.lane_cusum_h_probed)
                     } else {
                         lane_h

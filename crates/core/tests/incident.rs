@@ -77,11 +77,7 @@ fn run_lanes_probed(
     lane: impl Fn(usize, usize, i64) -> f32,
     probes: u32,
 ) -> Vec<Event> {
-    let road = road();
-    let ids: Vec<u32> = road.stations(Direction::Up).to_vec();
-    let mut watch = IncidentWatch::new(cfg);
-    let (mut seq, mut events) = (1u64, Vec::new());
-    for k in 1..=ticks {
+    drive_lanes(&road(), cfg, ticks, f, lane, |watch, k| {
         for v in 0..probes {
             watch.probe(&ProbeObs {
                 ts_ms: T0 + k * STEP - 5_000,
@@ -92,12 +88,7 @@ fn run_lanes_probed(
                 speed_kmh: 85.0,
             });
         }
-        let state = state_at(&ids, &f, k);
-        let lanes: Vec<f32> = (0..ids.len() * 3).map(|i| lane(i / 3, i % 3, k)).collect();
-        watch.close_tick(&road, &state, &lanes, &mut seq, &mut events);
-    }
-    events.extend(watch.open().cloned());
-    events
+    })
 }
 
 /// The corridor's state at tick `k`: `f(station, tick)` gives each
@@ -660,6 +651,18 @@ fn drive(
     cfg: IncidentConfig,
     ticks: i64,
     f: impl Fn(usize, i64) -> (f32, f32, f32),
+    before: impl FnMut(&mut IncidentWatch, i64),
+) -> Vec<Event> {
+    drive_lanes(road, cfg, ticks, f, |_, _, _| f32::NAN, before)
+}
+
+/// As `drive`, with per-lane flows `lane(station, lane 0-based, tick)`.
+fn drive_lanes(
+    road: &RoadBook,
+    cfg: IncidentConfig,
+    ticks: i64,
+    f: impl Fn(usize, i64) -> (f32, f32, f32),
+    lane: impl Fn(usize, usize, i64) -> f32,
     mut before: impl FnMut(&mut IncidentWatch, i64),
 ) -> Vec<Event> {
     let ids: Vec<u32> = road.stations(Direction::Up).to_vec();
@@ -667,7 +670,8 @@ fn drive(
     let (mut seq, mut events) = (1u64, Vec::new());
     for k in 1..=ticks {
         before(&mut watch, k);
-        watch.close_tick(road, &state_at(&ids, &f, k), &[], &mut seq, &mut events);
+        let lanes: Vec<f32> = (0..ids.len() * 3).map(|i| lane(i / 3, i % 3, k)).collect();
+        watch.close_tick(road, &state_at(&ids, &f, k), &lanes, &mut seq, &mut events);
     }
     events.extend(watch.open().cloned());
     events
@@ -1222,4 +1226,59 @@ fn below_a_daily_jam_the_starvation_must_beat_the_count_noise() {
     );
     assert_eq!(run(0.74, 3.0), 0, "a dip within the noise");
     assert_eq!(run(0.45, 3.0), 1, "starved well beyond the noise");
+}
+
+/// When a plan changes the limits, drivers change lanes too (for a while
+/// the inner lane carries less): after a change the lane test asks for
+/// more evidence. A lane that empties is still found.
+#[test]
+fn lane_use_after_the_limits_change_is_not_a_blocked_lane() {
+    let road = road();
+    let ids: Vec<u32> = road.stations(Direction::Up).to_vec();
+    let lowered: Vec<Vec<f32>> = vec![
+        (0..ids.len())
+            .map(|st| if st <= 4 { 80.0 } else { 120.0 })
+            .collect(),
+    ];
+    let posted: Vec<Vec<f32>> = vec![vec![120.0; ids.len()]];
+    let run = |settle_s: u32, lane0: f32| {
+        let cfg = IncidentConfig {
+            lane_settle_s: settle_s,
+            ..IncidentConfig::default()
+        };
+        // From tick 40, station 4's lane 1 carries `lane0` and lanes 2–3
+        // the rest of the 4,500 veh/h.
+        let lane = move |st: usize, l: usize, k: i64| {
+            if st == 4 && (40..70).contains(&k) {
+                if l == 0 {
+                    lane0
+                } else {
+                    (4500.0 - lane0) / 2.0
+                }
+            } else {
+                lane_normal(st, l, k)
+            }
+        };
+        let events = drive_lanes(&road, cfg, 80, normal, lane, |watch, k| {
+            watch.set_limits(if k >= 40 { &lowered } else { &posted });
+        });
+        incidents(&events).len()
+    };
+    let shift = 900.0;
+    assert_eq!(
+        run(0, shift),
+        1,
+        "without settling, the shift looks like a block"
+    );
+    let settle = IncidentConfig::default().lane_settle_s;
+    assert_eq!(
+        run(settle, shift),
+        0,
+        "lanes settling after the limits changed"
+    );
+    assert_eq!(
+        run(settle, 60.0),
+        1,
+        "a lane that empties is a block all the same"
+    );
 }

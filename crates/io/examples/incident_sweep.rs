@@ -66,6 +66,7 @@ fn apply_env(c: &mut IncidentConfig) -> Result<(), String> {
         probe_thin_merge_before_m,
         limit_memory_s,
         cause_starve_sigma,
+        lane_settle_s,
         wave_starve_ratio,
         strong_starve_ratio,
         lane_llr_cap,
