@@ -226,6 +226,17 @@ pub struct IncidentConfig {
     /// After the limits in force at a station change, or a fog or ice zone
     /// there ends, the lane test keeps the higher threshold this long (s).
     pub lane_settle_s: u32,
+    /// An open incident's pair is not calm under its own plan's limits
+    /// only while the station below carries at most this share of its
+    /// normal flow.
+    pub mask_flow_ratio: f32,
+    /// A queue that ended with the station below discharging it in full
+    /// all along makes its stretch count as a daily jam for this long (s),
+    /// given …
+    pub learned_jam_s: u32,
+    /// … a discharge of at least this (veh/h per lane at the station
+    /// below): in light traffic a block's queue passes in full too.
+    pub jam_discharge_vph_lane: f32,
 }
 
 impl Default for IncidentConfig {
@@ -288,6 +299,9 @@ impl Default for IncidentConfig {
             limit_memory_s: 300,
             cause_starve_sigma: 3.0,
             lane_settle_s: 900,
+            mask_flow_ratio: 0.85,
+            learned_jam_s: 86_400,
+            jam_discharge_vph_lane: 1400.0,
         }
     }
 }
@@ -411,6 +425,13 @@ struct PairMem {
     /// Whether the road gives this stretch a reason to jam every day: an
     /// on-ramp merge, a tunnel portal or fewer lanes downstream.
     has_cause: Option<bool>,
+    /// Whether the station below fell short of its flow, or carried less
+    /// than a queue's discharge, while the open incident lasted.
+    short_while_open: bool,
+    /// A queue raised here ended with the station below discharging it in
+    /// full all along: a jam this stretch makes (the road book does not
+    /// say so); until then (ms) it counts as having a cause.
+    learned_jam_until: i64,
 }
 
 /// The incident detector of a corridor.
@@ -950,7 +971,8 @@ impl IncidentWatch {
                 let (ids, dir) = (&d.station_ids, d.direction);
                 let has_cause = *pair
                     .has_cause
-                    .get_or_insert_with(|| bottleneck_cause(road, dir, ids[p], ids[p + 1]));
+                    .get_or_insert_with(|| bottleneck_cause(road, dir, ids[p], ids[p + 1]))
+                    || now < pair.learned_jam_until;
                 // A wave passed on leaves the station below discharging near
                 // capacity; a station below that runs free with a fraction of
                 // its flow is starved, whatever it saw minutes ago.
@@ -973,7 +995,8 @@ impl IncidentWatch {
                 // beyond that noise.
                 let dn_normal = md.normal_flow.max(md.slow_flow);
                 let flow_h = (90_000.max(step * 2)) as f32 / 3_600_000.0;
-                let starved_below = dn.2 <= cfg.starve_ratio * dn_normal
+                let short_below = dn.2 <= cfg.starve_ratio * dn_normal;
+                let starved_below = short_below
                     && (dn_normal - dn.2) * flow_h
                         >= cfg.cause_starve_sigma * (dn_normal * flow_h).max(1.0).sqrt();
                 let queue = occ_diff >= cfg.occ_diff_pct
@@ -1055,9 +1078,12 @@ impl IncidentWatch {
                     // upstream station is slow only by the lowered standard
                     // and still clearly denser than the one below (which the
                     // limits make denser too), it is not calm.
+                    // (A queue that the station below discharges in full is
+                    // not held by a block: that one may clear.)
                     let masked = pair.open.is_some()
                         && u.1 < cfg.up_slow_kmh
-                        && occ_diff >= cfg.occ_diff_pct;
+                        && occ_diff >= cfg.occ_diff_pct
+                        && dn.2 <= cfg.mask_flow_ratio * dn_normal;
                     if !masked {
                         pair.calm += 1;
                     }
@@ -1104,6 +1130,12 @@ impl IncidentWatch {
                 // front first and looks like a new one for a while: hold off.
                 let held = held_off(&self.closed_at[di], p, now, cfg.holdoff_s);
                 let raise = pair.open.is_none() && persisted && !held;
+                // A queue discharging in full: near capacity below, not short.
+                let lanes_dn = road.detectors()[d.station_ids[p + 1] as usize].lanes as f32;
+                let not_discharging =
+                    short_below || !(dn.2 >= cfg.jam_discharge_vph_lane * lanes_dn);
+                pair.short_while_open =
+                    (pair.open.is_some() && pair.short_while_open) || not_discharging;
                 if raise {
                     let seq = *next_seq;
                     *next_seq += 1;
@@ -1149,6 +1181,14 @@ impl IncidentWatch {
                 {
                     e.end_ms = Some(now - (cfg.clear_ticks as i64 - 1) * step);
                     self.closed_at[di][p] = now;
+                    // A queue with the flow below never short, unconfirmed:
+                    // this stretch jams by itself.
+                    if e.rule == "incident.queue_starvation"
+                        && e.severity < 4
+                        && !pair.short_while_open
+                    {
+                        pair.learned_jam_until = now + cfg.learned_jam_s as i64 * 1000;
+                    }
                     closed.push(e);
                 }
                 // The lane test raised it one pair further down a tick or two ago,

@@ -1282,3 +1282,36 @@ fn lane_use_after_the_limits_change_is_not_a_blocked_lane() {
         "a lane that empties is a block all the same"
     );
 }
+
+/// A queue raised where the road book names no cause, which then ended with
+/// the station below discharging it in full all along, is a jam this
+/// stretch makes: the next time it needs the station below to starve.
+#[test]
+fn a_queue_discharged_in_full_teaches_the_stretch_its_jam() {
+    let road = road();
+    // Pair 5–6: a queue at station 5 at ticks 30–45 and again from tick 90;
+    // station 6 discharging 4,800 veh/h (1,600 per lane), or starved the
+    // second time when `starved`.
+    let run = |starved: bool| {
+        let f = move |st: usize, k: i64| {
+            let queued = (30..=45).contains(&k) || k >= 90;
+            match st {
+                5 if queued => (40.0 + noise(k, st, 1), 15.0 + noise(k, st, 2), 3800.0),
+                6 if k >= 90 && starved => (6.0, 100.0, 1800.0),
+                6 if queued => (16.0, 98.0, 4800.0),
+                _ => normal(st, k),
+            }
+        };
+        let events = drive(&road, IncidentConfig::default(), 110, f, |_, _| {});
+        incidents(&events)
+            .iter()
+            .map(|e| (e.from_m, (e.detected_ms - T0) / STEP))
+            .collect::<Vec<_>>()
+    };
+    let once = run(false);
+    assert_eq!(once.len(), 1, "raised once, then known: {once:?}");
+    assert!(once[0].1 < 45, "{once:?}");
+    let twice = run(true);
+    assert_eq!(twice.len(), 2, "starved below the second time: {twice:?}");
+    assert!(twice[1].1 >= 90, "{twice:?}");
+}
