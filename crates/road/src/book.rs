@@ -183,6 +183,23 @@ impl Ctx<'_> {
         }
     }
 
+    /// A list of directions, each counted once however often it is named.
+    fn direction_set(
+        &self,
+        list: &Spanned<Vec<Spanned<String>>>,
+        key: &str,
+        allowed: &[Direction],
+    ) -> Result<Vec<Direction>, RoadError> {
+        let mut dirs = Vec::new();
+        for d in list.get_ref() {
+            let dir = self.direction(d, key, allowed)?;
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+        Ok(dirs)
+    }
+
     fn direction(
         &self,
         s: &Spanned<String>,
@@ -607,13 +624,7 @@ pub(crate) fn load(text: &str, file: &str) -> Result<RoadBook, RoadError> {
             "interchange.stake_m",
             &book.geometry,
         )?;
-        let mut dirs = Vec::new();
-        for d in x.directions.get_ref() {
-            let dir = ctx.direction(d, "interchange.directions", &directions)?;
-            if !dirs.contains(&dir) {
-                dirs.push(dir);
-            }
-        }
+        let dirs = ctx.direction_set(&x.directions, "interchange.directions", &directions)?;
         book.interchanges.push(Interchange {
             id,
             name: x.name.clone(),
@@ -706,13 +717,7 @@ pub(crate) fn load(text: &str, file: &str) -> Result<RoadBook, RoadError> {
             "exit.stake_m",
             &book.geometry,
         )?;
-        let mut dirs = Vec::new();
-        for d in x.directions.get_ref() {
-            let dir = ctx.direction(d, "exit.directions", &directions)?;
-            if !dirs.contains(&dir) {
-                dirs.push(dir);
-            }
-        }
+        let dirs = ctx.direction_set(&x.directions, "exit.directions", &directions)?;
         book.exits.push(Exit {
             id: id.to_string(),
             name: x.name.clone(),
