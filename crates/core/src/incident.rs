@@ -1363,6 +1363,13 @@ impl IncidentWatch {
             if !free(&mems[k]) || !free(&mems[k + 1]) {
                 continue;
             }
+            // Under a lowered limit (a fog plan's 20 km/h kept for a while
+            // past the fog), a truck keeping to it is not held up: it must
+            // be well below the lowest limit around, as in the queue test.
+            let limit = self.limit_floor[di][k].0.min(self.limit_floor[di][k + 1].0);
+            if p.speed_kmh >= limit - cfg.limit_margin_kmh {
+                continue;
+            }
             // A dip (not slow, only slower than before) means something only
             // where traffic is thin.
             let thin = mems[k].short_flow <= cfg.probe_dip_max_vph_lane * lanes as f32;

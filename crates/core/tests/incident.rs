@@ -1315,3 +1315,40 @@ fn a_queue_discharged_in_full_teaches_the_stretch_its_jam() {
     assert_eq!(twice.len(), 2, "starved below the second time: {twice:?}");
     assert!(twice[1].1 >= 90, "{twice:?}");
 }
+
+/// Trucks keeping to a lowered limit (a fog plan's 40 km/h on the signs)
+/// are not held up: under it they must be well below the limit, as the
+/// queue test asks of the loops.
+#[test]
+fn trucks_keeping_to_a_lowered_limit_are_not_held_up() {
+    let road = road();
+    let ids: Vec<u32> = road.stations(Direction::Up).to_vec();
+    let lowered: Vec<Vec<f32>> = vec![
+        (0..ids.len())
+            .map(|st| if st <= 6 { 40.0 } else { 120.0 })
+            .collect(),
+    ];
+    let run = |limit: bool, speeds: [f32; 2]| {
+        let events = drive(&road, IncidentConfig::default(), 40, normal, |watch, k| {
+            if limit {
+                watch.set_limits(&lowered);
+            }
+            for (v, (tick, stake)) in [(30, 5400.0), (31, 5600.0)].into_iter().enumerate() {
+                if k == tick {
+                    watch.probe(&ProbeObs {
+                        ts_ms: T0 + k * STEP - 10_000,
+                        vehicle: v as u32,
+                        direction: Direction::Up,
+                        stake_m: stake,
+                        offset_m: 8.0,
+                        speed_kmh: speeds[v],
+                    });
+                }
+            }
+        });
+        incidents(&events).len()
+    };
+    assert_eq!(run(false, [30.0, 25.0]), 1, "no limit known: held up");
+    assert_eq!(run(true, [30.0, 25.0]), 0, "keeping to the 40 on the signs");
+    assert_eq!(run(true, [12.0, 8.0]), 1, "crawling under the 40: held up");
+}
