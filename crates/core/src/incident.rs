@@ -317,7 +317,6 @@ struct Seen {
     last_slow: Option<ProbeObs>,
     /// Speed of the last report (km/h).
     last_kmh: f32,
-
     /// A dip waiting for the vehicle to speed up again.
     dip: Option<ProbeObs>,
 }
@@ -344,7 +343,8 @@ pub struct ProbeObs {
 struct StationMem {
     /// This tick's flow (veh/h), NaN when the station had no valid sample.
     last_flow: f32,
-    /// Last tick the station looked congested (speed < 60 km/h or occupancy > 25 %).
+    /// Last tick the station looked congested (speed < 60 km/h, or under a
+    /// lowered limit < the limit − `limit_margin_kmh`; or occupancy > 25 %).
     last_congested: i64,
     /// Recent valid samples (tick, occ, speed, flow), newest last, at most 8.
     recent: Vec<(i64, f32, f32, f32)>,
@@ -355,6 +355,15 @@ struct StationMem {
     /// pulled `normal_flow` down already, not this one.
     slow_flow: f32,
     n_normal: u32,
+    /// The limit in force here last tick (km/h; ∞ before any).
+    limit_last: f32,
+    /// The lowest limit in force within the last `limit_memory_s` (the one
+    /// traffic still obeys), and until when it counts (ms).
+    limit_low: f32,
+    limit_low_until: i64,
+    /// Until when lane use counts as unsettled (ms): after the limit here
+    /// changed, or while a weather zone is here.
+    lane_unsettled_until: i64,
 }
 
 /// Most intervals the lane test sums over.
@@ -455,13 +464,6 @@ pub struct IncidentWatch {
     /// The speed limit in force at each station (km/h), per direction as
     /// in the state; empty when not told.
     limits: Vec<Vec<f32>>,
-    /// Per direction and station: the lowest limit in force within the
-    /// last `limit_memory_s`, and until when it counts (ms).
-    limit_floor: Vec<Vec<(f32, i64)>>,
-    /// Per direction and station: the limit in force last tick, and until
-    /// when lane use counts as unsettled (ms) after it changed or the
-    /// weather was there.
-    lane_unsettled: Vec<Vec<(f32, i64)>>,
     /// Slow probe reports in free-flowing surroundings, newest last, within
     /// `probe_window_s`.
     held_up: Vec<ProbeObs>,
@@ -485,8 +487,6 @@ impl IncidentWatch {
             probes_seen: HashMap::new(),
             weather: Vec::new(),
             limits: Vec::new(),
-            limit_floor: Vec::new(),
-            lane_unsettled: Vec::new(),
             held_up: Vec::new(),
             last_tick_ms: i64::MIN,
             lanes: Vec::new(),
@@ -619,7 +619,14 @@ impl IncidentWatch {
             self.stations = state
                 .directions
                 .iter()
-                .map(|d| vec![StationMem::default(); d.samples.len()])
+                .map(|d| {
+                    let m = StationMem {
+                        limit_last: f32::INFINITY,
+                        limit_low: f32::INFINITY,
+                        ..StationMem::default()
+                    };
+                    vec![m; d.samples.len()]
+                })
                 .collect();
             self.pairs = state
                 .directions
@@ -631,12 +638,6 @@ impl IncidentWatch {
                 .iter()
                 .map(|d| vec![i64::MIN / 4; d.samples.len().saturating_sub(1)])
                 .collect();
-            self.limit_floor = state
-                .directions
-                .iter()
-                .map(|d| vec![(f32::INFINITY, 0); d.samples.len()])
-                .collect();
-            self.lane_unsettled = self.limit_floor.clone();
         }
         let step = if self.last_tick_ms == i64::MIN {
             30_000
@@ -673,7 +674,6 @@ impl IncidentWatch {
             };
             let mems = &mut self.stations[di];
             let limits = self.limits.get(di);
-            let floor = &mut self.limit_floor[di];
             for (k, s) in d.samples.iter().enumerate() {
                 let m = &mut mems[k];
                 m.last_flow = if s.valid { s.flow_vph } else { f32::NAN };
@@ -685,23 +685,21 @@ impl IncidentWatch {
                     .unwrap_or(f32::INFINITY);
                 // Lane use shifts when the limits change or the weather
                 // comes or goes, and takes a while to settle.
-                let (last, unsettled) = &mut self.lane_unsettled[di][k];
                 let weather = in_weather(
                     &self.weather,
                     d.direction,
                     road.detectors()[d.station_ids[k] as usize].stake_m,
                 );
-                if (cur != *last && last.is_finite()) || weather {
-                    *unsettled = now + cfg.lane_settle_s as i64 * 1000;
+                if (cur != m.limit_last && m.limit_last.is_finite()) || weather {
+                    m.lane_unsettled_until = now + cfg.lane_settle_s as i64 * 1000;
                 }
-                *last = cur;
-                let (low, until) = &mut floor[k];
-                if cur <= *low || now > *until {
-                    *low = cur;
-                    *until = now + cfg.limit_memory_s as i64 * 1000;
+                m.limit_last = cur;
+                if cur <= m.limit_low || now > m.limit_low_until {
+                    m.limit_low = cur;
+                    m.limit_low_until = now + cfg.limit_memory_s as i64 * 1000;
                 }
                 // Under a lowered limit, traffic obeying it is not congested.
-                let slow_kmh = 60.0f32.min(*low - cfg.limit_margin_kmh);
+                let slow_kmh = 60.0f32.min(m.limit_low - cfg.limit_margin_kmh);
                 if s.valid {
                     if s.speed_kmh < slow_kmh || s.occupancy_pct > 25.0 {
                         m.last_congested = now;
@@ -759,10 +757,9 @@ impl IncidentWatch {
                         return None;
                     }
                     // In fog or on ice drivers' lane use changes with the
-                    // weather (and the plan's limits): the test asks for more.
-                    let lane_h = if in_weather(&self.weather, d.direction, dd.stake_m)
-                        || now <= self.lane_unsettled[di][k].1
-                    {
+                    // weather, and for a while after the limits change: the
+                    // test asks for more (the station loop above marked it).
+                    let lane_h = if now <= mems[k].lane_unsettled_until {
                         lane_h.max(cfg.lane_cusum_h_probed)
                     } else {
                         lane_h
@@ -959,7 +956,7 @@ impl IncidentWatch {
                 // upstream station is queued only well below that limit.
                 let up_slow = cfg
                     .up_slow_kmh
-                    .min(self.limit_floor[di][p].0 - cfg.limit_margin_kmh);
+                    .min(mems[p].limit_low - cfg.limit_margin_kmh);
                 let pair = &mut self.pairs[di][p];
                 // 1. Queue upstream, starvation downstream.
                 let occ_diff = u.0 - dn.0;
@@ -976,8 +973,9 @@ impl IncidentWatch {
                 // A wave passed on leaves the station below discharging near
                 // capacity; a station below that runs free with a fraction of
                 // its flow is starved, whatever it saw minutes ago.
-                let starving_hard = cfg.wave_starve_ratio > 0.0
-                    && dn.2 <= cfg.wave_starve_ratio * md.normal_flow.max(md.slow_flow);
+                let dn_normal = md.normal_flow.max(md.slow_flow);
+                let starving_hard =
+                    cfg.wave_starve_ratio > 0.0 && dn.2 <= cfg.wave_starve_ratio * dn_normal;
                 let wave = md.last_congested != 0
                     && now - md.last_congested <= cfg.wave_memory_s as i64 * 1000
                     && !starving_hard;
@@ -993,7 +991,6 @@ impl IncidentWatch {
                 // Below a daily jam the station discharges at capacity, its
                 // counts swinging by their noise; below a block it starves
                 // beyond that noise.
-                let dn_normal = md.normal_flow.max(md.slow_flow);
                 let flow_h = (90_000.max(step * 2)) as f32 / 3_600_000.0;
                 let short_below = dn.2 <= cfg.starve_ratio * dn_normal;
                 let starved_below = short_below
@@ -1120,7 +1117,7 @@ impl IncidentWatch {
                     // independent signs need no further run.
                     || (queue
                         && cfg.strong_starve_ratio > 0.0
-                        && dn.2 <= cfg.strong_starve_ratio * md.normal_flow.max(md.slow_flow));
+                        && dn.2 <= cfg.strong_starve_ratio * dn_normal);
                 // Start: where the evidence began, less the travel from the block
                 // to the downstream station (about one interval).
                 if let Some(t) = lane_since {
@@ -1132,8 +1129,8 @@ impl IncidentWatch {
                 let raise = pair.open.is_none() && persisted && !held;
                 // A queue discharging in full: near capacity below, not short.
                 let lanes_dn = road.detectors()[d.station_ids[p + 1] as usize].lanes as f32;
-                let not_discharging =
-                    short_below || !(dn.2 >= cfg.jam_discharge_vph_lane * lanes_dn);
+                // (`dn` is a mean of valid samples: never NaN.)
+                let not_discharging = short_below || dn.2 < cfg.jam_discharge_vph_lane * lanes_dn;
                 pair.short_while_open =
                     (pair.open.is_some() && pair.short_while_open) || not_discharging;
                 if raise {
@@ -1329,9 +1326,11 @@ impl IncidentWatch {
             }) {
                 continue;
             }
+            // A report not slow but only slower than the vehicle's last: a dip.
+            let dip = p.speed_kmh >= cfg.probe_slow_kmh;
             // A vehicle that braked and then drove on was not turning into
             // the service area (nor leaving it: that one speeds up).
-            let passed_dip = p.speed_kmh >= cfg.probe_slow_kmh && cfg.probe_dip_recover_kmh > 0.0;
+            let passed_dip = dip && cfg.probe_dip_recover_kmh > 0.0;
             if !passed_dip
                 && road
                     .service_areas()
@@ -1366,14 +1365,13 @@ impl IncidentWatch {
             // Under a lowered limit (a fog plan's 20 km/h kept for a while
             // past the fog), a truck keeping to it is not held up: it must
             // be well below the lowest limit around, as in the queue test.
-            let limit = self.limit_floor[di][k].0.min(self.limit_floor[di][k + 1].0);
+            let limit = mems[k].limit_low.min(mems[k + 1].limit_low);
             if p.speed_kmh >= limit - cfg.limit_margin_kmh {
                 continue;
             }
-            // A dip (not slow, only slower than before) means something only
-            // where traffic is thin.
+            // A dip means something only where traffic is thin.
             let thin = mems[k].short_flow <= cfg.probe_dip_max_vph_lane * lanes as f32;
-            if p.speed_kmh >= cfg.probe_slow_kmh && !thin {
+            if dip && !thin {
                 continue;
             }
             if held_off(&self.closed_at[di], k, now, cfg.holdoff_s) {

@@ -1002,7 +1002,6 @@ fn slow_traffic_under_a_lowered_limit_is_not_a_queue() {
 #[test]
 fn slow_traffic_leaving_a_fog_zone_is_not_a_queue_unless_the_flow_starves() {
     let road = road();
-    let ids: Vec<u32> = road.stations(Direction::Up).to_vec();
     let fog = Event {
         seq: 99,
         kind: EventKind::Fog,
