@@ -52,9 +52,10 @@ struct RawBook {
     tunnel: Vec<Spanned<RawTunnel>>,
     #[serde(default)]
     service_area: Vec<Spanned<RawServiceArea>>,
-    /// zhilu extension: off-ramps (the contract's interchanges are entries).
+    /// zhilu extension: off-ramps (the contract's interchanges are entries;
+    /// an exit has the same keys).
     #[serde(default)]
-    exit: Vec<Spanned<RawExit>>,
+    exit: Vec<Spanned<RawInterchange>>,
 }
 
 #[derive(Deserialize)]
@@ -114,16 +115,6 @@ struct RawZone {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawInterchange {
-    id: Spanned<String>,
-    #[serde(default)]
-    name: String,
-    stake_m: Spanned<RawStake>,
-    directions: Spanned<Vec<Spanned<String>>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawExit {
     id: Spanned<String>,
     #[serde(default)]
     name: String,

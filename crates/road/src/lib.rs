@@ -164,8 +164,10 @@ pub struct Interchange {
 }
 
 /// An off-ramp (出口匝道; zhilu's road-book extension `[[exit]]`: the
-/// contract's `[[interchange]]` is an entry). Not a device: traffic slows
-/// before it to leave, which the incident detector must know.
+/// contract's `[[interchange]]` is an entry). Not a device. The server's
+/// road JSON lists exits for the map; the incident detector does not use
+/// them (treating the approach like a merge delayed real incidents there
+/// more than it saved false alarms: `docs/BENCHMARKS.md`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exit {
     /// Unique among exits.
