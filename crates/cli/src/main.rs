@@ -252,10 +252,57 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            // One line: the reason with its context chain.
-            let chain: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-            eprintln!("zhilu: error: {}", chain.join(": "));
+            eprintln!("zhilu: error: {}", one_line(&e));
             ExitCode::from(2)
+        }
+    }
+}
+
+/// The reason with its context chain on one line, each cause once: a
+/// cause whose text its parent already ends with (an error that prints its
+/// source, like `path: No such file…`) is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// Logs to standard error at `default_level` (or `RUST_LOG`), with colour
+/// codes only when standard error is a terminal (never into a log file).
+fn init_logging(default_level: &str) {
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+/// Checks that an input file named on the command line can be read, so a
+/// wrong path is reported with the argument that named it.
+fn input_file(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => anyhow::bail!("{flag} {}: not a file", path.display()),
+        Err(e) => {
+            let reason = match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file".to_string(),
+                std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+                _ => e.to_string(),
+            };
+            anyhow::bail!("{flag} {}: {reason}", path.display())
         }
     }
 }
@@ -273,6 +320,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             state_out,
             step_s,
         } => {
+            input_file("--road", &road)?;
+            input_file("--observations", &observations)?;
+            for (flag, p) in [
+                ("--weather", &weather),
+                ("--positions", &positions),
+                ("--camera-events", &camera_events),
+            ] {
+                if let Some(p) = p {
+                    input_file(flag, p)?;
+                }
+            }
             let paths = ReplayPaths {
                 road,
                 observations,
@@ -325,7 +383,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             road,
             observations,
             repeat,
-        } => bench::run(&road, &observations, repeat),
+        } => {
+            input_file("--road", &road)?;
+            input_file("--observations", &observations)?;
+            bench::run(&road, &observations, repeat)
+        }
         Cmd::Serve {
             road,
             config,
@@ -333,6 +395,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             database,
             jt808_listen,
         } => {
+            input_file("--road", &road)?;
+            if let Some(c) = &config {
+                input_file("--config", c)?;
+            }
             let mut cfg = server_config(config.as_deref(), database)?;
             if let Some(l) = listen {
                 cfg.server.listen = l;
@@ -341,13 +407,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 cfg.jt808.listen = l;
             }
             let road = std::sync::Arc::new(load_road(&road)?);
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-                )
-                .with_writer(std::io::stderr)
-                .init();
+            init_logging("info");
             runtime()?.block_on(zhilu_server::serve(road, cfg))
         }
         Cmd::User {
@@ -389,6 +449,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             reports,
             version,
         } => {
+            input_file("--road", &road)?;
             let road = load_road(&road)?;
             let addr: std::net::SocketAddr = addr.parse().context("--addr")?;
             let version = match version.as_str() {
@@ -435,13 +496,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Demo(args) => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-                )
-                .with_writer(std::io::stderr)
-                .init();
+            init_logging("warn");
             runtime()?.block_on(demo::run(args))
         }
         Cmd::Sim {
@@ -452,7 +507,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             hours,
             scenario,
             seed,
-        } => sim_day(road, &out, &date, from_hour, hours, &scenario, seed),
+        } => {
+            if let Some(r) = &road {
+                input_file("--road", r)?;
+            }
+            sim_day(road, &out, &date, from_hour, hours, &scenario, seed)
+        }
     }
 }
 

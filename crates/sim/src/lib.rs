@@ -172,13 +172,20 @@ impl Day {
                 if used.len() as u32 >= n / 2 {
                     break;
                 }
-                // Interior stations, not next to another faulty one, so neighbours are healthy.
-                let station = loop {
-                    let s = rng.u32(0..n);
-                    if !used.contains(&s)
+                // Not next to another faulty one, so neighbours are healthy. Stop when
+                // no such station is left: drawing on would never end (10 stations
+                // did that). The draw itself is unchanged, so days stay as they were.
+                let free = |s: u32| {
+                    !used.contains(&s)
                         && !used.contains(&(s + 1))
                         && !used.contains(&s.wrapping_sub(1))
-                    {
+                };
+                if !(0..n).any(free) {
+                    break;
+                }
+                let station = loop {
+                    let s = rng.u32(0..n);
+                    if free(s) {
                         break s;
                     }
                 };
