@@ -1171,10 +1171,8 @@ fn traffic_speeding_up_after_a_limit_is_raised_is_not_a_queue() {
         }
     };
     let run = |memory_s: u32| {
-        let cfg = IncidentConfig {
-            limit_memory_s: memory_s,
-            ..IncidentConfig::default()
-        };
+        let mut cfg = IncidentConfig::default();
+        cfg.limits.memory_s = memory_s;
         let limited: Vec<Vec<f32>> = vec![
             (0..ids.len())
                 .map(|st| if (1..=5).contains(&st) { 40.0 } else { 120.0 })
@@ -1195,7 +1193,7 @@ fn traffic_speeding_up_after_a_limit_is_raised_is_not_a_queue() {
         1,
         "forgetting the limit at once: the slow platoon looks like a queue"
     );
-    assert_eq!(run(IncidentConfig::default().limit_memory_s), 0);
+    assert_eq!(run(IncidentConfig::default().limits.memory_s), 0);
 }
 
 /// Below a daily jam (here the on-ramp merging at 4.7 km, between stations
@@ -1210,10 +1208,8 @@ fn below_a_daily_jam_the_starvation_must_beat_the_count_noise() {
             (4, 30..=35) => (11.0, 98.0, 4500.0 * below),
             _ => normal(st, k),
         };
-        let cfg = IncidentConfig {
-            cause_starve_sigma: sigma,
-            ..IncidentConfig::default()
-        };
+        let mut cfg = IncidentConfig::default();
+        cfg.queue.cause_sigma = sigma;
         incidents(&drive(&road, cfg, 40, f, |_, _| {})).len()
     };
     // 90 s of counts at 4,500 veh/h: 112 expected, 83 seen at 74 % — less
@@ -1241,10 +1237,8 @@ fn lane_use_after_the_limits_change_is_not_a_blocked_lane() {
     ];
     let posted: Vec<Vec<f32>> = vec![vec![120.0; ids.len()]];
     let run = |settle_s: u32, lane0: f32| {
-        let cfg = IncidentConfig {
-            lane_settle_s: settle_s,
-            ..IncidentConfig::default()
-        };
+        let mut cfg = IncidentConfig::default();
+        cfg.lane.settle_s = settle_s;
         // From tick 40, station 4's lane 1 carries `lane0` and lanes 2–3
         // the rest of the 4,500 veh/h.
         let lane = move |st: usize, l: usize, k: i64| {
@@ -1269,7 +1263,7 @@ fn lane_use_after_the_limits_change_is_not_a_blocked_lane() {
         1,
         "without settling, the shift looks like a block"
     );
-    let settle = IncidentConfig::default().lane_settle_s;
+    let settle = IncidentConfig::default().lane.settle_s;
     assert_eq!(
         run(settle, shift),
         0,
@@ -1350,4 +1344,53 @@ fn trucks_keeping_to_a_lowered_limit_are_not_held_up() {
     assert_eq!(run(false, [30.0, 25.0]), 1, "no limit known: held up");
     assert_eq!(run(true, [30.0, 25.0]), 0, "keeping to the 40 on the signs");
     assert_eq!(run(true, [12.0, 8.0]), 1, "crawling under the 40: held up");
+}
+
+/// Each test can be switched off and measured alone: the case it alone
+/// finds is missed with it off, and found with it on.
+#[test]
+fn each_test_can_be_switched_off() {
+    // A queue at station 5 over a free station 6 that still carries 85 %
+    // of its flow: only the queue test sees it.
+    let queue_only = |st: usize, k: i64| match (st, k) {
+        (5, 40..) => (35.0 + noise(k, st, 4), 25.0, 3800.0),
+        (6, 40..) => (8.0, 100.0, 3825.0),
+        _ => normal(st, k),
+    };
+    // Station 6 starves while station 5 runs free with its full flow.
+    let starve_only = |st: usize, k: i64| match (st, k) {
+        (6, 40..) => (6.0, 105.0, 1500.0),
+        _ => normal(st, k),
+    };
+    // Station 6's lane 1 empties; its vehicles move to lanes 2–3.
+    let lane_only = |st: usize, l: usize, k: i64| {
+        if st == 6 && (40..80).contains(&k) {
+            if l == 0 { 60.0 } else { 2200.0 }
+        } else {
+            lane_normal(st, l, k)
+        }
+    };
+    type Switch = fn(&mut IncidentConfig, bool);
+    let cases: [(&str, Switch); 3] = [
+        ("queue", |c, on| c.queue.enabled = on),
+        ("starvation", |c, on| c.starvation.enabled = on),
+        ("lane", |c, on| c.lane.enabled = on),
+    ];
+    for (name, switch) in cases {
+        for on in [true, false] {
+            let mut cfg = IncidentConfig::default();
+            switch(&mut cfg, on);
+            let events = match name {
+                "queue" => run(100, cfg, queue_only),
+                "starvation" => run(100, cfg, starve_only),
+                _ => run_lanes(100, cfg, normal, lane_only),
+            };
+            assert_eq!(
+                incidents(&events).len(),
+                on as usize,
+                "{name} test {}: {events:?}",
+                if on { "on" } else { "off" }
+            );
+        }
+    }
 }

@@ -6,8 +6,9 @@
 //!
 //! `cargo run --release -p zhilu-io --example incident_sweep -- OUTNAME [--cam] [--pos] DIR...`
 //! reads `OBS.csv` (and `WEATHER.csv` when there), `CAM.csv` with `--cam`
-//! and `POS.csv` with `--pos`. Overrides: `ZI_<field>=value` (see
-//! `apply_env`), e.g. `ZI_lane_cusum_h=10`. Score with
+//! and `POS.csv` with `--pos`. Overrides: `ZI_<group>_<field>=value` (see
+//! `apply_env`), e.g. `ZI_lane_cusum_h=10` or `ZI_queue_enabled=false` to
+//! measure the other tests without the queue test. Score with
 //! `scenarios/table.py --events OUTNAME/EVENTS.jsonl DIR...`.
 
 use std::path::Path;
@@ -17,73 +18,89 @@ use zhilu_core::incident::IncidentConfig;
 use zhilu_io::{ReplayPaths, replay_files};
 
 fn apply_env(c: &mut IncidentConfig) -> Result<(), String> {
+    // `ZI_<group>_<field>`: e.g. `ZI_lane_cusum_h` sets `c.lane.cusum_h`.
     macro_rules! f {
-        ($($name:ident),*) => {$(
-            if let Ok(v) = std::env::var(concat!("ZI_", stringify!($name))) {
-                c.$name = v
-                    .parse()
-                    .map_err(|_| format!("ZI_{}: cannot parse {v:?}", stringify!($name)))?;
+        ($($group:ident . $name:ident),* $(,)?) => {$(
+            let key = concat!("ZI_", stringify!($group), "_", stringify!($name));
+            if let Ok(v) = std::env::var(key) {
+                c.$group.$name = v.parse().map_err(|_| format!("{key}: cannot parse {v:?}"))?;
             }
         )*};
     }
     f!(
-        occ_diff_pct,
-        occ_rel_diff,
-        up_slow_kmh,
-        limit_margin_kmh,
-        down_free_kmh,
-        starve_ratio,
-        persist_ticks,
-        persist_s,
-        clear_ticks,
-        lane_share_ratio,
-        lane_total_ratio,
-        lane_min_flow_vph,
-        wave_memory_s,
-        holdoff_s,
-        use_imbalance,
-        imbalance_share,
-        imbalance_min_vph,
-        imbalance_min_flow_vph,
-        lane_cusum_ratio,
-        lane_cusum_h,
-        lane_cusum_h_probed,
-        probe_density_per_km,
-        lane_min_count,
-        lane_normal_s,
-        lane_window_s,
-        use_starvation,
-        starve_fast_ratio,
-        starve_up_hold,
-        starve_min_flow_vph,
-        starve_persist_s,
-        starve_sigma,
-        probe_dip_kmh,
-        probe_dip_below_kmh,
-        probe_dip_cruise_kmh,
-        probe_dip_recover_kmh,
-        probe_dip_max_vph_lane,
-        probe_thin_merge_before_m,
-        limit_memory_s,
-        cause_starve_sigma,
-        lane_settle_s,
-        mask_flow_ratio,
-        learned_jam_s,
-        jam_discharge_vph_lane,
-        wave_starve_ratio,
-        strong_starve_ratio,
-        lane_llr_cap,
-        use_probes,
-        probe_slow_kmh,
-        probe_vehicles,
-        probe_moved_on_kmh,
-        probe_merge_vehicles,
-        probe_merge_before_m,
-        probe_merge_starve,
-        probe_window_s,
-        probe_radius_m,
-        probe_service_area_m,
-        probe_lateral_margin_m
+        normal.free_kmh,
+        normal.congested_kmh,
+        normal.congested_occ_pct,
+        normal.normal_s,
+        normal.warmup_ticks,
+        limits.margin_kmh,
+        limits.memory_s,
+        queue.enabled,
+        queue.occ_diff_pct,
+        queue.occ_rel_diff,
+        queue.up_slow_kmh,
+        queue.cause_starve_ratio,
+        queue.cause_sigma,
+        queue.strong_starve_ratio,
+        wave.enabled,
+        wave.memory_s,
+        wave.starve_ratio,
+        starvation.enabled,
+        starvation.fast_ratio,
+        starvation.up_hold,
+        starvation.min_flow_vph,
+        starvation.persist_s,
+        starvation.sigma,
+        starvation.up_queue_memory_s,
+        imbalance.enabled,
+        imbalance.share,
+        imbalance.min_vph,
+        imbalance.min_flow_vph,
+        lane.enabled,
+        lane.share_ratio,
+        lane.total_ratio,
+        lane.min_flow_vph,
+        lane.cusum_ratio,
+        lane.cusum_h,
+        lane.cusum_h_probed,
+        lane.probe_density_per_km,
+        lane.min_count,
+        lane.normal_s,
+        lane.window_s,
+        lane.llr_cap,
+        lane.min_share,
+        lane.calm_fraction,
+        lane.place_fraction,
+        lane.settle_s,
+        persist.ticks,
+        persist.seconds,
+        clearing.calm_ticks,
+        clearing.mask_flow_ratio,
+        clearing.holdoff_s,
+        clearing.learned_jam_s,
+        clearing.jam_discharge_vph_lane,
+        clearing.spot_quiet_s,
+        probes.enabled,
+        probes.slow_kmh,
+        probes.calm_s,
+        probes.vehicles,
+        probes.moved_on_kmh,
+        probes.merge_vehicles,
+        probes.merge_before_m,
+        probes.merge_starve,
+        probes.window_s,
+        probes.radius_m,
+        probes.service_area_m,
+        probes.lateral_margin_m,
+        probes.dip_kmh,
+        probes.dip_below_kmh,
+        probes.dip_cruise_kmh,
+        probes.dip_recover_kmh,
+        probes.dip_max_vph_lane,
+        probes.thin_merge_before_m,
+        cameras.enabled,
+        cameras.confidence,
+        cameras.confirm_radius_m,
     );
     Ok(())
 }
