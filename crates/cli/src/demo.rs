@@ -18,6 +18,9 @@ use zhilu_road::{Direction, RoadBook};
 use zhilu_traffic::{Command, CsvFormatter, EntryState, FogLightMode, Scenario, Sim, SimConfig};
 
 /// The demo corridor, built into the binary.
+/// How often the demo prints its status line (wall time).
+const STATUS_EVERY: Duration = Duration::from_secs(5);
+
 pub const DEMO_ROAD: &str = include_str!("../../../examples/demo/ROAD.toml");
 
 /// Options.
@@ -115,10 +118,57 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         }
     }));
     let url = format!("http://{addr}");
-    let driven = drive(&url, road, sim, a.speed, a.duration_min).await;
+    // Ctrl-C stops the simulator first, then the server, so nothing posts to
+    // a closed port; the temporary database goes with the demo.
+    let driven = tokio::select! {
+        r = drive(&url, road, sim, a.speed, a.duration_min) => r,
+        _ = tokio::signal::ctrl_c() => {
+            say("demo: stopping");
+            Ok(())
+        }
+    };
     let _ = stop_tx.send(());
-    server.await??;
+    let served = server.await;
+    if a.database.is_none() {
+        if let Err(e) = std::fs::remove_dir_all(&dir) {
+            eprintln!("demo: could not remove {}: {e}", dir.display());
+        }
+    }
+    served??;
     driven
+}
+
+/// A line on standard output that never panics: whoever started the demo
+/// may have stopped reading (a closed pipe must not stop the centre).
+fn say(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}
+
+/// One status line: data time, open events and pending proposals.
+async fn status_line(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    data_time: &str,
+) -> anyhow::Result<String> {
+    let count = |path: &'static str| async move {
+        let v: Value = http
+            .get(format!("{url}{path}"))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        anyhow::Ok(v.as_array().map_or(0, Vec::len))
+    };
+    let events = count("/api/events?active=true").await?;
+    let pending = count("/api/proposals?status=pending").await?;
+    Ok(format!(
+        "demo: {data_time} · {events} open events · {pending} proposals waiting"
+    ))
 }
 
 fn road_length_km(road: &RoadBook) -> String {
@@ -192,7 +242,17 @@ async fn drive(
     let (mut obs, mut wx, mut pos, mut cam) =
         (String::new(), String::new(), String::new(), String::new());
     let mut line = String::new();
+    let mut last_status = Instant::now();
     loop {
+        if last_status.elapsed() >= STATUS_EVERY {
+            last_status = Instant::now();
+            line.clear();
+            zhilu_traffic::format_time(sim.now_ms(), road.tz_offset_s(), &mut line);
+            match status_line(&http, url, &token, &line.replace('T', " ")[..19]).await {
+                Ok(s) => say(&s),
+                Err(e) => eprintln!("demo: status: {e}"),
+            }
+        }
         while let Ok(c) = cmd_rx.try_recv() {
             if let Err(e) = sim.apply(&c) {
                 eprintln!("demo: device command not applied to the simulation: {e}");

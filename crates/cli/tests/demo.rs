@@ -214,3 +214,42 @@ async fn the_scripted_morning_is_seen_over_the_live_api() {
         "{devices}"
     );
 }
+
+/// Ctrl-C ends the demo cleanly: exit 0, no error about the closed port,
+/// its temporary database removed; status lines came before it.
+#[test]
+fn ctrl_c_stops_cleanly_and_removes_the_temporary_database() {
+    let err_path = std::env::temp_dir().join(format!("zhilu-demo-int-{}.err", std::process::id()));
+    let mut child = Command::new(BIN)
+        .args(["demo", "--speed", "60", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(&err_path).unwrap()))
+        .spawn()
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("zhilu-demo-{}", child.id()));
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.contains("demo / demo"), "{first}");
+    assert!(
+        dir.join("demo.db").exists(),
+        "no database in {}",
+        dir.display()
+    );
+    let mut status = String::new();
+    out.read_line(&mut status).unwrap();
+    assert!(status.starts_with("demo: 20"), "no status line: {status:?}");
+    assert!(status.contains("open events"), "{status}");
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let code = child.wait().unwrap();
+    let err = std::fs::read_to_string(&err_path).unwrap_or_default();
+    assert!(code.success(), "exit {code:?}: {err}");
+    assert!(!err.contains("error"), "{err}");
+    assert!(!dir.exists(), "{} left behind", dir.display());
+    let _ = std::fs::remove_file(&err_path);
+}
