@@ -183,8 +183,26 @@ pub struct DecisionSection {
     /// Per command kind (`speed_limit`, `message`, `fog_lights`, `entry`,
     /// `deicing`, `tunnel_plan`): `auto` or `confirm`.
     pub modes: BTreeMap<CommandKind, ApprovalMode>,
-    /// A proposal not decided within this time (s) expires.
+    /// A proposal's deadline (s): what happens when it passes unanswered
+    /// is `on_deadline`.
     pub proposal_expiry_s: u64,
+    /// Per command kind: `escalate` (default: stays pending, an `alarm`
+    /// repeats every `escalation_repeat_s`), `apply`, or `drop` (expires).
+    pub on_deadline: BTreeMap<CommandKind, DeadlineAction>,
+    /// How often an escalated proposal's alarm repeats (s).
+    pub escalation_repeat_s: u64,
+}
+
+/// What happens when a proposal's deadline passes unanswered.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadlineAction {
+    /// Stays pending; an alarm repeats with a rising level until answered.
+    Escalate,
+    /// Applied as proposed, audited as applied at the deadline.
+    Apply,
+    /// Expires: nothing is sent.
+    Drop,
 }
 
 /// The command kinds of ACTIONS.jsonl.
@@ -249,11 +267,21 @@ impl Default for DecisionSection {
         DecisionSection {
             modes: BTreeMap::new(),
             proposal_expiry_s: 300,
+            on_deadline: BTreeMap::new(),
+            escalation_repeat_s: 60,
         }
     }
 }
 
 impl DecisionSection {
+    /// What happens at a proposal's deadline for a kind (default: escalate).
+    pub fn on_deadline(&self, k: CommandKind) -> DeadlineAction {
+        self.on_deadline
+            .get(&k)
+            .copied()
+            .unwrap_or(DeadlineAction::Escalate)
+    }
+
     /// The mode for a kind (configured, else the default).
     pub fn mode(&self, k: CommandKind) -> ApprovalMode {
         self.modes.get(&k).copied().unwrap_or(k.default_mode())
@@ -477,6 +505,7 @@ impl ServerConfig {
                 self.ingest.max_rows_per_commit as u64,
             ),
             ("proposal_expiry_s", self.decisions.proposal_expiry_s),
+            ("escalation_repeat_s", self.decisions.escalation_repeat_s),
             ("command_expiry_s", self.devices.command_expiry_s),
             (
                 "snapshot_every_ticks",

@@ -20,7 +20,7 @@ use zhilu_store::{
     Reading, ReadingBatch, Store, TickCommit,
 };
 
-use crate::config::{ApprovalMode, CommandKind, ServerConfig};
+use crate::config::{ApprovalMode, CommandKind, DeadlineAction, ServerConfig};
 use crate::convert::Ids;
 use crate::stream::{Hub, StreamKind};
 use crate::vehicles::VehicleBoard;
@@ -151,6 +151,8 @@ pub struct Engine {
     /// Where every vehicle is (for the console).
     vehicles: Arc<std::sync::RwLock<VehicleBoard>>,
     vehicles_published: Instant,
+    /// Unanswered proposals past their deadline: id → how often escalated.
+    escalations: HashMap<i64, u32>,
 }
 
 /// Identity of an event across a restart: kind, carriageway, rule, first
@@ -207,6 +209,7 @@ impl Engine {
             alarms: HashMap::new(),
             vehicles: Arc::new(std::sync::RwLock::new(VehicleBoard::new())),
             vehicles_published: Instant::now(),
+            escalations: HashMap::new(),
         }
     }
 
@@ -450,7 +453,7 @@ impl Engine {
         if self.vehicles_published.elapsed() >= Duration::from_secs(1) {
             self.publish_vehicles();
         }
-        self.expire_proposals().await;
+        self.proposals_at_deadline().await;
     }
 
     /// Everything after a closed tick: diff events, decide modes, write,
@@ -1049,30 +1052,105 @@ impl Engine {
         Ok(row)
     }
 
-    async fn expire_proposals(&mut self) {
+    /// Proposals whose deadline passed unanswered: each is escalated,
+    /// applied or dropped as `[decisions] on_deadline` says for its kind
+    /// (default: escalate — an unanswered safety proposal never lapses).
+    async fn proposals_at_deadline(&mut self) {
         let now = wall_ms();
-        let Ok(expired) = self.store.pending_expired(now).await else {
+        let Ok(due) = self.store.pending_expired(now).await else {
             return;
         };
-        for p in expired {
-            let d = ProposalDecision {
-                status: "expired".into(),
-                by: "system".into(),
-                wall_ms: now,
-                reason: Some("not decided in time".into()),
-                final_json: None,
-            };
-            let audit = AuditEntry {
+        for p in due {
+            let on_deadline = CommandKind::parse(&p.kind).map_or(DeadlineAction::Escalate, |k| {
+                self.cfg.decisions.on_deadline(k)
+            });
+            match on_deadline {
+                DeadlineAction::Drop => self.expire_proposal(p, now).await,
+                DeadlineAction::Escalate => self.escalate_proposal(p, now).await,
+                DeadlineAction::Apply => {
+                    let id = p.id;
+                    let reason = Some("deadline passed unanswered: applied as configured".into());
+                    if let Err(e) = self
+                        .decide(id, Verdict::Approve, "system".into(), reason)
+                        .await
+                    {
+                        tracing::error!(message = "Applying a proposal at its deadline failed.", proposal = id, error = %e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops an unanswered proposal (`on_deadline = "drop"`).
+    async fn expire_proposal(&mut self, p: ProposalRow, now: i64) {
+        let d = ProposalDecision {
+            status: "expired".into(),
+            by: "system".into(),
+            wall_ms: now,
+            reason: Some("not decided in time".into()),
+            final_json: None,
+        };
+        let audit = AuditEntry {
+            seq: 0,
+            wall_ms: now,
+            actor: "system".into(),
+            action: "proposal.expired".into(),
+            target: format!("P{}", p.id),
+            detail: json!({"expires_wall_ms": p.expires_wall_ms}).to_string(),
+        };
+        if let Ok(Some(row)) = self.store.decide_proposal(p.id, &d, &audit).await {
+            self.hub.publish(StreamKind::Proposal, proposal_json(&row));
+        }
+    }
+
+    /// Keeps an unanswered proposal pending and raises an alarm that
+    /// repeats every `escalation_repeat_s` with a rising level, audited.
+    async fn escalate_proposal(&mut self, mut p: ProposalRow, now: i64) {
+        let level = {
+            let l = self.escalations.entry(p.id).or_insert(0);
+            *l += 1;
+            *l
+        };
+        p.expires_wall_ms = now + self.cfg.decisions.escalation_repeat_s as i64 * 1000;
+        let alarm = json!({
+            "alarm": "proposal_unanswered",
+            "proposal": format!("P{}", p.id),
+            "device": p.device,
+            "kind": p.kind,
+            "event_id": p.event_id,
+            "level": level,
+            "pending_since_wall_ms": p.created_wall_ms,
+            "next_wall_ms": p.expires_wall_ms,
+        })
+        .to_string();
+        let commit = TickCommit {
+            tick_ms: self
+                .snapshot
+                .read()
+                .ok()
+                .and_then(|s| s.last_tick_ms)
+                .unwrap_or(0),
+            audit: vec![AuditEntry {
                 seq: 0,
                 wall_ms: now,
                 actor: "system".into(),
-                action: "proposal.expired".into(),
+                action: "proposal.escalated".into(),
                 target: format!("P{}", p.id),
-                detail: json!({"expires_wall_ms": p.expires_wall_ms}).to_string(),
-            };
-            if let Ok(Some(row)) = self.store.decide_proposal(p.id, &d, &audit).await {
-                self.hub.publish(StreamKind::Proposal, proposal_json(&row));
+                detail: alarm.clone(),
+            }],
+            proposals: vec![p],
+            ..TickCommit::default()
+        };
+        match self.store.commit_tick(&commit).await {
+            Ok(()) => {
+                if level == 1 {
+                    tracing::warn!(message = "A proposal is unanswered past its deadline.", alarm = %alarm);
+                } else {
+                    tracing::info!(message = "A proposal is still unanswered.", alarm = %alarm);
+                }
+                self.hub.publish(StreamKind::Alarm, alarm);
             }
+            Err(e) => tracing::error!(message = "Recording an escalation failed.", error = %e),
         }
     }
 

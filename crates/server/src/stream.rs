@@ -22,6 +22,9 @@ pub enum StreamKind {
     Device,
     /// Vehicles that moved or went silent (a batch).
     Vehicles,
+    /// Something needs an operator now (a safety proposal unanswered past
+    /// its deadline); repeats with a rising level until answered.
+    Alarm,
 }
 
 impl StreamKind {
@@ -34,6 +37,7 @@ impl StreamKind {
             StreamKind::Action => "action",
             StreamKind::Device => "device",
             StreamKind::Vehicles => "vehicles",
+            StreamKind::Alarm => "alarm",
         }
     }
 }

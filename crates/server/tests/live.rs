@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use common::{TestServer, day_batches};
 use serde_json::{Value, json};
+use zhilu_server::config::{CommandKind, DeadlineAction};
 
 async fn day_with_operators(backend: &str) {
     let Some(mut s) = TestServer::start(backend, |c| c.decisions.proposal_expiry_s = 3600).await
@@ -213,10 +214,15 @@ async fn day_with_operators_postgres() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn proposals_expire() {
-    let s = TestServer::start("sqlite", |c| c.decisions.proposal_expiry_s = 1)
-        .await
-        .unwrap();
+async fn proposals_expire_where_configured() {
+    let s = TestServer::start("sqlite", |c| {
+        c.decisions.proposal_expiry_s = 1;
+        for k in CommandKind::ALL {
+            c.decisions.on_deadline.insert(k, DeadlineAction::Drop);
+        }
+    })
+    .await
+    .unwrap();
     let op = s.login("op").await;
     s.send_day(&op, 2000).await;
     let admin = s.login("admin").await;
@@ -232,6 +238,76 @@ async fn proposals_expire() {
             .iter()
             .any(|a| a["action"] == "proposal.expired" && a["actor"] == "system")
     );
+}
+
+/// By default an unanswered proposal never lapses: past its deadline it
+/// stays pending and an alarm repeats on the stream with a rising level,
+/// audited; nothing reads as expired or applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unanswered_proposals_escalate_instead_of_expiring() {
+    let s = TestServer::start("sqlite", |c| {
+        c.decisions.proposal_expiry_s = 1;
+        c.decisions.escalation_repeat_s = 1;
+    })
+    .await
+    .unwrap();
+    let op = s.login("op").await;
+    let viewer = s.login("viewer").await;
+    let mut stream = s
+        .http
+        .get(format!("{}/api/stream", s.url))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status().as_u16(), 200);
+    s.send_day(&op, 2000).await;
+    let admin = s.login("admin").await;
+    // The same proposal escalated at least twice (levels 1 and 2).
+    let audit = s
+        .wait_for(&admin, "/api/audit?limit=10000", 20, |v| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["action"] == "proposal.escalated" && a["detail"]["level"] == 2)
+        })
+        .await;
+    let entries = audit.as_array().unwrap();
+    assert!(!entries.iter().any(|a| a["action"] == "proposal.expired"));
+    let escalated: Vec<&str> = entries
+        .iter()
+        .filter(|a| a["action"] == "proposal.escalated")
+        .map(|a| a["target"].as_str().unwrap())
+        .collect();
+    let pending = s.get(&admin, "/api/proposals?status=pending").await;
+    let pending: Vec<String> = pending
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        escalated.iter().all(|id| pending.iter().any(|p| p == id)),
+        "escalated {escalated:?} must still be pending: {pending:?}"
+    );
+    assert!(
+        s.get(&admin, "/api/proposals?status=expired")
+            .await
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // The alarm reached the stream.
+    let mut text = String::new();
+    let until = std::time::Instant::now() + Duration::from_secs(20);
+    while !text.contains("event: alarm") && std::time::Instant::now() < until {
+        match tokio::time::timeout(Duration::from_secs(5), stream.chunk()).await {
+            Ok(Ok(Some(c))) => text.push_str(&String::from_utf8_lossy(&c)),
+            _ => break,
+        }
+    }
+    assert!(text.contains("event: alarm"), "no alarm on the stream");
+    assert!(text.contains("proposal_unanswered"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
