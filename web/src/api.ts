@@ -95,7 +95,7 @@ export function openStream(
 ): EventSource | null {
   if (!session) return null;
   const es = new EventSource(`/api/stream?token=${encodeURIComponent(session.token)}`);
-  const kinds = ["hello", "state", "event", "proposal", "action", "device", "vehicles", "lagged"];
+  const kinds = ["hello", "state", "event", "proposal", "action", "device", "vehicles", "alarm", "lagged"];
   for (const k of kinds) {
     es.addEventListener(k, (e) => {
       let data: unknown = null;

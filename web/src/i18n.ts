@@ -100,6 +100,8 @@ const zh = {
   role: "角色",
   error: "错误",
   lagged: "实时数据有丢失，已重新加载",
+  alarmUnanswered: "安全提议逾期未处理",
+  alarmLevel: "级别",
   noHazmat: "禁危化品",
 } as const;
 
@@ -202,6 +204,8 @@ const en: Record<Key, string> = {
   role: "Role",
   error: "Error",
   lagged: "Live data was lost; reloaded",
+  alarmUnanswered: "Safety proposal unanswered",
+  alarmLevel: "level",
   noHazmat: "no hazmat",
 };
 

@@ -60,6 +60,7 @@ async function showConsole(s: Session): Promise<void> {
       <span class="road-name"></span>
       <span class="data-time" aria-live="off"></span>
       <span class="conn" role="status"></span>
+      <span class="alarm" role="alert" hidden></span>
       <span class="spacer"></span>
       <span class="user"></span>
       <button type="button" class="lang" aria-label="${t("languageLabel")}"></button>
@@ -151,9 +152,15 @@ async function showConsole(s: Session): Promise<void> {
   dataTime();
   void model.loadLiveHistory();
 
+  const alarms = new Alarms(app.querySelector<HTMLElement>(".alarm")!, () => labels());
   let everOpen = false;
   stream = openStream(
     (kind, data) => {
+      if (kind === "alarm") {
+        alarms.raise(data);
+        return;
+      }
+      if (kind === "proposal" && data?.status && data.status !== "pending") alarms.answered(data.id);
       if (kind === "lagged") {
         panels.toast(t("lagged"));
         void model.reload();
@@ -182,6 +189,57 @@ async function showConsole(s: Session): Promise<void> {
   };
   void loadForecast();
   forecastTimer = window.setInterval(loadForecast, 30_000);
+}
+
+/** Unanswered safety proposals (stream `alarm`): a banner in the header,
+ * a blinking tab title and a short tone, until each is answered. */
+class Alarms {
+  private open = new Map<string, { device: string; level: number }>();
+  private blink: number | undefined;
+  constructor(
+    private el: HTMLElement,
+    private restoreTitle: () => void,
+  ) {}
+  raise(a: { proposal: string; device: string; level: number }) {
+    this.open.set(a.proposal, { device: a.device, level: a.level });
+    this.render();
+    tone();
+  }
+  answered(id: string) {
+    if (this.open.delete(id)) this.render();
+  }
+  private render() {
+    if (this.open.size === 0) {
+      this.el.hidden = true;
+      window.clearInterval(this.blink);
+      this.blink = undefined;
+      this.restoreTitle();
+      return;
+    }
+    const items = [...this.open].map(([id, a]) => `${id} ${a.device} (${t("alarmLevel")} ${a.level})`);
+    this.el.textContent = `⚠ ${t("alarmUnanswered")}: ${items.join(", ")}`;
+    this.el.hidden = false;
+    if (this.blink === undefined) {
+      let on = false;
+      this.blink = window.setInterval(() => {
+        on = !on;
+        document.title = on ? `⚠ ${t("alarmUnanswered")}` : t("title");
+      }, 1000);
+    }
+  }
+}
+
+function tone() {
+  try {
+    const ctx = new AudioContext();
+    const o = ctx.createOscillator();
+    o.frequency.value = 880;
+    o.connect(ctx.destination);
+    o.start();
+    o.stop(ctx.currentTime + 0.25);
+  } catch {
+    /* no audio here */
+  }
 }
 
 setLang(getLang());
