@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use zhilu_core::road::RoadBook;
-use zhilu_core::{Brain, BrainConfig, Event, EventDetail, EventKind, FaultRule, Obs};
+use zhilu_core::{
+    Brain, BrainConfig, Event, EventDetail, EventKind, FaultRule, Obs, QualityConfig,
+};
 
 const STEP_S: i64 = 20;
 const T0: i64 = 1_795_384_800_000; // 2026-11-23T06:00:00+08:00
@@ -55,7 +57,20 @@ enum R {
 /// Runs `ticks` ticks; `f(station, lane, tick)` says what each lane reports.
 /// Returns all events (closed, then still open) and the brain.
 fn run(ticks: i64, f: impl Fn(usize, u8, i64) -> R) -> (Vec<Event>, Brain) {
-    let mut brain = Brain::new(road(), BrainConfig::default());
+    run_with(QualityConfig::default(), ticks, f)
+}
+
+/// [`run`] with other thresholds.
+fn run_with(
+    quality: QualityConfig,
+    ticks: i64,
+    f: impl Fn(usize, u8, i64) -> R,
+) -> (Vec<Event>, Brain) {
+    let cfg = BrainConfig {
+        quality,
+        ..BrainConfig::default()
+    };
+    let mut brain = Brain::new(road(), cfg);
     let mut events = Vec::new();
     for k in 1..=ticks {
         for station in 0..3usize {
@@ -387,4 +402,82 @@ fn fault_recovers_after_five_minutes_of_good_data() {
         st.directions[0].samples[2].lanes_used, 3,
         "recovered lane is used again"
     );
+}
+
+/// Each rule has its own table and can be switched off alone: the case
+/// that fires it raises nothing without it, and the other rules still run.
+#[test]
+fn each_rule_switches_off_alone() {
+    type Case = (FaultRule, fn(&mut QualityConfig), fn(usize, u8, i64) -> R);
+    let cases: &[Case] = &[
+        (
+            FaultRule::Missing,
+            |c| c.missing.enabled = false,
+            |s, l, k| {
+                if s == 1 && l == 1 && k >= 10 {
+                    R::Silent
+                } else {
+                    R::Flow(6)
+                }
+            },
+        ),
+        (
+            FaultRule::Stuck,
+            |c| c.stuck.enabled = false,
+            |s, l, k| {
+                if s == 1 && l == 2 && k >= 10 {
+                    R::Row(7, Some(88.0), 9.0)
+                } else {
+                    R::Flow(6)
+                }
+            },
+        ),
+        (
+            FaultRule::ZeroFlow,
+            |c| c.zero_flow.enabled = false,
+            |s, l, k| {
+                if s == 0 && l == 1 && k >= 10 {
+                    R::Row(0, None, 0.0)
+                } else {
+                    R::Flow(6)
+                }
+            },
+        ),
+        (
+            FaultRule::LockedOn,
+            |c| c.locked_on.enabled = false,
+            |s, l, k| {
+                if s == 2 && l == 3 && k >= 10 {
+                    R::Row(0, None, 100.0)
+                } else {
+                    R::Flow(6)
+                }
+            },
+        ),
+        (
+            FaultRule::Inconsistent,
+            |c| c.inconsistent.enabled = false,
+            |s, l, k| {
+                if s == 1 && l == 3 && k >= 10 {
+                    R::Garbage
+                } else {
+                    R::Flow(6)
+                }
+            },
+        ),
+    ];
+    for &(rule, off, case) in cases {
+        let (events, _) = run(60, case);
+        assert!(
+            faults(&events).iter().any(|f| f.1.contains(&rule)),
+            "{rule:?} on: {events:?}"
+        );
+        let mut cfg = QualityConfig::default();
+        off(&mut cfg);
+        let (events, _) = run_with(cfg, 60, case);
+        assert!(
+            faults(&events).iter().all(|f| !f.1.contains(&rule)),
+            "{rule:?} off: {events:?}"
+        );
+    }
 }
