@@ -95,6 +95,8 @@ pub struct QualityConfig {
     pub locked_on: LockedOnRule,
     /// `inconsistent` (量速占不一致).
     pub inconsistent: InconsistentRule,
+    /// What counts as a queue (explains `locked_on` and `zero_flow`).
+    pub queue: QueueSigns,
     /// Seconds of good data that clear a fault of any rule but `missing`.
     pub recover_s: u32,
     /// Fraction of all lanes that must report in a tick for silence to count
@@ -161,6 +163,38 @@ pub struct LockedOnRule {
     pub moving_occ_pct: f32,
 }
 
+/// Traffic that explains a pinned or an empty lane (`locked_on`,
+/// `zero_flow`): a standing queue pins a loop, and starves the same lane
+/// below the block. A lane that was already slow or dense just before it
+/// pinned, or that is pinned while the station's other lanes crawl, the
+/// same lane at the station upstream is in a queue, the same lane at the
+/// station downstream is starved, or an incident is open there, is traffic
+/// standing over the loop, not a fault: `locked_on` then fires only after
+/// `alone_s`, and only once nothing explains it. A lane counting nothing
+/// while the same lane upstream queues is the block's shadow: no
+/// `zero_flow`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueSigns {
+    /// Whether queues explain (default true; off: the rules as before).
+    pub enabled: bool,
+    /// A reading slower than this is in a queue (km/h, default 50).
+    pub speed_kmh: f32,
+    /// A reading denser than this is in a queue (%, default 40: free
+    /// flow runs up to about 25 %).
+    pub occ_pct: f32,
+    /// The station's other lanes crawl below this mean speed (km/h,
+    /// default 70: free lanes run 90–115 km/h; beside a block, and with
+    /// drivers slowing to look, they ran 50–57 on the SUMO validation days).
+    pub others_speed_kmh: f32,
+    /// A lane whose smoothed flow is at most this share of its station's
+    /// other lanes' is starved (default 0.4) …
+    pub starved_share: f32,
+    /// … when those lanes carry at least this (veh/h per lane, default 300).
+    pub starved_min_vph: f32,
+    /// Time constant of the per-lane flow smoothing (s, default 120).
+    pub smoothing_s: u32,
+}
+
 /// `inconsistent`: values impossible together, most of the time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InconsistentRule {
@@ -207,6 +241,15 @@ impl Default for QualityConfig {
                 beside_moving_s: 120,
                 alone_s: 1200,
                 moving_occ_pct: 50.0,
+            },
+            queue: QueueSigns {
+                enabled: true,
+                speed_kmh: 50.0,
+                occ_pct: 40.0,
+                others_speed_kmh: 70.0,
+                starved_share: 0.4,
+                starved_min_vph: 300.0,
+                smoothing_s: 120,
             },
             inconsistent: InconsistentRule {
                 enabled: true,
@@ -273,6 +316,14 @@ struct Lane {
     /// Smoothed flow beside a zero-counting lane (veh/h/lane), over the streak.
     zero_nb_flow: f32,
     locked_since: i64,
+    /// The previous valid reading was in a queue (slow or dense).
+    prev_queue: bool,
+    /// The latest valid reading is in a queue (slow, dense or pinned).
+    queue_now: bool,
+    /// The lane was already in a queue when its occupancy pinned.
+    pinned_in_queue: bool,
+    /// Smoothed flow (veh/h), NaN before the first valid reading.
+    flow_smooth: f32,
     incons_bits: u16,
     incons_since: i64,
     /// Active faults (bit per rule).
@@ -312,6 +363,10 @@ impl Lane {
             zero_since: NEVER,
             zero_nb_flow: 0.0,
             locked_since: NEVER,
+            prev_queue: false,
+            queue_now: false,
+            pinned_in_queue: false,
+            flow_smooth: f32::NAN,
             incons_bits: 0,
             incons_since: NEVER,
             active: 0,
@@ -506,9 +561,14 @@ impl Quality {
             // Lanes earlier in the station may have just turned faulty: the
             // flow beside this one is what the others still carry.
             let others = self.others_flow(d, li, now_ms);
+            let around = if self.cfg.queue.enabled {
+                self.around(road, stations, pos, li, now_ms)
+            } else {
+                Around::default()
+            };
             let cfg = &self.cfg;
             let l = &mut self.lanes[li];
-            track_zero_streak(&cfg.zero_flow, l, others, &ctx);
+            track_zero_streak(&cfg.zero_flow, l, others, &ctx, &around);
             let interval = if l.has_reading {
                 l.reading.interval_ms
             } else {
@@ -523,7 +583,7 @@ impl Quality {
                 missing_rule(&cfg.missing, now_ms, silence_from, interval),
                 stuck_rule(&cfg.stuck, &cfg.locked_on, l, now_ms),
                 zero_flow_rule(&cfg.zero_flow, l, now_ms),
-                locked_on_rule(&cfg.locked_on, l, &ctx, now_ms),
+                locked_on_rule(&cfg.locked_on, &cfg.queue, l, &ctx, &around, now_ms),
                 inconsistent_rule(&cfg.inconsistent, l),
             ];
             // Missing data also means the reading-based conditions hold no news:
@@ -591,6 +651,66 @@ impl Quality {
         })
     }
 
+    /// Traffic around lane `li` of `stations[pos]`: its station's other
+    /// lanes, and the same lane at the stations up- and downstream.
+    fn around(
+        &self,
+        road: &RoadBook,
+        stations: &[u32],
+        pos: usize,
+        li: usize,
+        now_ms: i64,
+    ) -> Around {
+        let c = &self.cfg.queue;
+        let dets = road.detectors();
+        let d = &dets[stations[pos] as usize];
+        let lane_no = li - d.first_lane as usize;
+        let recent = |l: &Lane| {
+            l.valid && l.has_reading && now_ms - l.reading.ts_ms < 2 * l.reading.interval_ms
+        };
+        let (mut v, mut n) = (0.0f32, 0u32);
+        for lj in lane_range(d) {
+            let o = &self.lanes[lj];
+            if lj != li && recent(o) && o.reading.speed_kmh.is_finite() {
+                v += o.reading.speed_kmh;
+                n += 1;
+            }
+        }
+        let others_slow = n > 0 && v / (n as f32) < c.others_speed_kmh;
+        let same_lane = |p: usize| {
+            let nd = &dets[stations[p] as usize];
+            (lane_no < nd.lanes as usize).then(|| (nd, nd.first_lane as usize + lane_no))
+        };
+        let upstream_queue = pos
+            .checked_sub(1)
+            .and_then(same_lane)
+            .is_some_and(|(_, lu)| recent(&self.lanes[lu]) && self.lanes[lu].queue_now);
+        let downstream_starved = stations
+            .get(pos + 1)
+            .and_then(|_| same_lane(pos + 1))
+            .is_some_and(|(nd, ld)| {
+                let l = &self.lanes[ld];
+                let (mut q, mut k) = (0.0f32, 0u32);
+                for lj in lane_range(nd) {
+                    let o = &self.lanes[lj];
+                    if lj != ld && recent(o) && o.flow_smooth.is_finite() {
+                        q += o.flow_smooth;
+                        k += 1;
+                    }
+                }
+                let others = if k > 0 { q / k as f32 } else { 0.0 };
+                recent(l)
+                    && l.flow_smooth.is_finite()
+                    && others >= c.starved_min_vph
+                    && l.flow_smooth <= c.starved_share * others
+            });
+        Around {
+            others_slow,
+            upstream_queue,
+            downstream_starved,
+        }
+    }
+
     /// Flow per usable lane of the station's other lanes, NaN if none.
     fn others_flow(&self, d: &Detector, li: usize, now_ms: i64) -> f32 {
         let (mut q, mut n) = (0.0f32, 0u32);
@@ -627,6 +747,17 @@ struct StationCtx {
     moving: bool,
     /// The station is next to an open incident.
     near_incident: bool,
+}
+
+/// Traffic around one lane that explains it standing or empty.
+#[derive(Debug, Clone, Copy, Default)]
+struct Around {
+    /// The station's other lanes crawl.
+    others_slow: bool,
+    /// The same lane at the station upstream is in a queue.
+    upstream_queue: bool,
+    /// The same lane at the station downstream is starved.
+    downstream_starved: bool,
 }
 
 /// What one rule says about one lane at one tick.
@@ -706,13 +837,35 @@ fn track_reading(cfg: &QualityConfig, l: &mut Lane) {
     if r.occupancy_pct >= cfg.locked_on.occ_pct && r.volume <= cfg.locked_on.max_volume {
         if l.locked_since == NEVER {
             l.locked_since = start;
+            l.pinned_in_queue = l.prev_queue;
         }
     } else {
         l.locked_since = NEVER;
     }
+    l.queue_now = in_queue(&cfg.queue, &r);
+    // Something stood over the loop for part of the interval: occupancy
+    // too long for the vehicles counted at their speed (a vehicle braking
+    // to a stop on the loop; the SUMO validation days had one at 38 %
+    // occupancy and 96 km/h the interval before it pinned the loop).
+    let stood = r.volume > 0
+        && r.speed_kmh.is_finite()
+        && r.occupancy_pct / 100.0 * r.speed_kmh * 1000.0 / r.flow_vph()
+            > cfg.inconsistent.vehicle_length_m.1;
+    l.prev_queue = l.queue_now || stood;
+    let alpha = (r.interval_ms as f32 / (cfg.queue.smoothing_s as f32 * 1000.0)).min(1.0);
+    l.flow_smooth = if l.flow_smooth.is_finite() {
+        l.flow_smooth + alpha * (r.flow_vph() - l.flow_smooth)
+    } else {
+        r.flow_vph()
+    };
     if !is_zero(&cfg.zero_flow, &r) {
         l.zero_since = NEVER;
     }
+}
+
+/// A reading of traffic in a queue: slow, or dense (pinned included).
+fn in_queue(c: &QueueSigns, r: &LaneReading) -> bool {
+    (r.speed_kmh.is_finite() && r.speed_kmh < c.speed_kmh) || r.occupancy_pct >= c.occ_pct
 }
 
 /// Nothing counted and (almost) nothing over the loop.
@@ -724,7 +877,13 @@ fn is_zero(c: &ZeroFlowRule, r: &LaneReading) -> bool {
 /// station's other lanes, or, when they count nothing too, the neighbouring
 /// stations. Next to an open incident a zero count is the incident's
 /// evidence (a blocked lane counts nothing downstream of it): no streak.
-fn track_zero_streak(c: &ZeroFlowRule, l: &mut Lane, others: f32, ctx: &StationCtx) {
+fn track_zero_streak(
+    c: &ZeroFlowRule,
+    l: &mut Lane,
+    others: f32,
+    ctx: &StationCtx,
+    around: &Around,
+) {
     if !(l.fresh && l.valid && is_zero(c, &l.reading)) {
         return;
     }
@@ -735,7 +894,7 @@ fn track_zero_streak(c: &ZeroFlowRule, l: &mut Lane, others: f32, ctx: &StationC
     } else {
         0.0
     };
-    if ctx.near_incident {
+    if ctx.near_incident || around.upstream_queue {
         l.zero_since = NEVER;
     } else if l.zero_since == NEVER {
         l.zero_since = l.reading.ts_ms - l.reading.interval_ms;
@@ -782,15 +941,31 @@ fn zero_flow_rule(c: &ZeroFlowRule, l: &Lane, now_ms: i64) -> Verdict {
 }
 
 /// `locked_on`: pinned occupancy for `beside_moving_s` while another lane
-/// of the station moves, or for `alone_s` regardless.
-fn locked_on_rule(c: &LockedOnRule, l: &Lane, ctx: &StationCtx, now_ms: i64) -> Verdict {
+/// of the station moves, or for `alone_s` regardless — unless a queue
+/// explains it ([`QueueSigns`]): traffic around it now holds the rule off;
+/// a lane that was already in a queue when it pinned waits `alone_s`.
+fn locked_on_rule(
+    c: &LockedOnRule,
+    q: &QueueSigns,
+    l: &Lane,
+    ctx: &StationCtx,
+    around: &Around,
+    now_ms: i64,
+) -> Verdict {
     if !c.enabled || l.locked_since == NEVER {
         return NO;
     }
+    let explained = q.enabled
+        && (ctx.near_incident
+            || around.others_slow
+            || around.upstream_queue
+            || around.downstream_starved);
+    let queued_onset = q.enabled && l.pinned_in_queue;
     let pinned_ms = now_ms - l.locked_since;
     Verdict {
-        holds: (ctx.moving && pinned_ms >= c.beside_moving_s as i64 * 1000)
-            || pinned_ms >= c.alone_s as i64 * 1000,
+        holds: !explained
+            && ((ctx.moving && !queued_onset && pinned_ms >= c.beside_moving_s as i64 * 1000)
+                || pinned_ms >= c.alone_s as i64 * 1000),
         since: l.locked_since,
     }
 }

@@ -48,6 +48,8 @@ enum R {
     Flow(u16),
     /// Exactly these values.
     Row(u16, Option<f32>, f32),
+    /// Slow dense traffic in a queue, slightly varying.
+    Queue,
     /// No row.
     Silent,
     /// A row the reader flagged invalid.
@@ -103,6 +105,15 @@ fn run_with(
                         occupancy_pct,
                         ..base
                     },
+                    R::Queue => {
+                        let j = (k + lane as i64 + station as i64) as u16;
+                        Obs {
+                            volume: 2 + j % 2,
+                            speed_kmh: Some(12.0 + (j % 5) as f32),
+                            occupancy_pct: 60.0 + (j % 7) as f32,
+                            ..base
+                        }
+                    }
                     R::Silent => continue,
                     R::Garbage => Obs {
                         valid: false,
@@ -478,6 +489,88 @@ fn each_rule_switches_off_alone() {
         assert!(
             faults(&events).iter().all(|f| !f.1.contains(&rule)),
             "{rule:?} off: {events:?}"
+        );
+    }
+}
+
+/// A lane standing in a queue is traffic, not a fault: pinned occupancy
+/// that a queue explains (the lane slowed before it pinned; the other lanes
+/// crawl; the same lane queues upstream; the same lane is starved
+/// downstream) and a lane counting nothing below a queue in the same lane
+/// raise nothing. Without the queue signs each case raises a fault.
+#[test]
+fn lanes_standing_in_a_queue_are_not_faulty() {
+    type Case = (&'static str, FaultRule, fn(usize, u8, i64) -> R);
+    let cases: &[Case] = &[
+        (
+            "queue reaches the loop gradually",
+            FaultRule::LockedOn,
+            |s, l, k| match (s, l, k) {
+                (1, 1, 10..=11) => R::Queue,
+                (1, 1, 12..=45) => R::Row(0, None, 100.0),
+                _ => R::Flow(6),
+            },
+        ),
+        (
+            "a vehicle brakes to a stop on the loop",
+            FaultRule::LockedOn,
+            |s, l, k| match (s, l, k) {
+                // 4 vehicles in 20 s at 95 km/h cannot cover the loop 38 % of it.
+                (1, 3, 10) => R::Row(4, Some(95.0), 38.0),
+                (1, 3, 11..=45) => R::Row(0, None, 100.0),
+                _ => R::Flow(6),
+            },
+        ),
+        (
+            "the other lanes crawl",
+            FaultRule::LockedOn,
+            |s, l, k| match (s, l, k) {
+                (1, 1, 10..=45) => R::Row(0, None, 100.0),
+                (1, _, 10..=45) => R::Row(
+                    4 + (k % 2) as u16,
+                    Some(25.0 + (k % 3) as f32),
+                    40.0 + (k % 4) as f32,
+                ),
+                _ => R::Flow(6),
+            },
+        ),
+        (
+            "the same lane queues upstream",
+            FaultRule::LockedOn,
+            |s, l, k| match (s, l, k) {
+                (1, 1, 10..=45) => R::Row(0, None, 100.0),
+                (0, 1, 10..=45) => R::Queue,
+                _ => R::Flow(6),
+            },
+        ),
+        (
+            "the same lane is starved downstream",
+            FaultRule::LockedOn,
+            |s, l, k| match (s, l, k) {
+                (1, 1, 10..=45) => R::Row(0, None, 100.0),
+                (2, 1, 10..=45) => R::Row(0, None, 0.0),
+                _ => R::Flow(6),
+            },
+        ),
+        (
+            "empty below a queue in the same lane",
+            FaultRule::ZeroFlow,
+            |s, l, k| match (s, l, k) {
+                (0, 2, 10..=45) => R::Queue,
+                (1, 2, 10..=45) => R::Row(0, None, 0.0),
+                _ => R::Flow(6),
+            },
+        ),
+    ];
+    for &(name, rule, case) in cases {
+        let (events, _) = run(60, case);
+        assert!(faults(&events).is_empty(), "{name}: {events:?}");
+        let mut cfg = QualityConfig::default();
+        cfg.queue.enabled = false;
+        let (events, _) = run_with(cfg, 60, case);
+        assert!(
+            faults(&events).iter().any(|f| f.1.contains(&rule)),
+            "{name}: without the queue signs it is {rule:?}: {events:?}"
         );
     }
 }
