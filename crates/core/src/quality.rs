@@ -19,6 +19,7 @@
 //! | `zero_flow` — nothing counted while the lanes beside it (or the neighbouring stations) flow | `zero_flow_rule` | [`ZeroFlowRule`] |
 //! | `locked_on` — occupancy pinned at 100 % with no vehicles | `locked_on_rule` | [`LockedOnRule`] |
 //! | `inconsistent` — most recent readings impossible together | `inconsistent_rule` | [`InconsistentRule`] |
+//! | `station_zero` — a whole station counts nothing while its neighbours carry the traffic through it | `Quality::station_zero_rule` | [`StationZeroRule`] |
 //!
 //! A fault clears once its condition has been false for the recovery time
 //! of data (`MissingRule::recover_s`, `QualityConfig::recover_s`).
@@ -41,16 +42,23 @@ pub enum FaultRule {
     LockedOn = 3,
     /// 量速占不一致: values impossible together.
     Inconsistent = 4,
+    /// 整站零流量: every lane of a station counts nothing while the
+    /// stations on either side carry the traffic through it.
+    StationZero = 5,
 }
+
+/// Number of rules.
+const RULES: usize = 6;
 
 impl FaultRule {
     /// All rules.
-    pub const ALL: [FaultRule; 5] = [
+    pub const ALL: [FaultRule; RULES] = [
         FaultRule::Missing,
         FaultRule::Stuck,
         FaultRule::ZeroFlow,
         FaultRule::LockedOn,
         FaultRule::Inconsistent,
+        FaultRule::StationZero,
     ];
 
     /// Name used in events and docs.
@@ -61,6 +69,7 @@ impl FaultRule {
             FaultRule::ZeroFlow => "zero_flow",
             FaultRule::LockedOn => "locked_on",
             FaultRule::Inconsistent => "inconsistent",
+            FaultRule::StationZero => "station_zero",
         }
     }
 
@@ -72,6 +81,7 @@ impl FaultRule {
             FaultRule::ZeroFlow => "quality.zero_flow",
             FaultRule::LockedOn => "quality.locked_on",
             FaultRule::Inconsistent => "quality.inconsistent",
+            FaultRule::StationZero => "quality.station_zero",
         }
     }
 
@@ -95,6 +105,8 @@ pub struct QualityConfig {
     pub locked_on: LockedOnRule,
     /// `inconsistent` (量速占不一致).
     pub inconsistent: InconsistentRule,
+    /// `station_zero` (整站零流量).
+    pub station_zero: StationZeroRule,
     /// What counts as a queue (explains `locked_on` and `zero_flow`).
     pub queue: QueueSigns,
     /// Seconds of good data that clear a fault of any rule but `missing`.
@@ -195,6 +207,29 @@ pub struct QueueSigns {
     pub smoothing_s: u32,
 }
 
+/// `station_zero`: a whole station counts nothing while the traffic flows
+/// through it — the stations on either side carry it, and the one below
+/// carries about what the one above does (flow conservation, ramps
+/// between tolerated). A block that stops the traffic above the station
+/// starves the station below too; a dead station does not. This rule does
+/// not give way to an open incident: a dead station looks like starvation
+/// to the incident tests, and the incident it raises must not hide it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StationZeroRule {
+    /// Whether the rule runs.
+    pub enabled: bool,
+    /// Duration of the all-zero streak (s, default 240).
+    pub min_s: u32,
+    /// Flow per lane at the neighbouring stations that makes an all-zero
+    /// station implausible (veh/h, smoothed over `ZeroFlowRule::smoothing_s`,
+    /// default 400).
+    pub neighbour_flow_vph: f32,
+    /// The station below must carry at least this share of the flow per
+    /// lane of the station above (default 0.5: on- and off-ramps between
+    /// change it by far less).
+    pub conserved_share: f32,
+}
+
 /// `inconsistent`: values impossible together, most of the time.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InconsistentRule {
@@ -258,6 +293,12 @@ impl Default for QualityConfig {
                 chatter_per_30s: 37.0,
                 vehicle_length_m: (2.0, 35.0),
                 min_volume_for_checks: 3,
+            },
+            station_zero: StationZeroRule {
+                enabled: true,
+                min_s: 240,
+                neighbour_flow_vph: 400.0,
+                conserved_share: 0.5,
             },
             recover_s: 300,
             feed_gap_fraction: 0.5,
@@ -329,9 +370,9 @@ struct Lane {
     /// Active faults (bit per rule).
     active: u8,
     /// Per rule: when the condition began (for an active fault).
-    cond_start: [i64; 5],
+    cond_start: [i64; RULES],
     /// Per rule: since when an active fault's condition has been false.
-    clear_since: [i64; 5],
+    clear_since: [i64; RULES],
 }
 
 impl Lane {
@@ -370,8 +411,8 @@ impl Lane {
             incons_bits: 0,
             incons_since: NEVER,
             active: 0,
-            cond_start: [NEVER; 5],
-            clear_since: [NEVER; 5],
+            cond_start: [NEVER; RULES],
+            clear_since: [NEVER; RULES],
         }
     }
 }
@@ -390,6 +431,10 @@ pub struct Quality {
     episodes: Vec<Option<Episode>>,
     /// Per detector: flow per usable lane this tick (veh/h/lane), NaN if none.
     station_flow: Vec<f32>,
+    /// Per detector: the all-zero streak (start, smoothed flow beside it).
+    station_zero: Vec<(i64, f32)>,
+    /// Per detector: its first lane index.
+    first_lane: Vec<usize>,
     first_tick: i64,
     nominal_interval_ms: i64,
     /// Per detector: next to an open incident (a blocked lane counts nothing
@@ -407,6 +452,12 @@ impl Quality {
             lanes: vec![Lane::new(); n],
             episodes: vec![None; road.detectors().len()],
             station_flow: vec![f32::NAN; road.detectors().len()],
+            station_zero: vec![(NEVER, 0.0); road.detectors().len()],
+            first_lane: road
+                .detectors()
+                .iter()
+                .map(|d| d.first_lane as usize)
+                .collect(),
             first_tick: NEVER,
             near_incident: vec![false; road.detectors().len()],
             nominal_interval_ms: 0,
@@ -557,6 +608,7 @@ impl Quality {
         } else {
             30_000
         };
+        let station_zero = self.station_zero_rule(stations, pos, now_ms);
         for li in lane_range(d) {
             // Lanes earlier in the station may have just turned faulty: the
             // flow beside this one is what the others still carry.
@@ -585,6 +637,7 @@ impl Quality {
                 zero_flow_rule(&cfg.zero_flow, l, now_ms),
                 locked_on_rule(&cfg.locked_on, &cfg.queue, l, &ctx, &around, now_ms),
                 inconsistent_rule(&cfg.inconsistent, l),
+                station_zero,
             ];
             // Missing data also means the reading-based conditions hold no news:
             // keep their state, but a fault on them cannot clear while silent.
@@ -623,6 +676,79 @@ impl Quality {
                 closed.push(ep.event);
             }
         }
+    }
+
+    /// `station_zero`: tracks the station's all-zero streak and judges it
+    /// against the flow through the neighbouring stations.
+    fn station_zero_rule(&mut self, stations: &[u32], pos: usize, now_ms: i64) -> Verdict {
+        let c = &self.cfg.station_zero;
+        let di = stations[pos] as usize;
+        let d_lanes = {
+            let mut any_fresh = false;
+            let mut all_zero = true;
+            let mut interval = 0;
+            for l in self.lanes_of(di) {
+                if l.fresh && l.valid {
+                    any_fresh = true;
+                    interval = interval.max(l.reading.interval_ms);
+                    all_zero &= is_zero(&self.cfg.zero_flow, &l.reading);
+                } else if l.fresh {
+                    all_zero = false;
+                }
+            }
+            (any_fresh, all_zero, interval)
+        };
+        let (fresh, all_zero, interval) = d_lanes;
+        if !fresh {
+            // No news (a silent station is `missing`'s): keep the streak.
+        } else if !all_zero {
+            self.station_zero[di].0 = NEVER;
+        } else {
+            let up = pos
+                .checked_sub(1)
+                .map(|p| self.station_flow[stations[p] as usize]);
+            let down = stations
+                .get(pos + 1)
+                .map(|&s| self.station_flow[s as usize]);
+            let beside = match (up, down) {
+                (Some(a), Some(b)) if a.is_finite() && b.is_finite() => {
+                    if b >= c.conserved_share * a {
+                        a.min(b)
+                    } else {
+                        0.0
+                    }
+                }
+                (Some(a), None) | (None, Some(a)) if a.is_finite() => a,
+                _ => 0.0,
+            };
+            let z = &mut self.station_zero[di];
+            if z.0 == NEVER {
+                *z = (now_ms - interval, beside);
+            } else {
+                let tau = self.cfg.zero_flow.smoothing_s as f32 * 1000.0;
+                z.1 += (interval as f32 / tau).min(1.0) * (beside - z.1);
+            }
+        }
+        let (since, nb) = self.station_zero[di];
+        Verdict {
+            holds: c.enabled
+                && since != NEVER
+                && now_ms - since >= c.min_s as i64 * 1000
+                && nb >= c.neighbour_flow_vph,
+            since,
+        }
+    }
+
+    fn lanes_of(&self, di: usize) -> &[Lane] {
+        // Detectors' lanes are contiguous in `lanes`; the next detector's
+        // first lane (or the end) bounds this one's.
+        let lo = self.first_lane[di];
+        let hi = self
+            .first_lane
+            .get(di + 1)
+            .copied()
+            .unwrap_or(self.lanes.len());
+        &self.lanes[lo..hi]
     }
 
     /// The flow per usable lane of the neighbouring stations (the smaller of

@@ -238,8 +238,56 @@ fn whole_station_zero_while_neighbours_flow_fires() {
     });
     assert_eq!(
         faults(&events),
-        [("B", vec![FaultRule::ZeroFlow], vec![1, 2, 3])]
+        [(
+            "B",
+            vec![FaultRule::ZeroFlow, FaultRule::StationZero],
+            vec![1, 2, 3]
+        )]
     );
+}
+
+/// A dead station starves nothing below it: the traffic its neighbours
+/// carry passes through it. The incident tests read it as starvation and
+/// raise an incident there, which must not hide the fault (before
+/// `station_zero`, the open incident excused the zeros: every whole-station
+/// zero of the issue-15 validation days went unreported). A closure above
+/// the station, which starves the station below too, is no fault.
+#[test]
+fn dead_station_is_found_beside_the_incident_it_looks_like() {
+    let dead = |s: usize, _: u8, k: i64| {
+        if s == 1 && k >= 80 {
+            R::Row(0, None, 0.0)
+        } else {
+            R::Flow(10)
+        }
+    };
+    let (events, _) = run(140, dead);
+    assert!(
+        events.iter().any(|e| e.kind == EventKind::Incident),
+        "the case must look like an incident: {events:?}"
+    );
+    let f = faults(&events);
+    assert_eq!(f.len(), 1, "{events:?}");
+    assert_eq!(f[0].0, "B");
+    assert!(f[0].1.contains(&FaultRule::StationZero), "{f:?}");
+    let e = events
+        .iter()
+        .find(|e| e.kind == EventKind::DetectorFault)
+        .unwrap();
+    assert!(e.detected_ms - e.start_ms <= 300_000, "{e:?}");
+    let mut cfg = QualityConfig::default();
+    cfg.station_zero.enabled = false;
+    let (events, _) = run_with(cfg, 140, dead);
+    assert!(faults(&events).is_empty(), "without the rule: {events:?}");
+    // Everything stops at B and below it (a closure above B): no fault.
+    let (events, _) = run(140, |s, _, k| {
+        if s >= 1 && k >= 80 {
+            R::Row(0, None, 0.0)
+        } else {
+            R::Flow(10)
+        }
+    });
+    assert!(faults(&events).is_empty(), "{events:?}");
 }
 
 #[test]
