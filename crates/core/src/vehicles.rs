@@ -13,7 +13,7 @@
 //! | event | fires when | default |
 //! |---|---|---|
 //! | `hazmat_speeding` | a hazmat vehicle above the hazmat limit for longer than `speeding_s` | 80 km/h (expressway limit for dangerous goods), 60 s |
-//! | `hazmat_stopped` | a hazmat vehicle below 5 km/h within 100 m for 5 min on the carriageway, not within 500 m of a service area | 300 s |
+//! | `hazmat_stopped` | a hazmat vehicle below 5 km/h within 100 m for 5 min on the carriageway (within `lanes × 3.75 + 12` m of the centre line), not inside a service area's extent on its carriageway (`from_m…to_m`, or the stake ± 250 m) | 300 s |
 //! | `hazmat_restricted_zone` | a hazmat vehicle inside a tunnel marked `hazmat = "forbidden"` | first report inside |
 //! | `hazmat_driving_time` | a hazmat vehicle driving more than 4 h without a rest of 20 min | 4 h / 20 min |
 //! | `wrong_way` | two reports in a row at ≥ 20 km/h moving against the carriageway they are on; or a camera's `wrong_way` | — |
@@ -38,8 +38,15 @@ pub struct VehicleConfig {
     pub stop_radius_m: f64,
     /// Seconds stopped before it is a violation.
     pub stopped_s: u32,
-    /// Within this of a service area a stop is allowed (m).
-    pub service_area_m: f64,
+    /// Width of a lane (m): with `carriageway_margin_m`, where the
+    /// carriageway ends beside the centre line.
+    pub lane_width_m: f64,
+    /// Beyond the lanes (`lanes × lane_width_m` from the centre line): half
+    /// the median, the hard shoulder (3–3.5 m) and GPS error (m). A stop
+    /// further than `lanes × lane_width_m + carriageway_margin_m` from the
+    /// centre line is off the carriageway (a lay-by, a car park, a ramp's
+    /// verge): allowed.
+    pub carriageway_margin_m: f64,
     /// Further than this from the centre line is off the expressway (m).
     pub max_offset_m: f64,
     /// Closer than this to the centre line, the carriageway is unknown (m).
@@ -64,7 +71,8 @@ impl Default for VehicleConfig {
             stop_speed_kmh: 5.0,
             stop_radius_m: 100.0,
             stopped_s: 300,
-            service_area_m: 500.0,
+            lane_width_m: 3.75,
+            carriageway_margin_m: 12.0,
             max_offset_m: 60.0,
             min_side_offset_m: 2.0,
             driving_limit_s: 4 * 3600,
@@ -247,11 +255,7 @@ impl VehicleWatch {
             close(track, SPEEDING, t, closed);
         }
         // Stopped on the carriageway.
-        let near_service = road
-            .service_areas()
-            .iter()
-            .any(|s| (s.stake_m - m.stake_m).abs() <= cfg.service_area_m);
-        if !moving && !near_service {
+        if !moving && !stop_allowed(cfg, road, dir, m.stake_m, m.offset_m) {
             if track.stop_since == NEVER
                 || (m.stake_m - track.stop_anchor_m).abs() > cfg.stop_radius_m
             {
@@ -349,6 +353,20 @@ impl VehicleWatch {
             .flat_map(|t| t.open.iter().flatten())
             .chain(self.camera_wrong_way.iter().map(|(e, _)| e))
     }
+}
+
+/// Where a hazmat vehicle may stop: inside a service area's extent on its
+/// carriageway (the road book's `from_m…to_m`, the stake ± 250 m when only
+/// the stake is given), or well off the carriageway.
+fn stop_allowed(
+    cfg: &VehicleConfig,
+    road: &RoadBook,
+    dir: Option<Direction>,
+    stake_m: f64,
+    offset_m: f64,
+) -> bool {
+    let edge = road.lanes() as f64 * cfg.lane_width_m + cfg.carriageway_margin_m;
+    offset_m.abs() > edge || road.service_areas().iter().any(|s| s.covers(dir, stake_m))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use zhilu_core::road::RoadBook;
-use zhilu_core::{Brain, BrainConfig, Event, EventDetail, EventKind, FaultRule, Obs};
+use zhilu_core::{
+    Brain, BrainConfig, Event, EventDetail, EventKind, FaultRule, Obs, QualityConfig,
+};
 
 const STEP_S: i64 = 20;
 const T0: i64 = 1_795_384_800_000; // 2026-11-23T06:00:00+08:00
@@ -46,6 +48,8 @@ enum R {
     Flow(u16),
     /// Exactly these values.
     Row(u16, Option<f32>, f32),
+    /// Slow dense traffic in a queue, slightly varying.
+    Queue,
     /// No row.
     Silent,
     /// A row the reader flagged invalid.
@@ -55,7 +59,20 @@ enum R {
 /// Runs `ticks` ticks; `f(station, lane, tick)` says what each lane reports.
 /// Returns all events (closed, then still open) and the brain.
 fn run(ticks: i64, f: impl Fn(usize, u8, i64) -> R) -> (Vec<Event>, Brain) {
-    let mut brain = Brain::new(road(), BrainConfig::default());
+    run_with(QualityConfig::default(), ticks, f)
+}
+
+/// [`run`] with other thresholds.
+fn run_with(
+    quality: QualityConfig,
+    ticks: i64,
+    f: impl Fn(usize, u8, i64) -> R,
+) -> (Vec<Event>, Brain) {
+    let cfg = BrainConfig {
+        quality,
+        ..BrainConfig::default()
+    };
+    let mut brain = Brain::new(road(), cfg);
     let mut events = Vec::new();
     for k in 1..=ticks {
         for station in 0..3usize {
@@ -88,6 +105,15 @@ fn run(ticks: i64, f: impl Fn(usize, u8, i64) -> R) -> (Vec<Event>, Brain) {
                         occupancy_pct,
                         ..base
                     },
+                    R::Queue => {
+                        let j = (k + lane as i64 + station as i64) as u16;
+                        Obs {
+                            volume: 2 + j % 2,
+                            speed_kmh: Some(12.0 + (j % 5) as f32),
+                            occupancy_pct: 60.0 + (j % 7) as f32,
+                            ..base
+                        }
+                    }
                     R::Silent => continue,
                     R::Garbage => Obs {
                         valid: false,
@@ -212,8 +238,56 @@ fn whole_station_zero_while_neighbours_flow_fires() {
     });
     assert_eq!(
         faults(&events),
-        [("B", vec![FaultRule::ZeroFlow], vec![1, 2, 3])]
+        [(
+            "B",
+            vec![FaultRule::ZeroFlow, FaultRule::StationZero],
+            vec![1, 2, 3]
+        )]
     );
+}
+
+/// A dead station starves nothing below it: the traffic its neighbours
+/// carry passes through it. The incident tests read it as starvation and
+/// raise an incident there, which must not hide the fault (before
+/// `station_zero`, the open incident excused the zeros: every whole-station
+/// zero of the issue-15 validation days went unreported). A closure above
+/// the station, which starves the station below too, is no fault.
+#[test]
+fn dead_station_is_found_beside_the_incident_it_looks_like() {
+    let dead = |s: usize, _: u8, k: i64| {
+        if s == 1 && k >= 80 {
+            R::Row(0, None, 0.0)
+        } else {
+            R::Flow(10)
+        }
+    };
+    let (events, _) = run(140, dead);
+    assert!(
+        events.iter().any(|e| e.kind == EventKind::Incident),
+        "the case must look like an incident: {events:?}"
+    );
+    let f = faults(&events);
+    assert_eq!(f.len(), 1, "{events:?}");
+    assert_eq!(f[0].0, "B");
+    assert!(f[0].1.contains(&FaultRule::StationZero), "{f:?}");
+    let e = events
+        .iter()
+        .find(|e| e.kind == EventKind::DetectorFault)
+        .unwrap();
+    assert!(e.detected_ms - e.start_ms <= 300_000, "{e:?}");
+    let mut cfg = QualityConfig::default();
+    cfg.station_zero.enabled = false;
+    let (events, _) = run_with(cfg, 140, dead);
+    assert!(faults(&events).is_empty(), "without the rule: {events:?}");
+    // Everything stops at B and below it (a closure above B): no fault.
+    let (events, _) = run(140, |s, _, k| {
+        if s >= 1 && k >= 80 {
+            R::Row(0, None, 0.0)
+        } else {
+            R::Flow(10)
+        }
+    });
+    assert!(faults(&events).is_empty(), "{events:?}");
 }
 
 #[test]
@@ -387,4 +461,164 @@ fn fault_recovers_after_five_minutes_of_good_data() {
         st.directions[0].samples[2].lanes_used, 3,
         "recovered lane is used again"
     );
+}
+
+/// Each rule has its own table and can be switched off alone: the case
+/// that fires it raises nothing without it, and the other rules still run.
+#[test]
+fn each_rule_switches_off_alone() {
+    type Case = (FaultRule, fn(&mut QualityConfig), fn(usize, u8, i64) -> R);
+    let cases: &[Case] = &[
+        (
+            FaultRule::Missing,
+            |c| c.missing.enabled = false,
+            |s, l, k| {
+                if s == 1 && l == 1 && k >= 10 {
+                    R::Silent
+                } else {
+                    R::Flow(6)
+                }
+            },
+        ),
+        (
+            FaultRule::Stuck,
+            |c| c.stuck.enabled = false,
+            |s, l, k| {
+                if s == 1 && l == 2 && k >= 10 {
+                    R::Row(7, Some(88.0), 9.0)
+                } else {
+                    R::Flow(6)
+                }
+            },
+        ),
+        (
+            FaultRule::ZeroFlow,
+            |c| c.zero_flow.enabled = false,
+            |s, l, k| {
+                if s == 0 && l == 1 && k >= 10 {
+                    R::Row(0, None, 0.0)
+                } else {
+                    R::Flow(6)
+                }
+            },
+        ),
+        (
+            FaultRule::LockedOn,
+            |c| c.locked_on.enabled = false,
+            |s, l, k| {
+                if s == 2 && l == 3 && k >= 10 {
+                    R::Row(0, None, 100.0)
+                } else {
+                    R::Flow(6)
+                }
+            },
+        ),
+        (
+            FaultRule::Inconsistent,
+            |c| c.inconsistent.enabled = false,
+            |s, l, k| {
+                if s == 1 && l == 3 && k >= 10 {
+                    R::Garbage
+                } else {
+                    R::Flow(6)
+                }
+            },
+        ),
+    ];
+    for &(rule, off, case) in cases {
+        let (events, _) = run(60, case);
+        assert!(
+            faults(&events).iter().any(|f| f.1.contains(&rule)),
+            "{rule:?} on: {events:?}"
+        );
+        let mut cfg = QualityConfig::default();
+        off(&mut cfg);
+        let (events, _) = run_with(cfg, 60, case);
+        assert!(
+            faults(&events).iter().all(|f| !f.1.contains(&rule)),
+            "{rule:?} off: {events:?}"
+        );
+    }
+}
+
+/// A lane standing in a queue is traffic, not a fault: pinned occupancy
+/// that a queue explains (the lane slowed before it pinned; the other lanes
+/// crawl; the same lane queues upstream; the same lane is starved
+/// downstream) and a lane counting nothing below a queue in the same lane
+/// raise nothing. Without the queue signs each case raises a fault.
+#[test]
+fn lanes_standing_in_a_queue_are_not_faulty() {
+    type Case = (&'static str, FaultRule, fn(usize, u8, i64) -> R);
+    let cases: &[Case] = &[
+        (
+            "queue reaches the loop gradually",
+            FaultRule::LockedOn,
+            |s, l, k| match (s, l, k) {
+                (1, 1, 10..=11) => R::Queue,
+                (1, 1, 12..=45) => R::Row(0, None, 100.0),
+                _ => R::Flow(6),
+            },
+        ),
+        (
+            "a vehicle brakes to a stop on the loop",
+            FaultRule::LockedOn,
+            |s, l, k| match (s, l, k) {
+                // 4 vehicles in 20 s at 95 km/h cannot cover the loop 38 % of it.
+                (1, 3, 10) => R::Row(4, Some(95.0), 38.0),
+                (1, 3, 11..=45) => R::Row(0, None, 100.0),
+                _ => R::Flow(6),
+            },
+        ),
+        (
+            "the other lanes crawl",
+            FaultRule::LockedOn,
+            |s, l, k| match (s, l, k) {
+                (1, 1, 10..=45) => R::Row(0, None, 100.0),
+                (1, _, 10..=45) => R::Row(
+                    4 + (k % 2) as u16,
+                    Some(25.0 + (k % 3) as f32),
+                    40.0 + (k % 4) as f32,
+                ),
+                _ => R::Flow(6),
+            },
+        ),
+        (
+            "the same lane queues upstream",
+            FaultRule::LockedOn,
+            |s, l, k| match (s, l, k) {
+                (1, 1, 10..=45) => R::Row(0, None, 100.0),
+                (0, 1, 10..=45) => R::Queue,
+                _ => R::Flow(6),
+            },
+        ),
+        (
+            "the same lane is starved downstream",
+            FaultRule::LockedOn,
+            |s, l, k| match (s, l, k) {
+                (1, 1, 10..=45) => R::Row(0, None, 100.0),
+                (2, 1, 10..=45) => R::Row(0, None, 0.0),
+                _ => R::Flow(6),
+            },
+        ),
+        (
+            "empty below a queue in the same lane",
+            FaultRule::ZeroFlow,
+            |s, l, k| match (s, l, k) {
+                (0, 2, 10..=45) => R::Queue,
+                (1, 2, 10..=45) => R::Row(0, None, 0.0),
+                _ => R::Flow(6),
+            },
+        ),
+    ];
+    for &(name, rule, case) in cases {
+        let (events, _) = run(60, case);
+        assert!(faults(&events).is_empty(), "{name}: {events:?}");
+        let mut cfg = QualityConfig::default();
+        cfg.queue.enabled = false;
+        let (events, _) = run_with(cfg, 60, case);
+        assert!(
+            faults(&events).iter().any(|f| f.1.contains(&rule)),
+            "{name}: without the queue signs it is {rule:?}: {events:?}"
+        );
+    }
 }

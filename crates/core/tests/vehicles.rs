@@ -11,8 +11,13 @@ const M_PER_DEG: f64 = 111_195.08;
 /// A 50-km road running due north; a tunnel closed to hazmat at 20–21 km;
 /// a service area at 30 km.
 fn road() -> Arc<RoadBook> {
+    road_with("")
+}
+
+/// [`road`] with extra keys in its `[[service_area]]`.
+fn road_with(service_area_keys: &str) -> Arc<RoadBook> {
     let text = format!(
-        "[road]\nid = \"V\"\ntz = \"+08:00\"\ndirections = [\"up\", \"down\"]\ngeometry = [[0, 116.0, 39.0], [50000, 116.0, {}]]\nlanes = 3\nspeed_limit_kmh = 120\n\n[[tunnel]]\nid = \"TN\"\nfrom_m = 20000\nto_m = 21000\nhazmat = \"forbidden\"\n\n[[service_area]]\nid = \"SA\"\nname = \"服务区\"\nstake_m = 30000\n",
+        "[road]\nid = \"V\"\ntz = \"+08:00\"\ndirections = [\"up\", \"down\"]\ngeometry = [[0, 116.0, 39.0], [50000, 116.0, {}]]\nlanes = 3\nspeed_limit_kmh = 120\n\n[[tunnel]]\nid = \"TN\"\nfrom_m = 20000\nto_m = 21000\nhazmat = \"forbidden\"\n\n[[service_area]]\nid = \"SA\"\nname = \"服务区\"\nstake_m = 30000\n{service_area_keys}",
         39.0 + 50_000.0 / M_PER_DEG
     );
     Arc::new(RoadBook::from_toml(&text, "ROAD.toml").unwrap())
@@ -46,7 +51,16 @@ fn run(
     secs: i64,
     track: impl Fn(i64) -> Option<(f64, f64, bool, f32)>,
 ) -> Vec<Event> {
-    let mut brain = Brain::new(road(), BrainConfig::default());
+    run_on(road(), class, secs, track)
+}
+
+fn run_on(
+    road: Arc<RoadBook>,
+    class: VehicleClass,
+    secs: i64,
+    track: impl Fn(i64) -> Option<(f64, f64, bool, f32)>,
+) -> Vec<Event> {
+    let mut brain = Brain::new(road, BrainConfig::default());
     let mut events = Vec::new();
     for t in (0..=secs).step_by(30) {
         if let Some((s, side, north, v)) = track(t) {
@@ -113,6 +127,118 @@ fn stopped_on_the_carriageway_for_five_minutes() {
     assert!(run(VehicleClass::Hazmat, 600, stop(10_000.0, 4)).is_empty());
     // At the service area, stopping is what it is for.
     assert!(run(VehicleClass::Hazmat, 1200, stop(29_800.0, 10)).is_empty());
+}
+
+/// Stops near a service area: allowed inside its extent on the truck's own
+/// carriageway, or well off the carriageway; anywhere else (a lane, the
+/// hard shoulder) five minutes is a violation, raised at five minutes.
+#[test]
+fn stops_near_a_service_area() {
+    // (service-area keys, stop stake, metres east of the centre line, north?, violation?)
+    let cases: &[(&str, f64, f64, bool, bool, &str)] = &[
+        (
+            "",
+            30_200.0,
+            7.0,
+            true,
+            false,
+            "200 m past the stake: inside ±250 m",
+        ),
+        (
+            "",
+            30_310.0,
+            7.0,
+            true,
+            true,
+            "310 m past the stake, in a lane",
+        ),
+        (
+            "",
+            29_690.0,
+            7.0,
+            true,
+            true,
+            "310 m before the stake, in a lane",
+        ),
+        (
+            "",
+            30_310.0,
+            16.0,
+            true,
+            true,
+            "310 m past, on the hard shoulder",
+        ),
+        (
+            "",
+            8_000.0,
+            40.0,
+            true,
+            false,
+            "40 m off the carriageway (a lay-by)",
+        ),
+        (
+            "",
+            12_000.0,
+            -40.0,
+            false,
+            false,
+            "40 m off the down carriageway",
+        ),
+        (
+            "",
+            12_000.0,
+            -9.0,
+            false,
+            true,
+            "in a lane of the down carriageway",
+        ),
+        (
+            "from_m = 29500\nto_m = 30800\ndirections = [\"up\"]\n",
+            30_700.0,
+            7.0,
+            true,
+            false,
+            "inside the extent given, on the carriageway served",
+        ),
+        (
+            "from_m = 29500\nto_m = 30800\ndirections = [\"up\"]\n",
+            30_700.0,
+            -7.0,
+            false,
+            true,
+            "inside the extent, on the carriageway not served",
+        ),
+        (
+            "from_m = 29900\nto_m = 30100\n",
+            30_200.0,
+            7.0,
+            true,
+            true,
+            "past a narrower extent than ±250 m",
+        ),
+    ];
+    for &(keys, at_m, side, north, violation, name) in cases {
+        let sign = if north { 1.0 } else { -1.0 };
+        let e = run_on(road_with(keys), VehicleClass::Hazmat, 1200, |t| {
+            Some(if t < 120 {
+                (at_m - sign * 20.0 * (120 - t) as f64, side, north, 72.0)
+            } else if t < 120 + 10 * 60 {
+                (at_m, side, north, 0.0)
+            } else {
+                (at_m + sign * 20.0 * (t - 720) as f64, side, north, 72.0)
+            })
+        });
+        if violation {
+            assert_eq!(kinds(&e), [EventKind::HazmatStopped], "{name}: {e:?}");
+            assert!(
+                e[0].detected_ms - e[0].start_ms <= 300_000 + 120_000,
+                "{name}: found within 2 min of reaching 5 min: {:?}",
+                e[0]
+            );
+        } else {
+            assert!(e.is_empty(), "{name}: {e:?}");
+        }
+    }
 }
 
 #[test]

@@ -140,6 +140,14 @@ struct RawServiceArea {
     stake_m: Spanned<RawStake>,
     #[serde(default)]
     chargers: Option<Spanned<i64>>,
+    /// Extension: the extent along the road (both or neither).
+    #[serde(default)]
+    from_m: Option<Spanned<RawStake>>,
+    #[serde(default)]
+    to_m: Option<Spanned<RawStake>>,
+    /// Extension: the carriageways it serves (default: every one).
+    #[serde(default)]
+    directions: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// Validation context: turns byte spans into file:line:column errors.
@@ -684,11 +692,59 @@ pub(crate) fn load(text: &str, file: &str) -> Result<RoadBook, RoadError> {
             }
             Some(c) => *c.get_ref() as u32,
         };
+        let (from_m, to_m) = match (&s.from_m, &s.to_m) {
+            (None, None) => (
+                (stake_m - ServiceArea::DEFAULT_HALF_EXTENT_M).max(book.geometry.start_m()),
+                (stake_m + ServiceArea::DEFAULT_HALF_EXTENT_M).min(book.geometry.end_m()),
+            ),
+            (Some(f), Some(t)) => {
+                let (from_m, to_m) = zone(&ctx, &book.geometry, f, t, "service_area")?;
+                if stake_m < from_m || stake_m > to_m {
+                    return Err(ctx.err(
+                        s.stake_m.span(),
+                        "service_area.stake_m",
+                        format!("stake {stake_m} m is outside the extent {from_m}…{to_m} m"),
+                    ));
+                }
+                (from_m, to_m)
+            }
+            (Some(f), None) => {
+                return Err(ctx.err(
+                    f.span(),
+                    "service_area.to_m",
+                    "from_m needs to_m (give both or neither)",
+                ));
+            }
+            (None, Some(t)) => {
+                return Err(ctx.err(
+                    t.span(),
+                    "service_area.from_m",
+                    "to_m needs from_m (give both or neither)",
+                ));
+            }
+        };
+        let dirs = match &s.directions {
+            None => directions.clone(),
+            Some(list) => {
+                let dirs = ctx.direction_set(list, "service_area.directions", &directions)?;
+                if dirs.is_empty() {
+                    return Err(ctx.err(
+                        list.span(),
+                        "service_area.directions",
+                        "must name at least one direction",
+                    ));
+                }
+                dirs
+            }
+        };
         book.service_areas.push(ServiceArea {
             id,
             name: s.name.clone(),
             stake_m,
             chargers,
+            from_m,
+            to_m,
+            directions: dirs,
         });
     }
 

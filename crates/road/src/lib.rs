@@ -204,6 +204,29 @@ pub struct ServiceArea {
     pub stake_m: f64,
     /// EV chargers.
     pub chargers: u32,
+    /// Where it begins along the road (m; extension `from_m`, default the
+    /// stake − 250 m): the deceleration lane, the car park and the
+    /// acceleration lane lie within `from_m…to_m`.
+    pub from_m: f64,
+    /// Where it ends along the road (m; extension `to_m`, default the
+    /// stake + 250 m).
+    pub to_m: f64,
+    /// The carriageways it serves (extension `directions`, default every
+    /// one of the road).
+    pub directions: Vec<Direction>,
+}
+
+impl ServiceArea {
+    /// Half the extent assumed when the road book gives only the stake (m).
+    pub const DEFAULT_HALF_EXTENT_M: f64 = 250.0;
+
+    /// Whether a stake on carriageway `dir` (None: unknown, any) lies
+    /// within the service area's extent.
+    pub fn covers(&self, dir: Option<Direction>, stake_m: f64) -> bool {
+        stake_m >= self.from_m
+            && stake_m <= self.to_m
+            && dir.is_none_or(|d| self.directions.contains(&d))
+    }
 }
 
 /// The kind of a device in the road book.

@@ -366,3 +366,87 @@ fn exit_tables() {
     assert_eq!(e.key, "exit.id");
     assert!(e.message.contains("twice"), "{e}");
 }
+
+/// The service area's extent and carriageways (zhilu extension): the stake
+/// alone means ±250 m on every carriageway; `from_m`/`to_m` come together
+/// and contain the stake; `directions` names carriageways of the road.
+#[test]
+fn service_area_extent() {
+    let b = load(EXAMPLE).unwrap();
+    let sa = &b.service_areas()[0];
+    assert_eq!((sa.from_m, sa.to_m), (14_750.0, 15_250.0));
+    assert_eq!(sa.directions, [Direction::Up, Direction::Down]);
+    assert!(sa.covers(Some(Direction::Down), 15_240.0));
+    assert!(!sa.covers(Some(Direction::Up), 15_260.0));
+
+    let with = |keys: &str| EXAMPLE.replacen("chargers = 8\n", &format!("chargers = 8\n{keys}"), 1);
+    let b = load(&with(
+        "from_m = \"K14+900\"\nto_m = 15600\ndirections = [\"up\"]\n",
+    ))
+    .unwrap();
+    let sa = &b.service_areas()[0];
+    assert_eq!((sa.from_m, sa.to_m), (14_900.0, 15_600.0));
+    assert!(sa.covers(Some(Direction::Up), 15_550.0));
+    assert!(
+        !sa.covers(Some(Direction::Down), 15_550.0),
+        "serves up only"
+    );
+    assert!(sa.covers(None, 15_550.0), "unknown carriageway: any");
+
+    let cases: &[(&str, &str, &str, &str)] = &[
+        (
+            "from_m = 14900\n",
+            "service_area.to_m",
+            "from_m = 14900",
+            "both or neither",
+        ),
+        (
+            "to_m = 15600\n",
+            "service_area.from_m",
+            "to_m = 15600",
+            "both or neither",
+        ),
+        (
+            "from_m = 15100\nto_m = 15600\n",
+            "service_area.stake_m",
+            "stake_m = 15000",
+            "outside the extent",
+        ),
+        (
+            "from_m = 15600\nto_m = 14900\n",
+            "service_area.to_m",
+            "to_m = 14900",
+            "greater than from_m",
+        ),
+        (
+            "directions = [\"north\"]\n",
+            "service_area.directions",
+            "directions = [\"north\"]",
+            "unknown direction",
+        ),
+        (
+            "directions = []\n",
+            "service_area.directions",
+            "directions = []",
+            "at least one",
+        ),
+        (
+            "side = \"left\"\n",
+            "side",
+            "side = \"left\"",
+            "unknown field",
+        ),
+    ];
+    for (keys, key, line_text, fragment) in cases {
+        let text = with(keys);
+        let e = load(&text).unwrap_err();
+        let sa_at = text.find("[[service_area]]").unwrap();
+        assert_eq!(e.key, *key, "{keys:?}: {e}");
+        assert_eq!(
+            e.line,
+            line_of_after(line_text, &text, sa_at),
+            "{keys:?}: {e}"
+        );
+        assert!(e.message.contains(fragment), "{keys:?}: {e}");
+    }
+}
