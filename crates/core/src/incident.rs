@@ -59,6 +59,15 @@ pub struct LimitConfig {
     /// A limit raised counts for this long (s) as the one traffic obeys:
     /// the platoon it held takes minutes to speed up.
     pub memory_s: u32,
+    /// A plan's lowered limit (not an open incident's own) is a known cause
+    /// where traffic under it has been congested within `memory_s`: a
+    /// queue there needs the station below to starve, and a lane shift
+    /// there is not a blocked lane unless it does (the fog plan's 20 km/h
+    /// builds a queue; drivers change lanes in and out of it).
+    pub plans_are_causes: bool,
+    /// An open incident's own plan lowers the limits this far upstream of
+    /// it (m): there a lowered limit is not another plan's.
+    pub own_plan_m: f64,
 }
 
 /// Test 1: a stationary queue upstream, free flow downstream.
@@ -167,7 +176,9 @@ pub struct LaneConfig {
     pub normal_s: f32,
     /// Evidence is summed over at most this long (s; at most 16 intervals).
     pub window_s: u32,
-    /// Most evidence one interval may add.
+    /// Most evidence one interval may add, per 30 s of data (scaled with
+    /// the interval: a 60-s count holds twice the vehicles of a 30-s one,
+    /// so one interval may add twice as much; at 20 s, two thirds).
     pub llr_cap: f32,
     /// Normal shares below this (or above 1 − this) carry no evidence.
     pub min_share: f32,
@@ -182,10 +193,12 @@ pub struct LaneConfig {
     pub settle_s: u32,
 }
 
-/// How long a pair must be anomalous before an alarm.
+/// How long a pair must be anomalous before an alarm: a time of data, so
+/// the number of ticks follows from the interval (at 20-s data three ticks,
+/// at 30 s two, at 60 s one: a 60-s count holds the evidence of two 30-s ones).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PersistConfig {
-    /// Ticks in a row …
+    /// At least this many ticks in a row …
     pub ticks: u32,
     /// … covering at least this many seconds of data.
     pub seconds: u32,
@@ -194,8 +207,27 @@ pub struct PersistConfig {
 /// When a detector-raised incident ends, and what its end teaches.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClearingConfig {
-    /// Calm ticks in a row before an incident ends.
-    pub calm_ticks: u32,
+    /// Calm data in a row (s) before an incident ends (at least
+    /// `calm_min_ticks` ticks): at 30-s data six ticks, at 20 s nine, at
+    /// 60 s three.
+    pub calm_s: u32,
+    /// … and at least this many calm ticks.
+    pub calm_min_ticks: u32,
+    /// An open incident's zone reaches up over at most this many stations
+    /// above its pair that run free but starved (the block is above them).
+    pub zone_up_max: usize,
+    /// … and, above a station slowed but not dense (drivers slowing past
+    /// the site), this far (m).
+    pub slowed_reach_m: f64,
+    /// A tick is not calm while the station below still starves: it carries
+    /// at most this share of its normal flow …
+    pub starved_ratio: f32,
+    /// … and the upstream station carries more than it beyond this many
+    /// standard deviations of the counts (a demand drop starves both).
+    pub starved_sigma: f32,
+    /// A tick is not calm while a lane at the station below still shows at
+    /// least this fraction of the lane test's threshold.
+    pub lane_fraction: f32,
     /// An open incident's pair is not calm under its own plan's limits
     /// while the upstream station is still slow and denser (the queue
     /// test's thresholds) and the station below carries at most this share
@@ -318,6 +350,8 @@ impl Default for IncidentConfig {
             limits: LimitConfig {
                 margin_kmh: 15.0,
                 memory_s: 300,
+                plans_are_causes: true,
+                own_plan_m: 10_000.0,
             },
             queue: QueueConfig {
                 enabled: true,
@@ -367,11 +401,17 @@ impl Default for IncidentConfig {
                 settle_s: 900,
             },
             persist: PersistConfig {
-                ticks: 2,
+                ticks: 1,
                 seconds: 60,
             },
             clearing: ClearingConfig {
-                calm_ticks: 6,
+                calm_s: 180,
+                calm_min_ticks: 2,
+                zone_up_max: 2,
+                slowed_reach_m: 500.0,
+                starved_ratio: 0.85,
+                starved_sigma: 2.0,
+                lane_fraction: 0.5,
                 mask_flow_ratio: 0.85,
                 holdoff_s: 900,
                 learned_jam_s: 86_400,
@@ -464,6 +504,9 @@ struct StationMem {
     /// Until when lane use counts as unsettled (ms): after the limit here
     /// changed, or while a weather zone is here.
     lane_unsettled_until: i64,
+    /// The highest limit ever in force on the carriageway (km/h): the
+    /// posted one. Below it a plan has lowered the limit.
+    limit_posted: f32,
 }
 
 /// Most intervals the lane test sums over.
@@ -604,8 +647,12 @@ struct PairSignals {
     /// The upstream station is slow below this (km/h): the queue test's
     /// speed, lowered under a lowered limit.
     up_slow_kmh: f32,
-    /// The stretch has a reason to jam daily (road book or learned).
+    /// The stretch has a reason to jam daily (road book, learned, or a
+    /// plan's lowered limit).
     has_cause: bool,
+    /// A plan's lowered limit is in force at either station, and traffic
+    /// there has been congested since.
+    plan_cause: bool,
     /// A fog or ice zone at or near the upstream station.
     weather: bool,
     /// The downstream station's normal flow (the larger of 5 and 15 min).
@@ -986,6 +1033,11 @@ impl IncidentWatch {
                     *a = None;
                 }
             }
+            // Per station: a lane still showing a share deficit (an open
+            // incident does not clear while it does).
+            let lane_evidence = self.lane_evidence(road, d, lane_h);
+            // Per station: the block is above it (free and starved).
+            let block_above = self.block_above(di, t);
             let mut anomalous_station = vec![false; d.samples.len()];
             // Whether a pair upstream of the one at hand holds an incident, open
             // or cleared within the hold-off (kept as the pairs go by, in order).
@@ -999,6 +1051,8 @@ impl IncidentWatch {
                     PairContext {
                         lane_at: &lane_at,
                         silent_lane: &silent_lane,
+                        lane_evidence: &lane_evidence,
+                        block_above: &block_above,
                         upstream_active: &mut upstream_active,
                         anomalous_station: &mut anomalous_station,
                     },
@@ -1095,6 +1149,15 @@ impl IncidentWatch {
         let cfg = &self.cfg;
         let mems = &mut self.stations[di];
         let limits = self.limits.get(di);
+        // The road has one posted limit: the highest in force anywhere.
+        let posted = limits
+            .map(|l| {
+                l.iter()
+                    .copied()
+                    .filter(|v| v.is_finite())
+                    .fold(0.0, f32::max)
+            })
+            .unwrap_or(0.0);
         for (k, s) in d.samples.iter().enumerate() {
             let m = &mut mems[k];
             m.last_flow = if s.valid { s.flow_vph } else { f32::NAN };
@@ -1115,6 +1178,7 @@ impl IncidentWatch {
                 m.lane_unsettled_until = t.now + cfg.lane.settle_s as i64 * 1000;
             }
             m.limit_last = cur;
+            m.limit_posted = m.limit_posted.max(posted);
             if cur <= m.limit_low || t.now > m.limit_low_until {
                 m.limit_low = cur;
                 m.limit_low_until = t.now + cfg.limits.memory_s as i64 * 1000;
@@ -1165,6 +1229,7 @@ impl IncidentWatch {
         let g_short = (step as f32 / 120_000.0).min(1.0);
         let step_h = step as f32 / 3_600_000.0;
         let w_lane = (step as f32 / 1000.0 / lc.normal_s).min(1.0);
+        let llr_cap = lc.llr_cap * step as f32 / 30_000.0;
         let lanes = &mut self.lanes;
         d.station_ids
             .iter()
@@ -1246,7 +1311,7 @@ impl IncidentWatch {
                         // test: each interval's evidence is capped.
                         let llr = if (lc.min_share..=1.0 - lc.min_share).contains(&p0) {
                             (n * r.ln() + (counts_total - n) * ((1.0 - p1) / (1.0 - p0)).ln())
-                                .min(lc.llr_cap)
+                                .min(llr_cap)
                         } else {
                             0.0
                         };
@@ -1373,6 +1438,81 @@ impl IncidentWatch {
             .collect()
     }
 
+    /// Per station: a lane still shows at least `ClearingConfig::lane_fraction`
+    /// of the lane test's threshold, at a station running free (elsewhere
+    /// the lane test does not learn, and its evidence is stale).
+    fn lane_evidence(&self, road: &RoadBook, d: &DirectionState, lane_h: f32) -> Vec<bool> {
+        let level = self.cfg.clearing.lane_fraction * lane_h;
+        d.station_ids
+            .iter()
+            .zip(&d.samples)
+            .map(|(&det, s)| {
+                if !(s.valid && s.speed_kmh >= self.cfg.normal.free_kmh) {
+                    return false;
+                }
+                let dd = &road.detectors()[det as usize];
+                let first = dd.first_lane as usize;
+                (first..first + dd.lanes as usize)
+                    .any(|l| self.lanes.get(l).is_some_and(|m| m.cusum >= level))
+            })
+            .collect()
+    }
+
+    /// Per station: the block is above it — it runs free while its flow
+    /// starves beyond the counts' noise (`QueueConfig::cause_starve_ratio`,
+    /// `cause_sigma`), or it is slow but not dense (below
+    /// `NormalConfig::congested_occ_pct`: drivers slowing past the site in
+    /// all lanes, not a queue standing behind it). (A lane gone silent is
+    /// no sign: a queue standing over the loop counts nothing either.)
+    fn block_above(&self, di: usize, t: Tick) -> Vec<Above> {
+        let cfg = &self.cfg;
+        let flow_h = t.flow_h();
+        self.stations[di]
+            .iter()
+            .map(|m| {
+                let Some(x) = smooth(m, t) else {
+                    return Above::No;
+                };
+                if m.n_normal < cfg.normal.warmup_ticks {
+                    return Above::No;
+                }
+                if x.kmh < cfg.normal.free_kmh {
+                    // Slow but not dense: drivers slowing to look at the
+                    // site (rubbernecking, all lanes), not a queue standing
+                    // behind a block — the site may lie just above.
+                    return if x.occ < cfg.normal.congested_occ_pct {
+                        Above::Slowed
+                    } else {
+                        Above::No
+                    };
+                }
+                let normal = m.normal_flow.max(m.slow_flow);
+                let starved = x.flow <= cfg.queue.cause_starve_ratio * normal
+                    && (normal - x.flow) * flow_h
+                        >= cfg.queue.cause_sigma * (normal * flow_h).max(1.0).sqrt();
+                if starved { Above::Starved } else { Above::No }
+            })
+            .collect()
+    }
+
+    /// Whether an open incident on carriageway `di` lies at or downstream of
+    /// pair `p`'s upstream station within `LimitConfig::own_plan_m`: a
+    /// lowered limit there may be its own plan's.
+    fn own_plan_near(&self, road: &RoadBook, di: usize, d: &DirectionState, p: usize) -> bool {
+        let dir = d.direction;
+        let x = dir.travel_m(road.detectors()[d.station_ids[p] as usize].stake_m);
+        let reach = self.cfg.limits.own_plan_m;
+        self.pairs[di]
+            .iter()
+            .filter_map(|q| q.open.as_ref())
+            .chain(self.spot.iter().map(|(e, _)| e))
+            .filter(|e| e.direction == Some(dir))
+            .any(|e| {
+                let (a, b) = (dir.travel_m(e.from_m), dir.travel_m(e.to_m));
+                a.max(b) >= x - 1000.0 && a.min(b) <= x + reach
+            })
+    }
+
     /// What pair `p`'s tests read this tick (`None` when a station has no
     /// valid sample).
     fn pair_signals(
@@ -1394,11 +1534,22 @@ impl IncidentWatch {
             .up_slow_kmh
             .min(mu.limit_low - cfg.limits.margin_kmh);
         let (ids, dir) = (&d.station_ids, d.direction);
+        // A plan (not an open incident's own) lowered the limit here and
+        // traffic here has been slow since: its queue is a known cause (a
+        // fog plan's 20 km/h builds one).
+        let recent = |m: &StationMem| {
+            m.last_congested != 0 && t.now - m.last_congested <= cfg.limits.memory_s as i64 * 1000
+        };
+        let plan_cause = cfg.limits.plans_are_causes
+            && (lowered(mu) || lowered(md))
+            && (recent(mu) || recent(md))
+            && !self.own_plan_near(road, di, d, p);
         let pair = &mut self.pairs[di][p];
         let has_cause = *pair
             .has_cause
             .get_or_insert_with(|| bottleneck_cause(road, dir, ids[p], ids[p + 1]))
-            || t.now < pair.learned_jam_until;
+            || t.now < pair.learned_jam_until
+            || plan_cause;
         let dn_normal = md.normal_flow.max(md.slow_flow);
         let wave = wave_test(&cfg.wave, md, dn, dn_normal, t.now);
         // In fog or on ice drivers slow down (and obey the lowered limits):
@@ -1420,6 +1571,7 @@ impl IncidentWatch {
         Some(PairSignals {
             u,
             dn,
+            plan_cause,
             occ_diff: u.occ - dn.occ,
             warm,
             up_slow_kmh,
@@ -1463,7 +1615,8 @@ impl IncidentWatch {
             queue,
             vanishing,
             starved,
-            lane_since: ctx.lane_at[p + 1].filter(|_| !explained),
+            lane_since: ctx.lane_at[p + 1]
+                .filter(|_| !explained && (!s.plan_cause || s.starved_below)),
         };
         let flow_h = t.flow_h();
         let imbalance = s.u.flow - s.dn.flow;
@@ -1482,8 +1635,12 @@ impl IncidentWatch {
                 ctx.anomalous_station[p + 1] = true;
             }
             pair.run = 0;
-            if !masked_by_own_plan(cfg, pair, &s) {
+            if !masked_by_own_plan(cfg, pair, &s)
+                && !still_blocked(cfg, pair, &s, ctx.lane_evidence[p + 1], t)
+            {
                 pair.calm += 1;
+            } else {
+                pair.calm = 0;
             }
             // Learn the pair's normal imbalance only in calm times (not
             // while an imbalance is building up towards the threshold).
@@ -1553,10 +1710,11 @@ impl IncidentWatch {
                 e.severity = e.severity.max(cam.severity);
             }
         } else if pair.open.is_some()
-            && pair.calm >= cfg.clearing.calm_ticks
+            && pair.calm >= cfg.clearing.calm_min_ticks
+            && pair.calm as i64 * step >= cfg.clearing.calm_s as i64 * 1000
             && let Some(mut e) = pair.open.take()
         {
-            e.end_ms = Some(now - (cfg.clearing.calm_ticks as i64 - 1) * step);
+            e.end_ms = Some(now - (pair.calm as i64 - 1) * step);
             self.closed_at[di][p] = now;
             // A queue with the flow below never short, unconfirmed: this
             // stretch jams by itself.
@@ -1584,6 +1742,34 @@ impl IncidentWatch {
             e.detected_ms = old.detected_ms;
             e.start_ms = e.start_ms.min(old.start_ms);
             e.severity = e.severity.max(old.severity);
+        }
+        // The zone covers the site: the block lies between the last slow
+        // and the first starved station, so while the stations above the
+        // pair run free but starved (or with a lane gone silent), the block
+        // is above them and the zone reaches up to the next one.
+        if let Some(e) = self.pairs[di][p].open.as_mut() {
+            let stake = |j: usize| road.detectors()[d.station_ids[j] as usize].stake_m;
+            let mut j = p;
+            while j > 0
+                && p - j < self.cfg.clearing.zone_up_max
+                && ctx.block_above[j] == Above::Starved
+            {
+                j -= 1;
+            }
+            if j < p {
+                let id = d.station_ids[j];
+                e.from_m = e.from_m.min(stake(j));
+                e.to_m = e.to_m.max(stake(j));
+                if !e.detectors.contains(&id) {
+                    e.detectors.insert(0, id);
+                }
+            } else if ctx.block_above[p] == Above::Slowed && self.cfg.clearing.zone_up_max > 0 {
+                // Slowed past the site: it lies a little above.
+                let dir = d.direction;
+                let x = dir.travel_m(dir.travel_m(stake(p)) - self.cfg.clearing.slowed_reach_m);
+                e.from_m = e.from_m.min(x);
+                e.to_m = e.to_m.max(x);
+            }
         }
         *ctx.upstream_active |= self.pairs[di][p].open.is_some()
             || now - self.closed_at[di][p] < self.cfg.clearing.holdoff_s as i64 * 1000;
@@ -1641,12 +1827,56 @@ impl IncidentWatch {
     }
 }
 
+/// Where a station says the block of an incident below it lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Above {
+    /// Nothing to say.
+    No,
+    /// It runs free but starved: the block is above it.
+    Starved,
+    /// It is slow but not dense: drivers slowing past the site, which may
+    /// lie a little above.
+    Slowed,
+}
+
+/// Whether a plan has lowered the limit traffic obeys at a station.
+fn lowered(m: &StationMem) -> bool {
+    m.limit_low < m.limit_posted
+}
+
+/// Clearing: the road is still blocked while the station below starves
+/// (it carries at most `starved_ratio` of its normal flow and the station
+/// above carries more than it, beyond the counts' noise: a demand drop
+/// starves both) or a lane there still shows its share deficit. A queue
+/// upstream holds the incident open through [`masked_by_own_plan`].
+fn still_blocked(
+    cfg: &IncidentConfig,
+    pair: &PairMem,
+    s: &PairSignals,
+    lane_evidence_below: bool,
+    t: Tick,
+) -> bool {
+    let c = &cfg.clearing;
+    if pair.open.is_none() {
+        return false;
+    }
+    let flow_h = t.flow_h();
+    let excess = (s.u.flow - s.dn.flow - pair.normal_imbalance) * flow_h;
+    let starved = s.dn.flow <= c.starved_ratio * s.dn_normal
+        && excess >= c.starved_sigma * ((s.u.flow + s.dn.flow) * flow_h).max(1.0).sqrt();
+    starved || lane_evidence_below
+}
+
 /// What `pair_tick` shares with the other pairs of its carriageway.
 struct PairContext<'a> {
     /// Per station: a lane block just above it, since when.
     lane_at: &'a [Option<i64>],
     /// Per station: a lane whose loop went silent.
     silent_lane: &'a [bool],
+    /// Per station: a lane still shows a share deficit.
+    lane_evidence: &'a [bool],
+    /// Per station: whether the block is above it.
+    block_above: &'a [Above],
     /// Whether a pair upstream holds an incident (open or held off).
     upstream_active: &'a mut bool,
     /// Per station: part of an anomalous pair (its normals freeze).
