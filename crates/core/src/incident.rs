@@ -79,6 +79,13 @@ pub struct QueueConfig {
     pub occ_diff_pct: f32,
     /// Relative spatial occupancy difference.
     pub occ_rel_diff: f32,
+    /// A speed discontinuity: where the speed falls by at least this
+    /// (km/h) from the station below to the one above, the occupancy
+    /// difference needs only `drop_occ_diff_pct` (drivers slowing in all
+    /// lanes past a site, rubbernecking, before a dense queue builds); 0 = off.
+    pub speed_drop_kmh: f32,
+    /// … the occupancy difference then needed (percentage points).
+    pub drop_occ_diff_pct: f32,
     /// Upstream slower than this (km/h; under a lowered limit also
     /// `LimitConfig::margin_kmh` below it).
     pub up_slow_kmh: f32,
@@ -122,6 +129,10 @@ pub struct StarvationConfig {
     /// The missing vehicles must exceed this many standard deviations of
     /// the counts (Poisson, or the pair's own calm-time noise when larger).
     pub sigma: f32,
+    /// Not when the station below counted no vehicle at all in this many
+    /// intervals in a row (a whole station dead: data quality's business;
+    /// a block closing every lane builds a queue); 0 = off.
+    pub dead_ticks: u32,
     /// Not while the upstream station was congested this recently (s): a
     /// queue dissolving upstream leaves the station below falling back
     /// from capacity to demand.
@@ -357,6 +368,8 @@ impl Default for IncidentConfig {
                 enabled: true,
                 occ_diff_pct: 8.0,
                 occ_rel_diff: 0.4,
+                speed_drop_kmh: 40.0,
+                drop_occ_diff_pct: 4.0,
                 up_slow_kmh: 50.0,
                 cause_starve_ratio: 0.75,
                 cause_sigma: 3.0,
@@ -375,6 +388,7 @@ impl Default for IncidentConfig {
                 persist_s: 120,
                 sigma: 4.0,
                 up_queue_memory_s: 600,
+                dead_ticks: 2,
             },
             imbalance: ImbalanceConfig {
                 enabled: false,
@@ -672,8 +686,14 @@ struct PairSignals {
 /// from downstream.
 fn queue_test(cfg: &IncidentConfig, s: &PairSignals) -> bool {
     let q = &cfg.queue;
+    let drop = q.speed_drop_kmh > 0.0 && s.dn.kmh - s.u.kmh >= q.speed_drop_kmh;
+    let occ_diff = if drop {
+        q.drop_occ_diff_pct
+    } else {
+        q.occ_diff_pct
+    };
     q.enabled
-        && s.occ_diff >= q.occ_diff_pct
+        && s.occ_diff >= occ_diff
         && s.occ_diff / s.u.occ.max(1e-3) >= q.occ_rel_diff
         && s.u.kmh < s.up_slow_kmh
         && s.dn.kmh >= cfg.normal.free_kmh
@@ -746,7 +766,14 @@ fn starvation_test(
     let flow_h = t.flow_h();
     let up_queued =
         mu.last_congested != 0 && t.now - mu.last_congested <= c.up_queue_memory_s as i64 * 1000;
+    // A station below that counted nothing at all in its last two
+    // intervals is dead (a whole-station fault: data quality's business);
+    // a block that closes every lane builds a queue the queue test finds.
+    let n = c.dead_ticks as usize;
+    let dead_below =
+        n > 0 && md.recent.len() >= n && md.recent.iter().rev().take(n).all(|r| r.3 == 0.0);
     c.enabled
+        && !dead_below
         && !explained
         && !silent_below
         && s.warm

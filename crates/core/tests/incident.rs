@@ -1601,3 +1601,42 @@ fn a_slowed_thin_station_puts_the_site_above_it() {
         ("incident.queue_starvation", 5500.0, 7000.0)
     );
 }
+
+/// Speed discontinuity: drivers slow in all lanes past a site
+/// (rubbernecking) before a dense queue builds — the speed falls by 40 km/h
+/// or more from the station below to the one above, and half the
+/// occupancy difference does.
+#[test]
+fn a_sharp_speed_drop_needs_less_occupancy_difference() {
+    // From tick 40 station 5 at 43 km/h and 12 % occupancy, station 6 free
+    // at 100 km/h and 6 % with 90 % of its flow.
+    let f = |st: usize, k: i64| match (st, k) {
+        (5, 40..) => (12.0 + 0.5 * noise(k, st, 4), 43.0, 3800.0),
+        (6, 40..) => (6.0, 100.0, 4050.0),
+        _ => normal(st, k),
+    };
+    let count = |drop: f32| {
+        let mut cfg = IncidentConfig::default();
+        cfg.queue.speed_drop_kmh = drop;
+        incidents(&run(80, cfg, f)).len()
+    };
+    assert_eq!(count(0.0), 0, "6 points: not a queue by occupancy alone");
+    assert_eq!(count(IncidentConfig::default().queue.speed_drop_kmh), 1);
+}
+
+/// A whole station counting nothing while the stations around it flow is
+/// a fault, not a starvation (issue 15's x-quiet validation day raised one).
+#[test]
+fn a_dead_station_is_not_starved() {
+    let f = |st: usize, k: i64| match (st, k) {
+        (6, 40..) => (0.0, 100.0, 0.0),
+        _ => normal(st, k),
+    };
+    let count = |dead_ticks: u32| {
+        let mut cfg = IncidentConfig::default();
+        cfg.starvation.dead_ticks = dead_ticks;
+        incidents(&run(80, cfg, f)).len()
+    };
+    assert_eq!(count(0), 1, "without the rule: starvation");
+    assert_eq!(count(IncidentConfig::default().starvation.dead_ticks), 0);
+}
