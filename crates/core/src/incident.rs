@@ -204,6 +204,22 @@ pub struct LaneConfig {
     pub settle_s: u32,
 }
 
+/// A lane standing still over its loop while the others move (a queue in
+/// that lane behind a block just past the loop; issue 15).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoppedConfig {
+    /// Whether the test runs.
+    pub enabled: bool,
+    /// A lane counting no vehicle at this occupancy (%) or more stands still.
+    pub occ_pct: f32,
+    /// … for this long (s).
+    pub persist_s: u32,
+    /// The other lanes there at least this much slower (km/h) than the
+    /// station below (drivers merging out of the stopped lane), unless the
+    /// lane test is building at the station below.
+    pub slower_kmh: f32,
+}
+
 /// How long a pair must be anomalous before an alarm: a time of data, so
 /// the number of ticks follows from the interval (at 20-s data three ticks,
 /// at 30 s two, at 60 s one: a 60-s count holds the evidence of two 30-s ones).
@@ -338,6 +354,8 @@ pub struct IncidentConfig {
     pub imbalance: ImbalanceConfig,
     /// Test 3: a lane emptied.
     pub lane: LaneConfig,
+    /// A lane standing still over its loop.
+    pub stopped: StoppedConfig,
     /// Persistence of the queue, starvation and imbalance tests.
     pub persist: PersistConfig,
     /// Clearing, hold-off, learned jams.
@@ -413,6 +431,12 @@ impl Default for IncidentConfig {
                 calm_fraction: 0.25,
                 place_fraction: 0.5,
                 settle_s: 900,
+            },
+            stopped: StoppedConfig {
+                enabled: true,
+                occ_pct: 90.0,
+                persist_s: 60,
+                slower_kmh: 15.0,
             },
             persist: PersistConfig {
                 ticks: 1,
@@ -892,6 +916,12 @@ pub struct IncidentWatch {
     lanes: Vec<LaneMem>,
     /// Per direction, per pair: when its last incident cleared.
     closed_at: Vec<Vec<i64>>,
+    /// Per corridor lane: the last raw reading (time, vehicles, occupancy
+    /// %) whatever data quality thinks of it; empty when not told.
+    lane_raw: Vec<(i64, u16, f32)>,
+    /// Per corridor lane: since when it has stood still over its loop
+    /// (counting nothing at full occupancy), 0 when it does not.
+    stopped_since: Vec<i64>,
 }
 
 impl IncidentWatch {
@@ -911,7 +941,18 @@ impl IncidentWatch {
             last_tick_ms: i64::MIN,
             lanes: Vec::new(),
             closed_at: Vec::new(),
+            lane_raw: Vec::new(),
+            stopped_since: Vec::new(),
         }
+    }
+
+    /// Each lane's last raw reading (time, vehicles, occupancy %), before
+    /// data quality judges it: a lane whose loop sees a queue standing
+    /// still counts nothing at full occupancy, which data quality may take
+    /// for a loop stuck on.
+    pub fn set_lane_raw(&mut self, raw: &[(i64, u16, f32)]) {
+        self.lane_raw.clear();
+        self.lane_raw.extend_from_slice(raw);
     }
 
     /// A camera report (used at the next tick).
@@ -1065,6 +1106,7 @@ impl IncidentWatch {
             let lane_evidence = self.lane_evidence(road, d, lane_h);
             // Per station: the block is above it (free and starved).
             let block_above = self.block_above(di, t);
+            let stopped_lane = self.stopped_lanes(road, d, t);
             let mut anomalous_station = vec![false; d.samples.len()];
             // Whether a pair upstream of the one at hand holds an incident, open
             // or cleared within the hold-off (kept as the pairs go by, in order).
@@ -1079,6 +1121,7 @@ impl IncidentWatch {
                         lane_at: &lane_at,
                         silent_lane: &silent_lane,
                         lane_evidence: &lane_evidence,
+                        stopped_lane: &stopped_lane,
                         block_above: &block_above,
                         upstream_active: &mut upstream_active,
                         anomalous_station: &mut anomalous_station,
@@ -1465,6 +1508,46 @@ impl IncidentWatch {
             .collect()
     }
 
+    /// Per station: one lane has stood still over its loop (no vehicle at
+    /// ≥ `StoppedConfig::occ_pct` occupancy) for `StoppedConfig::persist_s`
+    /// while another lane there counts vehicles: a queue in that lane
+    /// behind a block just past the loop.
+    fn stopped_lanes(&mut self, road: &RoadBook, d: &DirectionState, t: Tick) -> Vec<bool> {
+        let c = &self.cfg.stopped;
+        if self.stopped_since.len() != self.lane_raw.len() {
+            self.stopped_since = vec![0; self.lane_raw.len()];
+        }
+        let this_tick = |r: &(i64, u16, f32)| r.0 > t.now - t.step;
+        d.station_ids
+            .iter()
+            .map(|&det| {
+                let dd = &road.detectors()[det as usize];
+                let first = dd.first_lane as usize;
+                let lanes = first..first + dd.lanes as usize;
+                if !c.enabled || dd.lanes < 2 || lanes.end > self.lane_raw.len() {
+                    return false;
+                }
+                let mut stopped = false;
+                for l in lanes.clone() {
+                    let r = self.lane_raw[l];
+                    if this_tick(&r) && r.1 == 0 && r.2 >= c.occ_pct {
+                        if self.stopped_since[l] == 0 {
+                            self.stopped_since[l] = t.now - t.step;
+                        }
+                        stopped |= t.now - self.stopped_since[l] >= c.persist_s as i64 * 1000;
+                    } else {
+                        self.stopped_since[l] = 0;
+                    }
+                }
+                let others_move = lanes.clone().any(|l| {
+                    let r = self.lane_raw[l];
+                    this_tick(&r) && r.1 > 0
+                });
+                stopped && others_move
+            })
+            .collect()
+    }
+
     /// Per station: a lane still shows at least `ClearingConfig::lane_fraction`
     /// of the lane test's threshold, at a station running free (elsewhere
     /// the lane test does not learn, and its evidence is stale).
@@ -1632,7 +1715,17 @@ impl IncidentWatch {
         let cfg = &self.cfg;
         let (mu, md) = (&self.stations[di][p], &self.stations[di][p + 1]);
         let pair = &mut self.pairs[di][p];
-        let queue = queue_test(cfg, &s);
+        // A lane standing still over the upstream loop while the others move
+        // there more slowly than below (drivers merging out of it; a loop
+        // stuck on slows nobody), or the lane test building below: a queue
+        // in that lane behind a block just past the loop.
+        let stopped = ctx.stopped_lane[p]
+            && s.warm
+            && !s.wave
+            && s.dn.kmh >= cfg.normal.free_kmh
+            && (s.u.kmh <= s.dn.kmh - cfg.stopped.slower_kmh || ctx.lane_evidence[p + 1])
+            && (!s.has_cause || s.starved_below);
+        let queue = queue_test(cfg, &s) || stopped;
         let (vanishing, vanish_level) = imbalance_test(cfg, pair, md, &s, step);
         let starved = starvation_test(cfg, pair, mu, md, &s, explained, ctx.silent_lane[p + 1], t);
         // A lane emptied at the downstream station: the block is upstream of
@@ -1902,6 +1995,8 @@ struct PairContext<'a> {
     silent_lane: &'a [bool],
     /// Per station: a lane still shows a share deficit.
     lane_evidence: &'a [bool],
+    /// Per station: a lane stands still over its loop while others move.
+    stopped_lane: &'a [bool],
     /// Per station: whether the block is above it.
     block_above: &'a [Above],
     /// Whether a pair upstream holds an incident (open or held off).

@@ -1640,3 +1640,44 @@ fn a_dead_station_is_not_starved() {
     assert_eq!(count(0), 1, "without the rule: starvation");
     assert_eq!(count(IncidentConfig::default().starvation.dead_ticks), 0);
 }
+
+/// One lane's queue standing still over a loop while the other lanes
+/// move (a block just past the loop; issue 15): the loop counts nothing at
+/// full occupancy — what data quality may take for a loop stuck on. With
+/// the other lanes there slowed (drivers merging out of the stopped lane)
+/// it is a queue behind a block; with nobody slowed, a stuck loop.
+#[test]
+fn a_lane_standing_still_over_its_loop_is_a_queue() {
+    let ids_len = road().stations(Direction::Up).len();
+    let run = |v_others: f32, enabled: bool| {
+        // From tick 40 station 5's lane 3 stands still over its loop; the
+        // station (its moving lanes) runs at `v_others`, station 6 free.
+        let f = move |st: usize, k: i64| match (st, k) {
+            (5, 40..) => (16.0, v_others, 3600.0),
+            (6, 40..) => (13.0, 100.0, 3900.0),
+            _ => normal(st, k),
+        };
+        let mut cfg = IncidentConfig::default();
+        cfg.stopped.enabled = enabled;
+        let events = drive(&road(), cfg, 80, f, |watch, k| {
+            let ts = T0 + k * STEP;
+            let raw: Vec<(i64, u16, f32)> = (0..ids_len * 3)
+                .map(|i| {
+                    if i == 5 * 3 + 2 && k >= 40 {
+                        (ts, 0, 100.0)
+                    } else {
+                        (ts, 12, 15.0)
+                    }
+                })
+                .collect();
+            watch.set_lane_raw(&raw);
+        });
+        incidents(&events)
+            .iter()
+            .map(|e| (e.from_m, e.to_m))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(75.0, false), vec![], "without the test");
+    assert_eq!(run(75.0, true), vec![(6000.0, 7000.0)]);
+    assert_eq!(run(100.0, true), vec![], "nobody slowed: a loop stuck on");
+}
