@@ -81,6 +81,10 @@ pub struct Brain {
     stats: BrainStats,
     lane_buf: Vec<(u16, i64, f32, f32)>,
     lane_flow: Vec<f32>,
+    /// Per corridor lane: the last raw reading (time, vehicles, occupancy
+    /// %), whatever data quality makes of it — the incident test reads a
+    /// lane standing still over its loop.
+    lane_raw: Vec<(i64, u16, f32)>,
     weather: WeatherWatch,
     vehicles: VehicleWatch,
     congestion: CongestionWatch,
@@ -141,6 +145,7 @@ impl Brain {
             stats: BrainStats::default(),
             lane_buf: Vec::with_capacity(8),
             lane_flow: vec![f32::NAN; road_lanes],
+            lane_raw: vec![(i64::MIN, 0, f32::NAN); road_lanes],
             weather,
             vehicles,
             congestion: CongestionWatch::new(cfg_congestion),
@@ -200,6 +205,9 @@ impl Brain {
         let d = &self.road.detectors()[obs.detector as usize];
         debug_assert!(obs.lane >= 1 && obs.lane <= d.lanes);
         let lane = d.first_lane as usize + (obs.lane.clamp(1, d.lanes) as usize - 1);
+        if obs.valid {
+            self.lane_raw[lane] = (obs.ts_ms, obs.volume, obs.occupancy_pct);
+        }
         self.quality.record(lane, obs)
     }
 
@@ -360,6 +368,7 @@ impl Brain {
                 self.limits_posted = self.active_limits.is_empty();
                 self.incidents.set_limits(&self.station_limit);
             }
+            self.incidents.set_lane_raw(&self.lane_raw);
             self.incidents.close_tick(
                 &self.road,
                 corridor,

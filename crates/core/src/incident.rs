@@ -59,6 +59,15 @@ pub struct LimitConfig {
     /// A limit raised counts for this long (s) as the one traffic obeys:
     /// the platoon it held takes minutes to speed up.
     pub memory_s: u32,
+    /// A plan's lowered limit (not an open incident's own) is a known cause
+    /// where traffic under it has been congested within `memory_s`: a
+    /// queue there needs the station below to starve, and a lane shift
+    /// there is not a blocked lane unless it does (the fog plan's 20 km/h
+    /// builds a queue; drivers change lanes in and out of it).
+    pub plans_are_causes: bool,
+    /// An open incident's own plan lowers the limits this far upstream of
+    /// it (m): there a lowered limit is not another plan's.
+    pub own_plan_m: f64,
 }
 
 /// Test 1: a stationary queue upstream, free flow downstream.
@@ -70,6 +79,13 @@ pub struct QueueConfig {
     pub occ_diff_pct: f32,
     /// Relative spatial occupancy difference.
     pub occ_rel_diff: f32,
+    /// A speed discontinuity: where the speed falls by at least this
+    /// (km/h) from the station below to the one above, the occupancy
+    /// difference needs only `drop_occ_diff_pct` (drivers slowing in all
+    /// lanes past a site, rubbernecking, before a dense queue builds); 0 = off.
+    pub speed_drop_kmh: f32,
+    /// … the occupancy difference then needed (percentage points).
+    pub drop_occ_diff_pct: f32,
     /// Upstream slower than this (km/h; under a lowered limit also
     /// `LimitConfig::margin_kmh` below it).
     pub up_slow_kmh: f32,
@@ -113,6 +129,10 @@ pub struct StarvationConfig {
     /// The missing vehicles must exceed this many standard deviations of
     /// the counts (Poisson, or the pair's own calm-time noise when larger).
     pub sigma: f32,
+    /// Not when the station below counted no vehicle at all in this many
+    /// intervals in a row (a whole station dead: data quality's business;
+    /// a block closing every lane builds a queue); 0 = off.
+    pub dead_ticks: u32,
     /// Not while the upstream station was congested this recently (s): a
     /// queue dissolving upstream leaves the station below falling back
     /// from capacity to demand.
@@ -167,7 +187,9 @@ pub struct LaneConfig {
     pub normal_s: f32,
     /// Evidence is summed over at most this long (s; at most 16 intervals).
     pub window_s: u32,
-    /// Most evidence one interval may add.
+    /// Most evidence one interval may add, per 30 s of data (scaled with
+    /// the interval: a 60-s count holds twice the vehicles of a 30-s one,
+    /// so one interval may add twice as much; at 20 s, two thirds).
     pub llr_cap: f32,
     /// Normal shares below this (or above 1 − this) carry no evidence.
     pub min_share: f32,
@@ -182,10 +204,28 @@ pub struct LaneConfig {
     pub settle_s: u32,
 }
 
-/// How long a pair must be anomalous before an alarm.
+/// A lane standing still over its loop while the others move (a queue in
+/// that lane behind a block just past the loop; issue 15).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoppedConfig {
+    /// Whether the test runs.
+    pub enabled: bool,
+    /// A lane counting no vehicle at this occupancy (%) or more stands still.
+    pub occ_pct: f32,
+    /// … for this long (s).
+    pub persist_s: u32,
+    /// The other lanes there at least this much slower (km/h) than the
+    /// station below (drivers merging out of the stopped lane), unless the
+    /// lane test is building at the station below.
+    pub slower_kmh: f32,
+}
+
+/// How long a pair must be anomalous before an alarm: a time of data, so
+/// the number of ticks follows from the interval (at 20-s data three ticks,
+/// at 30 s two, at 60 s one: a 60-s count holds the evidence of two 30-s ones).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PersistConfig {
-    /// Ticks in a row …
+    /// At least this many ticks in a row …
     pub ticks: u32,
     /// … covering at least this many seconds of data.
     pub seconds: u32,
@@ -194,8 +234,27 @@ pub struct PersistConfig {
 /// When a detector-raised incident ends, and what its end teaches.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClearingConfig {
-    /// Calm ticks in a row before an incident ends.
-    pub calm_ticks: u32,
+    /// Calm data in a row (s) before an incident ends (at least
+    /// `calm_min_ticks` ticks): at 30-s data six ticks, at 20 s nine, at
+    /// 60 s three.
+    pub calm_s: u32,
+    /// … and at least this many calm ticks.
+    pub calm_min_ticks: u32,
+    /// An open incident's zone reaches up over at most this many stations
+    /// above its pair that run free but starved (the block is above them).
+    pub zone_up_max: usize,
+    /// … and, above a station slowed but not dense (drivers slowing past
+    /// the site), this far (m).
+    pub slowed_reach_m: f64,
+    /// A tick is not calm while the station below still starves: it carries
+    /// at most this share of its normal flow …
+    pub starved_ratio: f32,
+    /// … and the upstream station carries more than it beyond this many
+    /// standard deviations of the counts (a demand drop starves both).
+    pub starved_sigma: f32,
+    /// A tick is not calm while a lane at the station below still shows at
+    /// least this fraction of the lane test's threshold.
+    pub lane_fraction: f32,
     /// An open incident's pair is not calm under its own plan's limits
     /// while the upstream station is still slow and denser (the queue
     /// test's thresholds) and the station below carries at most this share
@@ -295,6 +354,8 @@ pub struct IncidentConfig {
     pub imbalance: ImbalanceConfig,
     /// Test 3: a lane emptied.
     pub lane: LaneConfig,
+    /// A lane standing still over its loop.
+    pub stopped: StoppedConfig,
     /// Persistence of the queue, starvation and imbalance tests.
     pub persist: PersistConfig,
     /// Clearing, hold-off, learned jams.
@@ -318,11 +379,15 @@ impl Default for IncidentConfig {
             limits: LimitConfig {
                 margin_kmh: 15.0,
                 memory_s: 300,
+                plans_are_causes: true,
+                own_plan_m: 10_000.0,
             },
             queue: QueueConfig {
                 enabled: true,
                 occ_diff_pct: 8.0,
                 occ_rel_diff: 0.4,
+                speed_drop_kmh: 40.0,
+                drop_occ_diff_pct: 4.0,
                 up_slow_kmh: 50.0,
                 cause_starve_ratio: 0.75,
                 cause_sigma: 3.0,
@@ -341,6 +406,7 @@ impl Default for IncidentConfig {
                 persist_s: 120,
                 sigma: 4.0,
                 up_queue_memory_s: 600,
+                dead_ticks: 2,
             },
             imbalance: ImbalanceConfig {
                 enabled: false,
@@ -366,12 +432,24 @@ impl Default for IncidentConfig {
                 place_fraction: 0.5,
                 settle_s: 900,
             },
+            stopped: StoppedConfig {
+                enabled: true,
+                occ_pct: 90.0,
+                persist_s: 60,
+                slower_kmh: 15.0,
+            },
             persist: PersistConfig {
-                ticks: 2,
+                ticks: 1,
                 seconds: 60,
             },
             clearing: ClearingConfig {
-                calm_ticks: 6,
+                calm_s: 180,
+                calm_min_ticks: 2,
+                zone_up_max: 2,
+                slowed_reach_m: 500.0,
+                starved_ratio: 0.85,
+                starved_sigma: 2.0,
+                lane_fraction: 0.5,
                 mask_flow_ratio: 0.85,
                 holdoff_s: 900,
                 learned_jam_s: 86_400,
@@ -464,6 +542,9 @@ struct StationMem {
     /// Until when lane use counts as unsettled (ms): after the limit here
     /// changed, or while a weather zone is here.
     lane_unsettled_until: i64,
+    /// The highest limit ever in force on the carriageway (km/h): the
+    /// posted one. Below it a plan has lowered the limit.
+    limit_posted: f32,
 }
 
 /// Most intervals the lane test sums over.
@@ -604,8 +685,12 @@ struct PairSignals {
     /// The upstream station is slow below this (km/h): the queue test's
     /// speed, lowered under a lowered limit.
     up_slow_kmh: f32,
-    /// The stretch has a reason to jam daily (road book or learned).
+    /// The stretch has a reason to jam daily (road book, learned, or a
+    /// plan's lowered limit).
     has_cause: bool,
+    /// A plan's lowered limit is in force at either station, and traffic
+    /// there has been congested since.
+    plan_cause: bool,
     /// A fog or ice zone at or near the upstream station.
     weather: bool,
     /// The downstream station's normal flow (the larger of 5 and 15 min).
@@ -625,8 +710,14 @@ struct PairSignals {
 /// from downstream.
 fn queue_test(cfg: &IncidentConfig, s: &PairSignals) -> bool {
     let q = &cfg.queue;
+    let drop = q.speed_drop_kmh > 0.0 && s.dn.kmh - s.u.kmh >= q.speed_drop_kmh;
+    let occ_diff = if drop {
+        q.drop_occ_diff_pct
+    } else {
+        q.occ_diff_pct
+    };
     q.enabled
-        && s.occ_diff >= q.occ_diff_pct
+        && s.occ_diff >= occ_diff
         && s.occ_diff / s.u.occ.max(1e-3) >= q.occ_rel_diff
         && s.u.kmh < s.up_slow_kmh
         && s.dn.kmh >= cfg.normal.free_kmh
@@ -699,7 +790,14 @@ fn starvation_test(
     let flow_h = t.flow_h();
     let up_queued =
         mu.last_congested != 0 && t.now - mu.last_congested <= c.up_queue_memory_s as i64 * 1000;
+    // A station below that counted nothing at all in its last two
+    // intervals is dead (a whole-station fault: data quality's business);
+    // a block that closes every lane builds a queue the queue test finds.
+    let n = c.dead_ticks as usize;
+    let dead_below =
+        n > 0 && md.recent.len() >= n && md.recent.iter().rev().take(n).all(|r| r.3 == 0.0);
     c.enabled
+        && !dead_below
         && !explained
         && !silent_below
         && s.warm
@@ -818,6 +916,12 @@ pub struct IncidentWatch {
     lanes: Vec<LaneMem>,
     /// Per direction, per pair: when its last incident cleared.
     closed_at: Vec<Vec<i64>>,
+    /// Per corridor lane: the last raw reading (time, vehicles, occupancy
+    /// %) whatever data quality thinks of it; empty when not told.
+    lane_raw: Vec<(i64, u16, f32)>,
+    /// Per corridor lane: since when it has stood still over its loop
+    /// (counting nothing at full occupancy), 0 when it does not.
+    stopped_since: Vec<i64>,
 }
 
 impl IncidentWatch {
@@ -837,7 +941,18 @@ impl IncidentWatch {
             last_tick_ms: i64::MIN,
             lanes: Vec::new(),
             closed_at: Vec::new(),
+            lane_raw: Vec::new(),
+            stopped_since: Vec::new(),
         }
+    }
+
+    /// Each lane's last raw reading (time, vehicles, occupancy %), before
+    /// data quality judges it: a lane whose loop sees a queue standing
+    /// still counts nothing at full occupancy, which data quality may take
+    /// for a loop stuck on.
+    pub fn set_lane_raw(&mut self, raw: &[(i64, u16, f32)]) {
+        self.lane_raw.clear();
+        self.lane_raw.extend_from_slice(raw);
     }
 
     /// A camera report (used at the next tick).
@@ -986,6 +1101,12 @@ impl IncidentWatch {
                     *a = None;
                 }
             }
+            // Per station: a lane still showing a share deficit (an open
+            // incident does not clear while it does).
+            let lane_evidence = self.lane_evidence(road, d, lane_h);
+            // Per station: the block is above it (free and starved).
+            let block_above = self.block_above(di, t);
+            let stopped_lane = self.stopped_lanes(road, d, t);
             let mut anomalous_station = vec![false; d.samples.len()];
             // Whether a pair upstream of the one at hand holds an incident, open
             // or cleared within the hold-off (kept as the pairs go by, in order).
@@ -999,6 +1120,9 @@ impl IncidentWatch {
                     PairContext {
                         lane_at: &lane_at,
                         silent_lane: &silent_lane,
+                        lane_evidence: &lane_evidence,
+                        stopped_lane: &stopped_lane,
+                        block_above: &block_above,
                         upstream_active: &mut upstream_active,
                         anomalous_station: &mut anomalous_station,
                     },
@@ -1095,6 +1219,15 @@ impl IncidentWatch {
         let cfg = &self.cfg;
         let mems = &mut self.stations[di];
         let limits = self.limits.get(di);
+        // The road has one posted limit: the highest in force anywhere.
+        let posted = limits
+            .map(|l| {
+                l.iter()
+                    .copied()
+                    .filter(|v| v.is_finite())
+                    .fold(0.0, f32::max)
+            })
+            .unwrap_or(0.0);
         for (k, s) in d.samples.iter().enumerate() {
             let m = &mut mems[k];
             m.last_flow = if s.valid { s.flow_vph } else { f32::NAN };
@@ -1115,6 +1248,7 @@ impl IncidentWatch {
                 m.lane_unsettled_until = t.now + cfg.lane.settle_s as i64 * 1000;
             }
             m.limit_last = cur;
+            m.limit_posted = m.limit_posted.max(posted);
             if cur <= m.limit_low || t.now > m.limit_low_until {
                 m.limit_low = cur;
                 m.limit_low_until = t.now + cfg.limits.memory_s as i64 * 1000;
@@ -1165,6 +1299,7 @@ impl IncidentWatch {
         let g_short = (step as f32 / 120_000.0).min(1.0);
         let step_h = step as f32 / 3_600_000.0;
         let w_lane = (step as f32 / 1000.0 / lc.normal_s).min(1.0);
+        let llr_cap = lc.llr_cap * step as f32 / 30_000.0;
         let lanes = &mut self.lanes;
         d.station_ids
             .iter()
@@ -1246,7 +1381,7 @@ impl IncidentWatch {
                         // test: each interval's evidence is capped.
                         let llr = if (lc.min_share..=1.0 - lc.min_share).contains(&p0) {
                             (n * r.ln() + (counts_total - n) * ((1.0 - p1) / (1.0 - p0)).ln())
-                                .min(lc.llr_cap)
+                                .min(llr_cap)
                         } else {
                             0.0
                         };
@@ -1373,6 +1508,121 @@ impl IncidentWatch {
             .collect()
     }
 
+    /// Per station: one lane has stood still over its loop (no vehicle at
+    /// ≥ `StoppedConfig::occ_pct` occupancy) for `StoppedConfig::persist_s`
+    /// while another lane there counts vehicles: a queue in that lane
+    /// behind a block just past the loop.
+    fn stopped_lanes(&mut self, road: &RoadBook, d: &DirectionState, t: Tick) -> Vec<bool> {
+        let c = &self.cfg.stopped;
+        if self.stopped_since.len() != self.lane_raw.len() {
+            self.stopped_since = vec![0; self.lane_raw.len()];
+        }
+        let this_tick = |r: &(i64, u16, f32)| r.0 > t.now - t.step;
+        d.station_ids
+            .iter()
+            .map(|&det| {
+                let dd = &road.detectors()[det as usize];
+                let first = dd.first_lane as usize;
+                let lanes = first..first + dd.lanes as usize;
+                if !c.enabled || dd.lanes < 2 || lanes.end > self.lane_raw.len() {
+                    return false;
+                }
+                let mut stopped = false;
+                for l in lanes.clone() {
+                    let r = self.lane_raw[l];
+                    if this_tick(&r) && r.1 == 0 && r.2 >= c.occ_pct {
+                        if self.stopped_since[l] == 0 {
+                            self.stopped_since[l] = t.now - t.step;
+                        }
+                        stopped |= t.now - self.stopped_since[l] >= c.persist_s as i64 * 1000;
+                    } else {
+                        self.stopped_since[l] = 0;
+                    }
+                }
+                let others_move = lanes.clone().any(|l| {
+                    let r = self.lane_raw[l];
+                    this_tick(&r) && r.1 > 0
+                });
+                stopped && others_move
+            })
+            .collect()
+    }
+
+    /// Per station: a lane still shows at least `ClearingConfig::lane_fraction`
+    /// of the lane test's threshold, at a station running free (elsewhere
+    /// the lane test does not learn, and its evidence is stale).
+    fn lane_evidence(&self, road: &RoadBook, d: &DirectionState, lane_h: f32) -> Vec<bool> {
+        let level = self.cfg.clearing.lane_fraction * lane_h;
+        d.station_ids
+            .iter()
+            .zip(&d.samples)
+            .map(|(&det, s)| {
+                if !(s.valid && s.speed_kmh >= self.cfg.normal.free_kmh) {
+                    return false;
+                }
+                let dd = &road.detectors()[det as usize];
+                let first = dd.first_lane as usize;
+                (first..first + dd.lanes as usize)
+                    .any(|l| self.lanes.get(l).is_some_and(|m| m.cusum >= level))
+            })
+            .collect()
+    }
+
+    /// Per station: the block is above it — it runs free while its flow
+    /// starves beyond the counts' noise (`QueueConfig::cause_starve_ratio`,
+    /// `cause_sigma`), or it is slow but not dense (below
+    /// `NormalConfig::congested_occ_pct`: drivers slowing past the site in
+    /// all lanes, not a queue standing behind it). (A lane gone silent is
+    /// no sign: a queue standing over the loop counts nothing either.)
+    fn block_above(&self, di: usize, t: Tick) -> Vec<Above> {
+        let cfg = &self.cfg;
+        let flow_h = t.flow_h();
+        self.stations[di]
+            .iter()
+            .map(|m| {
+                let Some(x) = smooth(m, t) else {
+                    return Above::No;
+                };
+                if m.n_normal < cfg.normal.warmup_ticks {
+                    return Above::No;
+                }
+                if x.kmh < cfg.normal.free_kmh {
+                    // Slow but not dense: drivers slowing to look at the
+                    // site (rubbernecking, all lanes), not a queue standing
+                    // behind a block — the site may lie just above.
+                    return if x.occ < cfg.normal.congested_occ_pct {
+                        Above::Slowed
+                    } else {
+                        Above::No
+                    };
+                }
+                let normal = m.normal_flow.max(m.slow_flow);
+                let starved = x.flow <= cfg.queue.cause_starve_ratio * normal
+                    && (normal - x.flow) * flow_h
+                        >= cfg.queue.cause_sigma * (normal * flow_h).max(1.0).sqrt();
+                if starved { Above::Starved } else { Above::No }
+            })
+            .collect()
+    }
+
+    /// Whether an open incident on carriageway `di` lies at or downstream of
+    /// pair `p`'s upstream station within `LimitConfig::own_plan_m`: a
+    /// lowered limit there may be its own plan's.
+    fn own_plan_near(&self, road: &RoadBook, di: usize, d: &DirectionState, p: usize) -> bool {
+        let dir = d.direction;
+        let x = dir.travel_m(road.detectors()[d.station_ids[p] as usize].stake_m);
+        let reach = self.cfg.limits.own_plan_m;
+        self.pairs[di]
+            .iter()
+            .filter_map(|q| q.open.as_ref())
+            .chain(self.spot.iter().map(|(e, _)| e))
+            .filter(|e| e.direction == Some(dir))
+            .any(|e| {
+                let (a, b) = (dir.travel_m(e.from_m), dir.travel_m(e.to_m));
+                a.max(b) >= x - 1000.0 && a.min(b) <= x + reach
+            })
+    }
+
     /// What pair `p`'s tests read this tick (`None` when a station has no
     /// valid sample).
     fn pair_signals(
@@ -1394,11 +1644,22 @@ impl IncidentWatch {
             .up_slow_kmh
             .min(mu.limit_low - cfg.limits.margin_kmh);
         let (ids, dir) = (&d.station_ids, d.direction);
+        // A plan (not an open incident's own) lowered the limit here and
+        // traffic here has been slow since: its queue is a known cause (a
+        // fog plan's 20 km/h builds one).
+        let recent = |m: &StationMem| {
+            m.last_congested != 0 && t.now - m.last_congested <= cfg.limits.memory_s as i64 * 1000
+        };
+        let plan_cause = cfg.limits.plans_are_causes
+            && (lowered(mu) || lowered(md))
+            && (recent(mu) || recent(md))
+            && !self.own_plan_near(road, di, d, p);
         let pair = &mut self.pairs[di][p];
         let has_cause = *pair
             .has_cause
             .get_or_insert_with(|| bottleneck_cause(road, dir, ids[p], ids[p + 1]))
-            || t.now < pair.learned_jam_until;
+            || t.now < pair.learned_jam_until
+            || plan_cause;
         let dn_normal = md.normal_flow.max(md.slow_flow);
         let wave = wave_test(&cfg.wave, md, dn, dn_normal, t.now);
         // In fog or on ice drivers slow down (and obey the lowered limits):
@@ -1420,6 +1681,7 @@ impl IncidentWatch {
         Some(PairSignals {
             u,
             dn,
+            plan_cause,
             occ_diff: u.occ - dn.occ,
             warm,
             up_slow_kmh,
@@ -1453,7 +1715,17 @@ impl IncidentWatch {
         let cfg = &self.cfg;
         let (mu, md) = (&self.stations[di][p], &self.stations[di][p + 1]);
         let pair = &mut self.pairs[di][p];
-        let queue = queue_test(cfg, &s);
+        // A lane standing still over the upstream loop while the others move
+        // there more slowly than below (drivers merging out of it; a loop
+        // stuck on slows nobody), or the lane test building below: a queue
+        // in that lane behind a block just past the loop.
+        let stopped = ctx.stopped_lane[p]
+            && s.warm
+            && !s.wave
+            && s.dn.kmh >= cfg.normal.free_kmh
+            && (s.u.kmh <= s.dn.kmh - cfg.stopped.slower_kmh || ctx.lane_evidence[p + 1])
+            && (!s.has_cause || s.starved_below);
+        let queue = queue_test(cfg, &s) || stopped;
         let (vanishing, vanish_level) = imbalance_test(cfg, pair, md, &s, step);
         let starved = starvation_test(cfg, pair, mu, md, &s, explained, ctx.silent_lane[p + 1], t);
         // A lane emptied at the downstream station: the block is upstream of
@@ -1463,7 +1735,8 @@ impl IncidentWatch {
             queue,
             vanishing,
             starved,
-            lane_since: ctx.lane_at[p + 1].filter(|_| !explained),
+            lane_since: ctx.lane_at[p + 1]
+                .filter(|_| !explained && (!s.plan_cause || s.starved_below)),
         };
         let flow_h = t.flow_h();
         let imbalance = s.u.flow - s.dn.flow;
@@ -1482,8 +1755,12 @@ impl IncidentWatch {
                 ctx.anomalous_station[p + 1] = true;
             }
             pair.run = 0;
-            if !masked_by_own_plan(cfg, pair, &s) {
+            if !masked_by_own_plan(cfg, pair, &s)
+                && !still_blocked(cfg, pair, &s, ctx.lane_evidence[p + 1], t)
+            {
                 pair.calm += 1;
+            } else {
+                pair.calm = 0;
             }
             // Learn the pair's normal imbalance only in calm times (not
             // while an imbalance is building up towards the threshold).
@@ -1553,10 +1830,11 @@ impl IncidentWatch {
                 e.severity = e.severity.max(cam.severity);
             }
         } else if pair.open.is_some()
-            && pair.calm >= cfg.clearing.calm_ticks
+            && pair.calm >= cfg.clearing.calm_min_ticks
+            && pair.calm as i64 * step >= cfg.clearing.calm_s as i64 * 1000
             && let Some(mut e) = pair.open.take()
         {
-            e.end_ms = Some(now - (cfg.clearing.calm_ticks as i64 - 1) * step);
+            e.end_ms = Some(now - (pair.calm as i64 - 1) * step);
             self.closed_at[di][p] = now;
             // A queue with the flow below never short, unconfirmed: this
             // stretch jams by itself.
@@ -1584,6 +1862,34 @@ impl IncidentWatch {
             e.detected_ms = old.detected_ms;
             e.start_ms = e.start_ms.min(old.start_ms);
             e.severity = e.severity.max(old.severity);
+        }
+        // The zone covers the site: the block lies between the last slow
+        // and the first starved station, so while the stations above the
+        // pair run free but starved (or with a lane gone silent), the block
+        // is above them and the zone reaches up to the next one.
+        if let Some(e) = self.pairs[di][p].open.as_mut() {
+            let stake = |j: usize| road.detectors()[d.station_ids[j] as usize].stake_m;
+            let mut j = p;
+            while j > 0
+                && p - j < self.cfg.clearing.zone_up_max
+                && ctx.block_above[j] == Above::Starved
+            {
+                j -= 1;
+            }
+            if j < p {
+                let id = d.station_ids[j];
+                e.from_m = e.from_m.min(stake(j));
+                e.to_m = e.to_m.max(stake(j));
+                if !e.detectors.contains(&id) {
+                    e.detectors.insert(0, id);
+                }
+            } else if ctx.block_above[p] == Above::Slowed && self.cfg.clearing.zone_up_max > 0 {
+                // Slowed past the site: it lies a little above.
+                let dir = d.direction;
+                let x = dir.travel_m(dir.travel_m(stake(p)) - self.cfg.clearing.slowed_reach_m);
+                e.from_m = e.from_m.min(x);
+                e.to_m = e.to_m.max(x);
+            }
         }
         *ctx.upstream_active |= self.pairs[di][p].open.is_some()
             || now - self.closed_at[di][p] < self.cfg.clearing.holdoff_s as i64 * 1000;
@@ -1641,12 +1947,58 @@ impl IncidentWatch {
     }
 }
 
+/// Where a station says the block of an incident below it lies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Above {
+    /// Nothing to say.
+    No,
+    /// It runs free but starved: the block is above it.
+    Starved,
+    /// It is slow but not dense: drivers slowing past the site, which may
+    /// lie a little above.
+    Slowed,
+}
+
+/// Whether a plan has lowered the limit traffic obeys at a station.
+fn lowered(m: &StationMem) -> bool {
+    m.limit_low < m.limit_posted
+}
+
+/// Clearing: the road is still blocked while the station below starves
+/// (it carries at most `starved_ratio` of its normal flow and the station
+/// above carries more than it, beyond the counts' noise: a demand drop
+/// starves both) or a lane there still shows its share deficit. A queue
+/// upstream holds the incident open through [`masked_by_own_plan`].
+fn still_blocked(
+    cfg: &IncidentConfig,
+    pair: &PairMem,
+    s: &PairSignals,
+    lane_evidence_below: bool,
+    t: Tick,
+) -> bool {
+    let c = &cfg.clearing;
+    if pair.open.is_none() {
+        return false;
+    }
+    let flow_h = t.flow_h();
+    let excess = (s.u.flow - s.dn.flow - pair.normal_imbalance) * flow_h;
+    let starved = s.dn.flow <= c.starved_ratio * s.dn_normal
+        && excess >= c.starved_sigma * ((s.u.flow + s.dn.flow) * flow_h).max(1.0).sqrt();
+    starved || lane_evidence_below
+}
+
 /// What `pair_tick` shares with the other pairs of its carriageway.
 struct PairContext<'a> {
     /// Per station: a lane block just above it, since when.
     lane_at: &'a [Option<i64>],
     /// Per station: a lane whose loop went silent.
     silent_lane: &'a [bool],
+    /// Per station: a lane still shows a share deficit.
+    lane_evidence: &'a [bool],
+    /// Per station: a lane stands still over its loop while others move.
+    stopped_lane: &'a [bool],
+    /// Per station: whether the block is above it.
+    block_above: &'a [Above],
     /// Whether a pair upstream holds an incident (open or held off).
     upstream_active: &'a mut bool,
     /// Per station: part of an anomalous pair (its normals freeze).
