@@ -269,7 +269,8 @@ impl Engine {
                 continue;
             }
             if let Ok(s) = DeviceState::from_json_str(&d.state_json) {
-                self.fleet.set_shown(&d.device, &s);
+                self.fleet
+                    .set_shown(&d.device, &s, d.confirmed_wall_ms.unwrap_or(0));
             }
             self.devices.insert(d.device.clone(), d);
         }
@@ -1126,7 +1127,7 @@ impl Engine {
         }
         let row = row.clone();
         if let Some(s) = shown {
-            self.fleet.set_shown(&device, s);
+            self.fleet.set_shown(&device, s, now);
         }
         if audit {
             let entry = AuditEntry {

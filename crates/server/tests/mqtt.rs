@@ -235,7 +235,8 @@ async fn restart_during_fog_recommands_every_sign() {
         c.mqtt.heartbeat_s = 0.2;
         c.mqtt.device_timeout_s = 1.5;
         c.devices.adapter = zhilu_server::config::AdapterKind::Mqtt;
-        c.devices.fog_hold_s = 3;
+        c.devices.fog_hold_s = 2;
+        c.devices.fog_safe_kmh = 20;
         c.devices.failsafe_after_s = 1;
         c.devices.out_of_plan_alarm_s = 1;
     })
@@ -291,8 +292,12 @@ async fn restart_during_fog_recommands_every_sign() {
             "{id}: a fog limit holds through the centre's `offline`"
         );
     }
-    // The gantries lose power as well: they come back blank.
+    // The gantries lose power as well: they come back blank (one of them
+    // broken: it ignores every command).
     drop(sim);
+    let stubborn = plan.keys().next().unwrap().clone();
+    let mut opts = opts;
+    opts.ignore_commands.insert(stubborn.clone());
     let sim = DeviceSim::start("127.0.0.1", b.port, prefix, devices.clone(), opts).unwrap();
     sim.wait_ready(Duration::from_secs(5)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -307,6 +312,7 @@ async fn restart_during_fog_recommands_every_sign() {
     loop {
         let wrong: Vec<(&String, Option<serde_json::Value>)> = plan
             .iter()
+            .filter(|(id, _)| **id != stubborn)
             .map(|(id, _)| (id, sim.state(id).map(|x| x.to_json())))
             .filter(|(id, shown)| {
                 *shown != Some(serde_json::json!({"limit_kmh": plan[id.as_str()]}))
@@ -324,15 +330,66 @@ async fn restart_during_fog_recommands_every_sign() {
     let took = t0.elapsed();
     eprintln!("every sign back to its plan {took:?} after the restart");
     let viewer = s.login("viewer").await;
+    let reconciles = |actions: &serde_json::Value, id: &str| {
+        actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["mode"] == "reconcile" && a["command"]["device"] == id)
+            .count()
+    };
     let actions = s.get(&viewer, "/api/actions?limit=10000").await;
-    let reconciled: Vec<&serde_json::Value> = actions
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|a| a["mode"] == "reconcile")
-        .collect();
-    assert!(reconciled.len() >= plan.len(), "{reconciled:?}");
-    // The centre shows the signs as confirmed, in plan.
-    s.wait_for(&viewer, "/api/devices", 5, |v| limits(v) == plan)
+    for id in plan.keys() {
+        assert!(reconciles(&actions, id) >= 1, "{id} re-commanded");
+    }
+    // The broken sign shows less than its plan: an alarm until it complies.
+    let alarm = s
+        .wait_for(
+            &viewer,
+            "/api/events?active=true&kind=device_out_of_plan",
+            5,
+            |v| {
+                v.as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["device"] == stubborn.as_str())
+            },
+        )
         .await;
+    assert_eq!(alarm.as_array().unwrap().len(), 1, "{alarm}");
+
+    // A sign that loses power longer than the fog hold comes back showing
+    // the fog-safe limit (20 here); once it reports, it is re-commanded.
+    {
+        let (cut, limit) = plan
+            .iter()
+            .find(|(id, v)| **id != stubborn && **v > 20)
+            .expect("a sign above the fog-safe limit");
+        sim.go_silent(cut).unwrap();
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        sim.wake(cut).unwrap();
+        let t1 = Instant::now();
+        loop {
+            let shown = sim.state(cut).map(|x| x.to_json());
+            if shown == Some(serde_json::json!({"limit_kmh": limit})) {
+                break;
+            }
+            assert!(t1.elapsed() < Duration::from_secs(5), "{cut}: {shown:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let actions = s.get(&viewer, "/api/actions?limit=10000").await;
+        assert!(
+            reconciles(&actions, cut) >= 2,
+            "{cut} re-commanded on its return"
+        );
+    }
+    // The centre shows the signs as confirmed, in plan (but the broken one).
+    s.wait_for(&viewer, "/api/devices", 5, |v| {
+        let mut want = plan.clone();
+        want.remove(&stubborn);
+        let mut got = limits(v);
+        got.remove(&stubborn);
+        got == want
+    })
+    .await;
 }

@@ -12,8 +12,8 @@
 //!   is re-commanded at once — after a restart, when the device reports a
 //!   state (coming back online, after its fail-safe) — unless a command to
 //!   the device is in flight, or the same state was sent to it less than
-//!   [`RECOMMAND_BACKOFF_MS`] ago (a sign that cannot comply is not
-//!   hammered). A target that shows *less* than its plan requires (a
+//!   [`RECOMMAND_BACKOFF_MS`] ago and the device has reported no change
+//!   since (a sign that cannot comply is not hammered). A target that shows *less* than its plan requires (a
 //!   higher or blank limit, an open entry the plan closed, …) is out of
 //!   plan: counted, and an alarm once it lasts.
 
@@ -69,6 +69,8 @@ pub struct Fleet {
     kinds: HashMap<String, DeviceKind>,
     desired: BTreeMap<Target, Desired>,
     shown: HashMap<Target, Command>,
+    /// Target → when its shown state last changed (wall ms).
+    changed_ms: HashMap<Target, i64>,
     /// Device → command in flight (id).
     inflight: HashMap<String, u64>,
     /// Target → (state last sent, wall ms).
@@ -133,9 +135,9 @@ impl Fleet {
         self.desired.get(t)
     }
 
-    /// Records what a device reported it shows; returns the targets it
-    /// speaks for.
-    pub fn set_shown(&mut self, device: &str, s: &DeviceState) -> Vec<Target> {
+    /// Records what a device reported it shows (at `now_ms`); returns the
+    /// targets it speaks for.
+    pub fn set_shown(&mut self, device: &str, s: &DeviceState, now_ms: i64) -> Vec<Target> {
         let Some(kind) = self.kind_of(device).and_then(command_kind_of) else {
             return Vec::new();
         };
@@ -156,7 +158,9 @@ impl Fleet {
                     kind,
                     direction,
                 };
-                self.shown.insert(t.clone(), command.clone());
+                if self.shown.insert(t.clone(), command.clone()).as_ref() != Some(&command) {
+                    self.changed_ms.insert(t.clone(), now_ms);
+                }
                 t
             })
             .collect()
@@ -189,12 +193,13 @@ impl Fleet {
             if *shows == d.command {
                 continue;
             }
+            // Sent already and the device has not changed since: it cannot
+            // comply (or the answer is on its way) — wait.
             let want = DeviceState::from_command(&d.command, t.direction);
-            if self
-                .sent
-                .get(t)
-                .is_some_and(|(s, at)| *s == want && now_ms - at < RECOMMAND_BACKOFF_MS)
-            {
+            let changed = self.changed_ms.get(t).copied().unwrap_or(i64::MIN);
+            if self.sent.get(t).is_some_and(|(s, at)| {
+                *s == want && *at >= changed && now_ms - at < RECOMMAND_BACKOFF_MS
+            }) {
                 continue;
             }
             out.push((t.clone(), d.clone()));
@@ -547,6 +552,63 @@ mod tests {
             );
         }
         assert!(Edit::from_value(&json!({"reason": 1})).is_err());
+    }
+
+    #[test]
+    fn recommands_what_differs_and_alarms_what_is_less_safe() {
+        let day = zhilu_sim::Day::new(zhilu_sim::DayConfig {
+            stations: 4,
+            ..zhilu_sim::DayConfig::default()
+        })
+        .unwrap();
+        let mut w = Vec::new();
+        day.write_road(&mut w).unwrap();
+        let road = RoadBook::from_toml(std::str::from_utf8(&w).unwrap(), "ROAD.toml").unwrap();
+        let sign = road.vsl()[0].id.clone();
+        let mut f = Fleet::new(&road);
+        assert!(f.manages(&sign));
+        assert!(!f.manages(&road.detectors()[0].id));
+        let t = Target {
+            device: sign.clone(),
+            kind: CommandKind::SpeedLimit,
+            direction: None,
+        };
+        let want = Command::SpeedLimit(Some(40));
+        f.set_desired(
+            t.clone(),
+            Desired {
+                command: want.clone(),
+                cause: Some(EventKind::Fog),
+            },
+        );
+        // Never heard: blank by default — out of plan, re-commanded.
+        assert_eq!(f.to_recommand(0).len(), 1);
+        let (raise, _) = f.check_plan(0, 1000);
+        assert!(raise.is_empty(), "not yet an alarm");
+        f.sent(&t, 7, DeviceState::SpeedLimit { limit_kmh: 40 }, 10);
+        assert!(f.to_recommand(20).is_empty(), "in flight");
+        // The sign confirms a clamped 60: less safe; re-sent once at once
+        // (the device changed since), then not before the back-off.
+        f.settled(&sign, 7);
+        f.set_shown(&sign, &DeviceState::SpeedLimit { limit_kmh: 60 }, 30);
+        assert_eq!(f.to_recommand(40).len(), 1);
+        f.sent(&t, 8, DeviceState::SpeedLimit { limit_kmh: 40 }, 40);
+        f.settled(&sign, 8);
+        f.set_shown(&sign, &DeviceState::SpeedLimit { limit_kmh: 60 }, 50);
+        assert!(f.to_recommand(60).is_empty(), "same answer: back off");
+        assert_eq!(f.to_recommand(40 + RECOMMAND_BACKOFF_MS).len(), 1);
+        let (raise, _) = f.check_plan(1000, 1000);
+        assert_eq!(raise, vec![t.clone()], "out of plan for 1 s: alarm");
+        f.out_of_plan.get_mut(&t).unwrap().alarm = Some("E9".into());
+        assert!(f.check_plan(1500, 1000).0.is_empty(), "one alarm");
+        // Stricter than the plan: differs (re-commanded) but in plan.
+        f.set_shown(&sign, &DeviceState::SpeedLimit { limit_kmh: 20 }, 2000);
+        let (raise, back) = f.check_plan(2000, 1000);
+        assert!(raise.is_empty());
+        assert_eq!(back, vec![(t.clone(), "E9".to_string())]);
+        assert_eq!(f.to_recommand(2001).len(), 1);
+        f.set_shown(&sign, &DeviceState::SpeedLimit { limit_kmh: 40 }, 2100);
+        assert!(f.to_recommand(2200).is_empty(), "complies");
     }
 
     #[test]
