@@ -324,10 +324,21 @@ async fn drive(
     }
 }
 
-/// A confirmed device state (from the stream) as a simulator command.
+/// A confirmed device state (from the stream) as a simulator command. A
+/// blank speed-limit sign has no variable limit; a blank message sign no text.
 pub fn device_command(road: &RoadBook, v: &Value) -> Option<Command> {
     let device = v["device"].as_str()?.to_string();
     let s = &v["state"];
+    if s["blank"] == true {
+        return match road.device(&device)?.kind {
+            zhilu_road::DeviceKind::Vsl => Some(Command::SpeedLimit { device, kmh: None }),
+            zhilu_road::DeviceKind::Vms => Some(Command::Message {
+                device,
+                text: String::new(),
+            }),
+            _ => None,
+        };
+    }
     match s["action"].as_str()? {
         "speed_limit" => Some(Command::SpeedLimit {
             device,

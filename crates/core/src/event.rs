@@ -173,6 +173,14 @@ pub enum FogLightMode {
 }
 
 impl FogLightMode {
+    /// Every mode, least conspicuous first.
+    pub const ALL: [FogLightMode; 4] = [
+        FogLightMode::Off,
+        FogLightMode::Guidance,
+        FogLightMode::TailMarking,
+        FogLightMode::WarningFlash,
+    ];
+
     /// The contract's spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -181,6 +189,11 @@ impl FogLightMode {
             FogLightMode::TailMarking => "tail_marking",
             FogLightMode::WarningFlash => "warning_flash",
         }
+    }
+
+    /// Parses the contract's spelling.
+    pub fn parse(s: &str) -> Option<FogLightMode> {
+        FogLightMode::ALL.into_iter().find(|m| m.as_str() == s)
     }
 }
 
@@ -196,6 +209,9 @@ pub enum EntryState {
 }
 
 impl EntryState {
+    /// Every state, least restrictive first.
+    pub const ALL: [EntryState; 3] = [EntryState::Open, EntryState::Metered, EntryState::Closed];
+
     /// The contract's spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -204,6 +220,19 @@ impl EntryState {
             EntryState::Closed => "closed",
         }
     }
+
+    /// Parses the contract's spelling.
+    pub fn parse(s: &str) -> Option<EntryState> {
+        EntryState::ALL.into_iter().find(|m| m.as_str() == s)
+    }
+}
+
+/// Vehicle classes an entry may turn away (`Command::Entry::banned`).
+pub const BANNABLE_CLASSES: [&str; 3] = ["hazmat", "oversize", "heavy"];
+
+/// The static spelling of a bannable vehicle class, if it is one.
+pub fn bannable_class(s: &str) -> Option<&'static str> {
+    BANNABLE_CLASSES.into_iter().find(|c| *c == s)
 }
 
 /// The commanded state of a device.
@@ -226,4 +255,111 @@ pub enum Command {
     Deicing(bool),
     /// A named tunnel emergency plan, `None` = stand down.
     TunnelPlan(Option<String>),
+}
+
+/// The kind of a [`Command`] (its variant without the value): what the
+/// server's `[decisions.modes]` and ACTIONS.jsonl's `action` name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CommandKind {
+    /// Variable speed limit.
+    SpeedLimit,
+    /// Message-sign text.
+    Message,
+    /// Fog guidance lights.
+    FogLights,
+    /// Toll entry / on-ramp open, metered, closed.
+    Entry,
+    /// De-icing sprayers.
+    Deicing,
+    /// Tunnel emergency plan.
+    TunnelPlan,
+}
+
+impl CommandKind {
+    /// Every kind.
+    pub const ALL: [CommandKind; 6] = [
+        CommandKind::SpeedLimit,
+        CommandKind::Message,
+        CommandKind::FogLights,
+        CommandKind::Entry,
+        CommandKind::Deicing,
+        CommandKind::TunnelPlan,
+    ];
+
+    /// The contract's spelling (ACTIONS.jsonl `action`, `[decisions.modes]` keys).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandKind::SpeedLimit => "speed_limit",
+            CommandKind::Message => "message",
+            CommandKind::FogLights => "fog_lights",
+            CommandKind::Entry => "entry",
+            CommandKind::Deicing => "deicing",
+            CommandKind::TunnelPlan => "tunnel_plan",
+        }
+    }
+
+    /// Parses the contract's spelling.
+    pub fn parse(s: &str) -> Option<CommandKind> {
+        CommandKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl Command {
+    /// What kind of command this is.
+    pub fn kind(&self) -> CommandKind {
+        match self {
+            Command::SpeedLimit(_) => CommandKind::SpeedLimit,
+            Command::Message(_) => CommandKind::Message,
+            Command::FogLights(_) => CommandKind::FogLights,
+            Command::Entry { .. } => CommandKind::Entry,
+            Command::Deicing(_) => CommandKind::Deicing,
+            Command::TunnelPlan(_) => CommandKind::TunnelPlan,
+        }
+    }
+
+    /// The device's default state for this kind (posted limit, blank,
+    /// lights off, entry open, sprayers off, no tunnel plan).
+    pub fn default_of(kind: CommandKind) -> Command {
+        match kind {
+            CommandKind::SpeedLimit => Command::SpeedLimit(None),
+            CommandKind::Message => Command::Message(String::new()),
+            CommandKind::FogLights => Command::FogLights(FogLightMode::Off),
+            CommandKind::Entry => Command::Entry {
+                state: EntryState::Open,
+                banned: Vec::new(),
+            },
+            CommandKind::Deicing => Command::Deicing(false),
+            CommandKind::TunnelPlan => Command::TunnelPlan(None),
+        }
+    }
+
+    /// Whether `self` asks at least as much of drivers as `other` (a command
+    /// of the same kind): a limit at or below, a non-blank text where one was
+    /// asked, lights at least as conspicuous, an entry at least as restrictive
+    /// with at least the same classes turned away, sprayers on where asked,
+    /// the same tunnel plan. Commands of different kinds never compare.
+    pub fn at_least_as_safe_as(&self, other: &Command) -> bool {
+        match (self, other) {
+            (Command::SpeedLimit(a), Command::SpeedLimit(b)) => match (a, b) {
+                (_, None) => true,
+                (None, Some(_)) => false,
+                (Some(a), Some(b)) => a <= b,
+            },
+            (Command::Message(a), Command::Message(b)) => b.is_empty() || !a.is_empty(),
+            (Command::FogLights(a), Command::FogLights(b)) => a >= b,
+            (
+                Command::Entry {
+                    state: a,
+                    banned: ba,
+                },
+                Command::Entry {
+                    state: b,
+                    banned: bb,
+                },
+            ) => a >= b && (*a == EntryState::Closed || bb.iter().all(|c| ba.contains(c))),
+            (Command::Deicing(a), Command::Deicing(b)) => *a || !*b,
+            (Command::TunnelPlan(a), Command::TunnelPlan(b)) => b.is_none() || a == b,
+            _ => false,
+        }
+    }
 }

@@ -7,15 +7,12 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, MqttOptions, QoS};
-use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use crate::net::{self, AbortOnDrop, NetEvent, wall_ms};
-use crate::wire::{
-    STATUS_OFFLINE, STATUS_ONLINE, StateMessage, Topics, blank_state, validate_device,
-};
-use crate::{DeviceCommand, DeviceError, Failsafe};
+use crate::wire::{STATUS_OFFLINE, STATUS_ONLINE, StateMessage, Topics, validate_device};
+use crate::{DeviceCommand, DeviceError, DeviceState, Failsafe};
 
 /// How simulated devices behave (shared by [`DeviceSim`] and [`crate::SimAdapter`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -31,11 +28,11 @@ pub struct SimOpts {
     /// Devices that ignore every command (they still report their state).
     pub ignore_commands: HashSet<String>,
     /// What every device shows at start.
-    pub initial_state: Value,
+    pub initial_state: DeviceState,
     /// `SimAdapter` only: what particular devices show at start (the state
     /// they last confirmed before the centre restarted; real devices keep
     /// theirs, and so do these).
-    pub initial_states: HashMap<String, Value>,
+    pub initial_states: HashMap<String, DeviceState>,
     /// Seed of the drop decisions (same seed, same drops).
     pub seed: u64,
 }
@@ -48,7 +45,7 @@ impl Default for SimOpts {
             device_timeout: Duration::from_secs(30),
             drop_probability: 0.0,
             ignore_commands: HashSet::new(),
-            initial_state: blank_state(),
+            initial_state: DeviceState::Blank,
             initial_states: HashMap::new(),
             seed: 0x5eed,
         }
@@ -75,30 +72,11 @@ impl Rng {
     }
 }
 
-/// After how long without the centre `failsafe` changes the device, if it does.
-pub(crate) fn failsafe_after(failsafe: &Failsafe) -> Option<Duration> {
-    match failsafe {
-        Failsafe::Blank { after_s } | Failsafe::Fallback { after_s, .. } => {
-            Some(Duration::from_secs((*after_s).into()))
-        }
-        Failsafe::Hold => None,
-    }
-}
-
-/// The state a device takes under `failsafe` (`Hold`: `current`).
-pub(crate) fn failsafe_state(failsafe: &Failsafe, current: &Value) -> Value {
-    match failsafe {
-        Failsafe::Blank { .. } => blank_state(),
-        Failsafe::Fallback { state, .. } => state.clone(),
-        Failsafe::Hold => current.clone(),
-    }
-}
-
 /// One simulated device.
 #[derive(Debug)]
 struct SimDevice {
-    state: Value,
-    override_state: Option<Value>,
+    state: DeviceState,
+    override_state: Option<DeviceState>,
     silent_since: Option<Instant>,
     ignore: bool,
     last_cmd: Option<u64>,
@@ -167,7 +145,11 @@ impl DeviceSim {
                 .iter()
                 .map(|d| {
                     let dev = SimDevice {
-                        state: opts.initial_state.clone(),
+                        state: opts
+                            .initial_states
+                            .get(d)
+                            .unwrap_or(&opts.initial_state)
+                            .clone(),
                         override_state: None,
                         silent_since: None,
                         ignore: opts.ignore_commands.contains(d),
@@ -220,7 +202,7 @@ impl DeviceSim {
     }
 
     /// What `device` shows now.
-    pub fn state(&self, device: &str) -> Option<Value> {
+    pub fn state(&self, device: &str) -> Option<DeviceState> {
         lock(&self.shared)
             .devices
             .get(device)
@@ -240,8 +222,11 @@ impl DeviceSim {
     pub fn wake(&self, device: &str) -> Result<(), DeviceError> {
         self.with(device, |d| {
             if let Some(since) = d.silent_since.take() {
-                if failsafe_after(&d.failsafe).is_some_and(|after| since.elapsed() >= after) {
-                    d.state = failsafe_state(&d.failsafe, &d.state);
+                if d.failsafe
+                    .after()
+                    .is_some_and(|after| since.elapsed() >= after)
+                {
+                    d.state = d.failsafe.state(&d.state);
                     d.failsafe_taken = true;
                 }
                 d.announce = true;
@@ -256,7 +241,11 @@ impl DeviceSim {
 
     /// Make `device` confirm commands showing `state` instead of the commanded
     /// payload (a sign that clamps or cannot render); `None` restores it.
-    pub fn set_override(&self, device: &str, state: Option<Value>) -> Result<(), DeviceError> {
+    pub fn set_override(
+        &self,
+        device: &str,
+        state: Option<DeviceState>,
+    ) -> Result<(), DeviceError> {
         self.with(device, |d| d.override_state = state)
     }
 }
@@ -295,7 +284,7 @@ impl SimActor {
         }
     }
 
-    fn send_state(&self, device: &str, command_id: Option<u64>, state: &Value) {
+    fn send_state(&self, device: &str, command_id: Option<u64>, state: &DeviceState) {
         let msg = StateMessage {
             command_id,
             state: state.clone(),
@@ -423,19 +412,22 @@ impl SimActor {
             if d.confirm.as_ref().is_some_and(|(due, _)| now >= *due)
                 && let Some((_, cmd)) = d.confirm.take()
             {
-                d.state = d.override_state.clone().unwrap_or(cmd.payload);
+                d.state = d.override_state.clone().unwrap_or(cmd.state);
                 d.failsafe = cmd.failsafe;
                 d.failsafe_taken = false;
                 d.last_cmd = Some(cmd.command_id);
                 tracing::debug!(device = %name, command_id = cmd.command_id, "simulated device applied a command");
                 self.send_state(name, Some(cmd.command_id), &d.state);
             }
+            // The fail-safe counts from the last sign of life; the centre's
+            // `offline` says contact is lost but does not shorten the hold.
             if !d.failsafe_taken
-                && failsafe_after(&d.failsafe)
-                    .is_some_and(|after| centre_offline || centre_lost_for >= after)
+                && d.failsafe
+                    .after()
+                    .is_some_and(|after| centre_lost_for >= after)
             {
                 tracing::info!(device = %name, centre_offline, lost_ms = centre_lost_for.as_millis() as u64, "simulated device takes its fail-safe");
-                d.state = failsafe_state(&d.failsafe, &d.state);
+                d.state = d.failsafe.state(&d.state);
                 d.failsafe_taken = true;
                 d.confirm = None;
                 d.announce = true;

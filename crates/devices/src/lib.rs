@@ -72,6 +72,7 @@ mod ingest;
 mod mqtt;
 mod net;
 mod simadapter;
+mod state;
 mod types;
 mod wire;
 
@@ -81,8 +82,9 @@ pub use error::DeviceError;
 pub use ingest::{IngestMessage, IngestStatus, MqttIngest, ReadingKind};
 pub use mqtt::MqttAdapter;
 pub use simadapter::SimAdapter;
+pub use state::{DeviceState, KINDS, StateError, commandable};
 pub use types::{DeviceCommand, DeviceReport, Failsafe};
-pub use wire::{Heartbeat, STATUS_OFFLINE, STATUS_ONLINE, StateMessage, Topics, blank_state};
+pub use wire::{Heartbeat, STATUS_OFFLINE, STATUS_ONLINE, StateMessage, Topics};
 
 /// A way of reaching roadside devices. Each adapter is started with a
 /// `tokio::sync::mpsc::Sender<DeviceReport>` and runs its own task(s); every

@@ -5,14 +5,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 
-use crate::devsim::{Rng, failsafe_after, failsafe_state};
+use crate::devsim::Rng;
 use crate::net::{self, wall_ms};
-use crate::{DeviceAdapter, DeviceCommand, DeviceError, DeviceReport, Failsafe, SimOpts};
+use crate::{
+    DeviceAdapter, DeviceCommand, DeviceError, DeviceReport, DeviceState, Failsafe, SimOpts,
+};
 
 /// Messages queued to the simulation task.
 const QUEUE: usize = 256;
@@ -127,7 +128,7 @@ enum Outcome {
 
 #[derive(Debug)]
 struct Dev {
-    state: Value,
+    state: DeviceState,
     failsafe: Failsafe,
     pending: Option<(Instant, DeviceCommand, Outcome)>,
     /// When contact was lost (Instant, wall ms).
@@ -252,10 +253,11 @@ impl Sim {
                 let Some((since, _)) = d.lost.take() else {
                     return Ok(());
                 };
-                if failsafe_after(&d.failsafe)
+                if d.failsafe
+                    .after()
                     .is_some_and(|after| now.duration_since(since) >= after)
                 {
-                    d.state = failsafe_state(&d.failsafe, &d.state);
+                    d.state = d.failsafe.state(&d.state);
                 }
                 let state = d.state.clone();
                 if std::mem::take(&mut d.offline_reported) {
@@ -302,7 +304,7 @@ impl Sim {
                         wall_ms: now_ms,
                     },
                     Outcome::Confirm => {
-                        d.state = cmd.payload;
+                        d.state = cmd.state;
                         d.failsafe = cmd.failsafe;
                         DeviceReport::Confirmed {
                             device: device.clone(),

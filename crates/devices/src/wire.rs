@@ -19,7 +19,7 @@ pub struct StateMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command_id: Option<u64>,
     /// What the device actually shows now.
-    pub state: serde_json::Value,
+    pub state: crate::DeviceState,
     /// The device's own clock (epoch ms); informational only.
     #[serde(default)]
     pub ts_ms: i64,
@@ -30,11 +30,6 @@ pub struct StateMessage {
 pub struct Heartbeat {
     /// The centre's clock (epoch ms).
     pub ts_ms: i64,
-}
-
-/// The state a device reports when it blanks itself (fail-safe `blank`).
-pub fn blank_state() -> serde_json::Value {
-    serde_json::json!({ "blank": true })
 }
 
 /// Topic names under one prefix.
@@ -151,9 +146,13 @@ mod tests {
         assert_eq!(m.command_id, None);
         assert_eq!(m.ts_ms, 0);
         let m: StateMessage =
-            serde_json::from_str(r#"{"command_id":7,"state":1,"ts_ms":5}"#).unwrap();
+            serde_json::from_str(r#"{"command_id":7,"state":{"on":true},"ts_ms":5}"#).unwrap();
         assert_eq!(m.command_id, Some(7));
-        assert!(serde_json::from_str::<StateMessage>(r#"{"command_id":"7","state":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<StateMessage>(r#"{"command_id":"7","state":{"on":true}}"#)
+                .is_err()
+        );
+        assert!(serde_json::from_str::<StateMessage>(r#"{"command_id":7,"state":1}"#).is_err());
         assert!(serde_json::from_str::<StateMessage>(r#"{"command_id":7}"#).is_err());
     }
 

@@ -5,7 +5,7 @@ use std::io::Write;
 use serde::Serialize;
 use serde::ser::Serializer;
 use zhilu_core::{Action, Command, Event, EventDetail};
-use zhilu_road::RoadBook;
+use zhilu_road::{Direction, RoadBook};
 
 /// Formats epoch ms as RFC 3339 in the road's offset (`2026-11-23T06:00:20+08:00`).
 pub fn format_time(ts_ms: i64, offset_s: i32) -> String {
@@ -175,51 +175,192 @@ struct ActionLine<'a> {
     reason: &'a str,
 }
 
-/// Renders one action as a JSON line (without the newline).
-pub fn action_json(a: &Action, road: &RoadBook) -> String {
+/// The contract's fields of a command: `action`, and `value`, `text`,
+/// `mode`, `banned` where the kind has them.
+struct CommandParts<'a> {
+    action: &'static str,
+    value: Option<serde_json::Value>,
+    text: Option<&'a str>,
+    mode: Option<&'static str>,
+    banned: Option<Vec<&'static str>>,
+}
+
+fn command_parts(c: &Command) -> CommandParts<'_> {
     use serde_json::Value;
     let (mut mode, mut banned) = (None, None);
-    let (action, value, text) = match &a.command {
-        Command::SpeedLimit(v) => (
-            "speed_limit",
-            Some(v.map_or(Value::Null, |v| v.into())),
-            None,
-        ),
-        Command::Message(t) => ("message", None, Some(t.as_str())),
+    let (value, text) = match c {
+        Command::SpeedLimit(v) => (Some(v.map_or(Value::Null, |v| v.into())), None),
+        Command::Message(t) => (None, Some(t.as_str())),
         Command::FogLights(m) => {
             mode = Some(m.as_str());
-            ("fog_lights", None, None)
+            (None, None)
         }
         Command::Entry { state, banned: b } => {
             if !b.is_empty() {
                 banned = Some(b.clone());
             }
-            ("entry", Some(Value::from(state.as_str())), None)
+            (Some(Value::from(state.as_str())), None)
         }
-        Command::Deicing(on) => (
-            "deicing",
-            Some(Value::from(if *on { "on" } else { "off" })),
-            None,
-        ),
+        Command::Deicing(on) => (Some(Value::from(if *on { "on" } else { "off" })), None),
         Command::TunnelPlan(p) => (
-            "tunnel_plan",
             Some(p.as_ref().map_or(Value::Null, |p| Value::from(p.as_str()))),
             None,
         ),
     };
-    let line = ActionLine {
-        at: format_time(a.at_ms, road.tz_offset_s()),
-        device: &a.device,
-        action,
+    CommandParts {
+        action: c.kind().as_str(),
         value,
         text,
         mode,
-        direction: a.direction.map(|d| d.as_str()),
         banned,
-        event: a.event_seq.map(|s| format!("E{s}")),
+    }
+}
+
+fn action_line<'a>(a: &'a Action, road: &RoadBook, event: Option<String>) -> ActionLine<'a> {
+    let p = command_parts(&a.command);
+    ActionLine {
+        at: format_time(a.at_ms, road.tz_offset_s()),
+        device: &a.device,
+        action: p.action,
+        value: p.value,
+        text: p.text,
+        mode: p.mode,
+        direction: a.direction.map(|d| d.as_str()),
+        banned: p.banned,
+        event,
         reason: &a.reason,
-    };
+    }
+}
+
+/// Renders one action as a JSON line (without the newline).
+pub fn action_json(a: &Action, road: &RoadBook) -> String {
+    let line = action_line(a, road, a.event_seq.map(|s| format!("E{s}")));
     serde_json::to_string(&line).unwrap_or_default()
+}
+
+/// The live server's record of an action: the line of [`action_json`] with
+/// the server's event id (or `null`) as `event`, keys in sorted order.
+pub fn action_record(a: &Action, road: &RoadBook, event: Option<&str>) -> String {
+    action_record_value(a, road, event).to_string()
+}
+
+/// [`action_record`] as a JSON value (to embed in an audit entry).
+pub fn action_record_value(a: &Action, road: &RoadBook, event: Option<&str>) -> serde_json::Value {
+    let line = action_line(a, road, event.map(str::to_string));
+    serde_json::to_value(&line).unwrap_or_default()
+}
+
+/// The contract's fields of a command alone (`{"action": "speed_limit",
+/// "value": 60}`, with `direction` for entries): how the API has always
+/// shown a device's state.
+pub fn command_value(c: &Command, direction: Option<Direction>) -> serde_json::Value {
+    let p = command_parts(c);
+    let mut o = serde_json::Map::new();
+    o.insert("action".into(), p.action.into());
+    if let Some(v) = p.value {
+        o.insert("value".into(), v);
+    }
+    if let Some(t) = p.text {
+        o.insert("text".into(), t.into());
+    }
+    if let Some(m) = p.mode {
+        o.insert("mode".into(), m.into());
+    }
+    if let Some(d) = direction {
+        o.insert("direction".into(), d.as_str().into());
+    }
+    if let Some(b) = p.banned {
+        o.insert("banned".into(), b.into());
+    }
+    serde_json::Value::Object(o)
+}
+
+/// An action record with its command replaced by `c` (an operator's edit).
+pub fn with_command(
+    record: &str,
+    c: &Command,
+    direction: Option<Direction>,
+) -> Result<String, String> {
+    let mut v: serde_json::Value = serde_json::from_str(record).map_err(|e| e.to_string())?;
+    let serde_json::Value::Object(o) = &mut v else {
+        return Err("an action record is an object".into());
+    };
+    for k in ["action", "value", "text", "mode", "banned", "direction"] {
+        o.remove(k);
+    }
+    if let serde_json::Value::Object(cmd) = command_value(c, direction) {
+        o.extend(cmd);
+    }
+    Ok(v.to_string())
+}
+
+/// Reads the command back from an action line or record ([`action_json`],
+/// [`action_record`], [`command_value`]): the command and its carriageway.
+pub fn parse_action_command(json: &str) -> Result<(Command, Option<Direction>), String> {
+    use serde_json::Value;
+    let v: Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
+    let kind = v
+        .get("action")
+        .and_then(Value::as_str)
+        .and_then(zhilu_core::event::CommandKind::parse)
+        .ok_or_else(|| format!("no known `action` in {v}"))?;
+    let value = v.get("value").unwrap_or(&Value::Null);
+    let direction = match v.get("direction") {
+        None | Some(Value::Null) => None,
+        Some(d) => Some(
+            d.as_str()
+                .and_then(Direction::parse)
+                .ok_or_else(|| format!("direction {d}"))?,
+        ),
+    };
+    use zhilu_core::event::CommandKind as K;
+    let command = match kind {
+        K::SpeedLimit => match value {
+            Value::Null => Command::SpeedLimit(None),
+            v => Command::SpeedLimit(Some(
+                v.as_u64()
+                    .and_then(|x| u16::try_from(x).ok())
+                    .ok_or_else(|| format!("speed_limit value {v}"))?,
+            )),
+        },
+        K::Message => Command::Message(
+            v.get("text")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        ),
+        K::FogLights => Command::FogLights(
+            v.get("mode")
+                .and_then(Value::as_str)
+                .and_then(zhilu_core::FogLightMode::parse)
+                .ok_or_else(|| "fog_lights without a known mode".to_string())?,
+        ),
+        K::Entry => Command::Entry {
+            state: value
+                .as_str()
+                .and_then(zhilu_core::EntryState::parse)
+                .ok_or_else(|| format!("entry value {value}"))?,
+            banned: match v.get("banned") {
+                None | Some(Value::Null) => Vec::new(),
+                Some(Value::Array(a)) => a
+                    .iter()
+                    .map(|c| {
+                        c.as_str()
+                            .and_then(zhilu_core::event::bannable_class)
+                            .ok_or_else(|| format!("banned class {c}"))
+                    })
+                    .collect::<Result<_, _>>()?,
+                Some(b) => return Err(format!("banned {b}")),
+            },
+        },
+        K::Deicing => Command::Deicing(match value.as_str() {
+            Some("on") => true,
+            Some("off") => false,
+            _ => return Err(format!("deicing value {value}")),
+        }),
+        K::TunnelPlan => Command::TunnelPlan(value.as_str().map(str::to_string)),
+    };
+    Ok((command, direction))
 }
 
 /// A JSON-lines sink that names its file in errors.

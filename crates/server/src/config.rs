@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::Deserialize;
+pub use zhilu_core::event::CommandKind;
 
 /// Whole configuration.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -181,13 +182,16 @@ pub enum ApprovalMode {
 #[serde(deny_unknown_fields, default)]
 pub struct DecisionSection {
     /// Per command kind (`speed_limit`, `message`, `fog_lights`, `entry`,
-    /// `deicing`, `tunnel_plan`): `auto` or `confirm`.
+    /// `deicing`, `tunnel_plan` — the spelling of [`CommandKind::as_str`]):
+    /// `auto` or `confirm`.
+    #[serde(deserialize_with = "by_kind")]
     pub modes: BTreeMap<CommandKind, ApprovalMode>,
     /// A proposal's deadline (s): what happens when it passes unanswered
     /// is `on_deadline`.
     pub proposal_expiry_s: u64,
     /// Per command kind: `escalate` (default: stays pending, an `alarm`
     /// repeats every `escalation_repeat_s`), `apply`, or `drop` (expires).
+    #[serde(deserialize_with = "by_kind")]
     pub on_deadline: BTreeMap<CommandKind, DeadlineAction>,
     /// How often an escalated proposal's alarm repeats (s).
     pub escalation_repeat_s: u64,
@@ -205,60 +209,54 @@ pub enum DeadlineAction {
     Drop,
 }
 
-/// The command kinds of ACTIONS.jsonl.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[serde(rename_all = "snake_case")]
-pub enum CommandKind {
-    /// Variable speed limit.
-    SpeedLimit,
-    /// VMS text.
-    Message,
-    /// Fog guidance lights.
-    FogLights,
-    /// Toll entry / on-ramp open, metered, closed.
-    Entry,
-    /// De-icing sprayers.
-    Deicing,
-    /// Tunnel emergency plan.
-    TunnelPlan,
+/// A `[decisions.modes]` / `[decisions.on_deadline]` key: a command kind
+/// in the core's spelling.
+struct KindKey(CommandKind);
+
+impl<'de> Deserialize<'de> for KindKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<KindKey, D::Error> {
+        let s = String::deserialize(d)?;
+        CommandKind::parse(&s).map(KindKey).ok_or_else(|| {
+            let names: Vec<&str> = CommandKind::ALL.iter().map(|k| k.as_str()).collect();
+            serde::de::Error::custom(format!(
+                "unknown command kind `{s}`, expected one of {}",
+                names.join(", ")
+            ))
+        })
+    }
 }
 
-impl CommandKind {
-    /// Every kind.
-    pub const ALL: [CommandKind; 6] = [
-        CommandKind::SpeedLimit,
-        CommandKind::Message,
-        CommandKind::FogLights,
-        CommandKind::Entry,
-        CommandKind::Deicing,
-        CommandKind::TunnelPlan,
-    ];
-
-    /// The ACTIONS.jsonl spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CommandKind::SpeedLimit => "speed_limit",
-            CommandKind::Message => "message",
-            CommandKind::FogLights => "fog_lights",
-            CommandKind::Entry => "entry",
-            CommandKind::Deicing => "deicing",
-            CommandKind::TunnelPlan => "tunnel_plan",
-        }
+impl PartialEq for KindKey {
+    fn eq(&self, o: &Self) -> bool {
+        self.0 == o.0
     }
-
-    /// Parses the ACTIONS.jsonl spelling.
-    pub fn parse(s: &str) -> Option<CommandKind> {
-        CommandKind::ALL.into_iter().find(|k| k.as_str() == s)
+}
+impl Eq for KindKey {}
+impl PartialOrd for KindKey {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
     }
+}
+impl Ord for KindKey {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&o.0)
+    }
+}
 
-    /// Default: entry closures and tunnel plans wait for an operator; fog
-    /// speed limits, texts, lights and de-icers go out at once (they are
-    /// the law or are harmless, and minutes matter).
-    pub fn default_mode(self) -> ApprovalMode {
-        match self {
-            CommandKind::Entry | CommandKind::TunnelPlan => ApprovalMode::Confirm,
-            _ => ApprovalMode::Auto,
-        }
+fn by_kind<'de, D: serde::Deserializer<'de>, V: Deserialize<'de>>(
+    d: D,
+) -> Result<BTreeMap<CommandKind, V>, D::Error> {
+    let m = BTreeMap::<KindKey, V>::deserialize(d)?;
+    Ok(m.into_iter().map(|(k, v)| (k.0, v)).collect())
+}
+
+/// Default: entry closures and tunnel plans wait for an operator; fog
+/// speed limits, texts, lights and de-icers go out at once (they are the
+/// law or are harmless, and minutes matter).
+pub fn default_mode(k: CommandKind) -> ApprovalMode {
+    match k {
+        CommandKind::Entry | CommandKind::TunnelPlan => ApprovalMode::Confirm,
+        _ => ApprovalMode::Auto,
     }
 }
 
@@ -284,7 +282,7 @@ impl DecisionSection {
 
     /// The mode for a kind (configured, else the default).
     pub fn mode(&self, k: CommandKind) -> ApprovalMode {
-        self.modes.get(&k).copied().unwrap_or(k.default_mode())
+        self.modes.get(&k).copied().unwrap_or(default_mode(k))
     }
 }
 
@@ -296,11 +294,20 @@ pub struct DeviceSection {
     pub adapter: AdapterKind,
     /// A command not confirmed within this time (s) is dropped.
     pub command_expiry_s: u64,
-    /// Devices fall back when they hear nothing from the centre for this
-    /// long (s).
+    /// Signs showing a default (non-fog) limit or a text blank / fall back
+    /// when they hear nothing from the centre for this long (s).
     pub failsafe_after_s: u32,
     /// What a VMS shows on loss of contact; empty = blank.
     pub vms_fallback: String,
+    /// A fog limit is held this long (s) without the centre, then falls to
+    /// `fog_safe_kmh` (never blank).
+    pub fog_hold_s: u32,
+    /// The limit a fog-limited sign falls to after `fog_hold_s` (km/h; a
+    /// lower commanded limit is kept). 20–60 (Art. 81).
+    pub fog_safe_kmh: u16,
+    /// A device that shows less than its plan requires for this long (s)
+    /// opens a `device_out_of_plan` alarm until it complies.
+    pub out_of_plan_alarm_s: u32,
     /// Simulated devices: confirmation delay (ms).
     pub sim_confirm_ms: u64,
 }
@@ -312,6 +319,9 @@ impl Default for DeviceSection {
             command_expiry_s: 120,
             failsafe_after_s: 120,
             vms_fallback: "谨慎驾驶 注意安全".into(),
+            fog_hold_s: 1800,
+            fog_safe_kmh: 40,
+            out_of_plan_alarm_s: 15,
             sim_confirm_ms: 200,
         }
     }
@@ -516,6 +526,13 @@ impl ServerConfig {
             if v == 0 {
                 return bad(k, "must be at least 1".into());
             }
+        }
+        let safe = self.devices.fog_safe_kmh;
+        if !(20..=60).contains(&safe) || safe % 10 != 0 {
+            return bad(
+                "fog_safe_kmh",
+                format!("{safe}: a fog-safe limit is 20–60 km/h in steps of 10 (Art. 81)"),
+            );
         }
         Ok(())
     }

@@ -11,19 +11,22 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
-use zhilu_core::{Brain, BrainConfig, Event, EventDetail};
-use zhilu_devices::{DeviceAdapter, DeviceCommand, DeviceReport, Failsafe};
-use zhilu_io::jsonl::{action_json, event_json};
-use zhilu_road::RoadBook;
+use zhilu_core::{Action, Brain, BrainConfig, Command, Event, EventDetail, EventKind};
+use zhilu_devices::{DeviceAdapter, DeviceCommand, DeviceReport, DeviceState};
+use zhilu_io::jsonl::{action_record, action_record_value, event_json, parse_action_command};
+use zhilu_road::{Direction, RoadBook};
 use zhilu_store::{
     ActionRow, AuditEntry, DeviceStateRow, EventChangeRow, EventRow, ProposalDecision, ProposalRow,
     Reading, ReadingBatch, Store, TickCommit,
 };
 
 use crate::config::{ApprovalMode, CommandKind, DeadlineAction, ServerConfig};
+
+pub mod fleet;
 use crate::convert::Ids;
 use crate::stream::{Hub, StreamKind};
 use crate::vehicles::VehicleBoard;
+use fleet::{Desired, Edit, Fleet, Target};
 
 /// Wall clock, epoch ms.
 pub fn wall_ms() -> i64 {
@@ -118,6 +121,17 @@ pub struct Snapshot {
     pub ticks: u64,
     /// Rows the brain has taken since start.
     pub rows: u64,
+    /// Device targets (device, command kind, carriageway) showing less than
+    /// their plan requires (also the gauge `zhilu_devices_out_of_plan`).
+    pub devices_out_of_plan: u64,
+}
+
+impl Snapshot {
+    /// How many device targets show less than their plan requires (for
+    /// `/api/health`).
+    pub fn devices_out_of_plan(&self) -> u64 {
+        self.devices_out_of_plan
+    }
 }
 
 /// The engine's state.
@@ -153,6 +167,12 @@ pub struct Engine {
     vehicles_published: Instant,
     /// Unanswered proposals past their deadline: id → how often escalated.
     escalations: HashMap<i64, u32>,
+    /// Commandable devices: desired vs shown state, reconciliation.
+    fleet: Fleet,
+    /// Event kind by server event id (why a command was sent).
+    causes: HashMap<String, EventKind>,
+    /// Open `device_out_of_plan` alarms by event id.
+    plan_alarms: HashMap<String, EventRow>,
 }
 
 /// Identity of an event across a restart: kind, carriageway, rule, first
@@ -185,6 +205,7 @@ impl Engine {
         let brain = Brain::new(road.clone(), BrainConfig::default());
         let ids = Ids::new(&road);
         let total_lanes = road.total_lanes();
+        let fleet = Fleet::new(&road);
         Engine {
             road,
             cfg,
@@ -210,6 +231,9 @@ impl Engine {
             vehicles: Arc::new(std::sync::RwLock::new(VehicleBoard::new())),
             vehicles_published: Instant::now(),
             escalations: HashMap::new(),
+            fleet,
+            causes: HashMap::new(),
+            plan_alarms: HashMap::new(),
         }
     }
 
@@ -240,12 +264,30 @@ impl Engine {
         self.next_action = max.action_id + 1;
         self.next_proposal = max.proposal_id + 1;
         let now = wall_ms();
-        for d in self.road.devices() {
-            let id = self.road.device_id(d).to_string();
+        for id in fleet::commandable_devices(&self.road) {
             self.devices.insert(id.clone(), unheard_device(id, now));
         }
         for d in self.store.device_states().await? {
+            if !self.fleet.manages(&d.device) {
+                continue;
+            }
+            if let Ok(s) = DeviceState::from_json_str(&d.state_json) {
+                self.fleet
+                    .set_shown(&d.device, &s, d.confirmed_wall_ms.unwrap_or(0));
+            }
             self.devices.insert(d.device.clone(), d);
+        }
+        // What operators applied stays in force (the brain's replay below
+        // brings back what it applied itself).
+        let mut decided = self.store.proposals(None).await?;
+        decided.sort_by_key(|p| p.id);
+        for p in decided {
+            let Some(j) = p.final_json.as_deref() else {
+                continue;
+            };
+            if let Ok((command, direction)) = parse_action_command(j) {
+                self.set_desired(&p.device, command, direction, p.event_id.as_deref());
+            }
         }
         let last_tick = self
             .store
@@ -271,6 +313,8 @@ impl Engine {
             // Everything stored was already written: reconcile now.
             self.finish_resume(last_tick).await?;
         }
+        // Devices showing other than their plans: commanded again at once.
+        self.reconcile().await;
         Ok(n)
     }
 
@@ -312,6 +356,7 @@ impl Engine {
                 None => (self.new_event_id(), "opened"),
             };
             still.insert(id.clone());
+            self.causes.insert(id.clone(), e.kind);
             let (row, json) = self.event_row(e, &id, &key, now);
             commit.changes.push(EventChangeRow {
                 event_id: id.clone(),
@@ -454,6 +499,7 @@ impl Engine {
             self.publish_vehicles();
         }
         self.proposals_at_deadline().await;
+        self.check_plan().await;
     }
 
     /// Everything after a closed tick: diff events, decide modes, write,
@@ -472,6 +518,19 @@ impl Engine {
                         self.events
                             .entry(e.seq)
                             .or_insert_with(|| (id.clone(), String::new()));
+                    }
+                }
+                // What the brain applied then is what the devices must show now.
+                for a in &out.actions {
+                    if self.cfg.decisions.mode(a.command.kind()) == ApprovalMode::Auto {
+                        let event_id = a
+                            .event_seq
+                            .and_then(|s| self.events.get(&s).map(|(id, _)| id.clone()));
+                        let cause = self.cause_of_seq(a.event_seq, &out.events);
+                        if let (Some(id), Some(k)) = (&event_id, cause) {
+                            self.causes.insert(id.clone(), k);
+                        }
+                        self.set_desired_cause(&a.device, a.command.clone(), a.direction, cause);
                     }
                 }
                 for e in &out.events {
@@ -532,6 +591,7 @@ impl Engine {
             });
             published.push((StreamKind::Event, json!({"change": change, "tick_ms": tick_ms, "event": serde_json::from_str::<Value>(&json).unwrap_or(Value::Null)}).to_string()));
             commit.events.push(row);
+            self.causes.insert(id.clone(), e.kind);
             if e.end_ms.is_some() {
                 self.events.remove(&e.seq);
             } else {
@@ -554,25 +614,13 @@ impl Engine {
                 ended_ids.insert(e.seq, r.id.clone());
             }
         }
-        let mut dispatch: Vec<ActionRow> = Vec::new();
+        let mut dispatch: Vec<(ActionRow, Action)> = Vec::new();
         for a in &out.actions {
-            let mut v: Value =
-                serde_json::from_str(&action_json(a, &self.road)).unwrap_or(Value::Null);
             let event_id = a.event_seq.and_then(|s| ended_ids.get(&s).cloned());
-            if let Value::Object(o) = &mut v {
-                o.insert(
-                    "event".into(),
-                    event_id.clone().map_or(Value::Null, Value::from),
-                );
-            }
-            let kind_str = v
-                .get("action")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            let mode = CommandKind::parse(&kind_str)
-                .map(|k| self.cfg.decisions.mode(k))
-                .unwrap_or(ApprovalMode::Confirm);
+            let v = action_record_value(a, &self.road, event_id.as_deref());
+            let json = v.to_string();
+            let kind = a.command.kind();
+            let mode = self.cfg.decisions.mode(kind);
             let id = self.next_action;
             self.next_action += 1;
             let mut row = ActionRow {
@@ -580,8 +628,8 @@ impl Engine {
                 at_ms: a.at_ms,
                 wall_ms: now,
                 device: a.device.clone(),
-                kind: kind_str.clone(),
-                json: v.to_string(),
+                kind: kind.as_str().into(),
+                json,
                 event_id: event_id.clone(),
                 reason: a.reason.clone(),
                 mode: match mode {
@@ -601,7 +649,7 @@ impl Engine {
                         detail: json!({"action": id, "command": v, "reason": a.reason}).to_string(),
                     });
                     published.push((StreamKind::Action, row.json.clone()));
-                    dispatch.push(row.clone());
+                    dispatch.push((row.clone(), a.clone()));
                 }
                 ApprovalMode::Confirm => {
                     // A newer proposal for the same device supersedes a pending one.
@@ -640,7 +688,7 @@ impl Engine {
                         expires_wall_ms: now + self.cfg.decisions.proposal_expiry_s as i64 * 1000,
                         at_ms: a.at_ms,
                         device: a.device.clone(),
-                        kind: kind_str,
+                        kind: kind.as_str().into(),
                         json: row.json.clone(),
                         event_id,
                         reason: a.reason.clone(),
@@ -695,9 +743,251 @@ impl Engine {
         }
         self.publish_snapshot(tick_ms, true);
         self.publish_vehicles();
-        for row in dispatch {
-            self.send_to_device(&row.device, row.id, &row.kind, &row.json)
+        for (row, a) in dispatch {
+            let cause = row
+                .event_id
+                .as_ref()
+                .and_then(|e| self.causes.get(e))
+                .copied();
+            self.set_desired_cause(&a.device, a.command.clone(), a.direction, cause);
+            self.send_to_device(&a.device, row.id, &a.command, a.direction, cause)
                 .await;
+        }
+        self.reconcile().await;
+    }
+
+    /// The kind of the event with brain seq `seq` (open, or ended this tick).
+    fn cause_of_seq(&self, seq: Option<u64>, ended: &[Event]) -> Option<EventKind> {
+        let seq = seq?;
+        self.brain
+            .open_events()
+            .chain(ended.iter())
+            .find(|e| e.seq == seq)
+            .map(|e| e.kind)
+    }
+
+    /// Records what a device must show (`event_id`: the server event behind it).
+    fn set_desired(
+        &mut self,
+        device: &str,
+        command: Command,
+        direction: Option<Direction>,
+        event_id: Option<&str>,
+    ) {
+        let cause = event_id.and_then(|e| self.causes.get(e)).copied();
+        self.set_desired_cause(device, command, direction, cause);
+    }
+
+    fn set_desired_cause(
+        &mut self,
+        device: &str,
+        command: Command,
+        direction: Option<Direction>,
+        cause: Option<EventKind>,
+    ) {
+        if !self.fleet.manages(device) {
+            return;
+        }
+        let t = Target {
+            device: device.to_string(),
+            kind: command.kind(),
+            direction,
+        };
+        self.fleet.set_desired(t, Desired { command, cause });
+    }
+
+    /// Re-commands every target whose device shows other than its plan
+    /// (module `fleet`), recording each as an action (`mode: reconcile`).
+    async fn reconcile(&mut self) {
+        if self.adapter.is_none() || self.resume_until_ms.is_some() {
+            return;
+        }
+        let now = wall_ms();
+        let todo = self.fleet.to_recommand(now);
+        if todo.is_empty() {
+            return;
+        }
+        let tick_ms = self
+            .snapshot
+            .read()
+            .ok()
+            .and_then(|s| s.last_tick_ms)
+            .unwrap_or(0);
+        let mut commit = TickCommit {
+            tick_ms,
+            ..TickCommit::default()
+        };
+        let mut out = Vec::new();
+        for (t, d) in todo {
+            let shows = self.fleet.shows(&t);
+            let id = self.next_action;
+            self.next_action += 1;
+            let a = Action {
+                at_ms: tick_ms,
+                device: t.device.clone(),
+                direction: t.direction,
+                command: d.command.clone(),
+                event_seq: None,
+                reason: format!(
+                    "reconcile: the device shows {}, its plan requires {}",
+                    fleet::describe(&shows),
+                    fleet::describe(&d.command)
+                ),
+            };
+            let row = ActionRow {
+                id,
+                at_ms: tick_ms,
+                wall_ms: now,
+                device: t.device.clone(),
+                kind: t.kind.as_str().into(),
+                json: action_record(&a, &self.road, None),
+                event_id: None,
+                reason: a.reason.clone(),
+                mode: "reconcile".into(),
+                proposal_id: None,
+            };
+            commit.audit.push(AuditEntry {
+                seq: 0,
+                wall_ms: now,
+                actor: "system".into(),
+                action: "action.reconcile".into(),
+                target: t.device.clone(),
+                detail: json!({"action": id, "reason": a.reason}).to_string(),
+            });
+            commit.actions.push(row.clone());
+            out.push((row, t, d));
+        }
+        if let Err(e) = self.store.commit_tick(&commit).await {
+            tracing::error!(message = "Recording reconciliation commands failed.", error = %e);
+        }
+        metrics::counter!("zhilu_device_reconciles_total").increment(out.len() as u64);
+        for (row, t, d) in out {
+            tracing::info!(device = %t.device, kind = t.kind.as_str(), reason = %row.reason, "re-commanding a device");
+            self.hub.publish(StreamKind::Action, row.json.clone());
+            self.send_to_device(&t.device, row.id, &d.command, t.direction, d.cause)
+                .await;
+        }
+    }
+
+    /// Opens a `device_out_of_plan` alarm for each target out of plan for
+    /// `devices.out_of_plan_alarm_s`, ends those back in plan; updates the
+    /// count.
+    async fn check_plan(&mut self) {
+        let now = wall_ms();
+        let after = i64::from(self.cfg.devices.out_of_plan_alarm_s) * 1000;
+        let (raise, back) = self.fleet.check_plan(now, after);
+        let n = self.fleet.out_of_plan.len() as u64;
+        metrics::gauge!("zhilu_devices_out_of_plan").set(n as f64);
+        if let Ok(mut s) = self.snapshot.write() {
+            s.devices_out_of_plan = n;
+        }
+        if raise.is_empty() && back.is_empty() {
+            return;
+        }
+        let tz = self.road.tz_offset_s();
+        let tick_ms = self
+            .snapshot
+            .read()
+            .ok()
+            .and_then(|s| s.last_tick_ms)
+            .unwrap_or(0);
+        let mut commit = TickCommit {
+            tick_ms,
+            ..TickCommit::default()
+        };
+        for t in raise {
+            let id = self.new_event_id();
+            let shows = self.fleet.shows(&t);
+            let requires = self
+                .fleet
+                .desired(&t)
+                .map(|d| d.command.clone())
+                .unwrap_or_else(|| Command::default_of(t.kind));
+            let stake = self.road.device(&t.device).map_or(0.0, |d| {
+                let i = d.index as usize;
+                match d.kind {
+                    zhilu_road::DeviceKind::Vsl => self.road.vsl()[i].stake_m,
+                    zhilu_road::DeviceKind::Vms => self.road.vms()[i].stake_m,
+                    zhilu_road::DeviceKind::FogLights => self.road.fog_lights()[i].from_m,
+                    zhilu_road::DeviceKind::Deicer => self.road.deicers()[i].from_m,
+                    zhilu_road::DeviceKind::Interchange => self.road.interchanges()[i].stake_m,
+                    zhilu_road::DeviceKind::Tunnel => self.road.tunnels()[i].from_m,
+                    _ => 0.0,
+                }
+            });
+            let since = self.fleet.out_of_plan.get(&t).map_or(now, |o| o.since_ms);
+            let dir = t.direction.map_or("both", |d| d.as_str());
+            let json = json!({
+                "id": id, "kind": "device_out_of_plan", "direction": dir,
+                "from_m": stake.round(), "to_m": stake.round(),
+                "start": zhilu_io::jsonl::format_time(since, tz),
+                "detected_at": zhilu_io::jsonl::format_time(now, tz), "end": null,
+                "severity": 4, "device": t.device, "command": t.kind.as_str(),
+                "shows": fleet::describe(&shows), "requires": fleet::describe(&requires),
+                "evidence": {"detectors": [], "rule": "devices.out_of_plan"},
+            });
+            let row = EventRow {
+                id: id.clone(),
+                kind: "device_out_of_plan".into(),
+                direction: dir.into(),
+                from_m: stake,
+                to_m: stake,
+                start_ms: since,
+                detected_ms: now,
+                end_ms: None,
+                severity: 4,
+                rule: "devices.out_of_plan".into(),
+                key: format!(
+                    "device_out_of_plan|{dir}|devices.out_of_plan|{}|{since}",
+                    t.device
+                ),
+                json: json.to_string(),
+                updated_wall_ms: now,
+            };
+            tracing::warn!(device = %t.device, kind = t.kind.as_str(), shows = %fleet::describe(&shows), requires = %fleet::describe(&requires), "device out of plan");
+            commit.changes.push(EventChangeRow {
+                event_id: id.clone(),
+                change: "opened".into(),
+                at_ms: now,
+                wall_ms: now,
+                json: row.json.clone(),
+            });
+            commit.events.push(row.clone());
+            if let Some(o) = self.fleet.out_of_plan.get_mut(&t) {
+                o.alarm = Some(id.clone());
+            }
+            self.plan_alarms.insert(id, row);
+            metrics::counter!("zhilu_events_opened_total", "kind" => "device_out_of_plan")
+                .increment(1);
+        }
+        for (_, id) in back {
+            let Some(mut row) = self.plan_alarms.remove(&id) else {
+                continue;
+            };
+            row.end_ms = Some(now);
+            row.updated_wall_ms = now;
+            let mut v: Value = serde_json::from_str(&row.json).unwrap_or(Value::Null);
+            v["end"] = Value::from(zhilu_io::jsonl::format_time(now, tz));
+            row.json = v.to_string();
+            commit.changes.push(EventChangeRow {
+                event_id: id,
+                change: "ended".into(),
+                at_ms: now,
+                wall_ms: now,
+                json: row.json.clone(),
+            });
+            commit.events.push(row);
+        }
+        if let Err(e) = self.store.commit_tick(&commit).await {
+            tracing::error!(message = "Out-of-plan alarm not stored.", error = %e);
+            return;
+        }
+        for c in &commit.changes {
+            let ev: Value = serde_json::from_str(&c.json).unwrap_or(Value::Null);
+            self.hub.publish(
+                StreamKind::Event,
+                json!({"change": c.change, "tick_ms": commit.tick_ms, "event": ev}).to_string(),
+            );
         }
     }
 
@@ -733,41 +1023,40 @@ impl Engine {
         }
     }
 
-    async fn send_to_device(&mut self, device: &str, command_id: i64, kind: &str, action: &str) {
+    async fn send_to_device(
+        &mut self,
+        device: &str,
+        command_id: i64,
+        command: &Command,
+        direction: Option<Direction>,
+        cause: Option<EventKind>,
+    ) {
         let Some(adapter) = self.adapter.clone() else {
             return;
         };
-        let now = wall_ms();
-        let v: Value = serde_json::from_str(action).unwrap_or(Value::Null);
-        let mut payload = serde_json::Map::new();
-        if let Value::Object(o) = &v {
-            for (k, x) in o {
-                if !matches!(k.as_str(), "at" | "device" | "reason" | "event") {
-                    payload.insert(k.clone(), x.clone());
-                }
-            }
+        if !self.fleet.manages(device) {
+            tracing::warn!(message = "Command for a device that takes none.", device);
+            return;
         }
-        let after_s = self.cfg.devices.failsafe_after_s;
-        let failsafe = match kind {
-            "speed_limit" => Failsafe::Blank { after_s },
-            "message" if !self.cfg.devices.vms_fallback.is_empty() => Failsafe::Fallback {
-                after_s,
-                state: json!({"action": "message", "text": self.cfg.devices.vms_fallback}),
-            },
-            "message" => Failsafe::Blank { after_s },
-            _ => Failsafe::Hold,
-        };
+        let now = wall_ms();
+        let state = DeviceState::from_command(command, direction);
         let cmd = DeviceCommand {
             command_id: command_id as u64,
             device: device.to_string(),
-            kind: kind.to_string(),
-            payload: Value::Object(payload),
+            state: state.clone(),
             issued_ms: now,
             expires_ms: now + self.cfg.devices.command_expiry_s as i64 * 1000,
-            failsafe,
+            failsafe: fleet::failsafe_for(command, cause, &self.cfg.devices),
         };
-        let pending = serde_json::to_string(&cmd).unwrap_or_default();
+        let target = Target {
+            device: device.to_string(),
+            kind: command.kind(),
+            direction,
+        };
+        self.fleet.sent(&target, command_id as u64, state, now);
+        let pending = cmd.to_json_string();
         if let Err(e) = adapter.dispatch(cmd) {
+            self.fleet.settled(device, command_id as u64);
             tracing::warn!(message = "Device command not queued.", device, error = %e);
             metrics::counter!("zhilu_device_dispatch_failures_total").increment(1);
             return;
@@ -791,30 +1080,22 @@ impl Engine {
 
     async fn on_device(&mut self, r: DeviceReport) {
         let now = wall_ms();
-        let (device, audit) = match &r {
-            DeviceReport::Confirmed { device, .. }
-            | DeviceReport::State { device, .. }
-            | DeviceReport::Failed { device, .. }
-            | DeviceReport::Expired { device, .. }
-            | DeviceReport::Online { device, .. }
-            | DeviceReport::Offline { device, .. } => (
-                device.clone(),
-                matches!(
-                    r,
-                    DeviceReport::Failed { .. }
-                        | DeviceReport::Expired { .. }
-                        | DeviceReport::Offline { .. }
-                ),
-            ),
-        };
+        let device = r.device().to_string();
+        let audit = matches!(
+            r,
+            DeviceReport::Failed { .. }
+                | DeviceReport::Expired { .. }
+                | DeviceReport::Offline { .. }
+        );
         let Some(row) = self.devices.get_mut(&device) else {
             tracing::warn!(
-                message = "Report from a device not in the road book.",
+                message = "Report from a device the centre does not command.",
                 device
             );
             return;
         };
         row.updated_wall_ms = now;
+        let mut shown = None;
         match &r {
             DeviceReport::Confirmed {
                 command_id,
@@ -822,20 +1103,24 @@ impl Engine {
                 wall_ms,
                 ..
             } => {
-                row.state_json = state.to_string();
+                row.state_json = state.to_json_string();
                 row.confirmed_wall_ms = Some(*wall_ms);
                 row.online = true;
                 row.last_seen_wall_ms = Some(*wall_ms);
                 settle_pending(row, *command_id);
+                self.fleet.settled(&device, *command_id);
+                shown = Some(state);
             }
             DeviceReport::State { state, wall_ms, .. } => {
-                row.state_json = state.to_string();
+                row.state_json = state.to_json_string();
                 row.confirmed_wall_ms = Some(*wall_ms);
                 row.online = true;
                 row.last_seen_wall_ms = Some(*wall_ms);
+                shown = Some(state);
             }
             DeviceReport::Failed { command_id, .. } | DeviceReport::Expired { command_id, .. } => {
                 settle_pending(row, *command_id);
+                self.fleet.settled(&device, *command_id);
             }
             DeviceReport::Online { wall_ms, .. } => {
                 row.online = true;
@@ -844,6 +1129,9 @@ impl Engine {
             DeviceReport::Offline { .. } => row.online = false,
         }
         let row = row.clone();
+        if let Some(s) = shown {
+            self.fleet.set_shown(&device, s, now);
+        }
         if audit {
             let entry = AuditEntry {
                 seq: 0,
@@ -858,13 +1146,16 @@ impl Engine {
                     }
                 ),
                 target: device.clone(),
-                detail: serde_json::to_string(&r).unwrap_or_default(),
+                detail: r.to_json_string(),
             };
             if let Err(e) = self.store.append_audit(&entry).await {
                 tracing::error!(message = "Audit append failed.", error = %e);
             }
         }
         self.save_device(row).await;
+        if shown.is_some() {
+            self.reconcile().await;
+        }
     }
 
     /// Opens a `terminal_alarm` event for each alarm bit raised, ends it
@@ -984,14 +1275,42 @@ impl Engine {
             return Err(DecideError::NotPending(id, p.status));
         }
         let now = wall_ms();
-        let (status, final_json) = match &verdict {
-            Verdict::Approve => ("approved", Some(p.json.clone())),
+        let (proposed, direction) =
+            parse_action_command(&p.json).map_err(|e| DecideError::Store(format!("P{id}: {e}")))?;
+        let mut overridden = false;
+        let (status, applied) = match &verdict {
+            Verdict::Approve => ("approved", Some(proposed.clone())),
             Verdict::Reject => ("rejected", None),
-            Verdict::Edit(edit) => ("edited", Some(apply_edit(&p, edit)?)),
+            Verdict::Edit(v) => {
+                let edit = Edit::from_value(v).map_err(DecideError::BadEdit)?;
+                let admin = if edit.override_floor {
+                    self.store
+                        .user(&by)
+                        .await
+                        .map_err(|e| DecideError::Store(e.to_string()))?
+                        .is_some_and(|u| u.role == "admin" && !u.disabled)
+                } else {
+                    false
+                };
+                let (c, o) =
+                    fleet::apply_edit(&proposed, &edit, self.road.speed_limit_kmh(), admin)
+                        .map_err(DecideError::BadEdit)?;
+                overridden = o;
+                ("edited", Some(c))
+            }
+        };
+        let final_json = match &applied {
+            Some(c) if *c == proposed => Some(p.json.clone()),
+            Some(c) => Some(
+                zhilu_io::jsonl::with_command(&p.json, c, direction)
+                    .map_err(|e| DecideError::Store(format!("P{id}: {e}")))?,
+            ),
+            None => None,
         };
         let action = match &verdict {
             Verdict::Approve => "proposal.approve",
             Verdict::Reject => "proposal.reject",
+            Verdict::Edit(_) if overridden => "proposal.override",
             Verdict::Edit(_) => "proposal.edit",
         };
         let audit = AuditEntry {
@@ -1046,8 +1365,16 @@ impl Engine {
                 tracing::error!(message = "Recording an approved action failed.", error = %e);
             }
             self.hub.publish(StreamKind::Action, act.json.clone());
-            self.send_to_device(&row.device, action_id, &row.kind, &j)
-                .await;
+            if let Some(c) = applied {
+                let cause = row
+                    .event_id
+                    .as_ref()
+                    .and_then(|e| self.causes.get(e))
+                    .copied();
+                self.set_desired_cause(&row.device, c.clone(), direction, cause);
+                self.send_to_device(&row.device, action_id, &c, direction, cause)
+                    .await;
+            }
         }
         Ok(row)
     }
@@ -1289,84 +1616,35 @@ pub fn proposal_json(p: &ProposalRow) -> String {
 }
 
 /// A device state as published and served.
+///
+/// `state` keeps the shape the API has always had (`{"action":
+/// "speed_limit", "value": 60}`, `{"blank": true}`); `shows` is the state in
+/// the device's own shape (`{"limit_kmh": 60}`, `crates/devices/MQTT.md`).
 pub fn device_json(d: &DeviceStateRow) -> String {
+    let shows = DeviceState::from_json_str(&d.state_json).ok();
+    let state = match &shows {
+        Some(DeviceState::Blank) => json!({"blank": true}),
+        Some(s) => {
+            let direction = match s {
+                DeviceState::Entry { direction, .. } => *direction,
+                _ => None,
+            };
+            s.command_kind()
+                .and_then(|k| s.as_command(k))
+                .map_or(Value::Null, |c| {
+                    zhilu_io::jsonl::command_value(&c, direction)
+                })
+        }
+        None => Value::Null,
+    };
     json!({
         "device": d.device,
-        "state": serde_json::from_str::<Value>(&d.state_json).unwrap_or(Value::Null),
+        "state": state,
+        "shows": shows.map(|s| s.to_json()),
         "confirmed_ms": d.confirmed_wall_ms,
         "online": d.online,
         "last_seen_ms": d.last_seen_wall_ms,
         "pending": d.pending_json.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()),
     })
     .to_string()
-}
-
-/// Applies an operator's edit to a proposed command, checking it is
-/// lawful: a speed limit may only be lowered (the brain's value is already
-/// the legal ceiling in fog), in steps of 10 km/h between 20 and 120; an
-/// entry takes `open`/`metered`/`closed`; a text is at most 64 characters.
-pub fn apply_edit(p: &ProposalRow, edit: &Value) -> Result<String, DecideError> {
-    let mut cmd: Value =
-        serde_json::from_str(&p.json).map_err(|e| DecideError::Store(e.to_string()))?;
-    let Value::Object(o) = &mut cmd else {
-        return Err(DecideError::Store(
-            "stored proposal is not an object".into(),
-        ));
-    };
-    let Value::Object(e) = edit else {
-        return Err(DecideError::BadEdit(
-            "edit must be an object like {\"value\": 40}".into(),
-        ));
-    };
-    for k in e.keys() {
-        if !matches!(k.as_str(), "value" | "text" | "mode") {
-            return Err(DecideError::BadEdit(format!(
-                "cannot edit {k:?}: only value, text or mode"
-            )));
-        }
-    }
-    match p.kind.as_str() {
-        "speed_limit" => {
-            let new = e.get("value").and_then(Value::as_u64).ok_or_else(|| {
-                DecideError::BadEdit("speed_limit edit needs an integer value (km/h)".into())
-            })?;
-            if !(20..=120).contains(&new) || new % 10 != 0 {
-                return Err(DecideError::BadEdit(format!(
-                    "{new} km/h: limits are 20–120 in steps of 10"
-                )));
-            }
-            if let Some(old) = o.get("value").and_then(Value::as_u64)
-                && new > old
-            {
-                return Err(DecideError::BadEdit(format!(
-                    "{new} km/h is above the proposed {old} km/h; a limit can only be lowered here"
-                )));
-            }
-            o.insert("value".into(), Value::from(new));
-        }
-        "entry" => {
-            let s = e.get("value").and_then(Value::as_str).unwrap_or("");
-            if !matches!(s, "open" | "metered" | "closed") {
-                return Err(DecideError::BadEdit(format!(
-                    "entry value {s:?}: expected open, metered or closed"
-                )));
-            }
-            o.insert("value".into(), Value::from(s));
-        }
-        "message" => {
-            let t = e.get("text").and_then(Value::as_str).unwrap_or("");
-            if t.chars().count() > 64 {
-                return Err(DecideError::BadEdit(
-                    "text longer than 64 characters".into(),
-                ));
-            }
-            o.insert("text".into(), Value::from(t));
-        }
-        k => {
-            return Err(DecideError::BadEdit(format!(
-                "{k} proposals can be approved or rejected, not edited"
-            )));
-        }
-    }
-    Ok(cmd.to_string())
 }

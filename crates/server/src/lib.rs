@@ -112,10 +112,7 @@ impl Centre {
         let (report_tx, mut report_rx) = mpsc::channel::<DeviceReport>(1024);
         let mut tasks = Vec::new();
 
-        let devices: Vec<String> = road
-            .devices()
-            .map(|d| road.device_id(d).to_string())
-            .collect();
+        let devices = engine::fleet::commandable_devices(&road);
         let adapter: Option<Arc<dyn DeviceAdapter>> = match cfg.devices.adapter {
             AdapterKind::None => None,
             AdapterKind::Sim => {
@@ -125,8 +122,10 @@ impl Centre {
                     .device_states()
                     .await?
                     .into_iter()
-                    .filter_map(|d| Some((d.device, serde_json::from_str(&d.state_json).ok()?)))
-                    .filter(|(_, v): &(String, serde_json::Value)| !v.is_null())
+                    .filter_map(|d| {
+                        let s = zhilu_devices::DeviceState::from_json_str(&d.state_json).ok()?;
+                        Some((d.device, s))
+                    })
                     .collect();
                 let opts = zhilu_devices::SimOpts {
                     confirm_delay: Duration::from_millis(cfg.devices.sim_confirm_ms),

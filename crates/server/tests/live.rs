@@ -162,39 +162,50 @@ async fn day_with_operators(backend: &str) {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 409);
-    // Edit the other to a different state, lawfully.
+    // Edit the other: never less safe than the plan (the law's floor) for
+    // an operator, not even with an override; an admin may override, audited.
+    let proposed = pending[1]["command"]["value"].as_str().unwrap().to_string();
+    assert_ne!(proposed, "open", "{pending:?}");
+    for (who, edit) in [
+        (&op, json!({"value": "bogus"})),
+        (&op, json!({"value": "open"})),
+        (&op, json!({"value": "open", "override": true})),
+    ] {
+        let r = s
+            .http
+            .post(format!("{}/api/proposals/{p1}/edit", s.url))
+            .bearer_auth(who)
+            .json(&json!({"reason": "metering is enough", "edit": edit}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 422, "{edit}");
+    }
+    let admin = s.login("admin").await;
     let r = s
         .http
         .post(format!("{}/api/proposals/{p1}/edit", s.url))
-        .bearer_auth(&op)
-        .json(&json!({"reason": "metering is enough", "edit": {"value": "bogus"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 422);
-    let r = s
-        .http
-        .post(format!("{}/api/proposals/{p1}/edit", s.url))
-        .bearer_auth(&op)
-        .json(&json!({"reason": "metering is enough", "edit": {"value": "metered"}}))
+        .bearer_auth(&admin)
+        .json(&json!({"reason": "police on site, entry stays open", "edit": {"value": "open", "override": true}}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let p: Value = r.json().await.unwrap();
     assert_eq!(p["status"], "edited");
-    assert_eq!(p["applied"]["value"], "metered");
+    assert_eq!(p["applied"]["value"], "open");
     // The audit log has who, what and why.
-    let admin = s.login("admin").await;
     let audit = s.get(&admin, "/api/audit?limit=10000").await;
     let audit = audit.as_array().unwrap();
     assert!(audit.iter().any(|a| a["action"] == "proposal.approve"
         && a["actor"] == "op"
         && a["target"] == p0
         && a["detail"]["reason"] == "fog confirmed by CCTV"));
-    assert!(audit.iter().any(|a| a["action"] == "proposal.edit"
+    assert!(audit.iter().any(|a| a["action"] == "proposal.override"
+        && a["actor"] == "admin"
         && a["target"] == p1
-        && a["detail"]["applied"]["value"] == "metered"));
+        && a["detail"]["proposed"]["value"] == proposed.as_str()
+        && a["detail"]["applied"]["value"] == "open"));
     assert!(audit.iter().any(|a| a["action"] == "action.auto"));
     assert!(audit.iter().any(|a| a["action"] == "proposal.created"));
     // Event lifecycles: the fog event was opened and has changes.

@@ -86,11 +86,7 @@ async fn readings_and_commands_over_mqtt() {
     })
     .await
     .unwrap();
-    let devices: Vec<String> = s
-        .road
-        .devices()
-        .map(|d| s.road.device_id(d).to_string())
-        .collect();
+    let devices = zhilu_server::engine::fleet::commandable_devices(&s.road);
     let sim = DeviceSim::start(
         "127.0.0.1",
         b.port,
@@ -168,7 +164,11 @@ async fn readings_and_commands_over_mqtt() {
     for d in shown.as_array().unwrap() {
         let id = d["device"].as_str().unwrap();
         if d["state"]["action"] == "speed_limit" {
-            assert_eq!(Some(d["state"].clone()), sim.state(id), "{id}");
+            assert_eq!(
+                Some(d["shows"].clone()),
+                sim.state(id).map(|s| s.to_json()),
+                "{id}"
+            );
             assert_eq!(d["online"], true);
             compared += 1;
         }
@@ -202,4 +202,194 @@ async fn readings_and_commands_over_mqtt() {
             .any(|a| a["action"] == "device.offline" && a["target"] == silent.as_str())
     );
     store.close().await;
+}
+
+/// The limit each speed-limit sign shows, as the centre's API reports it.
+fn limits(devices: &serde_json::Value) -> std::collections::BTreeMap<String, u64> {
+    devices
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|d| {
+            Some((
+                d["device"].as_str()?.to_string(),
+                d["shows"]["limit_kmh"].as_u64()?,
+            ))
+        })
+        .collect()
+}
+
+/// Killed during a fog plan with the signs on MQTT: the signs hold their
+/// fog limits through the centre's last will (no blanking on a short
+/// outage); and when they come back blank (the gantries lost power too),
+/// the restarted centre re-commands every sign to its plan's limit within
+/// seconds — before the next tick — and counts them out of plan until then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restart_during_fog_recommands_every_sign() {
+    let Some(b) = broker() else { return };
+    let prefix = "zhilu/restart";
+    let mut s = TestServer::start("sqlite", |c| {
+        c.mqtt.port = b.port;
+        c.mqtt.prefix = prefix.into();
+        c.mqtt.ack_timeout_s = 0.5;
+        c.mqtt.heartbeat_s = 0.2;
+        c.mqtt.device_timeout_s = 1.5;
+        c.devices.adapter = zhilu_server::config::AdapterKind::Mqtt;
+        c.devices.fog_hold_s = 2;
+        c.devices.fog_safe_kmh = 20;
+        c.devices.failsafe_after_s = 1;
+        c.devices.out_of_plan_alarm_s = 1;
+    })
+    .await
+    .unwrap();
+    let devices = zhilu_server::engine::fleet::commandable_devices(&s.road);
+    let opts = SimOpts {
+        confirm_delay: Duration::from_millis(20),
+        heartbeat: Duration::from_millis(200),
+        ..SimOpts::default()
+    };
+    let sim = DeviceSim::start("127.0.0.1", b.port, prefix, devices.clone(), opts.clone()).unwrap();
+    sim.wait_ready(Duration::from_secs(5)).await.unwrap();
+
+    // Feed the morning until the fog plan has limits on several signs.
+    let op = s.login("op").await;
+    let viewer = s.login("viewer").await;
+    let mut plan = Default::default();
+    for (kind, body) in common::day_batches(&s.dir, 500) {
+        let (st, a) = s.post_csv(&op, kind, body).await;
+        assert_eq!(st, 200, "{a}");
+        plan = limits(&s.get(&viewer, "/api/devices").await);
+        if plan.len() >= 4 {
+            break;
+        }
+    }
+    s.settle(&viewer).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let plan = {
+        let _ = plan;
+        limits(&s.get(&viewer, "/api/devices").await)
+    };
+    assert!(plan.len() >= 4, "fog limits in force: {plan:?}");
+    let events = s.get(&viewer, "/api/events?active=true&kind=fog").await;
+    assert!(
+        !events.as_array().unwrap().is_empty(),
+        "a fog event is open"
+    );
+    for (id, v) in &plan {
+        assert_eq!(
+            sim.state(id).map(|x| x.to_json()),
+            Some(serde_json::json!({"limit_kmh": v}))
+        );
+    }
+
+    // kill: the broker publishes the centre's last will at once.
+    s.kill().await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    for (id, v) in &plan {
+        assert_eq!(
+            sim.state(id).map(|x| x.to_json()),
+            Some(serde_json::json!({"limit_kmh": v})),
+            "{id}: a fog limit holds through the centre's `offline`"
+        );
+    }
+    // The gantries lose power as well: they come back blank (one of them
+    // broken: it ignores every command).
+    drop(sim);
+    let stubborn = plan.keys().next().unwrap().clone();
+    let mut opts = opts;
+    opts.ignore_commands.insert(stubborn.clone());
+    let sim = DeviceSim::start("127.0.0.1", b.port, prefix, devices.clone(), opts).unwrap();
+    sim.wait_ready(Duration::from_secs(5)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for id in plan.keys() {
+        assert_eq!(sim.state(id), Some(zhilu_devices::DeviceState::Blank));
+    }
+
+    // Restart: no reading arrives (no tick closes), yet every sign shows its
+    // plan's limit again within a few seconds.
+    let t0 = Instant::now();
+    s.boot_again().await;
+    loop {
+        let wrong: Vec<(&String, Option<serde_json::Value>)> = plan
+            .iter()
+            .filter(|(id, _)| **id != stubborn)
+            .map(|(id, _)| (id, sim.state(id).map(|x| x.to_json())))
+            .filter(|(id, shown)| {
+                *shown != Some(serde_json::json!({"limit_kmh": plan[id.as_str()]}))
+            })
+            .collect();
+        if wrong.is_empty() {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "not re-commanded after the restart: {wrong:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = t0.elapsed();
+    eprintln!("every sign back to its plan {took:?} after the restart");
+    let viewer = s.login("viewer").await;
+    let reconciles = |actions: &serde_json::Value, id: &str| {
+        actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["mode"] == "reconcile" && a["command"]["device"] == id)
+            .count()
+    };
+    let actions = s.get(&viewer, "/api/actions?limit=10000").await;
+    for id in plan.keys() {
+        assert!(reconciles(&actions, id) >= 1, "{id} re-commanded");
+    }
+    // The broken sign shows less than its plan: an alarm until it complies.
+    let alarm = s
+        .wait_for(
+            &viewer,
+            "/api/events?active=true&kind=device_out_of_plan",
+            5,
+            |v| {
+                v.as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e["device"] == stubborn.as_str())
+            },
+        )
+        .await;
+    assert_eq!(alarm.as_array().unwrap().len(), 1, "{alarm}");
+
+    // A sign that loses power longer than the fog hold comes back showing
+    // the fog-safe limit (20 here); once it reports, it is re-commanded.
+    {
+        let (cut, limit) = plan
+            .iter()
+            .find(|(id, v)| **id != stubborn && **v > 20)
+            .expect("a sign above the fog-safe limit");
+        sim.go_silent(cut).unwrap();
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        sim.wake(cut).unwrap();
+        let t1 = Instant::now();
+        loop {
+            let shown = sim.state(cut).map(|x| x.to_json());
+            if shown == Some(serde_json::json!({"limit_kmh": limit})) {
+                break;
+            }
+            assert!(t1.elapsed() < Duration::from_secs(5), "{cut}: {shown:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let actions = s.get(&viewer, "/api/actions?limit=10000").await;
+        assert!(
+            reconciles(&actions, cut) >= 2,
+            "{cut} re-commanded on its return"
+        );
+    }
+    // The centre shows the signs as confirmed, in plan (but the broken one).
+    s.wait_for(&viewer, "/api/devices", 5, |v| {
+        let mut want = plan.clone();
+        want.remove(&stubborn);
+        let mut got = limits(v);
+        got.remove(&stubborn);
+        got == want
+    })
+    .await;
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use tokio::sync::mpsc;
-use zhilu_devices::{DeviceCommand, DeviceReport, Failsafe};
+use zhilu_devices::{DeviceCommand, DeviceReport, DeviceState, Failsafe};
 
 static N: AtomicU64 = AtomicU64::new(0);
 
@@ -310,7 +310,8 @@ pub fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// A command to `device` valid for `valid_ms`.
+/// A command to `device` valid for `valid_ms` (`payload`: a device state's
+/// JSON, or a number standing for a limit).
 pub fn cmd(
     id: u64,
     device: &str,
@@ -319,11 +320,14 @@ pub fn cmd(
     failsafe: Failsafe,
 ) -> DeviceCommand {
     let now = now_ms();
+    // A device state, or a number standing for a speed limit.
+    let state = DeviceState::from_json(&payload).unwrap_or(DeviceState::SpeedLimit {
+        limit_kmh: (payload.as_u64().unwrap_or(0) % 200 + 1) as u16,
+    });
     DeviceCommand {
         command_id: id,
         device: device.into(),
-        kind: "speed_limit".into(),
-        payload,
+        state,
         issued_ms: now,
         expires_ms: now + valid_ms,
         failsafe,

@@ -164,6 +164,21 @@ impl TestServer {
         self.centre.as_ref().map_or(0, |c| c.resumed_rows)
     }
 
+    /// Stops the server at once (every task aborted, connections dropped
+    /// without goodbye, as a kill would); `boot_again` starts it on the
+    /// same database.
+    pub async fn kill(&mut self) {
+        self.server.abort();
+        if let Some(c) = self.centre.take() {
+            c.stop();
+        }
+    }
+
+    /// Starts the server again after `kill`.
+    pub async fn boot_again(&mut self) {
+        self.boot().await;
+    }
+
     /// Where the JT/T 808 gateway listens, when configured.
     pub fn jt808_addr(&self) -> Option<std::net::SocketAddr> {
         self.centre.as_ref().and_then(|c| c.jt808_addr)
