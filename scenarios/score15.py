@@ -27,15 +27,16 @@ Measures
   delay = detected_at - start (start = the first faulty row's time).
 - Fog (days with WEATHER.csv and visibility < 500 m somewhere). A station-
   minute is the WEATHER row's minute [t, t + 60 s). The signs governing a
-  weather station are the speed-limit signs of a direction between the
-  previous weather station upstream (exclusive; at most 5 km) and the
-  station (inclusive): a driver passing them reaches that station next. If
-  there is none, the nearest sign upstream. Lawful: visibility < 200/100/50 m
+  weather station (per direction) are the speed-limit signs inside its
+  cover (halfway to the neighbouring stations, at most 5 km: all that is
+  known of the fog there) and the last sign before it in the direction of
+  travel (at most 5 km; what drivers were told when they reach it). Lawful: visibility < 200/100/50 m
   requires every governing sign to show <= 60/40/20 km/h over the whole
   minute. Reaction delay: each time a station's requirement tightens, the
   time from the row until every governing sign complies.
   Clear (>= 500 m) station-minutes under a lowered limit: a governing sign
-  shows below the posted limit at any moment in the minute, unless excused
+  shows below the posted limit for a fog event (the action's `event` is a
+  `fog` event) at any moment in the minute, unless excused
   by a non-clear station W (requirement 60/40/20, or 80 at 200-500 m): the
   sign lies in W's cover (halfway to the neighbours, <= 5 km) and shows >=
   W's requirement, or it lies upstream of W's governing signs and shows >=
@@ -60,6 +61,7 @@ import json
 import sys
 import tomllib
 from collections import defaultdict
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -105,11 +107,14 @@ def day_class(d: Path, meta: dict) -> str:
     return {"bottleneck": "jam"}.get(meta.get("kind"), meta.get("kind") or "?")
 
 
-def sign_timelines(actions, posted):
-    tl = defaultdict(list)  # device -> [(t, value)]
+def sign_timelines(actions, posted, only_events=None):
+    """device -> [(t, value)]; with only_events, a value set for another event counts as the posted limit."""
+    tl = defaultdict(list)
     for a in actions or []:
         if a.get("action") == "speed_limit":
             v = a.get("value")
+            if only_events is not None and a.get("event") not in only_events:
+                v = None
             tl[a["device"]].append((score.ts(a["at"]), posted if v is None else float(v)))
     return tl
 
@@ -150,23 +155,22 @@ def covers(stations):
 
 
 def governing(road, stations, direction):
-    """station id -> governing sign ids (travel order), and the signs of the direction in travel order."""
+    """station id -> governing sign ids, and the signs of the direction in travel order (with their stakes).
+
+    A station is governed by the signs inside its cover (the fog it reads is all that is known there) and by
+    the last sign before it in the direction of travel (what drivers were told when they reach it)."""
     sgn = 1 if direction == "up" else -1
     signs = sorted(((score.stake(v["stake_m"]), v["id"]) for v in road.get("vsl", []) if v.get("direction") == direction),
                    key=lambda x: sgn * x[0])
-    st = sorted(stations, key=lambda s: sgn * s[1])
+    cov = covers(stations)
     gov = {}
-    for i, (wid, s) in enumerate(st):
-        prev = st[i - 1][1] if i > 0 else None
-        g = []
-        for ss, sid in signs:
-            up = sgn * (s - ss)  # metres upstream of the station
-            if 0 <= up <= GOVERN_MAX_M and (prev is None or sgn * (ss - prev) > 0):
-                g.append(sid)
-        if not g:
-            ups = [sid for ss, sid in signs if sgn * (s - ss) >= 0]
-            g = ups[-1:] if ups else []
-        gov[wid] = g
+    for wid, s in stations:
+        lo, hi = cov[wid]
+        g = {sid for ss, sid in signs if lo <= ss <= hi}
+        ups = [sid for ss, sid in signs if 0 <= sgn * (s - ss) <= GOVERN_MAX_M]
+        if ups:
+            g.add(ups[-1])
+        gov[wid] = [sid for _, sid in signs if sid in g]
     return gov, [sid for _, sid in signs], {sid: ss for ss, sid in signs}
 
 
@@ -189,7 +193,7 @@ def load_weather(d: Path):
     return w
 
 
-def score_fog(d, road, weather, actions):
+def score_fog(d, road, weather, actions, events):
     posted = float(road["road"].get("speed_limit_kmh", 120))
     stations = [(x["id"], score.stake(x["stake_m"])) for x in road.get("weather", [])]
     if not stations or not weather:
@@ -197,6 +201,8 @@ def score_fog(d, road, weather, actions):
     if not any(vis < 500 for rows in weather.values() for _, vis, _, _ in rows):
         return None
     tl = sign_timelines(actions, posted)
+    # lowered in clear air: only what a fog plan asked for (a false incident's plan is counted as a false alarm)
+    tl_fog = sign_timelines(actions, posted, {e.get("id") for e in events or [] if e.get("kind") == "fog"})
     cov = covers(stations)
     res = {"need_minutes": 0, "lawful_minutes": 0, "clear_minutes": 0, "clear_lowered": 0, "delays_s": [],
            "never": 0, "unlawful": [], "lowered": []}
@@ -235,7 +241,7 @@ def score_fog(d, road, weather, actions):
                     others = [(w2, required(vis_at[(w2, t)])) for w2 in stake_of if (w2, t) in vis_at and required(vis_at[(w2, t)])]
                     bad = False
                     for g in gov[wid]:
-                        vmax, vmin = value_over(tl, g, t, t + 60, posted)
+                        vmax, vmin = value_over(tl_fog, g, t, t + 60, posted)
                         if vmin >= posted:
                             continue
                         gs = sign_stake[g]
@@ -373,10 +379,14 @@ def score_day(d: Path, events_name: str):
         "day": d.name, "class": day_class(d, meta), "spacing_m": meta.get("spacing_m"), "interval_s": interval,
         "loops_only": loops_only, "station_hours": base["station_hours"], "base": base,
         "faults": score_faults(truth, events, interval, lanes_of),
-        "fog": score_fog(d, road, weather, actions) if weather else None,
+        "fog": score_fog(d, road, weather, actions, events) if weather else None,
         "ice": score_ice(d, road, truth, events, actions, t_end) if weather else None,
         "events_found": evp.exists(),
     }
+
+
+def hm(t):
+    return datetime.fromtimestamp(t, timezone(timedelta(hours=8))).strftime("%H:%M:%S")
 
 
 def pct(a, b):
@@ -497,9 +507,9 @@ def table(days, verbose=False):
                          f"delay {p['delay_s']}")
             if r["fog"]:
                 for x in r["fog"]["unlawful"][:30]:
-                    L.append(f"- {x[0]}: UNLAWFUL {x[1]} {score.iso(x[2], None)[11:19]} vis {x[3]:.0f} needs {x[4]} shows {x[5]:.0f}")
+                    L.append(f"- {x[0]}: UNLAWFUL {x[1]} {hm(x[2])} vis {x[3]:.0f} needs {x[4]} shows {x[5]:.0f}")
                 for x in r["fog"]["lowered"][:30]:
-                    L.append(f"- {x[0]}: lowered in clear {x[1]} {score.iso(x[2], None)[11:19]} sign {x[3]} {x[4]:.0f}")
+                    L.append(f"- {x[0]}: lowered in clear {x[1]} {hm(x[2])} sign {x[3]} {x[4]:.0f}")
             if r["ice"]:
                 for x in r["ice"]["detail"]:
                     L.append(f"- {x[0]}: {x[1]} {x[2]}")
