@@ -28,6 +28,8 @@ Standard library only; deterministic for a given --seed.
                 hold 10-20 min, thin over 20-40 min;
         patchy  one station only: 2-3 dips of 3-8 min to 80-180 m, the
                 neighbours clear.
+      --async: each station reports at its own second of the minute (1-59 s
+      past the detectors' minute), so readings fall between ticks.
       TRUTH: the WEATHER rows are the truth (score15.py reads them); one
       {"kind": "fog", "station", "stake_m", "start", "end",
       "min_visibility_m", "shape"} line per station and bank (< 500 m) is
@@ -317,6 +319,9 @@ def fog(a):
             print(f"inject fog: no room for the {kind} bank", file=sys.stderr)
     rows = []
     truth = read_truth(src)
+    # --async: each station reports at its own second of the minute (road weather stations keep their own
+    # clocks), so a reading falls between the detectors' ticks
+    offs = [rng.randrange(1, 60) if a.asynchronous else 0 for _ in ws]
     for s, (wid, stake) in enumerate(ws):
         t_surf = rng.uniform(8, 12)
         ep = None
@@ -324,6 +329,8 @@ def fog(a):
             v = vis[s][i]
             foggy = v < 1000
             rh = rng.uniform(96, 100) if foggy else rng.uniform(70, 85)
+            if offs[s]:
+                t = (datetime.fromisoformat(t) + timedelta(seconds=offs[s])).isoformat()
             rows.append((t, wid, f"{v:.0f}", f"{t_surf + rng.gauss(0, 0.1):.1f}", f"{t_surf - 1 + rng.gauss(0, 0.2):.1f}",
                          f"{min(100, rh):.0f}", "moist" if foggy else "dry"))
             vv = round(v)
@@ -333,9 +340,11 @@ def fog(a):
                 ep[1] = min(ep[1], vv)
             if ep is not None and (vv >= 500 or i == len(times) - 1):
                 j = i if vv >= 500 else i + 1
-                truth.append({"kind": "fog", "station": wid, "stake_m": stake, "start": times[ep[0]],
-                              "end": times[j] if j < len(times) else times[-1], "min_visibility_m": ep[1],
-                              "shape": ep[2]})
+                sh = timedelta(seconds=offs[s])
+                truth.append({"kind": "fog", "station": wid, "stake_m": stake,
+                              "start": (datetime.fromisoformat(times[ep[0]]) + sh).isoformat(),
+                              "end": (datetime.fromisoformat(times[j] if j < len(times) else times[-1]) + sh).isoformat(),
+                              "min_visibility_m": ep[1], "shape": ep[2]})
                 ep = None
     rows.sort()
     with open(dst / "WEATHER.csv", "w", newline="\n") as f:
@@ -432,6 +441,8 @@ def main(argv=None):
             q.add_argument("--max-min", type=int, default=30)
         if name == "fog":
             q.add_argument("--banks", default="sudden,slow,patchy")
+            q.add_argument("--async", dest="asynchronous", action="store_true",
+                           help="each station reports at its own second of the minute, between the detectors' ticks")
         if name == "ice":
             q.add_argument("--pattern", choices=["bridge", "dry"], required=True)
     a = p.parse_args(argv)

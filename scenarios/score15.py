@@ -32,8 +32,10 @@ Measures
   known of the fog there) and the last sign before it in the direction of
   travel (at most 5 km; what drivers were told when they reach it). Lawful: visibility < 200/100/50 m
   requires every governing sign to show <= 60/40/20 km/h over the whole
-  minute. Reaction delay: each time a station's requirement tightens, the
-  time from the row until every governing sign complies.
+  minute from the end of the detector tick the reading arrives in (a
+  reading between ticks is acted on at the tick's end) to the next
+  reading. Reaction delay: each time a station's requirement tightens, the
+  time from that tick's end until every governing sign complies.
   Clear (>= 500 m) station-minutes under a lowered limit: a governing sign
   shows below the posted limit for a fog event (the action's `event` is a
   `fog` event) at any moment in the minute, unless excused
@@ -58,6 +60,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 import tomllib
 from collections import defaultdict
@@ -193,7 +196,7 @@ def load_weather(d: Path):
     return w
 
 
-def score_fog(d, road, weather, actions, events):
+def score_fog(d, road, weather, actions, events, interval):
     posted = float(road["road"].get("speed_limit_kmh", 120))
     stations = [(x["id"], score.stake(x["stake_m"])) for x in road.get("weather", [])]
     if not stations or not weather:
@@ -221,19 +224,21 @@ def score_fog(d, road, weather, actions, events):
             prev_need = None
             for t, vis, _, _ in rows:
                 need = lawful_need(vis)
+                # a reading applies from the end of the detector tick it arrives in
+                tick = math.ceil(t / interval) * interval
                 if need is not None:
                     res["need_minutes"] += 1
-                    worst = max(value_over(tl, g, t, t + 60, posted)[0] for g in gov[wid])
+                    worst = max(value_over(tl, g, tick, max(tick + 1, t + 60), posted)[0] for g in gov[wid])
                     if worst <= need:
                         res["lawful_minutes"] += 1
                     else:
                         res["unlawful"].append((d.name, wid, t, vis, need, worst))
                     if prev_need is None or need < prev_need:
-                        fc = first_compliant(tl, gov[wid], t, need, posted, t_last)
+                        fc = first_compliant(tl, gov[wid], tick, need, posted, t_last)
                         if fc is None:
                             res["never"] += 1
                         else:
-                            res["delays_s"].append(fc - t)
+                            res["delays_s"].append(fc - tick)
                 prev_need = need
                 if vis >= 500:
                     res["clear_minutes"] += 1
@@ -379,7 +384,7 @@ def score_day(d: Path, events_name: str):
         "day": d.name, "class": day_class(d, meta), "spacing_m": meta.get("spacing_m"), "interval_s": interval,
         "loops_only": loops_only, "station_hours": base["station_hours"], "base": base,
         "faults": score_faults(truth, events, interval, lanes_of),
-        "fog": score_fog(d, road, weather, actions, events) if weather else None,
+        "fog": score_fog(d, road, weather, actions, events, interval) if weather else None,
         "ice": score_ice(d, road, truth, events, actions, t_end) if weather else None,
         "events_found": evp.exists(),
     }
