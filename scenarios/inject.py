@@ -37,14 +37,16 @@ Standard library only; deterministic for a given --seed.
 
   inject.py ice SRC DST --seed S --pattern bridge|dry
       WEATHER.csv for a night (use a SUMO day started at night):
-        bridge  only the bridge station (W03) freezes: moist surface falling
-                to -1..-2.5 C; the others come close (their minimum 1.2-3 C,
-                approached ever more slowly, moist) and do not freeze;
+        bridge  every station's moist surface stays at 4-6 C, then falls fast
+                (clear-sky cooling, time constant 25-60 min: up to 3-4 C/h)
+                and levels off: only the bridge station (W03) towards
+                -1..-2.5 C and freezes; the others come close (1.2-3 C) and
+                do not freeze;
         dry     the air drops to -3..-1 C and one station's surface to
                 -0.6..-0.2 C, but the surface is dry (RH 55-75 %): no ice.
       TRUTH: {"kind": "ice", "station", "stake_m", "start", "end",
       "min_surface_c"} per frozen interval: surface <= 0 C with moisture
-      (surface_state moist, wet, ice or snow).
+      (surface_state moist, wet, ice or snow); spells < 5 min apart merge.
 """
 
 from __future__ import annotations
@@ -374,27 +376,25 @@ def ice(a):
     for s, (wid, stake) in enumerate(ws):
         start = rng.uniform(4.0, 6.0)
         if a.pattern == "bridge":
-            if s == bridge:
-                low = rng.uniform(-2.5, -1.0)
-                t_low = rng.uniform(0.6, 0.8) * n
-            else:
-                low = rng.uniform(1.2, 3.0)
-                t_low = rng.uniform(0.7, 0.95) * n
+            # clear-sky cooling: flat, then a fast fall (up to 3-4 C/h) that levels off towards the low
+            i0 = rng.uniform(0.05, 0.3) * n
+            tau = rng.uniform(25, 60)
+            low = rng.uniform(-2.5, -1.0) if s == bridge else rng.uniform(1.2, 3.0)
+            t_low = min(n - 1.0, i0 + 3 * tau)
             moist = True
         else:
             low = rng.uniform(-0.6, -0.2) if s == dry_station else rng.uniform(0.4, 2.5)
             t_low = rng.uniform(0.6, 0.9) * n
             moist = False
-        tau = t_low / 3.0
         ep = None
         for i, t in enumerate(times):
-            if s == bridge and a.pattern == "bridge" or not moist:
+            if not moist:
                 # falls steadily to its low, then a slight recovery
                 x = min(1.0, i / t_low)
                 surf = start + (low - start) * (1 - (1 - x) ** 1.6)
             else:
-                # approaches its low ever more slowly (exponentially), never reaching below it
-                surf = low + (start - low) * math.exp(-i / tau)
+                # approaches its low ever more slowly (exponentially), never below it
+                surf = low + (start - low) * math.exp(-max(0.0, i - i0) / tau)
             if i > t_low:
                 surf += 0.004 * (i - t_low)
             surf += rng.gauss(0, 0.05)
@@ -415,6 +415,17 @@ def ice(a):
                 truth.append({"kind": "ice", "station": wid, "stake_m": stake, "start": times[ep[0]],
                               "end": times[j] if j < n else times[-1], "min_surface_c": ep[1]})
                 ep = None
+    # a reading flickering at 0.0 C does not end a frozen spell: merge spells less than 5 min apart
+    merged = []
+    for r in truth:
+        m = merged[-1] if merged else None
+        if r["kind"] == "ice" and m is not None and m["kind"] == "ice" and m["station"] == r["station"] \
+                and ts(r["start"]) - ts(m["end"]) < 300:
+            m["end"] = r["end"]
+            m["min_surface_c"] = min(m["min_surface_c"], r["min_surface_c"])
+        else:
+            merged.append(r)
+    truth = merged
     rows.sort()
     with open(dst / "WEATHER.csv", "w", newline="\n") as f:
         f.write(WEATHER_HEADER)
