@@ -40,8 +40,7 @@ Measures
   shows below the posted limit for a fog event (the action's `event` is a
   `fog` event) at any moment in the minute, unless excused
   by a non-clear station W (requirement 60/40/20, or 80 at 200-500 m): the
-  sign lies in W's cover (halfway to the neighbours, <= 5 km) and shows >=
-  W's requirement, or it lies upstream of W's governing signs and shows >=
+  sign governs W or lies in W's cover and shows >= W's requirement, or it lies upstream of W's governing signs and shows >=
   the requirement + 20 km/h per sign between (the approach taper).
 - Hazmat: score.py's (found within 2 min of the truth start = the moment
   the stop reached 5 min; false = matching no truth violation), and the
@@ -253,9 +252,9 @@ def score_fog(d, road, weather, actions, events, interval):
                         excused = False
                         for w2, req in others:
                             lo, hi = cov[w2]
-                            if lo <= gs <= hi and vmin >= req:
-                                excused = True
                             g2 = gov.get(w2) or []
+                            if (lo <= gs <= hi or g in g2) and vmin >= req:
+                                excused = True
                             if g2:
                                 first = min(order.index(x) for x in g2)
                                 k = order.index(g)
@@ -499,6 +498,26 @@ def table(days, verbose=False):
         L.append(f"| ice: risk found before the first frozen minute | {fb}/{fz} | — |")
         L.append(f"| ice: false ice alerts (events; stations alerted that did not freeze) | {fe}; {fsa} | — |")
         L.append(f"| ice: de-icer on-time outside the risk ± 1 h | {pct(out, on)} ({out / 60:.0f} of {on / 60:.0f} min) | — |")
+    L += ["", "| day | class | spacing / interval | incidents zhilu / Cal#7 | false alarms zhilu / Cal#7 | "
+          "healthy flagged | faults found | fog lawful | clear lowered | hazmat found / false | ice found / false |",
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in days:
+        z = (r["base"].get("zhilu") or {}).get("incident")
+        c = r["base"]["california7"]["incident"]
+        h = (r["base"].get("zhilu") or {}).get("hazmat")
+        f, i = r["fog"], r["ice"]
+        cells = [
+            r["day"], r["class"], f"{r['spacing_m']} m / {r['interval_s']} s" + ("" if r["loops_only"] else " + probes"),
+            f"{z['detected'] if z else '—'}/{c['incidents']} / {c['detected']}/{c['incidents']}",
+            f"{z['false_alarms'] if z else '—'} / {c['false_alarms']}",
+            str(len(r["faults"]["healthy_flagged"])),
+            f"{r['faults']['found']}/{r['faults']['faults']}",
+            f"{f['lawful_minutes']}/{f['need_minutes']}" if f else "—",
+            f"{f['clear_lowered']}/{f['clear_minutes']}" if f else "—",
+            f"{h['found_in_time']}/{h['violations']} / {h['false']}" if h and (h["violations"] or h["false"]) else "—",
+            f"{i['found_before']}/{i['frozen_stations']} / {i['false_events']}" if i and (i["frozen_stations"] or i["ice_events"]) else "—",
+        ]
+        L.append("| " + " | ".join(cells) + " |")
     if verbose:
         L.append("")
         for r in days:
