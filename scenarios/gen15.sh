@@ -67,6 +67,9 @@ if [ -n "$want" ]; then  # the days asked for and what they derive from
   done
 fi
 t_all=$(date +%s)
+timed() {  # run "$@", its CPU seconds (user, system) into $CPUF when /usr/bin/time is there
+  if [ -x /usr/bin/time ]; then /usr/bin/time -f '%U %S' -o "$CPUF" "$@"; else "$@"; fi
+}
 made=()
 while IFS='|' read -r _ name how a b; do
   if [ -n "$want" ] && ! echo " $want " | grep -q " $name "; then continue; fi
@@ -79,17 +82,20 @@ while IFS='|' read -r _ name how a b; do
     if [ "$how" = sumo ]; then
       args=$(expand "$a")
       cmd="sumo_suite.py $args --no-keep-sumo --out $d"
+      CPUF="$d.cpu"
       # shellcheck disable=SC2086
-      if nice -n 10 "$PY" "$HERE/sumo_suite.py" $args --no-keep-sumo --out "$d" < /dev/null > "$d.gen.log" 2>&1; then ok=1; else ok=0; fi
+      if timed nice -n 10 "$PY" "$HERE/sumo_suite.py" $args --no-keep-sumo --out "$d" < /dev/null > "$d.gen.log" 2>&1; then ok=1; else ok=0; fi
     else
       args=$(expand "$b")
       cmd="inject.py ${args%% *} $OUT/$a $d ${args#* }"
+      CPUF="$d.cpu"
       # shellcheck disable=SC2086
-      if "$PY" "$HERE/inject.py" ${args%% *} "$OUT/$a" "$d" ${args#* } < /dev/null > "$d.gen.log" 2>&1; then ok=1; else ok=0; fi
+      if timed "$PY" "$HERE/inject.py" ${args%% *} "$OUT/$a" "$d" ${args#* } < /dev/null > "$d.gen.log" 2>&1; then ok=1; else ok=0; fi
     fi
     sec=$(( $(date +%s) - s ))
+    cpu=$(awk '{printf "%.0f", $1 + $2}' "$d.cpu" 2>/dev/null || echo '?'); rm -f "$d.cpu"
     if [ $ok = 1 ]; then
-      echo "   $name: $sec s"; printf '%s\t%s\t%s\n' "$name" "$sec" "$cmd" >> "$OUT/MANIFEST.tsv"
+      echo "   $name: $sec s (CPU $cpu s)"; printf '%s\t%s\t%s\t%s\n' "$name" "$sec" "$cpu" "$cmd" >> "$OUT/MANIFEST.tsv"
     else
       echo "   $name: FAILED (see $d.gen.log)"; exit 1
     fi
