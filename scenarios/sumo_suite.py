@@ -739,10 +739,12 @@ def run(args) -> dict:
                     if args.pos_share < 1.0 and vid.startswith("tk_") and (hash_unit(vid, args.seed) > args.pos_share):
                         continue
                     x, y = sim.vehicle.getPosition(vid)
-                    if vid in lateral_of and lateral_of[vid] != "lane" and sim.vehicle.isStopped(vid):
-                        # parked off the lanes: on the 3-m hard shoulder (centre 1.5 m beyond the outer lane's
-                        # edge) or in the service area's car park, 35 m further out
-                        y = -LANES * LANE_W - (1.5 if lateral_of[vid] == "shoulder" else 35.0)
+                    if vid in lateral_of and sim.vehicle.isStopped(vid):
+                        # SUMO draws a parked vehicle beside its lane (about 3 m out); put it where it stands:
+                        # in the outer lane (its centre), on the 3-m hard shoulder (centre 1.5 m beyond the
+                        # outer lane's edge) or in the service area's car park, 35 m beyond the lanes
+                        y = {"lane": -(LANES - 0.5) * LANE_W, "shoulder": -LANES * LANE_W - 1.5,
+                             "parking": -LANES * LANE_W - 35.0}[lateral_of[vid]]
                     sp = sim.vehicle.getSpeed(vid)
                     ang = sim.vehicle.getAngle(vid)
                     lon, lat = geo.sumo_to_lonlat(x, y)
