@@ -16,6 +16,10 @@ Measures
 - Incidents detected / mean time to detect per spacing · interval class
   (score.py's matching: an `incident` event whose [from_m - 1 km, to_m + 1 km]
   holds the stake, detected in [start, end + 5 min]).
+- Detected incidents held open: the share of the blocked time after the
+  first detection during which a matching event was open (>= 90 % counts);
+  and whether a matching event's own [from_m, to_m] (no margin) holds the
+  site (the plan's signs are the ones drivers pass before it).
 - False incident alarms per station-hour, all days and recurrent-jam days.
 - Healthy detectors reported faulty: zhilu `detector_fault` events naming a
   lane (`evidence.lanes`, else `lane`, else every lane) with no injected fault
@@ -366,6 +370,37 @@ def score_faults(truth, events, interval, lanes_of):
     return {"faults": len(faults), "found": found, "delays_s": delays, "per_fault": per, "healthy_flagged": healthy}
 
 
+def score_hold(truth, events, t_end):
+    """Per detected truth incident: the share of its blocked time after the first detection that some matching
+    incident event was open, and whether a matching event's own extent (no margin) holds the site."""
+    out = []
+    evs = [e for e in events or [] if e.get("kind") == "incident" and e.get("detected_at")]
+    for t in truth:
+        if t["kind"] != "incident":
+            continue
+        s, a, b = float(t["stake_m"]), score.ts(t["start"]), score.ts(t["end"])
+        m = []
+        for e in evs:
+            lo, hi = sorted((score.stake(e["from_m"]), score.stake(e["to_m"])))
+            d = score.ts(e["detected_at"])
+            if lo - score.STAKE_MARGIN_M <= s <= hi + score.STAKE_MARGIN_M and a <= d <= b + score.LATE_S:
+                m.append((d, score.ts(e["end"]) if e.get("end") else t_end, lo <= s <= hi))
+        if not m:
+            continue
+        first = min(x[0] for x in m)
+        if first >= b:
+            out.append({"open_share": None, "covers_site": any(x[2] for x in m)})
+            continue
+        cover, cur = 0.0, first
+        for d, e_end, _ in sorted(m):
+            lo_, hi_ = max(d, cur), min(e_end, b)
+            if hi_ > lo_:
+                cover += hi_ - lo_
+                cur = hi_
+        out.append({"open_share": cover / (b - first), "covers_site": any(x[2] for x in m)})
+    return out
+
+
 def score_day(d: Path, events_name: str):
     base = score.score_dir(d, events_name)
     meta = json.loads((d / "SCENARIO.json").read_text()) if (d / "SCENARIO.json").exists() else {}
@@ -383,6 +418,8 @@ def score_day(d: Path, events_name: str):
         "day": d.name, "class": day_class(d, meta), "spacing_m": meta.get("spacing_m"), "interval_s": interval,
         "loops_only": loops_only, "station_hours": base["station_hours"], "base": base,
         "faults": score_faults(truth, events, interval, lanes_of),
+        "hold": score_hold(truth, events, t_end),
+        "hold_cal7": score_hold(truth, score.read_jsonl(d / "CAL7_EVENTS.jsonl") or [], t_end),
         "fog": score_fog(d, road, weather, actions, events, interval) if weather else None,
         "ice": score_ice(d, road, truth, events, actions, t_end) if weather else None,
         "events_found": evp.exists(),
@@ -431,6 +468,16 @@ def table(days, verbose=False):
         z, c = cls[k]["zhilu"], cls[k]["california7"]
         L.append(f"| incidents detected, {k} | {z[1]}/{z[0]} | {c[1]}/{c[0]} |")
         L.append(f"| mean time to detect, {k} | {fs(mean(z[2]))} | {fs(mean(c[2]))} |")
+    # --- incidents held open while blocked, zone over the site
+    cells = ([], [])
+    for k, key in enumerate(("hold", "hold_cal7")):
+        hold = [h for r in days for h in r[key]]
+        sh = [h["open_share"] for h in hold if h["open_share"] is not None]
+        cells[0].append(f"{sum(1 for x in sh if x >= 0.9)}/{len(sh)} ({100 * mean(sh):.0f} %)" if sh else "—")
+        cells[1].append(f"{sum(h['covers_site'] for h in hold)}/{len(hold)}" if hold else "—")
+    L.append("| detected incidents held open until the block cleared (>= 90 % of the blocked time after detection; "
+             f"mean share) | {cells[0][0]} | {cells[0][1]} |")
+    L.append(f"| detected incidents with an event whose extent holds the site | {cells[1][0]} | {cells[1][1]} |")
     # --- false alarms
     for label, sel in (("all days", lambda r: True), ("recurrent-jam days", lambda r: r["class"] == "jam")):
         sh = sum(r["station_hours"] for r in days if sel(r))
