@@ -5,8 +5,10 @@
 #   scenarios/gen15.sh test15 [OUT]     test set with fresh seeds: SEED15 from the environment, else drawn now;
 #                                       either way written to OUT/MANIFEST.tsv (default OUT /work/sets/test15)
 #   ONLY="a1k-light x-quiet" scenarios/gen15.sh ...   only these days (and what they derive from)
-#   scenarios/gen15.sh replay DIR [ZHILU]   replay every day of DIR with zhilu (default target/release/zhilu,
-#                                       else target/debug/zhilu) into DIR/<day>/zhilu/, then score15.py → DIR/SCORE.md
+#   scenarios/gen15.sh replay DIR [ZHILU [NAME]]   replay every day of DIR with zhilu (default target/release/zhilu,
+#                                       else target/debug/zhilu) into DIR/<day>/NAME/ (default zhilu), then
+#                                       score15.py → DIR/SCORE-NAME.md, .json, -verbose.md
+#                                       (val15's baseline of main is in <day>/zhilu-main/, BASELINE.md)
 #
 # Days already holding a TRUTH.jsonl are kept. OUT/READY-partial lists the first 6 days as soon as they exist,
 # OUT/READY is written when every day exists. OUT/MANIFEST.tsv: day, seconds, the exact command.
@@ -19,33 +21,35 @@ PY="$HERE/.venv/bin/python"
 if [ "${1:-}" = replay ]; then
   DIR="$2"
   ZHILU="${3:-${ZHILU:-}}"
+  NAME="${4:-zhilu}"
   if [ -z "$ZHILU" ]; then
     ZHILU="$ROOT/target/release/zhilu"; [ -x "$ZHILU" ] || ZHILU="$ROOT/target/debug/zhilu"
   fi
   for d in "$DIR"/*/; do
     d="${d%/}"; [ -f "$d/TRUTH.jsonl" ] || continue
-    mkdir -p "$d/zhilu"
+    mkdir -p "$d/$NAME"
     road="$d/ROAD.toml"
     extra=()
     [ -f "$d/WEATHER.csv" ] && extra+=(--weather "$d/WEATHER.csv")
     run() {
       "$ZHILU" replay --road "$1" --observations "$d/OBS.csv" --positions "$d/POS.csv" --camera-events "$d/CAM.csv" \
-        "${extra[@]}" --events-out "$d/zhilu/EVENTS.jsonl" --actions-out "$d/zhilu/ACTIONS.jsonl" > "$d/zhilu/replay.log" 2>&1
+        "${extra[@]}" --events-out "$d/$NAME/EVENTS.jsonl" --actions-out "$d/$NAME/ACTIONS.jsonl" > "$d/$NAME/replay.log" 2>&1
     }
     if ! run "$road"; then
-      if grep -q 'from_m\|to_m\|directions' "$d/zhilu/replay.log" && grep -q '^from_m' "$road"; then
+      if grep -q 'from_m\|to_m\|directions' "$d/$NAME/replay.log" && grep -q '^from_m' "$road"; then
         # a zhilu without the service-area extent (issue 15) rejects the keys: replay the contract road book
         awk '/^\[\[service_area\]\]/{sa=1} /^\[/ && !/^\[\[service_area\]\]/{sa=0} !(sa && /^(from_m|to_m|directions) =/)' \
-          "$road" > "$d/zhilu/ROAD-contract.toml"
-        run "$d/zhilu/ROAD-contract.toml" || echo "   $(basename "$d"): replay FAILED: $(tail -n 1 "$d/zhilu/replay.log")"
+          "$road" > "$d/$NAME/ROAD-contract.toml"
+        run "$d/$NAME/ROAD-contract.toml" || echo "   $(basename "$d"): replay FAILED: $(tail -n 1 "$d/$NAME/replay.log")"
         echo "   $(basename "$d"): replayed without the service-area extent (this zhilu rejects the keys)"
       else
-        echo "   $(basename "$d"): replay FAILED: $(tail -n 1 "$d/zhilu/replay.log")"
+        echo "   $(basename "$d"): replay FAILED: $(tail -n 1 "$d/$NAME/replay.log")"
       fi
     fi
   done
-  "$PY" "$HERE/score15.py" --set "$DIR" --md "$DIR/SCORE.md" --json "$DIR/SCORE.json" -v > "$DIR/SCORE-verbose.md"
-  exec "$PY" "$HERE/score15.py" --set "$DIR"
+  "$PY" "$HERE/score15.py" --set "$DIR" --events "$NAME/EVENTS.jsonl" --json "$DIR/SCORE-$NAME.json" -v \
+    > "$DIR/SCORE-$NAME-verbose.md"
+  exec "$PY" "$HERE/score15.py" --set "$DIR" --events "$NAME/EVENTS.jsonl" --md "$DIR/SCORE-$NAME.md"
 fi
 
 SET="${1:?usage: gen15.sh val15|test15 [OUT] | replay DIR [ZHILU]}"
