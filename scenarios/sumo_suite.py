@@ -85,7 +85,7 @@ class Layout:
     ACC = 300  # acceleration lane length (m)
     DEC = 200  # deceleration lane length (m)
 
-    def __init__(self, length: int, spacing: int):
+    def __init__(self, length: int, spacing: int, extra_breaks=()):
         if not 8000 <= length <= 30000:
             raise SystemExit("--length must be 8000..30000 m")
         f = length / 16000.0
@@ -111,6 +111,7 @@ class Layout:
         for _, s in self.offramps:
             pts |= {s - self.DEC, s}
             self.wide.append((s - self.DEC, s))
+        pts |= set(extra_breaks)  # inside 3-lane edges only (rubbernecking zones)
         self.breaks = sorted(pts)
         self.edges = []  # (edge id, from stake, to stake, lanes)
         for i in range(len(self.breaks) - 1):
@@ -378,7 +379,21 @@ class Clock:
         return (self.t0 + timedelta(seconds=round(sim_s))).isoformat()
 
 
-def plan_incidents(lay: Layout, args, rng: random.Random, warm: int, sim_end: int):
+def near_loop_site(lay: Layout, rng2: random.Random):
+    """A stake just downstream of a loop on a 3-lane stretch: 1-4 m (the stopped vehicle itself stands on the
+    loop) or 15-40 m past it (the vehicles trapped behind it stand on the loop). Either way the blocked lane
+    reads 100 % occupancy and no vehicles while the other lanes move."""
+    cands = []
+    over = rng2.random() < 0.5
+    for st in lay.stations:
+        pos = st + (rng2.uniform(1, 4) if over else rng2.uniform(15, 40))
+        e = lay.edge_of(pos)
+        if e[3] == 3 and pos - e[1] >= 250 and e[2] - pos >= 30 and 1300 <= pos <= lay.L - 1300:
+            cands.append((st, pos))
+    return rng2.choice(cands) if cands else (None, None)
+
+
+def plan_incidents(lay: Layout, args, rng: random.Random, warm: int, sim_end: int, rng2=None):
     out = []
     n = args.incidents
     lo, hi = warm + 600, sim_end - 600
@@ -396,7 +411,10 @@ def plan_incidents(lay: Layout, args, rng: random.Random, warm: int, sim_end: in
         else:
             nl = int(args.lanes_blocked)
         idx = [rng.randrange(3)] if nl == 1 else rng.choice([[0, 1], [1, 2]])
-        for _ in range(1000):
+        near = None
+        if args.block_near_loop > 0 and rng2.random() < args.block_near_loop:
+            near, pos = near_loop_site(lay, rng2)
+        for _ in range(0 if near else 1000):
             pos = rng.uniform(1300, lay.L - 1300)
             e = lay.edge_of(pos)
             if e[3] != 3 or pos - e[1] < 700 or e[2] - pos < 30:
@@ -407,6 +425,17 @@ def plan_incidents(lay: Layout, args, rng: random.Random, warm: int, sim_end: in
         out.append({"target_start": start, "until": start + dur, "stake": round(pos), "idx": idx,
                     "camera": rng.random() < args.camera_share, "vehicles": {}, "stopped_at": {},
                     "state": "pending"})
+        if near:
+            out[-1]["near_loop"] = lay.station_id(near)
+        if args.rubberneck > 0 and rng2.random() < args.rubberneck:
+            e = lay.edge_of(pos)
+            a = max(e[1] + 20, round(pos) - round(rng2.uniform(250, 500)))
+            b = min(e[2] - 20, round(pos) + round(rng2.uniform(100, 300)))
+            for st in lay.stations:  # keep a loop off the zone's edges
+                a = a - 10 if abs(a - st) < 5 else a
+                b = b + 10 if abs(b - st) < 5 else b
+            out[-1]["rubber"] = {"from_m": a, "to_m": b if b - pos >= 15 else e[2],
+                                 "kmh": round(rng2.uniform(35, 60)), "split": [a] + ([b] if b - pos >= 15 else [])}
     return out
 
 
@@ -437,7 +466,8 @@ def plan_hazmat(lay: Layout, args, rng: random.Random, warm: int, sim_end: int):
         add(rng.uniform(warm, sim_end - 1500), rng.choice(["src", "T_A"]), "end", "tunnel")
     # runtime injections on vehicles that are on the mainline at that time
     kinds = (["speeding"] * args.hazmat_speeding + ["stop"] * args.hazmat_stops
-             + ["short_speeding", "short_stop", "sa_stop"] * args.hazmat_decoys)
+             + ["short_speeding", "short_stop", "sa_stop"] * args.hazmat_decoys
+             + ["near_sa"] * args.hazmat_near_sa + ["sa_stop"] * args.hazmat_sa_stops)
     span = (sim_end - 1500 - (warm + 300)) / max(1, len(kinds))
     rng.shuffle(kinds)
     for i, k in enumerate(kinds):
@@ -450,6 +480,8 @@ def plan_hazmat(lay: Layout, args, rng: random.Random, warm: int, sim_end: int):
             dur = rng.randint(420, 720)
         elif k == "short_stop":
             dur = rng.randint(120, 220)
+        elif k == "near_sa":
+            dur = rng.randint(540, 720)
         else:
             dur = rng.randint(600, 900)
         injections.append({"kind": k, "at": at, "dur": dur, "state": "pending"})
@@ -476,6 +508,7 @@ def run(args) -> dict:
     sd = out / "sumo"
     sd.mkdir(exist_ok=True)
     rng = random.Random(args.seed)
+    rng2 = random.Random(f"{args.seed}/issue15")  # draws of the issue-15 options only (old days stay byte-identical)
     lay = Layout(args.length, args.spacing)
     geo = Geo(args.length)
     clock = Clock(args.date, args.start)
@@ -483,10 +516,13 @@ def run(args) -> dict:
     sim_end = warm + int(round(args.hours * 3600))
     sim_end -= sim_end % args.interval
 
+    incidents = plan_incidents(lay, args, rng, warm, sim_end, rng2) if args.kind == "incident" else []
+    splits = sorted({x for inc in incidents if "rubber" in inc for x in inc["rubber"]["split"]})
+    if splits:
+        lay = Layout(args.length, args.spacing, splits)
     net = write_network(lay, sd)
     starts = lane_starts(net)
     loops = write_detectors(lay, starts, args.interval, sd)
-    incidents = plan_incidents(lay, args, rng, warm, sim_end) if args.kind == "incident" else []
     hz_vehicles, hz_inj = plan_hazmat(lay, args, rng, warm, sim_end) if args.kind == "hazmat" else ([], [])
     q_main, ramp_q = write_demand(lay, args, rng, sd, sim_end, hz_vehicles)
 
@@ -521,6 +557,8 @@ def run(args) -> dict:
     hz_vars = [tc.VAR_POSITION, tc.VAR_SPEED, tc.VAR_ROAD_ID, tc.VAR_ANGLE]
     restore_lc = []  # (time, vehicle)
     restore_speed = []  # (time, vehicle)
+    lateral_of = {}  # hazmat vehicle -> where it parks when stopped ("lane", "shoulder", "parking")
+    sa_lo, sa_hi = sa_zone(lay, args)
 
     t = 0
     step_wall = 0.0
@@ -585,6 +623,33 @@ def run(args) -> dict:
                 inc["ended_at"] = t
                 for vid in inc["vehicles"].values():
                     restore_lc.append((t + 60, vid))
+            if inc.get("near_loop") and inc["state"] in ("armed", "active") and inc["stopped_at"] and t % 5 == 0:
+                # the vehicles that reach the block in its lane within 60 m stay trapped behind it (no lane
+                # change) until it clears: a standing queue over the loop while the other lanes move
+                for k in inc["idx"]:
+                    lid, _, _ = main_lane(lay, inc["stake"], k)
+                    target = inc["stake"] - starts[lid][0]
+                    for vid in sim.lane.getLastStepVehicleIDs(lid):
+                        if vid in inc["vehicles"].values() or vid in inc.setdefault("trapped", []):
+                            continue
+                        if target - 60 <= sim.vehicle.getLanePosition(vid) < target:
+                            sim.vehicle.setLaneChangeMode(vid, 0)
+                            inc["trapped"].append(vid)
+            if inc["state"] == "done" and inc.get("trapped") and "trap_freed" not in inc:
+                inc["trap_freed"] = t
+                for vid in inc["trapped"]:
+                    restore_lc.append((t + 60, vid))
+            rub = inc.get("rubber")
+            if rub and not rub.get("on") and inc["stopped_at"] and inc["state"] != "done":
+                # rubbernecking: every lane of the carriageway slows around the site while it is blocked
+                rub["on"], rub["start"] = True, t
+                rub["edges"] = [e[0] for e in lay.edges if e[1] >= rub["from_m"] - 1 and e[2] <= rub["to_m"] + 1]
+                for eid in rub["edges"]:
+                    sim.edge.setMaxSpeed(eid, rub["kmh"] / 3.6)
+            if rub and rub.get("on") and inc["state"] == "done" and "end" not in rub:
+                rub["end"] = t
+                for eid in rub["edges"]:
+                    sim.edge.setMaxSpeed(eid, MAIN_SPEED)
         # --- hazmat injections
         for inj in hz_inj:
             if inj["state"] != "pending" or t < inj["at"]:
@@ -617,14 +682,31 @@ def run(args) -> dict:
                 else:
                     # a stop on a 3-lane mainline stretch at least 400 m ahead, on its route
                     choices = []
+                    if inj["kind"] == "near_sa" and "target" not in inj:
+                        # near but not inside the service area: 60-250 m past its extent (mostly) or before it
+                        past = rng2.random() < 0.7
+                        inj["target"] = round(sa_hi + rng2.uniform(60, 250)) if past else round(sa_lo - rng2.uniform(60, 250))
+                        inj["lateral"] = rng2.choice(["lane", "shoulder"])
+                    if inj["kind"] == "sa_stop" and args.sa_extent and "lateral" not in inj:
+                        inj["lateral"] = rng2.choice(["lane", "parking"])
                     for s in range(int(x) + 400, int(exit_x) - 300, 50):
+                        if inj["kind"] == "near_sa":
+                            s = inj["target"]
+                            if not x + 400 <= s <= exit_x - 300:
+                                break
                         near_sa = abs(s - lay.service_area[2]) <= 250
-                        if inj["kind"] == "sa_stop":
+                        if inj["kind"] == "near_sa":
+                            ok = True
+                        elif inj["kind"] == "sa_stop" and args.sa_extent:
+                            ok = sa_lo + 20 <= s <= sa_hi - 20
+                        elif inj["kind"] == "sa_stop":
                             ok = near_sa
                         else:
                             ok = abs(s - lay.service_area[2]) > 1000 and not (lay.tunnel[1] - 100 <= s <= lay.tunnel[2] + 100)
                         if ok and lay.is_narrow(s, 60) and lay.edge_of(s)[0] in route:
                             choices.append(s)
+                        if inj["kind"] == "near_sa":
+                            break
                     if not choices:
                         continue
                     s = rng.choice(choices[: max(1, len(choices) // 2)])
@@ -636,6 +718,8 @@ def run(args) -> dict:
                         warnings.append(f"hazmat stop refused for {vid}: {e}")
                         continue
                     inj["stake"] = s
+                    if "lateral" in inj:
+                        lateral_of[vid] = inj["lateral"]
                 inj["state"] = "done"
                 inj["vehicle"] = vid
                 injected_log.append(inj)
@@ -655,6 +739,12 @@ def run(args) -> dict:
                     if args.pos_share < 1.0 and vid.startswith("tk_") and (hash_unit(vid, args.seed) > args.pos_share):
                         continue
                     x, y = sim.vehicle.getPosition(vid)
+                    if vid in lateral_of and sim.vehicle.isStopped(vid):
+                        # SUMO draws a parked vehicle beside its lane (about 3 m out); put it where it stands:
+                        # in the outer lane (its centre), on the 3-m hard shoulder (centre 1.5 m beyond the
+                        # outer lane's edge) or in the service area's car park, 35 m beyond the lanes
+                        y = {"lane": -(LANES - 0.5) * LANE_W, "shoulder": -LANES * LANE_W - 1.5,
+                             "parking": -LANES * LANE_W - 35.0}[lateral_of[vid]]
                     sp = sim.vehicle.getSpeed(vid)
                     ang = sim.vehicle.getAngle(vid)
                     lon, lat = geo.sumo_to_lonlat(x, y)
@@ -706,6 +796,13 @@ def run(args) -> dict:
         rec = {"kind": "incident", "direction": "up", "stake_m": inc["stake"], "lanes": lanes,
                "lanes_blocked": len(lanes), "start": clock.iso(start), "end": clock.iso(end),
                "duration_s": end - start, "demand": args.demand, "camera": inc["camera"]}
+        if inc.get("near_loop"):
+            rec["near_loop"] = inc["near_loop"]  # the block stands 1-40 m past this station's loops
+            rec["trapped_vehicles"] = len(inc.get("trapped", []))
+        rub = inc.get("rubber")
+        if rub and rub.get("on"):
+            rec["rubberneck"] = {"from_m": rub["from_m"], "to_m": rub["to_m"], "kmh": rub["kmh"],
+                                 "start": clock.iso(rub["start"]), "end": clock.iso(rub.get("end", sim_end))}
         rec.update(queue_stats(obs, lay, inc["stake"], start, end, args.interval))
         truth.append((start, rec))
         if inc["camera"]:
@@ -714,13 +811,16 @@ def run(args) -> dict:
     if args.kind == "hazmat":
         inj_by_vid = {i["vehicle"]: i for i in injected_log}
         for vid, trk in hz_track.items():
-            for rec in hazmat_truth(vid, trk, lay, mainline):
+            for rec in hazmat_truth(vid, trk, lay, mainline, (sa_lo, sa_hi)):
                 st = rec.pop("_start")
                 role = hz_roles.get(vid)
                 inj = inj_by_vid.get(vid)
                 rec["injected"] = (role == "tunnel" and rec["kind"] == "hazmat_restricted_zone") or (
                     inj is not None and ((inj["kind"] == "speeding" and rec["kind"] == "hazmat_speeding")
-                                         or (inj["kind"] == "stop" and rec["kind"] == "hazmat_stopped")))
+                                         or (inj["kind"] in ("stop", "near_sa") and rec["kind"] == "hazmat_stopped")))
+                if inj is not None and inj["kind"] == "near_sa" and rec["kind"] == "hazmat_stopped":
+                    rec["near_service_area"] = True
+                    rec["lateral"] = inj["lateral"]
                 rec["vehicle"] = plate_of(vid)
                 rec["start"] = clock.iso(st)
                 rec["end"] = clock.iso(rec.pop("_end"))
@@ -808,7 +908,16 @@ def queue_stats(obs, lay: Layout, stake, start, end, interval):
             "queue_formed": ms is not None and ms < 60.0}
 
 
-def hazmat_truth(vid, trk, lay: Layout, mainline):
+def sa_zone(lay: Layout, args):
+    """Where a hazmat truck may stop: the service area's extent (--sa-extent: 350 m before its stake to 200 m
+    past it), else its stake ± --sa-allowed-m (500 m by default, as before; the road book's stake alone means ±250)."""
+    sa = lay.service_area[2]
+    if args.sa_extent:
+        return sa - 350, sa + 200
+    return sa - args.sa_allowed_m, sa + args.sa_allowed_m
+
+
+def hazmat_truth(vid, trk, lay: Layout, mainline, sa_allowed):
     """Violations by rule, from the 1-Hz SUMO trajectory."""
     recs = []
     on_main = []
@@ -842,7 +951,7 @@ def hazmat_truth(vid, trk, lay: Layout, mainline):
     # stopped
     st0 = None
     for (t, x, sp, road), m in zip(trk + [(trk[-1][0] + 1, -1e9, 99, "")], on_main + [False]):
-        stopped = m and sp * 3.6 < STOP_KMH and abs(x - sa) > SERVICE_AREA_M
+        stopped = m and sp * 3.6 < STOP_KMH and not (sa_allowed[0] <= x <= sa_allowed[1])
         if stopped and (st0 is None or abs(x - st0[1]) > STOP_RADIUS_M):
             if st0 is not None and t - st0[0] >= STOPPED_S:
                 recs.append({"kind": "hazmat_stopped", "direction": "up", "stake_m": round(st0[1]),
@@ -897,6 +1006,9 @@ def road_toml(lay: Layout, geo: Geo, args) -> str:
     L += ["", "[[tunnel]]", f'id = "{tid}"', f"from_m = {a}", f"to_m = {b}", 'hazmat = "forbidden"']
     sid, name, s = lay.service_area
     L += ["", "[[service_area]]", f'id = "{sid}"', f'name = "{name}"', f"stake_m = {s}", "chargers = 8"]
+    if args.sa_extent:  # zhilu extension (issue 15): the service area's extent, per direction
+        lo, hi = sa_zone(lay, args)
+        L += [f"from_m = {lo}", f"to_m = {hi}", 'directions = ["up"]']
     return "\n".join(L) + "\n"
 
 
@@ -926,8 +1038,10 @@ def parse(argv=None):
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--demand", choices=sorted(LEVELS), default="medium", help="demand level (not used by bottleneck)")
     p.add_argument("--length", type=int, default=16000, help="mainline length (m), 12000-20000 recommended")
-    p.add_argument("--spacing", type=int, choices=[500, 1000], default=1000, help="detector station spacing (m)")
-    p.add_argument("--interval", type=int, choices=[20, 30], default=30, help="loop aggregation interval (s)")
+    p.add_argument("--spacing", type=int, choices=[500, 1000, 2000], default=1000, help="detector station spacing (m)")
+    p.add_argument("--interval", type=int, choices=[20, 30, 60], default=30, help="loop aggregation interval (s)")
+    p.add_argument("--loops-only", action="store_true",
+                   help="no truck positions and no camera events (POS.csv and CAM.csv hold only their header)")
     p.add_argument("--hours", type=float, default=2.5, help="hours of data written (after the warm-up)")
     p.add_argument("--warmup-min", type=int, default=15, help="simulated minutes before data starts")
     p.add_argument("--date", default="2026-11-23")
@@ -937,6 +1051,13 @@ def parse(argv=None):
     p.add_argument("--min-incident-min", type=int, default=10)
     p.add_argument("--max-incident-min", type=int, default=30)
     p.add_argument("--camera-share", type=float, default=0.5, help="share of incidents with a camera stopped_vehicle event")
+    p.add_argument("--rubberneck", type=float, default=0.0,
+                   help="share of incidents with rubbernecking: every lane slowed to 35-60 km/h from 250-500 m "
+                        "before the site to 100-300 m past it while the lanes are blocked")
+    p.add_argument("--block-near-loop", type=float, default=0.0,
+                   help="share of incidents placed 1-4 m or 15-40 m downstream of a station, with the vehicles "
+                        "reaching the block in its lane within 60 m trapped behind it, so the blocked lane stands "
+                        "still over the loop")
     p.add_argument("--bottleneck-main", type=float, default=0.95, help="bottleneck: mainline peak as share of 5400 veh/h")
     p.add_argument("--bottleneck-ramp", type=float, default=1800, help="bottleneck: peak veh/h on the middle on-ramp")
     p.add_argument("--ramp-assertive", type=float, default=5.0, help="lcAssertive of drivers entering from on-ramps")
@@ -949,10 +1070,23 @@ def parse(argv=None):
     p.add_argument("--hazmat-stops", type=int, default=2)
     p.add_argument("--hazmat-tunnel", type=int, default=2)
     p.add_argument("--hazmat-decoys", type=int, default=1, help="sets of (short speeding, short stop, service-area stop)")
+    p.add_argument("--hazmat-near-sa", type=int, default=0,
+                   help="9-12-min stops near but outside the service area (60-250 m past its extent, or before "
+                        "it), in the outer lane or on the shoulder: violations")
+    p.add_argument("--hazmat-sa-stops", type=int, default=0, help="more legitimate 10-15-min stops inside the service area")
+    p.add_argument("--sa-extent", action="store_true",
+                   help="write the service area's extent (from_m, to_m, directions; a zhilu extension) into "
+                        "ROAD.toml; hazmat truth then allows stops inside it only")
+    p.add_argument("--sa-allowed-m", type=float, default=SERVICE_AREA_M,
+                   help="without --sa-extent: stops within this distance of the service area's stake are allowed "
+                        "in the truth (default 500; 250 = what the stake alone means in the road book)")
     p.add_argument("--backend", choices=["libsumo", "traci"], default=default_backend(),
                    help="libsumo (in-process, faster; default when installed) or traci (socket)")
     p.add_argument("--no-keep-sumo", dest="keep_sumo", action="store_false", help="delete the SUMO files afterwards")
-    return p.parse_args(argv)
+    a = p.parse_args(argv)
+    if a.loops_only:
+        a.pos_share, a.camera_share = 0.0, 0.0
+    return a
 
 
 def main(argv=None):
