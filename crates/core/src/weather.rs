@@ -7,7 +7,10 @@
 //! Implementing Regulation, plus the 30 m closure level of the Jiangsu
 //! scheme). A station's band worsens at once, on the first reading; it
 //! improves only after visibility has stayed above the better band's edge
-//! × 1.2 for `fog_release_s` (10 min by default).
+//! × 1.2 (the hysteresis: visibility hovering about an edge does not
+//! flap the limits) for `fog_release_s` (0 by default: the first reading
+//! past the margin releases; the fog plan releases each sign when the
+//! stations it governs are clear — `docs/EVENTS.md`).
 //!
 //! **Ice.** The surface is *moist* when its state is moist/wet/snow/ice, or
 //! relative humidity ≥ 90 %, or the surface is within 1 °C of the dew point
@@ -35,7 +38,11 @@ pub struct WeatherConfig {
     pub fog_bands_m: [f32; 5],
     /// A better band counts only above its edge × this factor.
     pub fog_hysteresis: f32,
-    /// Seconds a better band must hold before the zone relaxes.
+    /// Seconds a better band (past the hysteresis margin) must hold before
+    /// the station relaxes (default 0: on the issue-15 validation fog days
+    /// a 10-min hold kept 12 % of the clear station-minutes under a fog
+    /// limit, 2 min 8 %, none 5 %, most of it a sign that governs a clear
+    /// station and a foggy one).
     pub fog_release_s: u32,
     /// Furthest a station's cover reaches each side (m).
     pub cover_max_m: f64,
@@ -60,7 +67,7 @@ impl Default for WeatherConfig {
         WeatherConfig {
             fog_bands_m: [500.0, 200.0, 100.0, 50.0, 30.0],
             fog_hysteresis: 1.2,
-            fog_release_s: 600,
+            fog_release_s: 0,
             cover_max_m: 5000.0,
             ice_humidity_pct: 90.0,
             ice_dew_margin_c: 1.0,
@@ -126,6 +133,26 @@ pub struct WeatherZone {
     pub value_now: f32,
     /// Weather-station indices in the zone.
     pub stations: Vec<u32>,
+    /// Per station in the zone (same order as `stations`): its own level
+    /// and the stretch of road its reading covers (halfway to its
+    /// neighbours, at most `cover_max_m` each side). The fog plan sets each
+    /// sign from the stations it governs, not from the zone's worst.
+    pub parts: Vec<ZonePart>,
+}
+
+/// One weather station's share of a zone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ZonePart {
+    /// Weather-station index.
+    pub station: u32,
+    /// Its stake (m).
+    pub stake_m: f64,
+    /// Its own level (fog band, or ice 1/2).
+    pub level: u8,
+    /// Where its cover begins (m).
+    pub from_m: f64,
+    /// Where its cover ends (m).
+    pub to_m: f64,
 }
 
 /// Fog and ice watch over all weather stations.
@@ -136,6 +163,8 @@ pub struct WeatherWatch {
     order: Vec<u32>,
     /// Cover of each station (by station index).
     cover: Vec<(f64, f64)>,
+    /// Stake of each station (by station index).
+    stake: Vec<f64>,
     st: Vec<StationWx>,
     fog: Vec<WeatherZone>,
     ice: Vec<WeatherZone>,
@@ -171,6 +200,7 @@ impl WeatherWatch {
             cfg,
             order,
             cover,
+            stake: ws.iter().map(|w| w.stake_m).collect(),
             st: vec![StationWx::new(); ws.len()],
             fog: Vec::new(),
             ice: Vec::new(),
@@ -178,11 +208,14 @@ impl WeatherWatch {
     }
 
     /// One reading: updates the station at once (fog worsens immediately).
-    pub fn observe(&mut self, w: &WeatherObs) {
+    /// Returns whether the station's fog band changed (a lower limit is
+    /// due now, not at the end of the tick; a released one too).
+    pub fn observe(&mut self, w: &WeatherObs) -> bool {
         let cfg = &self.cfg;
         let Some(s) = self.st.get_mut(w.station as usize) else {
-            return;
+            return false;
         };
+        let mut band_changed = false;
         let t = w.ts_ms;
         if let Some(vis) = w.visibility_m {
             s.vis_now = vis;
@@ -192,6 +225,7 @@ impl WeatherWatch {
                     s.fog_start = t;
                 }
                 s.band = now_band;
+                band_changed = true;
                 s.improve_since = NEVER;
             } else {
                 let relaxed = band_of(&cfg.fog_bands_m, vis / cfg.fog_hysteresis);
@@ -201,6 +235,7 @@ impl WeatherWatch {
                     }
                     if t - s.improve_since >= cfg.fog_release_s as i64 * 1000 {
                         s.band = relaxed;
+                        band_changed = true;
                         s.improve_since = if relaxed > 0 { t } else { NEVER };
                     }
                 } else {
@@ -263,6 +298,7 @@ impl WeatherWatch {
                 }
             }
         }
+        band_changed
     }
 
     /// Current fog zones.
@@ -326,6 +362,13 @@ impl WeatherWatch {
             }
             let (lo, hi) = self.cover[i as usize];
             let v = value(s);
+            let part = ZonePart {
+                station: i,
+                stake_m: self.stake[i as usize],
+                level: lv,
+                from_m: lo,
+                to_m: hi,
+            };
             match out.last_mut() {
                 Some(c) if prev_in && lo <= c.to_m + 1.0 => {
                     c.to_m = hi;
@@ -341,6 +384,7 @@ impl WeatherWatch {
                     };
                     c.start = c.start.min(start(s));
                     c.stations.push(i);
+                    c.parts.push(part);
                 }
                 _ => out.push(Cluster {
                     from_m: lo,
@@ -349,6 +393,7 @@ impl WeatherWatch {
                     value: v,
                     start: start(s),
                     stations: vec![i],
+                    parts: vec![part],
                 }),
             }
             prev_in = true;
@@ -365,6 +410,7 @@ struct Cluster {
     value: f32,
     start: i64,
     stations: Vec<u32>,
+    parts: Vec<ZonePart>,
 }
 
 /// Least-squares slope (°C/s) of the samples in the window ending at `now`.
@@ -451,6 +497,7 @@ fn update_zones(
                     level: c.level,
                     value_now: c.value,
                     stations: Vec::new(),
+                    parts: Vec::new(),
                 }
             }
         };
@@ -459,6 +506,7 @@ fn update_zones(
         zone.level = c.level;
         zone.value_now = c.value;
         zone.stations = c.stations;
+        zone.parts = c.parts;
         match &mut zone.event.detail {
             EventDetail::Fog { visibility_m, band } => {
                 if c.value.is_finite() {
