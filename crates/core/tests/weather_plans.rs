@@ -487,6 +487,52 @@ fn ice_is_raised_before_the_surface_freezes() {
     );
 }
 
+/// A predicted risk is local and sure: on a clear night W20 (a bridge)
+/// cools fast and freezes, while W10 cools as fast and levels off at
+/// 2.5 °C. Only W20 is raised, before it freezes; W10 never (the former
+/// straight-line trend raised it at 3.1 °C).
+#[test]
+fn ice_only_where_the_station_heads_to_freezing() {
+    // Minutes 0–20 flat at 6 °C; then W20 falls 4 °C/h down to −1 °C, W10
+    // falls as fast at first and levels off towards 2.5 °C.
+    let w20 = |m: i64| {
+        if m < 20 {
+            6.0
+        } else {
+            (6.0 - (m - 20) as f32 * 4.0 / 60.0).max(-1.0)
+        }
+    };
+    let w10 = |m: i64| {
+        if m < 20 {
+            6.0
+        } else {
+            2.5 + 3.5 * (-((m - 20) as f32) / 15.0).exp()
+        }
+    };
+    let (events, actions, _) = run("national", 200, move |st, m, w| {
+        let t = if st == 0 { w10(m) } else { w20(m) };
+        w.surface_temp_c = Some(t);
+        w.air_temp_c = Some(t + 0.5);
+        w.humidity_pct = Some(94.0);
+        w.surface_state = SurfaceState::Moist;
+    });
+    let ice: Vec<&Event> = events.iter().filter(|e| e.kind == EventKind::Ice).collect();
+    assert_eq!(ice.len(), 1, "{ice:?}");
+    let e = ice[0];
+    assert!(e.from_m >= 15_000.0, "W20's cover only: {e:?}");
+    // W20 reaches 0 °C at minute 110, 2 °C at minute 80.
+    assert!(e.detected_ms < T0 + 110 * MIN, "{e:?}");
+    assert!(e.start_ms >= T0 + 60 * MIN, "not from W10's fall: {e:?}");
+    // Nothing asked of the signs in W10's cover (beyond W20's approach
+    // taper: S11000U shows 100 ahead of the bridge).
+    for sign in ["S9000U", "S7000U", "S9000D", "S11000D"] {
+        assert!(
+            actions.iter().all(|a| a.device != sign),
+            "{sign}: {actions:?}"
+        );
+    }
+}
+
 #[test]
 fn dry_cold_is_not_ice_and_risk_ends() {
     let (events, _, _) = run(
