@@ -211,10 +211,20 @@ impl Brain {
         self.quality.record(lane, obs)
     }
 
-    /// One weather reading.
+    /// One weather reading. A reading that changes a station's fog band
+    /// takes effect at once — the zones and plans are rerun at the
+    /// reading's time, not at the end of its tick (the law from the first
+    /// reading: weather rows come every minute, each station at its own
+    /// second, detector ticks every 20–60 s, and a row between two ticks
+    /// would wait for the next; a release likewise).
     pub fn weather(&mut self, w: &WeatherObs) {
         self.advance(w.ts_ms, None);
-        self.weather.observe(w);
+        if self.weather.observe(w) {
+            let at = self.closed_ms.map_or(w.ts_ms, |c| w.ts_ms.max(c));
+            self.weather
+                .close_tick(at, &mut self.next_seq, &mut self.out.events);
+            self.decide(at);
+        }
     }
 
     /// One vehicle position.

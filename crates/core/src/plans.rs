@@ -4,9 +4,11 @@
 //! exists, its legal basis.
 //!
 //! Fog — speed limits by visibility band with the Art. 81 ceilings as a
-//! floor that no profile may relax; limits step down by at most 20 km/h per
-//! sign upstream of the zone; VMS texts in Chinese; fog lights by band;
-//! toll entries upstream metered, restricted by vehicle class, or closed.
+//! floor that no profile may relax, set sign by sign from the weather
+//! stations each sign governs ([`fog_speed_limits`]); limits step down by
+//! at most 20 km/h per sign upstream of the fog; VMS texts in Chinese; fog
+//! lights by band; toll entries upstream metered, restricted by vehicle
+//! class, or closed.
 //!
 //! | band | visibility | limit | keep | fog lights | entries (national) | entries (jiangsu) |
 //! |---|---|---|---|---|---|---|
@@ -233,17 +235,7 @@ pub fn fog_plan(board: &mut Board, road: &RoadBook, zone: &WeatherZone) {
         m.basis
     );
     for &dir in road.directions() {
-        ask_speed_steps(
-            board,
-            road,
-            dir,
-            from_m,
-            to_m,
-            m.limit_kmh,
-            priority::FOG,
-            seq,
-            &reason,
-        );
+        fog_speed_limits(board, road, dir, zone, &reason);
         ask_messages(
             board,
             road,
@@ -287,6 +279,99 @@ pub fn fog_plan(board: &mut Board, road: &RoadBook, zone: &WeatherZone) {
             priority: priority::FOG,
             event_seq: seq,
             reason: reason.clone(),
+        });
+    }
+}
+
+/// A weather station governs, on each carriageway, the speed-limit signs
+/// inside its cover (its reading is all that is known of the fog there)
+/// and the last sign before it in the direction of travel, up to this far
+/// (m): what drivers were told when they reach it.
+pub const GOVERN_BEFORE_M: f64 = 5_000.0;
+
+/// The fog plan's speed limits on carriageway `dir`, sign by sign (the law
+/// from the first reading, and nothing lowered longer than the readings
+/// ask):
+///
+/// 1. each sign governed by a foggy station of the zone gets the lowest
+///    limit those stations' own bands ask for (Art. 81 floor);
+/// 2. upstream, each sign is at most 20 km/h above the next one downstream
+///    (the approach taper), up to 20 km before the fog, until the posted
+///    limit;
+/// 3. every other sign — downstream of the last foggy station's governed
+///    signs, or governed only by clear stations — is not asked: it is
+///    released as soon as the stations it governs are clear (each
+///    station's band relaxes by the hysteresis in `WeatherConfig`).
+pub fn fog_speed_limits(
+    board: &mut Board,
+    road: &RoadBook,
+    dir: Direction,
+    zone: &WeatherZone,
+    reason: &str,
+) {
+    let posted = road.speed_limit_kmh();
+    let mut signs: Vec<(f64, u32)> = road
+        .vsl()
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.direction == dir)
+        .map(|(i, s)| (dir.travel_m(s.stake_m), i as u32))
+        .collect();
+    signs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut own: Vec<Option<u16>> = vec![None; signs.len()];
+    let mut lower = |k: usize, v: u16| own[k] = Some(own[k].map_or(v, |o| o.min(v)));
+    for p in zone.parts.iter().filter(|p| p.level > 0) {
+        let need = fog_measure(road.profile(), p.level).limit_kmh;
+        let at = dir.travel_m(p.stake_m);
+        let mut last_before = None;
+        for (k, &(t, i)) in signs.iter().enumerate() {
+            let stake = road.vsl()[i as usize].stake_m;
+            if stake >= p.from_m && stake <= p.to_m {
+                lower(k, need);
+            }
+            if t <= at && at - t <= GOVERN_BEFORE_M {
+                last_before = Some(k);
+            }
+        }
+        if let Some(k) = last_before {
+            lower(k, need);
+        }
+    }
+    // From the last sign back upstream: the taper.
+    let mut next: Option<(u16, f64)> = None; // (limit, travel stake of the fog's first governed sign)
+    for k in (0..signs.len()).rev() {
+        let (t, i) = signs[k];
+        let value = match (own[k], next) {
+            (Some(a), Some((b, _))) => Some(a.min(b + 20)),
+            (Some(a), None) => Some(a),
+            (None, Some((b, fog_t))) if fog_t - t <= STEP_UPSTREAM_M => Some(b + 20),
+            _ => None,
+        };
+        let Some(value) = value.filter(|&v| v < posted) else {
+            next = None;
+            continue;
+        };
+        let fog_t = match (own[k], next) {
+            (Some(_), _) => t,
+            (None, Some((_, f))) => f,
+            (None, None) => t,
+        };
+        next = Some((value, fog_t));
+        let why = if own[k] == Some(value) {
+            reason.to_string()
+        } else {
+            format!("{reason}; 上游渐变限速 (每块标志降幅不超过20公里/小时)")
+        };
+        board.ask(Request {
+            device: DeviceRef {
+                kind: DeviceKind::Vsl,
+                index: i,
+            },
+            direction: None,
+            command: Command::SpeedLimit(Some(value)),
+            priority: priority::FOG,
+            event_seq: zone.event.seq,
+            reason: why,
         });
     }
 }

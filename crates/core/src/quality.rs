@@ -155,6 +155,14 @@ pub struct ZeroFlowRule {
     /// Below this occupancy an interval without vehicles counts as zero (%,
     /// default 1).
     pub max_occ_pct: f32,
+    /// Time constant (s, default 900) of the lane's learnt share beside
+    /// its station's other lanes. The flow beside a zero-counting lane is
+    /// scaled by that share (at most 1): in light traffic the passing lane
+    /// carries a fifth of what the others do, and a few minutes without a
+    /// vehicle there is normal (the validation days' light mornings had a
+    /// healthy passing lane flagged). A lane's share is not learnt while it
+    /// counts nothing for more than a minute, or while it is faulty.
+    pub share_s: u32,
 }
 
 /// `locked_on`: occupancy pinned at 100 %.
@@ -268,6 +276,7 @@ impl Default for QualityConfig {
                 neighbour_flow_vph: 400.0,
                 smoothing_s: 120,
                 max_occ_pct: 1.0,
+                share_s: 900,
             },
             locked_on: LockedOnRule {
                 enabled: true,
@@ -365,6 +374,9 @@ struct Lane {
     pinned_in_queue: bool,
     /// Smoothed flow (veh/h), NaN before the first valid reading.
     flow_smooth: f32,
+    /// What the lane carries beside its station's other lanes (its flow over
+    /// their mean), smoothed over `ZeroFlowRule::share_s`; NaN until known.
+    share: f32,
     incons_bits: u16,
     incons_since: i64,
     /// Active faults (bit per rule).
@@ -408,6 +420,7 @@ impl Lane {
             queue_now: false,
             pinned_in_queue: false,
             flow_smooth: f32::NAN,
+            share: f32::NAN,
             incons_bits: 0,
             incons_since: NEVER,
             active: 0,
@@ -621,6 +634,7 @@ impl Quality {
             let cfg = &self.cfg;
             let l = &mut self.lanes[li];
             track_zero_streak(&cfg.zero_flow, l, others, &ctx, &around);
+            learn_share(&cfg.zero_flow, l, others, now_ms);
             let interval = if l.has_reading {
                 l.reading.interval_ms
             } else {
@@ -1015,6 +1029,11 @@ fn track_zero_streak(
     }
     let beside = if others.is_finite() && others >= 1.0 {
         others
+            * if l.share.is_finite() {
+                l.share.min(1.0)
+            } else {
+                1.0
+            }
     } else if ctx.neighbour_flow.is_finite() {
         ctx.neighbour_flow
     } else {
@@ -1029,6 +1048,22 @@ fn track_zero_streak(
         let alpha = (l.reading.interval_ms as f32 / (c.smoothing_s as f32 * 1000.0)).min(1.0);
         l.zero_nb_flow += alpha * (beside - l.zero_nb_flow);
     }
+}
+
+/// Learns what the lane carries beside its station's other lanes (see
+/// `ZeroFlowRule::share_s`).
+fn learn_share(c: &ZeroFlowRule, l: &mut Lane, others: f32, now_ms: i64) {
+    let zero_long = l.zero_since != NEVER && now_ms - l.zero_since > 60_000;
+    if !(l.fresh && l.valid && l.active == 0 && others.is_finite() && others >= 1.0) || zero_long {
+        return;
+    }
+    let ratio = (l.reading.flow_vph() / others).min(3.0);
+    l.share = if l.share.is_finite() {
+        let alpha = (l.reading.interval_ms as f32 / (c.share_s as f32 * 1000.0)).min(1.0);
+        l.share + alpha * (ratio - l.share)
+    } else {
+        ratio
+    };
 }
 
 /// `missing`: no valid reading for `intervals` of the lane's intervals.

@@ -7,15 +7,19 @@
 //! Implementing Regulation, plus the 30 m closure level of the Jiangsu
 //! scheme). A station's band worsens at once, on the first reading; it
 //! improves only after visibility has stayed above the better band's edge
-//! × 1.2 for `fog_release_s` (10 min by default).
+//! × 1.2 (the hysteresis: visibility hovering about an edge does not
+//! flap the limits) for `fog_release_s` (0 by default: the first reading
+//! past the margin releases; the fog plan releases each sign when the
+//! stations it governs are clear — `docs/EVENTS.md`).
 //!
 //! **Ice.** The surface is *moist* when its state is moist/wet/snow/ice, or
 //! relative humidity ≥ 90 %, or the surface is within 1 °C of the dew point
 //! (frost). Ice is *observed* when the state is ice or snow, or the surface
 //! is ≤ 0 °C and moist. Ice is *predicted* — before it forms — when the
 //! surface is moist and ≤ 1 °C (the freeze margin practised by automated
-//! spray systems, which trigger "in anticipation"), or when its 30-min trend
-//! reaches 0 °C within the next hour from ≤ 4 °C. Risk ends after
+//! spray systems, which trigger "in anticipation"), or when, from ≤ 2 °C,
+//! the station's own course over 30 min (a parabola followed to where it
+//! levels off) reaches 0 °C within the next hour. Risk ends after
 //! `ice_release_s` (30 min) without either. Defaults and sources:
 //! `docs/EVENTS.md`.
 //!
@@ -35,7 +39,11 @@ pub struct WeatherConfig {
     pub fog_bands_m: [f32; 5],
     /// A better band counts only above its edge × this factor.
     pub fog_hysteresis: f32,
-    /// Seconds a better band must hold before the zone relaxes.
+    /// Seconds a better band (past the hysteresis margin) must hold before
+    /// the station relaxes (default 0: on the issue-15 validation fog days
+    /// a 10-min hold kept 12 % of the clear station-minutes under a fog
+    /// limit, 2 min 8 %, none 5 %, most of it a sign that governs a clear
+    /// station and a foggy one).
     pub fog_release_s: u32,
     /// Furthest a station's cover reaches each side (m).
     pub cover_max_m: f64,
@@ -49,7 +57,10 @@ pub struct WeatherConfig {
     pub ice_trend_window_s: u32,
     /// How far ahead the trend is projected (s).
     pub ice_horizon_s: u32,
-    /// Warmest surface from which a falling trend counts (°C).
+    /// Warmest surface from which a falling trend counts (°C, default 2: on
+    /// the issue-15 validation ice night the bridge went from 2 °C to
+    /// freezing in 48 min, and a station that levelled off at 2.5 °C had
+    /// raised ice from 3.5 °C with the former 4).
     pub ice_trend_max_c: f32,
     /// Seconds without risk before the zone clears.
     pub ice_release_s: u32,
@@ -60,14 +71,14 @@ impl Default for WeatherConfig {
         WeatherConfig {
             fog_bands_m: [500.0, 200.0, 100.0, 50.0, 30.0],
             fog_hysteresis: 1.2,
-            fog_release_s: 600,
+            fog_release_s: 0,
             cover_max_m: 5000.0,
             ice_humidity_pct: 90.0,
             ice_dew_margin_c: 1.0,
             ice_margin_c: 1.0,
             ice_trend_window_s: 1800,
             ice_horizon_s: 3600,
-            ice_trend_max_c: 4.0,
+            ice_trend_max_c: 2.0,
             ice_release_s: 1800,
         }
     }
@@ -126,6 +137,26 @@ pub struct WeatherZone {
     pub value_now: f32,
     /// Weather-station indices in the zone.
     pub stations: Vec<u32>,
+    /// Per station in the zone (same order as `stations`): its own level
+    /// and the stretch of road its reading covers (halfway to its
+    /// neighbours, at most `cover_max_m` each side). The fog plan sets each
+    /// sign from the stations it governs, not from the zone's worst.
+    pub parts: Vec<ZonePart>,
+}
+
+/// One weather station's share of a zone.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ZonePart {
+    /// Weather-station index.
+    pub station: u32,
+    /// Its stake (m).
+    pub stake_m: f64,
+    /// Its own level (fog band, or ice 1/2).
+    pub level: u8,
+    /// Where its cover begins (m).
+    pub from_m: f64,
+    /// Where its cover ends (m).
+    pub to_m: f64,
 }
 
 /// Fog and ice watch over all weather stations.
@@ -136,6 +167,8 @@ pub struct WeatherWatch {
     order: Vec<u32>,
     /// Cover of each station (by station index).
     cover: Vec<(f64, f64)>,
+    /// Stake of each station (by station index).
+    stake: Vec<f64>,
     st: Vec<StationWx>,
     fog: Vec<WeatherZone>,
     ice: Vec<WeatherZone>,
@@ -171,6 +204,7 @@ impl WeatherWatch {
             cfg,
             order,
             cover,
+            stake: ws.iter().map(|w| w.stake_m).collect(),
             st: vec![StationWx::new(); ws.len()],
             fog: Vec::new(),
             ice: Vec::new(),
@@ -178,11 +212,14 @@ impl WeatherWatch {
     }
 
     /// One reading: updates the station at once (fog worsens immediately).
-    pub fn observe(&mut self, w: &WeatherObs) {
+    /// Returns whether the station's fog band changed (a lower limit is
+    /// due now, not at the end of the tick; a released one too).
+    pub fn observe(&mut self, w: &WeatherObs) -> bool {
         let cfg = &self.cfg;
         let Some(s) = self.st.get_mut(w.station as usize) else {
-            return;
+            return false;
         };
+        let mut band_changed = false;
         let t = w.ts_ms;
         if let Some(vis) = w.visibility_m {
             s.vis_now = vis;
@@ -192,6 +229,7 @@ impl WeatherWatch {
                     s.fog_start = t;
                 }
                 s.band = now_band;
+                band_changed = true;
                 s.improve_since = NEVER;
             } else {
                 let relaxed = band_of(&cfg.fog_bands_m, vis / cfg.fog_hysteresis);
@@ -201,6 +239,7 @@ impl WeatherWatch {
                     }
                     if t - s.improve_since >= cfg.fog_release_s as i64 * 1000 {
                         s.band = relaxed;
+                        band_changed = true;
                         s.improve_since = if relaxed > 0 { t } else { NEVER };
                     }
                 } else {
@@ -227,16 +266,15 @@ impl WeatherWatch {
                 || matches!((w.air_temp_c, w.humidity_pct), (Some(a), Some(h)) if surf - dew_point_c(a, h) <= cfg.ice_dew_margin_c);
             let observed = matches!(w.surface_state, SurfaceState::Ice | SurfaceState::Snow)
                 || (surf <= 0.0 && moist);
-            let slope_per_s = trend(
+            let lowest = projected_low(
                 &s.temps[..s.n_temps.min(32)],
                 t,
                 cfg.ice_trend_window_s as i64 * 1000,
+                cfg.ice_horizon_s as f64,
             );
             let predicted = moist
                 && (surf <= cfg.ice_margin_c
-                    || (surf <= cfg.ice_trend_max_c
-                        && slope_per_s < 0.0
-                        && surf + slope_per_s * cfg.ice_horizon_s as f32 <= 0.0));
+                    || (surf <= cfg.ice_trend_max_c && lowest.is_some_and(|v| v <= 0.0)));
             let level = if observed {
                 2
             } else if predicted {
@@ -263,6 +301,7 @@ impl WeatherWatch {
                 }
             }
         }
+        band_changed
     }
 
     /// Current fog zones.
@@ -326,6 +365,13 @@ impl WeatherWatch {
             }
             let (lo, hi) = self.cover[i as usize];
             let v = value(s);
+            let part = ZonePart {
+                station: i,
+                stake_m: self.stake[i as usize],
+                level: lv,
+                from_m: lo,
+                to_m: hi,
+            };
             match out.last_mut() {
                 Some(c) if prev_in && lo <= c.to_m + 1.0 => {
                     c.to_m = hi;
@@ -341,6 +387,7 @@ impl WeatherWatch {
                     };
                     c.start = c.start.min(start(s));
                     c.stations.push(i);
+                    c.parts.push(part);
                 }
                 _ => out.push(Cluster {
                     from_m: lo,
@@ -349,6 +396,7 @@ impl WeatherWatch {
                     value: v,
                     start: start(s),
                     stations: vec![i],
+                    parts: vec![part],
                 }),
             }
             prev_in = true;
@@ -365,26 +413,77 @@ struct Cluster {
     value: f32,
     start: i64,
     stations: Vec<u32>,
+    parts: Vec<ZonePart>,
 }
 
-/// Least-squares slope (°C/s) of the samples in the window ending at `now`.
-fn trend(samples: &[(i64, f32)], now: i64, window_ms: i64) -> f32 {
+/// The lowest surface temperature the station's own recent course reaches
+/// within `horizon_s`: a least-squares parabola through the samples of the
+/// window ending at `now`, followed to where it levels off (its vertex) or
+/// to the horizon. A surface cooling under a clear sky falls fast and then
+/// levels off; a straight line through the fast part (the rule before)
+/// froze stations that levelled off at 2–3 °C (the issue-15 validation ice
+/// night raised ice 74 min early at a station that never went below
+/// 2.5 °C). `None` while falling is not established (fewer than 10
+/// samples, or not falling now).
+fn projected_low(samples: &[(i64, f32)], now: i64, window_ms: i64, horizon_s: f64) -> Option<f32> {
     let pts: Vec<(f64, f64)> = samples
         .iter()
         .filter(|(t, _)| *t > NEVER && now - *t <= window_ms)
         .map(|(t, v)| ((*t - now) as f64 / 1000.0, *v as f64))
         .collect();
-    if pts.len() < 5 {
-        return 0.0;
+    if pts.len() < 10 {
+        return None;
     }
-    let n = pts.len() as f64;
-    let (mx, my) = (
-        pts.iter().map(|p| p.0).sum::<f64>() / n,
-        pts.iter().map(|p| p.1).sum::<f64>() / n,
-    );
-    let sxx: f64 = pts.iter().map(|p| (p.0 - mx).powi(2)).sum();
-    let sxy: f64 = pts.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
-    if sxx <= 0.0 { 0.0 } else { (sxy / sxx) as f32 }
+    // Normal equations of y = a + b·x + c·x², x in hours (well scaled).
+    let mut m = [[0.0f64; 3]; 3];
+    let mut r = [0.0f64; 3];
+    for &(x, y) in &pts {
+        let x = x / 3600.0;
+        let p = [1.0, x, x * x];
+        for i in 0..3 {
+            for j in 0..3 {
+                m[i][j] += p[i] * p[j];
+            }
+            r[i] += p[i] * y;
+        }
+    }
+    let [a, b, c] = solve3(m, r)?;
+    if b >= 0.0 {
+        return None; // not falling now
+    }
+    let h = horizon_s / 3600.0;
+    let q = |x: f64| a + b * x + c * x * x;
+    let low = if c <= 0.0 {
+        // Still speeding up (the onset of the fall): no more than a line.
+        a + b * h
+    } else if -b / (2.0 * c) < h {
+        q(-b / (2.0 * c))
+    } else {
+        q(h)
+    };
+    Some(low as f32)
+}
+
+/// Solves a 3×3 linear system (Cramer's rule); `None` if singular.
+fn solve3(m: [[f64; 3]; 3], r: [f64; 3]) -> Option<[f64; 3]> {
+    let det = |m: &[[f64; 3]; 3]| {
+        m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1])
+            - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0])
+    };
+    let d = det(&m);
+    if d.abs() < 1e-12 {
+        return None;
+    }
+    let mut out = [0.0; 3];
+    for (k, o) in out.iter_mut().enumerate() {
+        let mut mk = m;
+        for i in 0..3 {
+            mk[i][k] = r[i];
+        }
+        *o = det(&mk) / d;
+    }
+    Some(out)
 }
 
 fn update_zones(
@@ -451,6 +550,7 @@ fn update_zones(
                     level: c.level,
                     value_now: c.value,
                     stations: Vec::new(),
+                    parts: Vec::new(),
                 }
             }
         };
@@ -459,6 +559,7 @@ fn update_zones(
         zone.level = c.level;
         zone.value_now = c.value;
         zone.stations = c.stations;
+        zone.parts = c.parts;
         match &mut zone.event.detail {
             EventDetail::Fog { visibility_m, band } => {
                 if c.value.is_finite() {
@@ -529,11 +630,22 @@ mod tests {
     }
 
     #[test]
-    fn trend_slope() {
-        let s: Vec<(i64, f32)> = (0..10)
-            .map(|k| (k * 60_000, 5.0 - k as f32 * 0.1))
+    fn projected_low_levels_off() {
+        // A steady fall of 3 °C/h from 2 °C reaches 0 within the hour.
+        let fall: Vec<(i64, f32)> = (0..30)
+            .map(|k| (k * 60_000, 3.5 - 0.05 * k as f32))
             .collect();
-        let slope = trend(&s, 9 * 60_000, 1_800_000);
-        assert!((slope * 60.0 + 0.1).abs() < 1e-4, "{slope}");
+        let low = projected_low(&fall, 29 * 60_000, 1_800_000, 3600.0).unwrap();
+        assert!(low < -0.5, "{low}");
+        // The same fall levelling off towards 2.4 °C does not.
+        let level: Vec<(i64, f32)> = (0..30)
+            .map(|k| (k * 60_000, 2.4 + 1.6 * (-(k as f32) / 12.0).exp()))
+            .collect();
+        let low = projected_low(&level, 29 * 60_000, 1_800_000, 3600.0);
+        assert!(low.is_none_or(|v| v > 1.5), "{low:?}");
+        // Halfway down the same curve it is still falling, and levels off
+        // above freezing.
+        let low = projected_low(&level[..20], 19 * 60_000, 1_800_000, 3600.0);
+        assert!(low.is_some_and(|v| v > 1.0), "{low:?}");
     }
 }

@@ -625,3 +625,28 @@ fn lanes_standing_in_a_queue_are_not_faulty() {
         );
     }
 }
+
+/// A lane is judged against what it normally carries beside the others: a
+/// passing lane that carries a fifth of the others' traffic may count
+/// nothing for minutes (light traffic keeps right); a lane that carried its
+/// share and stops counting is still a fault.
+#[test]
+fn an_empty_passing_lane_in_light_traffic_is_not_zero_flow() {
+    let (events, _) = run(120, |s, l, k| match (s, l) {
+        (1, 1) if k >= 60 => R::Row(0, None, 0.0),
+        (1, 1) => {
+            if k % 5 == 0 {
+                R::Flow(1)
+            } else {
+                R::Row(0, None, 0.0)
+            }
+        }
+        _ => R::Flow(5),
+    });
+    assert!(faults(&events).is_empty(), "{events:?}");
+    let (events, _) = run(120, |s, l, k| match (s, l) {
+        (1, 1) if k >= 60 => R::Row(0, None, 0.0),
+        _ => R::Flow(5),
+    });
+    assert_eq!(faults(&events), [("B", vec![FaultRule::ZeroFlow], vec![1])]);
+}
