@@ -215,9 +215,14 @@ pub struct StoppedConfig {
     /// … for this long (s).
     pub persist_s: u32,
     /// The other lanes there at least this much slower (km/h) than the
-    /// station below (drivers merging out of the stopped lane), unless the
-    /// lane test is building at the station below.
+    /// station below and than their own normal speed (drivers merging out
+    /// of the stopped lane), unless the lane test is building at the
+    /// station below.
     pub slower_kmh: f32,
+    /// Where the stretch has a daily-jam cause, the station below must
+    /// starve — unless the other lanes still move at least this fast
+    /// (km/h): a jam slows every lane, a block stops one dead.
+    pub moving_kmh: f32,
 }
 
 /// How long a pair must be anomalous before an alarm: a time of data, so
@@ -436,7 +441,8 @@ impl Default for IncidentConfig {
                 enabled: true,
                 occ_pct: 90.0,
                 persist_s: 60,
-                slower_kmh: 15.0,
+                slower_kmh: 10.0,
+                moving_kmh: 40.0,
             },
             persist: PersistConfig {
                 ticks: 1,
@@ -529,6 +535,8 @@ struct StationMem {
     /// Flow smoothed over about 90 s (short counts are noisy).
     short_flow: f32,
     normal_flow: f32,
+    /// Normal speed (km/h; learnt with the normal flow; 0 before any).
+    normal_kmh: f32,
     /// Normal flow over ~15 min: a station that starved minutes ago has
     /// pulled `normal_flow` down already, not this one.
     slow_flow: f32,
@@ -882,6 +890,9 @@ fn learn_station_normals(mems: &mut [StationMem], anomalous: &[bool], cfg: &Norm
             m.normal_flow += w * (f - m.normal_flow);
             let ws = (t.alpha * cfg.normal_s / 900.0).max(1.0 / (m.n_normal + 1) as f32);
             m.slow_flow += ws * (f - m.slow_flow);
+            if let Some(r) = m.recent.last().filter(|r| r.0 == t.now) {
+                m.normal_kmh += w * (r.2 - m.normal_kmh);
+            }
             m.n_normal += 1;
         }
     }
@@ -1723,8 +1734,11 @@ impl IncidentWatch {
             && s.warm
             && !s.wave
             && s.dn.kmh >= cfg.normal.free_kmh
-            && (s.u.kmh <= s.dn.kmh - cfg.stopped.slower_kmh || ctx.lane_evidence[p + 1])
-            && (!s.has_cause || s.starved_below);
+            && (s.u.kmh <= s.dn.kmh.min(self.stations[di][p].normal_kmh) - cfg.stopped.slower_kmh
+                || ctx.lane_evidence[p + 1])
+            // A daily jam (a merge below) slows every lane; a block stops
+            // one lane dead while the others still move.
+            && (!s.has_cause || s.starved_below || s.u.kmh >= cfg.stopped.moving_kmh);
         let queue = queue_test(cfg, &s) || stopped;
         let (vanishing, vanish_level) = imbalance_test(cfg, pair, md, &s, step);
         let starved = starvation_test(cfg, pair, mu, md, &s, explained, ctx.silent_lane[p + 1], t);

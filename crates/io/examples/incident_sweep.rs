@@ -79,6 +79,7 @@ fn apply_env(c: &mut IncidentConfig) -> Result<(), String> {
         stopped.occ_pct,
         stopped.persist_s,
         stopped.slower_kmh,
+        stopped.moving_kmh,
         persist.ticks,
         persist.seconds,
         clearing.calm_s,
