@@ -1711,3 +1711,67 @@ fn a_lane_standing_still_over_its_loop_is_a_queue() {
     );
     assert_eq!(run(3, 100.0, 75.0, 0.87, cfg()), vec![(4000.0, 5000.0)]);
 }
+
+/// Two lanes of a station fall silent while the third still counts, just
+/// as two loops dying would — but the station below starves, which dead
+/// loops do not do: the lanes emptied at the loop, a block just past it.
+#[test]
+fn lanes_emptied_at_a_loop_with_the_station_below_starved_are_a_block() {
+    // From tick 40 station 5's lanes 2–3 count nothing; lane 1 carries
+    // 1,500 veh/h; station 6 free at `below` of its flow.
+    let run = |below: f32, emptied: bool| {
+        let f = move |st: usize, k: i64| match (st, k) {
+            (5, 40..) => (6.0, 95.0, 1500.0),
+            (6, 40..) => free(st, k, 4500.0 * below),
+            _ => normal(st, k),
+        };
+        let lane = |st: usize, l: usize, k: i64| match (st, l, k) {
+            (5, 0, 40..) => 1500.0,
+            (5, _, 40..) => 0.0,
+            _ => lane_normal(st, l, k),
+        };
+        let mut cfg = IncidentConfig::default();
+        cfg.stopped.emptied = emptied;
+        incidents(&run_lanes(80, cfg, f, lane))
+            .iter()
+            .map(|e| (e.from_m, e.to_m))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(0.4, false), vec![], "without the rule");
+    // (Station 5 itself runs free with a third of its flow: the zone also
+    // reaches up over it, as for any starved station above a pair.)
+    assert_eq!(run(0.4, true), vec![(5000.0, 7000.0)]);
+    assert_eq!(
+        run(1.0, true),
+        vec![],
+        "the station below carries it all: dead loops"
+    );
+}
+
+/// One incident, one event: the pair below raised it first and its zone
+/// reaches up over the pair above; when the queue then reaches the station
+/// above and the pair above raises, it is the same incident moved up.
+#[test]
+fn an_alarm_inside_an_open_incidents_zone_is_that_incident() {
+    // Station 5's lanes 2–3 empty from tick 40, station 6 starved (the
+    // emptied-lanes rule raises pair 5–6, its zone reaching up to station
+    // 4); from tick 55 a queue stands at station 4.
+    let f = |st: usize, k: i64| match (st, k) {
+        (4, 55..) => (35.0 + noise(k, st, 4), 20.0, 3000.0),
+        (5, 40..) => (6.0, 95.0, 1500.0),
+        (6, 40..) => free(st, k, 1800.0),
+        _ => normal(st, k),
+    };
+    let lane = |st: usize, l: usize, k: i64| match (st, l, k) {
+        (5, 0, 40..) => 1500.0,
+        (5, _, 40..) => 0.0,
+        _ => lane_normal(st, l, k),
+    };
+    let count = |merge: bool| {
+        let mut cfg = IncidentConfig::default();
+        cfg.clearing.merge_covered = merge;
+        incidents(&run_lanes(90, cfg, f, lane)).len()
+    };
+    assert_eq!(count(false), 2, "without the rule: a second event");
+    assert_eq!(count(true), 1);
+}
