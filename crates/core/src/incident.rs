@@ -15,8 +15,9 @@
 //! | the station below starves while the one above carries its flow | [`starvation_test`] | [`StarvationConfig`] |
 //! | vehicles vanishing between the stations (off by default) | [`imbalance_test`] | [`ImbalanceConfig`] |
 //! | a lane's share of its station's vehicles fell (bounded CUSUM) | `IncidentWatch::lane_test` | [`LaneConfig`] |
+//! | a lane standing still over its loop, or emptied at it, while the others move | `IncidentWatch::stopped_lanes`, `pair_tick` | [`StoppedConfig`] |
 //! | how long a pair must be anomalous | [`persisted`] | [`PersistConfig`] |
-//! | when an incident ends, hold-off, learned jams | `IncidentWatch::pair_tick` | [`ClearingConfig`] |
+//! | when an incident ends (the road no longer blocked: `still_blocked`), hold-off, learned jams, the zone covering the site | `IncidentWatch::pair_tick` | [`ClearingConfig`] |
 //! | trucks held up where the road runs free | `IncidentWatch::probes_tick` | [`ProbeConfig`] |
 //! | camera sightings | `IncidentWatch::cameras_tick` | [`CameraConfig`] |
 //!
