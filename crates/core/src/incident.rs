@@ -10,13 +10,13 @@
 //!
 //! | test | function | thresholds |
 //! |---|---|---|
-//! | a stationary queue upstream, free flow downstream (the California family's spatial test) | [`queue_test`] | [`QueueConfig`] |
-//! | a wave that came from downstream is not a queue (California #8) | [`wave_test`] | [`WaveConfig`] |
-//! | the station below starves while the one above carries its flow | [`starvation_test`] | [`StarvationConfig`] |
-//! | vehicles vanishing between the stations (off by default) | [`imbalance_test`] | [`ImbalanceConfig`] |
+//! | a stationary queue upstream, free flow downstream (the California family's spatial test) | `queue_test` | [`QueueConfig`] |
+//! | a wave that came from downstream is not a queue (California #8) | `wave_test` | [`WaveConfig`] |
+//! | the station below starves while the one above carries its flow | `starvation_test` | [`StarvationConfig`] |
+//! | vehicles vanishing between the stations (off by default) | `imbalance_test` | [`ImbalanceConfig`] |
 //! | a lane's share of its station's vehicles fell (bounded CUSUM) | `IncidentWatch::lane_test` | [`LaneConfig`] |
 //! | a lane standing still over its loop, or emptied at it, while the others move | `IncidentWatch::stopped_lanes`, `pair_tick` | [`StoppedConfig`] |
-//! | how long a pair must be anomalous | [`persisted`] | [`PersistConfig`] |
+//! | how long a pair must be anomalous | `persisted` | [`PersistConfig`] |
 //! | when an incident ends (the road no longer blocked: `still_blocked`), hold-off, learned jams, the zone covering the site | `IncidentWatch::pair_tick` | [`ClearingConfig`] |
 //! | trucks held up where the road runs free | `IncidentWatch::probes_tick` | [`ProbeConfig`] |
 //! | camera sightings | `IncidentWatch::cameras_tick` | [`CameraConfig`] |
