@@ -10,13 +10,14 @@
 //!
 //! | test | function | thresholds |
 //! |---|---|---|
-//! | a stationary queue upstream, free flow downstream (the California family's spatial test) | [`queue_test`] | [`QueueConfig`] |
-//! | a wave that came from downstream is not a queue (California #8) | [`wave_test`] | [`WaveConfig`] |
-//! | the station below starves while the one above carries its flow | [`starvation_test`] | [`StarvationConfig`] |
-//! | vehicles vanishing between the stations (off by default) | [`imbalance_test`] | [`ImbalanceConfig`] |
+//! | a stationary queue upstream, free flow downstream (the California family's spatial test) | `queue_test` | [`QueueConfig`] |
+//! | a wave that came from downstream is not a queue (California #8) | `wave_test` | [`WaveConfig`] |
+//! | the station below starves while the one above carries its flow | `starvation_test` | [`StarvationConfig`] |
+//! | vehicles vanishing between the stations (off by default) | `imbalance_test` | [`ImbalanceConfig`] |
 //! | a lane's share of its station's vehicles fell (bounded CUSUM) | `IncidentWatch::lane_test` | [`LaneConfig`] |
-//! | how long a pair must be anomalous | [`persisted`] | [`PersistConfig`] |
-//! | when an incident ends, hold-off, learned jams | `IncidentWatch::pair_tick` | [`ClearingConfig`] |
+//! | a lane standing still over its loop, or emptied at it, while the others move | `IncidentWatch::stopped_lanes`, `pair_tick` | [`StoppedConfig`] |
+//! | how long a pair must be anomalous | `persisted` | [`PersistConfig`] |
+//! | when an incident ends (the road no longer blocked: `still_blocked`), hold-off, learned jams, the zone covering the site | `IncidentWatch::pair_tick` | [`ClearingConfig`] |
 //! | trucks held up where the road runs free | `IncidentWatch::probes_tick` | [`ProbeConfig`] |
 //! | camera sightings | `IncidentWatch::cameras_tick` | [`CameraConfig`] |
 //!
@@ -215,9 +216,27 @@ pub struct StoppedConfig {
     /// … for this long (s).
     pub persist_s: u32,
     /// The other lanes there at least this much slower (km/h) than the
-    /// station below (drivers merging out of the stopped lane), unless the
-    /// lane test is building at the station below.
+    /// station below and than their own normal speed (drivers merging out
+    /// of the stopped lane), unless the lane test is building at the
+    /// station below.
     pub slower_kmh: f32,
+    /// Where the stretch has a daily-jam cause, the station below must
+    /// starve — unless the other lanes still move at least this fast
+    /// (km/h): a jam slows every lane, a block stops one dead.
+    pub moving_kmh: f32,
+    /// A lane of the upstream station that went silent (counting nothing
+    /// for two ticks while the others count) with the station below free
+    /// but starved: the lane emptied at the loop, a block just past it
+    /// (dead loops do not starve the station below).
+    pub emptied: bool,
+    /// … a lane that normally counts at least this many vehicles per
+    /// interval …
+    pub emptied_min_count: f32,
+    /// … silent for this long (s) …
+    pub emptied_silent_s: u32,
+    /// … and the station below at most this share of its normal flow
+    /// (the lanes' vehicles are missing there too: a dead loop's are not).
+    pub emptied_starve_ratio: f32,
 }
 
 /// How long a pair must be anomalous before an alarm: a time of data, so
@@ -246,6 +265,9 @@ pub struct ClearingConfig {
     /// … and, above a station slowed but not dense (drivers slowing past
     /// the site), this far (m).
     pub slowed_reach_m: f64,
+    /// An alarm on a pair whose zone the open incident of the pair below
+    /// already covers is that incident, moved up (one incident, one event).
+    pub merge_covered: bool,
     /// A tick is not calm while the station below still starves: it carries
     /// at most this share of its normal flow …
     pub starved_ratio: f32,
@@ -436,7 +458,12 @@ impl Default for IncidentConfig {
                 enabled: true,
                 occ_pct: 90.0,
                 persist_s: 60,
-                slower_kmh: 15.0,
+                slower_kmh: 10.0,
+                moving_kmh: 30.0,
+                emptied: true,
+                emptied_min_count: 6.0,
+                emptied_silent_s: 90,
+                emptied_starve_ratio: 0.6,
             },
             persist: PersistConfig {
                 ticks: 1,
@@ -447,6 +474,7 @@ impl Default for IncidentConfig {
                 calm_min_ticks: 2,
                 zone_up_max: 2,
                 slowed_reach_m: 500.0,
+                merge_covered: true,
                 starved_ratio: 0.85,
                 starved_sigma: 2.0,
                 lane_fraction: 0.5,
@@ -529,6 +557,8 @@ struct StationMem {
     /// Flow smoothed over about 90 s (short counts are noisy).
     short_flow: f32,
     normal_flow: f32,
+    /// Normal speed (km/h; learnt with the normal flow; 0 before any).
+    normal_kmh: f32,
     /// Normal flow over ~15 min: a station that starved minutes ago has
     /// pulled `normal_flow` down already, not this one.
     slow_flow: f32,
@@ -882,6 +912,9 @@ fn learn_station_normals(mems: &mut [StationMem], anomalous: &[bool], cfg: &Norm
             m.normal_flow += w * (f - m.normal_flow);
             let ws = (t.alpha * cfg.normal_s / 900.0).max(1.0 / (m.n_normal + 1) as f32);
             m.slow_flow += ws * (f - m.slow_flow);
+            if let Some(r) = m.recent.last().filter(|r| r.0 == t.now) {
+                m.normal_kmh += w * (r.2 - m.normal_kmh);
+            }
             m.n_normal += 1;
         }
     }
@@ -1723,9 +1756,34 @@ impl IncidentWatch {
             && s.warm
             && !s.wave
             && s.dn.kmh >= cfg.normal.free_kmh
-            && (s.u.kmh <= s.dn.kmh - cfg.stopped.slower_kmh || ctx.lane_evidence[p + 1])
-            && (!s.has_cause || s.starved_below);
-        let queue = queue_test(cfg, &s) || stopped;
+            && (s.u.kmh <= s.dn.kmh.min(self.stations[di][p].normal_kmh) - cfg.stopped.slower_kmh
+                || ctx.lane_evidence[p + 1])
+            // A daily jam (a merge below) slows every lane; a block stops
+            // one lane dead while the others still move.
+            && (!s.has_cause || s.starved_below || s.u.kmh >= cfg.stopped.moving_kmh);
+        // (A lane that normally counts at least `emptied_min_count` per
+        // interval and has counted nothing for `emptied_silent_s`: by
+        // chance once in e^(count × intervals).)
+        let emptied_lane = || {
+            let dd = &road.detectors()[d.station_ids[p] as usize];
+            let first = dd.first_lane as usize;
+            (first..first + dd.lanes as usize).any(|l| {
+                self.lanes.get(l).is_some_and(|m| {
+                    m.normal >= cfg.stopped.emptied_min_count
+                        && now - m.last_count
+                            >= (cfg.stopped.emptied_silent_s as i64 * 1000).max(2 * step)
+                })
+            })
+        };
+        let emptied = cfg.stopped.emptied
+            && ctx.silent_lane[p]
+            && emptied_lane()
+            && ctx.block_above[p + 1] == Above::Starved
+            && s.dn.flow <= cfg.stopped.emptied_starve_ratio * s.dn_normal
+            && s.warm
+            && !s.wave
+            && !explained;
+        let queue = queue_test(cfg, &s) || stopped || emptied;
         let (vanishing, vanish_level) = imbalance_test(cfg, pair, md, &s, step);
         let starved = starvation_test(cfg, pair, mu, md, &s, explained, ctx.silent_lane[p + 1], t);
         // A lane emptied at the downstream station: the block is upstream of
@@ -1844,15 +1902,19 @@ impl IncidentWatch {
             closed.push(e);
         }
         // The lane test raised it one pair further down a tick or two ago,
-        // before the deficit upstream was clear: the same incident, now
-        // placed better (one incident, one event).
+        // before the deficit upstream was clear — or the incident of the
+        // pair below already reaches up over this one (its zone covers the
+        // site): the same incident, now placed better (one incident, one
+        // event).
+        let lane_only = fired.lane_since.is_some() && !queue && !starved;
+        let (lo, hi) = (su.min(sd), su.max(sd));
         if raise
-            && fired.lane_since.is_some()
-            && !queue
-            && !starved
-            && let Some(old) = self.pairs[di]
-                .get_mut(p + 1)
-                .and_then(|q| q.open.take_if(|e| e.rule == "incident.lane_blocked"))
+            && let Some(old) = self.pairs[di].get_mut(p + 1).and_then(|q| {
+                q.open.take_if(|e| {
+                    (lane_only && e.rule == "incident.lane_blocked")
+                        || (cfg.clearing.merge_covered && e.from_m <= lo && e.to_m >= hi)
+                })
+            })
             && let Some(e) = self.pairs[di][p].open.as_mut()
         {
             if e.seq + 1 == *next_seq {
@@ -1862,6 +1924,15 @@ impl IncidentWatch {
             e.detected_ms = old.detected_ms;
             e.start_ms = e.start_ms.min(old.start_ms);
             e.severity = e.severity.max(old.severity);
+            if old.from_m <= lo && old.to_m >= hi {
+                e.from_m = e.from_m.min(old.from_m);
+                e.to_m = e.to_m.max(old.to_m);
+                for id in old.detectors {
+                    if !e.detectors.contains(&id) {
+                        e.detectors.push(id);
+                    }
+                }
+            }
         }
         // The zone covers the site: the block lies between the last slow
         // and the first starved station, so while the stations above the

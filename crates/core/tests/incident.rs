@@ -1649,21 +1649,29 @@ fn a_dead_station_is_not_starved() {
 #[test]
 fn a_lane_standing_still_over_its_loop_is_a_queue() {
     let ids_len = road().stations(Direction::Up).len();
-    let run = |v_others: f32, enabled: bool| {
-        // From tick 40 station 5's lane 3 stands still over its loop; the
-        // station (its moving lanes) runs at `v_others`, station 6 free.
-        let f = move |st: usize, k: i64| match (st, k) {
-            (5, 40..) => (16.0, v_others, 3600.0),
-            (6, 40..) => (13.0, 100.0, 3900.0),
-            _ => normal(st, k),
+    // From tick 40 station `st`'s lane 3 stands still over its loop; the
+    // station (its moving lanes) runs at `v_others` (`v_before` before),
+    // the station below free with `below` of its flow.
+    let run = |st: usize, v_before: f32, v_others: f32, below: f32, cfg: IncidentConfig| {
+        let f = move |s: usize, k: i64| {
+            if s == st {
+                let (o, v, q) = normal(s, k);
+                if k >= 40 {
+                    (16.0, v_others, 3600.0)
+                } else {
+                    (o, v_before + 0.05 * v - 5.0, q)
+                }
+            } else if s == st + 1 && k >= 40 {
+                (13.0, 100.0, 4500.0 * below)
+            } else {
+                normal(s, k)
+            }
         };
-        let mut cfg = IncidentConfig::default();
-        cfg.stopped.enabled = enabled;
         let events = drive(&road(), cfg, 80, f, |watch, k| {
             let ts = T0 + k * STEP;
             let raw: Vec<(i64, u16, f32)> = (0..ids_len * 3)
                 .map(|i| {
-                    if i == 5 * 3 + 2 && k >= 40 {
+                    if i == st * 3 + 2 && k >= 40 {
                         (ts, 0, 100.0)
                     } else {
                         (ts, 12, 15.0)
@@ -1677,7 +1685,93 @@ fn a_lane_standing_still_over_its_loop_is_a_queue() {
             .map(|e| (e.from_m, e.to_m))
             .collect::<Vec<_>>()
     };
-    assert_eq!(run(75.0, false), vec![], "without the test");
-    assert_eq!(run(75.0, true), vec![(6000.0, 7000.0)]);
-    assert_eq!(run(100.0, true), vec![], "nobody slowed: a loop stuck on");
+    let cfg = IncidentConfig::default;
+    let mut off = cfg();
+    off.stopped.enabled = false;
+    assert_eq!(run(5, 100.0, 75.0, 0.87, off), vec![], "without the test");
+    assert_eq!(run(5, 100.0, 75.0, 0.87, cfg()), vec![(6000.0, 7000.0)]);
+    assert_eq!(
+        run(5, 100.0, 100.0, 0.87, cfg()),
+        vec![],
+        "nobody slowed: a loop stuck on"
+    );
+    assert_eq!(
+        run(5, 80.0, 80.0, 0.87, cfg()),
+        vec![],
+        "a loop stuck on at a station always slower than the one below"
+    );
+    // Pair 3–4 has an on-ramp merging below (a daily-jam cause): the other
+    // lanes still moving tell a block from the jam.
+    let mut jam_rule = cfg();
+    jam_rule.stopped.moving_kmh = f32::INFINITY;
+    assert_eq!(
+        run(3, 100.0, 75.0, 0.87, jam_rule),
+        vec![],
+        "at a merge without the moving-lanes rule the station below must starve"
+    );
+    assert_eq!(run(3, 100.0, 75.0, 0.87, cfg()), vec![(4000.0, 5000.0)]);
+}
+
+/// Two lanes of a station fall silent while the third still counts, just
+/// as two loops dying would — but the station below starves, which dead
+/// loops do not do: the lanes emptied at the loop, a block just past it.
+#[test]
+fn lanes_emptied_at_a_loop_with_the_station_below_starved_are_a_block() {
+    // From tick 40 station 5's lanes 2–3 count nothing; lane 1 carries
+    // 1,500 veh/h; station 6 free at `below` of its flow.
+    let run = |below: f32, emptied: bool| {
+        let f = move |st: usize, k: i64| match (st, k) {
+            (5, 40..) => (6.0, 95.0, 1500.0),
+            (6, 40..) => free(st, k, 4500.0 * below),
+            _ => normal(st, k),
+        };
+        let lane = |st: usize, l: usize, k: i64| match (st, l, k) {
+            (5, 0, 40..) => 1500.0,
+            (5, _, 40..) => 0.0,
+            _ => lane_normal(st, l, k),
+        };
+        let mut cfg = IncidentConfig::default();
+        cfg.stopped.emptied = emptied;
+        incidents(&run_lanes(80, cfg, f, lane))
+            .iter()
+            .map(|e| (e.from_m, e.to_m))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(run(0.4, false), vec![], "without the rule");
+    // (Station 5 itself runs free with a third of its flow: the zone also
+    // reaches up over it, as for any starved station above a pair.)
+    assert_eq!(run(0.4, true), vec![(5000.0, 7000.0)]);
+    assert_eq!(
+        run(1.0, true),
+        vec![],
+        "the station below carries it all: dead loops"
+    );
+}
+
+/// One incident, one event: the pair below raised it first and its zone
+/// reaches up over the pair above; when the queue then reaches the station
+/// above and the pair above raises, it is the same incident moved up.
+#[test]
+fn an_alarm_inside_an_open_incidents_zone_is_that_incident() {
+    // Station 5's lanes 2–3 empty from tick 40, station 6 starved (the
+    // emptied-lanes rule raises pair 5–6, its zone reaching up to station
+    // 4); from tick 55 a queue stands at station 4.
+    let f = |st: usize, k: i64| match (st, k) {
+        (4, 55..) => (35.0 + noise(k, st, 4), 20.0, 3000.0),
+        (5, 40..) => (6.0, 95.0, 1500.0),
+        (6, 40..) => free(st, k, 1800.0),
+        _ => normal(st, k),
+    };
+    let lane = |st: usize, l: usize, k: i64| match (st, l, k) {
+        (5, 0, 40..) => 1500.0,
+        (5, _, 40..) => 0.0,
+        _ => lane_normal(st, l, k),
+    };
+    let count = |merge: bool| {
+        let mut cfg = IncidentConfig::default();
+        cfg.clearing.merge_covered = merge;
+        incidents(&run_lanes(90, cfg, f, lane)).len()
+    };
+    assert_eq!(count(false), 2, "without the rule: a second event");
+    assert_eq!(count(true), 1);
 }
