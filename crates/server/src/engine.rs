@@ -870,6 +870,10 @@ impl Engine {
     /// `devices.out_of_plan_alarm_s`, ends those back in plan; updates the
     /// count.
     async fn check_plan(&mut self) {
+        if self.adapter.is_none() {
+            // No devices: actions are recorded only, nothing shows anything.
+            return;
+        }
         let now = wall_ms();
         let after = i64::from(self.cfg.devices.out_of_plan_alarm_s) * 1000;
         let (raise, back) = self.fleet.check_plan(now, after);
