@@ -206,11 +206,11 @@ async fn the_scripted_morning_is_seen_over_the_live_api() {
     // The simulated signs confirmed what they were told.
     let devices = get("/api/devices").await;
     assert!(
-        devices
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|d| d["state"]["action"] == "speed_limit" && d["online"] == true),
+        devices.as_array().unwrap().iter().any(|d| d["device"]
+            .as_str()
+            .is_some_and(|x| x.starts_with('S'))
+            && d["shows"].is_object()
+            && d["online"] == true),
         "{devices}"
     );
 }

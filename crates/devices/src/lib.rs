@@ -29,7 +29,7 @@
 //!
 //! | direction | topic | QoS | payload |
 //! |---|---|---|---|
-//! | centre → device | `{prefix}/devices/{device}/cmd` | 1 | [`DeviceCommand`] as JSON |
+//! | centre → device | `{prefix}/devices/{device}/cmd` | 1 | [`DeviceCommand`] as JSON (`kind` + `payload` = a [`DeviceState`]) |
 //! | device → centre | `{prefix}/devices/{device}/state` | 1 | `{"command_id": 42, "state": {…}, "ts_ms": 1700000000000}` ([`StateMessage`]) |
 //! | centre → devices | `{prefix}/centre/heartbeat` | 0 | `{"ts_ms": …}` every `heartbeat` |
 //! | centre → devices | `{prefix}/centre/status` | 1, retained | `online` on connect; `offline` as the centre's last will |
@@ -48,8 +48,12 @@
 //! - A device not heard from for `device_timeout` is reported
 //!   [`DeviceReport::Offline`] once; when heard again, [`DeviceReport::Online`]
 //!   and then the state it reports.
-//! - Devices apply their last command's [`Failsafe`] when they hear no centre
-//!   heartbeat for `after_s` seconds or see the centre status `offline`.
+//! - Commands carry a typed [`DeviceState`] (one shape per device kind,
+//!   `kind` + `payload` on the wire; the payload is the state the device
+//!   then reports) and a [`Failsafe`] the centre picks by why it sent them.
+//! - Devices apply their last command's [`Failsafe`] once they have heard
+//!   nothing from the centre for its `after_s` seconds; the centre status
+//!   `offline` says contact is lost but does not shorten that time.
 //! - After a reconnect to the broker the centre resubscribes, publishes
 //!   `online`, and resends every pending command that has not expired (with a
 //!   fresh retry budget): devices must treat a repeated `command_id` as the
@@ -83,7 +87,7 @@ pub use ingest::{IngestMessage, IngestStatus, MqttIngest, ReadingKind};
 pub use mqtt::MqttAdapter;
 pub use simadapter::SimAdapter;
 pub use state::{DeviceState, KINDS, StateError, commandable};
-pub use types::{DeviceCommand, DeviceReport, Failsafe};
+pub use types::{DeviceCommand, DeviceReport, Failsafe, command_id_of};
 pub use wire::{Heartbeat, STATUS_OFFLINE, STATUS_ONLINE, StateMessage, Topics};
 
 /// A way of reaching roadside devices. Each adapter is started with a

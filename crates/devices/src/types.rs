@@ -79,6 +79,16 @@ impl DeviceCommand {
     }
 }
 
+/// The `command_id` of a command's JSON text, whatever its state's shape
+/// (also commands stored by earlier versions).
+pub fn command_id_of(json: &str) -> Option<u64> {
+    #[derive(Deserialize)]
+    struct Id {
+        command_id: u64,
+    }
+    serde_json::from_str::<Id>(json).ok().map(|i| i.command_id)
+}
+
 /// The wire shape of a command.
 #[derive(Serialize, Deserialize)]
 struct WireCommand {

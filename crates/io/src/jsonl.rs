@@ -402,3 +402,76 @@ impl<W: Write> JsonlWriter<W> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zhilu_core::{EntryState, FogLightMode};
+
+    #[test]
+    fn action_records_read_back_to_their_command() {
+        let road = RoadBook::from_toml(
+            r#"
+[road]
+id = "T1"
+name = "test road"
+tz = "+08:00"
+directions = ["up", "down"]
+geometry = [[0, 116.3200, 39.8500], [25000, 116.2000, 39.6400]]
+lanes = 3
+speed_limit_kmh = 120
+
+[[detector]]
+id = "D1"
+direction = "up"
+stake_m = 12000
+lanes = 3
+"#,
+            "ROAD.toml",
+        )
+        .unwrap();
+        let cmds = [
+            (Command::SpeedLimit(Some(40)), None),
+            (Command::SpeedLimit(None), None),
+            (Command::Message("前方浓雾 限速40".into()), None),
+            (Command::FogLights(FogLightMode::TailMarking), None),
+            (
+                Command::Entry {
+                    state: EntryState::Metered,
+                    banned: vec!["hazmat", "heavy"],
+                },
+                Some(Direction::Up),
+            ),
+            (Command::Deicing(true), None),
+            (Command::TunnelPlan(Some("fire".into())), None),
+            (Command::TunnelPlan(None), None),
+        ];
+        for (command, direction) in cmds {
+            let a = Action {
+                at_ms: 1_700_000_000_000,
+                device: "X".into(),
+                direction,
+                command: command.clone(),
+                event_seq: Some(3),
+                reason: "r".into(),
+            };
+            for text in [action_json(&a, &road), action_record(&a, &road, Some("E9"))] {
+                assert_eq!(
+                    parse_action_command(&text),
+                    Ok((command.clone(), direction)),
+                    "{text}"
+                );
+            }
+            let edited = with_command(
+                &action_record(&a, &road, None),
+                &Command::SpeedLimit(Some(20)),
+                None,
+            )
+            .unwrap();
+            assert_eq!(
+                parse_action_command(&edited),
+                Ok((Command::SpeedLimit(Some(20)), None))
+            );
+        }
+    }
+}

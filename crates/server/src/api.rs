@@ -623,9 +623,14 @@ async fn devices(State(st): State<AppState>, _c: Caller) -> ApiResult<Json<Vec<V
             )
         })
         .collect();
-    // Devices of the road book never heard of yet are listed too.
+    // Devices of the road book never heard of yet are listed too (those
+    // that take commands: detectors and weather stations are sources).
     let mut out = Vec::new();
-    for d in st.road.devices() {
+    for d in st
+        .road
+        .devices()
+        .filter(|d| zhilu_devices::commandable(d.kind))
+    {
         let id = st.road.device_id(d);
         out.push(known.remove(id).unwrap_or_else(|| json!({"device": id, "state": null, "online": false, "confirmed_ms": null, "last_seen_ms": null, "pending": null})));
     }

@@ -527,6 +527,11 @@ impl ServerConfig {
                 return bad(k, "must be at least 1".into());
             }
         }
+        if !self.devices.vms_fallback.is_empty()
+            && let Err(m) = crate::engine::fleet::check_vms_text(&self.devices.vms_fallback)
+        {
+            return bad("vms_fallback", m);
+        }
         let safe = self.devices.fog_safe_kmh;
         if !(20..=60).contains(&safe) || safe % 10 != 0 {
             return bad(

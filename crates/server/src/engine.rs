@@ -171,8 +171,8 @@ pub struct Engine {
     fleet: Fleet,
     /// Event kind by server event id (why a command was sent).
     causes: HashMap<String, EventKind>,
-    /// Open `device_out_of_plan` alarms by event id.
-    plan_alarms: HashMap<String, EventRow>,
+    /// Open `device_out_of_plan` alarms by event id (row, its JSON).
+    plan_alarms: HashMap<String, (EventRow, Value)>,
 }
 
 /// Identity of an event across a restart: kind, carriageway, rule, first
@@ -873,6 +873,10 @@ impl Engine {
     /// `devices.out_of_plan_alarm_s`, ends those back in plan; updates the
     /// count.
     async fn check_plan(&mut self) {
+        if self.adapter.is_none() {
+            // No devices: actions are recorded only, nothing shows anything.
+            return;
+        }
         let now = wall_ms();
         let after = i64::from(self.cfg.devices.out_of_plan_alarm_s) * 1000;
         let (raise, back) = self.fleet.check_plan(now, after);
@@ -895,6 +899,7 @@ impl Engine {
             tick_ms,
             ..TickCommit::default()
         };
+        let mut published: Vec<Value> = Vec::new();
         for t in raise {
             let id = self.new_event_id();
             let shows = self.fleet.shows(&t);
@@ -956,19 +961,20 @@ impl Engine {
             if let Some(o) = self.fleet.out_of_plan.get_mut(&t) {
                 o.alarm = Some(id.clone());
             }
-            self.plan_alarms.insert(id, row);
+            published.push(json!({"change": "opened", "tick_ms": tick_ms, "event": json}));
+            self.plan_alarms.insert(id, (row, json));
             metrics::counter!("zhilu_events_opened_total", "kind" => "device_out_of_plan")
                 .increment(1);
         }
         for (_, id) in back {
-            let Some(mut row) = self.plan_alarms.remove(&id) else {
+            let Some((mut row, mut v)) = self.plan_alarms.remove(&id) else {
                 continue;
             };
             row.end_ms = Some(now);
             row.updated_wall_ms = now;
-            let mut v: Value = serde_json::from_str(&row.json).unwrap_or(Value::Null);
             v["end"] = Value::from(zhilu_io::jsonl::format_time(now, tz));
             row.json = v.to_string();
+            published.push(json!({"change": "ended", "tick_ms": tick_ms, "event": v}));
             commit.changes.push(EventChangeRow {
                 event_id: id,
                 change: "ended".into(),
@@ -982,12 +988,8 @@ impl Engine {
             tracing::error!(message = "Out-of-plan alarm not stored.", error = %e);
             return;
         }
-        for c in &commit.changes {
-            let ev: Value = serde_json::from_str(&c.json).unwrap_or(Value::Null);
-            self.hub.publish(
-                StreamKind::Event,
-                json!({"change": c.change, "tick_ms": commit.tick_ms, "event": ev}).to_string(),
-            );
+        for p in published {
+            self.hub.publish(StreamKind::Event, p.to_string());
         }
     }
 
@@ -1588,8 +1590,7 @@ fn settle_pending(row: &mut DeviceStateRow, command_id: u64) {
     let pending_id = row
         .pending_json
         .as_deref()
-        .and_then(|p| serde_json::from_str::<Value>(p).ok())
-        .and_then(|v| v.get("command_id").and_then(Value::as_u64));
+        .and_then(|p| zhilu_devices::command_id_of(p));
     if pending_id == Some(command_id) {
         row.pending_json = None;
     }
