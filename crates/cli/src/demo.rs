@@ -86,6 +86,9 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
 
     let mut cfg = zhilu_server::config::ServerConfig::default();
     cfg.server.mode = zhilu_server::config::Mode::Demo;
+    // The simulation runs at its own accelerated clock, ahead of the wall
+    // clock: say so, so rows are not refused as dated in the future.
+    cfg.time.clock = zhilu_server::config::ClockMode::Simulated;
     let dir = std::env::temp_dir().join(format!("zhilu-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     cfg.storage.url = a

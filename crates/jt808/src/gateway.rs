@@ -21,8 +21,10 @@
 //!   change of the alarm bits a [`GatewayEvent::Alarm`] (reports whose BCD
 //!   time is not a real date, as terminals without a fix send, are
 //!   acknowledged but not forwarded);
-//! - a connection silent for `idle_timeout` is closed; past
-//!   `max_connections` new connections are closed at once;
+//! - a connection silent for `idle_timeout` is closed, and one that has
+//!   not authenticated within `auth_timeout`; past `max_connections` in
+//!   all, or `max_per_ip` from one address, new connections are closed at
+//!   once;
 //! - [`GatewayHandle::command`] sends a platform message (e.g. 0x8202
 //!   temporary tracking, 0x8103 set parameters, 0x8104 query parameters) to
 //!   an authenticated terminal and returns its answer (0x0001 or 0x0104).
@@ -208,6 +210,10 @@ pub struct GatewayConfig {
     pub max_connections: usize,
     /// A connection that sends nothing this long is closed.
     pub idle_timeout: Duration,
+    /// Most connections from one address at once.
+    pub max_per_ip: usize,
+    /// A connection that has not authenticated within this time is closed.
+    pub auth_timeout: Duration,
     /// Longest frame accepted (escaped bytes); longer ones are dropped as errors.
     pub max_frame: usize,
     /// Bytes read from the socket at a time.
@@ -226,6 +232,8 @@ impl Default for GatewayConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 0)),
             max_connections: 20_000,
             idle_timeout: Duration::from_secs(180),
+            max_per_ip: 1_000,
+            auth_timeout: Duration::from_secs(60),
             max_frame: 4096,
             read_buffer: 2048,
             auth_failures: 5,
@@ -559,6 +567,45 @@ struct Shared {
     lockouts: Lockouts,
     commands: Arc<CommandMap>,
     next_conn: AtomicU64,
+    per_ip: Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
+}
+
+/// A connection's place in the per-address count; given back on drop.
+struct IpSlot {
+    ip: std::net::IpAddr,
+    map: Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
+}
+
+impl IpSlot {
+    fn take(
+        map: &Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
+        ip: std::net::IpAddr,
+        max: usize,
+    ) -> Option<IpSlot> {
+        let mut m = map.lock().ok()?;
+        let n = m.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(IpSlot {
+            ip,
+            map: map.clone(),
+        })
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.map.lock()
+            && let Some(n) = m.get_mut(&self.ip)
+        {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.ip);
+            }
+        }
+    }
 }
 
 /// The JT/T 808 TCP gateway.
@@ -572,8 +619,10 @@ impl Gateway {
         registry: Arc<dyn TerminalRegistry>,
         out: mpsc::Sender<GatewayEvent>,
     ) -> Result<(GatewayHandle, JoinHandle<()>), GatewayError> {
-        if cfg.max_connections == 0 {
-            return Err(GatewayError::Config("max_connections must be at least 1"));
+        if cfg.max_connections == 0 || cfg.max_per_ip == 0 {
+            return Err(GatewayError::Config(
+                "max_connections and max_per_ip must be at least 1",
+            ));
         }
         if cfg.read_buffer == 0 || cfg.max_frame < 32 {
             return Err(GatewayError::Config(
@@ -605,8 +654,10 @@ impl Gateway {
             lockouts: Lockouts::default(),
             commands: commands.clone(),
             next_conn: AtomicU64::new(0),
+            per_ip: Arc::default(),
         });
         let task = tokio::spawn(accept_loop(listener, shared, slots, stop_rx));
+        tracing::debug!(%addr, "jt808 gateway: listening");
         Ok((
             GatewayHandle {
                 addr,
@@ -645,6 +696,12 @@ async fn accept_loop(
             drop(stream);
             continue;
         };
+        let Some(ip_slot) = IpSlot::take(&shared.per_ip, peer.ip(), shared.cfg.max_per_ip) else {
+            shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%peer, "jt808 gateway: per-address limit reached, closing");
+            drop(stream);
+            continue;
+        };
         shared.counters.accepted.fetch_add(1, Ordering::Relaxed);
         shared.counters.active.fetch_add(1, Ordering::Relaxed);
         let shared = shared.clone();
@@ -655,6 +712,7 @@ async fn accept_loop(
             let reason = conn.run(stream, stop).await;
             shared.counters.active.fetch_sub(1, Ordering::Relaxed);
             drop(permit);
+            drop(ip_slot);
             let phone = conn.session.map(|s| s.phone);
             if let Some(p) = &phone {
                 shared.commands.remove(p, conn.id);
@@ -729,14 +787,20 @@ impl<'s> Connection<'s> {
         let mut framer = Framer::new(cfg.max_frame);
         let mut buf = vec![0u8; cfg.read_buffer];
         let mut idle_at = tokio::time::Instant::now() + cfg.idle_timeout;
+        let auth_by = tokio::time::Instant::now() + cfg.auth_timeout;
         loop {
+            let (deadline, why) = if self.session.is_none() && auth_by < idle_at {
+                (auth_by, "not authenticated in time")
+            } else {
+                (idle_at, "idle")
+            };
             let wake = tokio::select! {
                 r = stream.read(&mut buf) => match r {
                     Err(e) => return format!("read error: {e}"),
                     Ok(0) => return "closed".into(),
                     Ok(n) => Wake::Read(n),
                 },
-                _ = tokio::time::sleep_until(idle_at) => return "idle".into(),
+                _ = tokio::time::sleep_until(deadline) => return why.into(),
                 _ = stop.changed() => return "shutdown".into(),
                 Some(cmd) = next_command(&mut self.commands) => Wake::Command(cmd),
             };

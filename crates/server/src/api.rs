@@ -97,6 +97,7 @@ pub struct Caller {
     /// Role.
     pub role: Role,
     token_hash: String,
+    expires_ms: i64,
 }
 
 impl Caller {
@@ -116,6 +117,11 @@ impl Caller {
     }
 }
 
+/// The one route that takes `?token=` (a browser's EventSource cannot set
+/// headers); everywhere else a token in the query string is ignored, so
+/// it never ends up in links, logs or proxies' records of a write.
+pub const STREAM_PATH: &str = "/api/stream";
+
 fn bearer(parts: &Parts) -> Option<String> {
     if let Some(h) = parts
         .headers
@@ -124,11 +130,40 @@ fn bearer(parts: &Parts) -> Option<String> {
     {
         return h.strip_prefix("Bearer ").map(|t| t.trim().to_string());
     }
-    // EventSource cannot set headers: the stream also takes ?token=.
+    if parts.uri.path() != STREAM_PATH {
+        return None;
+    }
     parts.uri.query().and_then(|q| {
         q.split('&')
             .find_map(|kv| kv.strip_prefix("token=").map(str::to_string))
     })
+}
+
+/// A caller with at least the operator role, checked before the body is
+/// read (a viewer learns nothing about what a write expects).
+pub struct Operator(pub Caller);
+
+/// A caller with the admin role, checked before the body is read.
+pub struct Admin(pub Caller);
+
+impl FromRequestParts<AppState> for Operator {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        let c = Caller::from_request_parts(parts, st).await?;
+        c.require(Role::Operator)?;
+        Ok(Operator(c))
+    }
+}
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
+        let c = Caller::from_request_parts(parts, st).await?;
+        c.require(Role::Admin)?;
+        Ok(Admin(c))
+    }
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -163,6 +198,7 @@ impl FromRequestParts<AppState> for Caller {
             name: s.user,
             role,
             token_hash: h,
+            expires_ms: s.expires_wall_ms,
         })
     }
 }
@@ -214,6 +250,8 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(stream))
         .routes(routes!(audit))
         .routes(routes!(users_list, users_add))
+        .routes(routes!(user_change))
+        .routes(routes!(quarantine))
         .routes(routes!(metrics_text))
         .with_state(state.clone())
         .split_for_parts();
@@ -228,6 +266,9 @@ pub fn router(state: AppState) -> Router {
             }),
         )
         .layer(axum::extract::DefaultBodyLimit::max(max_body))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            Duration::from_secs_f64(state.cfg.server.body_timeout_s),
+        ))
         .fallback(fallback)
 }
 
@@ -247,8 +288,11 @@ async fn fallback(method: axum::http::Method, uri: axum::http::Uri) -> Response 
 /// Health.
 #[derive(Serialize, ToSchema)]
 pub struct Health {
-    /// `ok`.
+    /// `ok`, or `degraded` with `reasons`.
     pub status: String,
+    /// Why degraded: ticks stalled while rows arrive, commits failing, disk
+    /// low, device broker unreachable, source clocks off.
+    pub reasons: Vec<String>,
     /// `sqlite` / `postgres`.
     pub database: String,
     /// Corridor id.
@@ -259,9 +303,17 @@ pub struct Health {
     pub last_tick_ms: Option<i64>,
     /// Rows the brain took since start.
     pub rows: u64,
+    /// Free bytes where the database lives (SQLite).
+    pub disk_free_bytes: Option<u64>,
+    /// Sources whose clocks are off now.
+    pub sources_off: Vec<String>,
+    /// Rows held back until the quorum of sources reaches their time.
+    pub held_rows: u64,
+    /// Failed commits since start.
+    pub commit_failures: u64,
 }
 
-/// Is the server up?
+/// Is the server up, and is it well? `degraded` names why.
 #[utoipa::path(get, path = "/api/health", tag = "zhilu", responses((status = 200, body = Health)))]
 async fn health(State(st): State<AppState>) -> Json<Health> {
     let snap = st
@@ -269,13 +321,19 @@ async fn health(State(st): State<AppState>) -> Json<Health> {
         .read()
         .map(|s| (s.ticks, s.last_tick_ms, s.rows))
         .unwrap_or_default();
+    let r = crate::health::report(&st);
     Json(Health {
-        status: "ok".into(),
+        status: r.status,
+        reasons: r.reasons,
         database: st.store.backend().into(),
         road: st.road.id().into(),
         ticks: snap.0,
         last_tick_ms: snap.1,
         rows: snap.2,
+        disk_free_bytes: r.disk_free_bytes,
+        sources_off: r.sources_off,
+        held_rows: r.held_rows,
+        commit_failures: r.commit_failures,
     })
 }
 
@@ -307,15 +365,14 @@ async fn login(
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     Json(b): Json<LoginBody>,
 ) -> ApiResult<Json<LoginAnswer>> {
-    let ukey = format!("user:{}", b.username);
-    let ikey = format!("ip:{}", addr.ip());
-    let keys = [ukey.as_str(), ikey.as_str()];
-    if let Some(wait) = st.limiter.blocked(&keys) {
+    let ip = addr.ip().to_string();
+    if let Some(wait) = st.limiter.blocked(&ip, &b.username) {
+        let secs = wait.ceil() as u64;
         let mut e = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            format!("too many failed logins: wait {wait} s"),
+            format!("too many failed logins: wait {secs} s"),
         );
-        e.retry_after = Some(wait);
+        e.retry_after = Some(secs);
         return Err(e);
     }
     let user = st
@@ -336,7 +393,7 @@ async fn login(
     .await
     .map_err(ApiError::internal)?;
     let Some(user) = user.filter(|u| ok && !u.disabled) else {
-        st.limiter.fail(&keys);
+        st.limiter.fail(&ip, &b.username);
         let _ = st
             .store
             .append_audit(&AuditEntry {
@@ -353,6 +410,7 @@ async fn login(
             "wrong user name or password",
         ));
     };
+    st.limiter.succeed(&b.username);
     let token = auth::new_token().map_err(ApiError::internal)?;
     let now = wall_ms();
     let expires = now + (st.cfg.auth.session_hours * 3_600_000.0) as i64;
@@ -392,6 +450,8 @@ async fn logout(State(st): State<AppState>, c: Caller) -> ApiResult<StatusCode> 
         .delete_session(&c.token_hash)
         .await
         .map_err(ApiError::internal)?;
+    // Open streams of this session end now.
+    st.sessions.send_modify(|g| *g += 1);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -404,36 +464,109 @@ pub struct IngestAnswer {
     pub flagged: u64,
     /// Rows not stored (cannot be attributed to a device and time).
     pub rejected: u64,
+    /// Rows refused for their time (dated ahead of the server's clock, or
+    /// before 2000): not stored as readings, kept in the quarantine
+    /// (`GET /api/quarantine`); named in `problems` (`time_ahead`,
+    /// `time_unset`).
+    pub refused: u64,
     /// Problems by kind with their first places.
     pub problems: Vec<Problem>,
     /// Ingest sequence numbers given to the accepted rows (first, last).
     pub seq: Option<(i64, i64)>,
 }
 
+/// Reads a request body within the in-flight byte budget: a body larger
+/// than `max_body_bytes` is 413 before a byte is read; one that does not
+/// fit the budget within `queue_wait_ms` is 503 with `Retry-After`. The
+/// permit is held until the request is answered.
+async fn read_budgeted(
+    st: &AppState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> ApiResult<(Bytes, tokio::sync::OwnedSemaphorePermit)> {
+    let max = st.cfg.ingest.max_body_bytes;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("body larger than {max} bytes (ingest.max_body_bytes)"),
+        ));
+    }
+    // A body of unknown length is charged the largest it may be.
+    let charge = declared.map_or(max, |n| n as usize).max(1);
+    let wait = Duration::from_millis(st.cfg.ingest.queue_wait_ms);
+    let permit = match tokio::time::timeout(
+        wait,
+        st.inflight
+            .clone()
+            .acquire_many_owned(charge.min(u32::MAX as usize) as u32),
+    )
+    .await
+    {
+        Ok(Ok(p)) => p,
+        _ => {
+            metrics::counter!("zhilu_ingest_backpressure_total", "why" => "bytes").increment(1);
+            let mut e = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "ingest busy: too many bytes in flight (ingest.max_inflight_bytes); retry shortly",
+            );
+            e.retry_after = Some(1);
+            return Err(e);
+        }
+    };
+    let bytes = axum::body::to_bytes(body, max).await.map_err(|e| {
+        let too_big = e.to_string().contains("length limit");
+        if too_big {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!("body larger than {max} bytes (ingest.max_body_bytes)"),
+            )
+        } else {
+            ApiError::new(StatusCode::BAD_REQUEST, format!("reading the body: {e}"))
+        }
+    })?;
+    Ok((bytes, permit))
+}
+
 async fn ingest_body(
     st: &AppState,
-    c: &Caller,
     kind: ReadingKind,
     headers: &HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> ApiResult<(StatusCode, Json<IngestAnswer>)> {
-    c.require(Role::Operator)?;
     let ct = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let format = if ct.starts_with("application/json") {
-        Format::Json
+        Some(Format::Json)
     } else if ct.starts_with("text/csv") || ct.starts_with("text/plain") {
-        Format::Csv
+        Some(Format::Csv)
     } else if ct.is_empty() {
-        Format::sniff(&body)
+        None
     } else {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!("content type {ct:?}: send text/csv or application/json"),
         ));
     };
+    if let Err(free_mb) = crate::health::disk_room(st) {
+        metrics::counter!("zhilu_ingest_backpressure_total", "why" => "disk").increment(1);
+        let mut e = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "disk nearly full: {free_mb} MB free, ingest resumes above {} MB (storage.min_free_mb)",
+                st.cfg.storage.min_free_mb
+            ),
+        );
+        e.retry_after = Some(30);
+        return Err(e);
+    }
+    let (body, _permit) = read_budgeted(st, headers, body).await?;
+    let format = format.unwrap_or_else(|| Format::sniff(&body));
     let road = st.road.clone();
     let parsed = if body.len() > 64 * 1024 {
         tokio::task::spawn_blocking(move || ingest::parse(kind, format, &body, &road))
@@ -443,23 +576,53 @@ async fn ingest_body(
         ingest::parse(kind, format, &body, &road)
     }
     .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let mut parsed = parsed;
+    let now = wall_ms();
+    let refused = crate::clock::screen(
+        &mut parsed.batch,
+        kind.as_str(),
+        now,
+        &st.cfg.time,
+        &st.clocks,
+    );
+    if !refused.is_empty()
+        && let Err(e) = st
+            .store
+            .quarantine(&refused.rows, crate::QUARANTINE_KEEP)
+            .await
+    {
+        tracing::error!(message = "Quarantine not stored.", error = %e);
+    }
     let n = parsed.batch.len() as u64;
     metrics::counter!("zhilu_ingest_rejected_total", "kind" => kind.as_str())
         .increment(parsed.rejected);
+    let mut problems = parsed.problems;
+    for (k, (count, first)) in refused.problems {
+        problems.push(Problem {
+            kind: k.to_string(),
+            count,
+            first,
+        });
+    }
     let mut answer = IngestAnswer {
         accepted: n,
         flagged: parsed.flagged,
         rejected: parsed.rejected,
-        problems: parsed.problems,
+        refused: refused.rows.len() as u64,
+        problems,
         seq: None,
     };
     if n == 0 {
-        let status = if answer.rejected > 0 {
-            StatusCode::UNPROCESSABLE_ENTITY
-        } else {
-            StatusCode::OK
-        };
-        return Ok((status, Json(answer)));
+        // Nothing usable (a header-only CSV, an empty array, every row
+        // refused): 422, as documented.
+        if answer.problems.is_empty() {
+            answer.problems.push(Problem {
+                kind: "no_rows".into(),
+                count: 0,
+                first: vec!["the body holds no rows".into()],
+            });
+        }
+        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(answer)));
     }
     let (tx, rx) = oneshot::channel();
     let wait = Duration::from_millis(st.cfg.ingest.queue_wait_ms);
@@ -514,9 +677,9 @@ macro_rules! ingest_route {
         #[doc = $doc]
         #[utoipa::path(post, path = $path, tag = "zhilu", security(("bearer" = [])),
             request_body(content((String = "text/csv"), (Vec<Object> = "application/json")), description = "The contract's CSV (header first) or a JSON array of rows with the same keys"),
-            responses((status = 200, body = IngestAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413), (status = 415, body = ErrorBody), (status = 422, body = IngestAnswer), (status = 503, body = ErrorBody)))]
-        async fn $fn(State(st): State<AppState>, c: Caller, headers: HeaderMap, body: Bytes) -> ApiResult<(StatusCode, Json<IngestAnswer>)> {
-            ingest_body(&st, &c, $kind, &headers, body).await
+            responses((status = 200, body = IngestAnswer), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = IngestAnswer), (status = 503, body = ErrorBody)))]
+        async fn $fn(State(st): State<AppState>, _c: Operator, headers: HeaderMap, body: axum::body::Body) -> ApiResult<(StatusCode, Json<IngestAnswer>)> {
+            ingest_body(&st, $kind, &headers, body).await
         }
     };
 }
@@ -740,7 +903,7 @@ async fn decide(
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn approve(
     State(st): State<AppState>,
-    c: Caller,
+    Operator(c): Operator,
     Path(id): Path<String>,
     Json(b): Json<DecisionBody>,
 ) -> ApiResult<Json<Value>> {
@@ -752,7 +915,7 @@ async fn approve(
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn reject(
     State(st): State<AppState>,
-    c: Caller,
+    Operator(c): Operator,
     Path(id): Path<String>,
     Json(b): Json<DecisionBody>,
 ) -> ApiResult<Json<Value>> {
@@ -764,12 +927,11 @@ async fn reject(
     responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn edit(
     State(st): State<AppState>,
-    c: Caller,
+    Operator(c): Operator,
     Path(id): Path<String>,
     Json(b): Json<DecisionBody>,
 ) -> ApiResult<Json<Value>> {
     let Some(e) = b.edit else {
-        c.require(Role::Operator)?;
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "an edit needs \"edit\": {\"value\": ...}",
@@ -940,12 +1102,14 @@ async fn forecast(
 }
 
 /// The live stream (Server-Sent Events: `state`, `event`, `proposal`,
-/// `action`, `device`). Browsers pass the token as `?token=`.
+/// `action`, `device`). Browsers pass the token as `?token=` (this route
+/// only). The stream ends within a second of the session ending: logout,
+/// expiry, the account disabled or its role changed.
 #[utoipa::path(get, path = "/api/stream", tag = "zhilu", security(("bearer" = [])),
     responses((status = 200, content_type = "text/event-stream", body = String), (status = 401, body = ErrorBody)))]
 async fn stream(
     State(st): State<AppState>,
-    _c: Caller,
+    c: Caller,
 ) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
     let rx = st.hub.subscribe();
     let s = BroadcastStream::new(rx).map(|m| {
@@ -957,7 +1121,35 @@ async fn stream(
         })
     });
     let hello = tokio_stream::once(Ok(SseEvent::default().event("hello").data("{}")));
-    Sse::new(hello.chain(s)).keep_alive(KeepAlive::default())
+    let ended = session_ended(st.clone(), c);
+    Sse::new(futures_util::StreamExt::take_until(hello.chain(s), ended))
+        .keep_alive(KeepAlive::default())
+}
+
+/// Resolves when the caller's session is no longer what it was: deleted
+/// (logout), expired, the account disabled, or its role changed.
+async fn session_ended(st: AppState, c: Caller) {
+    let mut changes = st.sessions.subscribe();
+    let left = u64::try_from(c.expires_ms - wall_ms()).unwrap_or(0);
+    let expiry = tokio::time::sleep(Duration::from_millis(left));
+    tokio::pin!(expiry);
+    loop {
+        tokio::select! {
+            _ = &mut expiry => return,
+            r = changes.changed() => {
+                if r.is_err() {
+                    return;
+                }
+                match st.store.session(&c.token_hash).await {
+                    Ok(Some(s)) if Role::parse(&s.role) == Some(c.role) => {}
+                    Ok(_) => return,
+                    // The database is unreachable: keep streaming, check again
+                    // at the next change.
+                    Err(_) => {}
+                }
+            }
+        }
+    }
 }
 
 /// Audit filter.
@@ -979,10 +1171,9 @@ pub struct AuditQuery {
     responses((status = 200, body = Vec<Object>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn audit(
     State(st): State<AppState>,
-    c: Caller,
+    _c: Admin,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<Vec<Value>>> {
-    c.require(Role::Admin)?;
     let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
     let rows = match (&q.q, q.before) {
         (None, None) => st.store.audit(q.after.unwrap_or(0), limit).await,
@@ -1013,8 +1204,7 @@ pub struct UserOut {
 /// Accounts (admin).
 #[utoipa::path(get, path = "/api/users", tag = "zhilu", security(("bearer" = [])),
     responses((status = 200, body = Vec<UserOut>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
-async fn users_list(State(st): State<AppState>, c: Caller) -> ApiResult<Json<Vec<UserOut>>> {
-    c.require(Role::Admin)?;
+async fn users_list(State(st): State<AppState>, _c: Admin) -> ApiResult<Json<Vec<UserOut>>> {
     let rows = st.store.users().await.map_err(ApiError::internal)?;
     Ok(Json(
         rows.into_iter()
@@ -1043,12 +1233,11 @@ pub struct NewUser {
     responses((status = 201, body = UserOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn users_add(
     State(st): State<AppState>,
-    c: Caller,
+    Admin(c): Admin,
     Json(b): Json<NewUser>,
 ) -> ApiResult<(StatusCode, Json<UserOut>)> {
-    c.require(Role::Admin)?;
     auth::check_name(&b.name).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
-    auth::check_password(&b.password)
+    auth::check_password_for(&b.password, &b.name)
         .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
     let pw = b.password.clone();
     let h = tokio::task::spawn_blocking(move || auth::hash_password(&pw))
@@ -1094,6 +1283,96 @@ async fn users_add(
             role: b.role.as_str().into(),
             disabled: false,
         }),
+    ))
+}
+
+/// A change to an account.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserChange {
+    /// New role.
+    pub role: Option<Role>,
+    /// Disable (or enable) the account.
+    pub disabled: Option<bool>,
+}
+
+/// Change an account's role or disable it (admin). Its sessions then
+/// carry the new role (or stop resolving) and its open streams end.
+#[utoipa::path(patch, path = "/api/users/{name}", tag = "zhilu", params(("name" = String, Path, description = "account name")), request_body = UserChange, security(("bearer" = [])),
+    responses((status = 200, body = UserOut), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+async fn user_change(
+    State(st): State<AppState>,
+    Admin(c): Admin,
+    Path(name): Path<String>,
+    Json(b): Json<UserChange>,
+) -> ApiResult<Json<UserOut>> {
+    let nf = |e: zhilu_store::StoreError| match e {
+        zhilu_store::StoreError::NotFound { .. } => {
+            ApiError::new(StatusCode::NOT_FOUND, format!("no user {name:?}"))
+        }
+        e => ApiError::internal(e),
+    };
+    if let Some(r) = b.role {
+        st.store
+            .set_user_role(&name, r.as_str())
+            .await
+            .map_err(nf)?;
+    }
+    if let Some(d) = b.disabled {
+        st.store.set_user_disabled(&name, d).await.map_err(nf)?;
+    }
+    let u = st
+        .store
+        .user(&name)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no user {name:?}")))?;
+    st.store
+        .append_audit(&AuditEntry {
+            seq: 0,
+            wall_ms: wall_ms(),
+            actor: c.name.clone(),
+            action: "user.change".into(),
+            target: name.clone(),
+            detail: json!({"role": b.role.map(Role::as_str), "disabled": b.disabled}).to_string(),
+        })
+        .await
+        .map_err(ApiError::internal)?;
+    st.sessions.send_modify(|g| *g += 1);
+    Ok(Json(UserOut {
+        name: u.name,
+        role: u.role,
+        disabled: u.disabled,
+    }))
+}
+
+/// Quarantine paging.
+#[derive(Deserialize, IntoParams)]
+pub struct QuarantineQuery {
+    /// Entries with an id below this (the next page).
+    pub before: Option<i64>,
+    /// At most this many (default 500).
+    pub limit: Option<u32>,
+}
+
+/// Rows refused for their time (dated ahead of the server's clock, or
+/// before 2000), newest first, with the source and why (operator).
+#[utoipa::path(get, path = "/api/quarantine", tag = "zhilu", params(QuarantineQuery), security(("bearer" = [])),
+    responses((status = 200, body = Vec<Object>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn quarantine(
+    State(st): State<AppState>,
+    _c: Operator,
+    Query(q): Query<QuarantineQuery>,
+) -> ApiResult<Json<Vec<Value>>> {
+    let rows = st
+        .store
+        .quarantined(q.before, q.limit.unwrap_or(500).clamp(1, 10_000))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(Json(
+        rows.iter()
+            .map(|r| json!({"id": r.id, "wall_ms": r.wall_ms, "kind": r.kind, "source": r.source, "ts_ms": r.ts_ms, "reason": r.reason, "row": serde_json::from_str::<Value>(&r.row_json).unwrap_or(Value::Null)}))
+            .collect(),
     ))
 }
 

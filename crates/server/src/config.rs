@@ -30,6 +30,58 @@ pub struct ServerConfig {
     pub jt808: Jt808Section,
     /// Live traffic forecasts (`GET /api/forecast`).
     pub forecast: crate::forecast::ForecastConfig,
+    /// How sources' clocks are checked.
+    pub time: TimeSection,
+}
+
+/// Which clock the centre trusts as "now".
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum ClockMode {
+    /// Readings come from the real world: a row dated later than the wall
+    /// clock plus `max_ahead_s` is refused.
+    Wall,
+    /// Readings come from a simulation running at its own (accelerated)
+    /// clock (`zhilu demo`): no check against the wall clock; the quorum of
+    /// sources still keeps one source's clock from moving the brain.
+    Simulated,
+}
+
+/// `[time]`: a source's clock is checked, never trusted.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TimeSection {
+    /// `wall` (default) or `simulated` (`zhilu demo` sets it).
+    pub clock: ClockMode,
+    /// A row dated more than this (s) after the server's wall clock is
+    /// refused and quarantined (`wall` clock only).
+    pub max_ahead_s: f64,
+    /// A row of a source more than this (s) ahead of the quorum of
+    /// sources is held back from the brain until the quorum reaches it,
+    /// and the source gets a `source_clock` fault event.
+    pub max_ahead_of_quorum_s: f64,
+    /// Share of the sources (detector stations, else every source) whose
+    /// clock must reach a time before the brain moves to it.
+    pub quorum: f64,
+    /// Rows held back at most; beyond it the rows furthest ahead are not
+    /// fed to the brain (they stay stored).
+    pub max_held_rows: usize,
+    /// A source's `source_clock` fault ends after this long (s, wall
+    /// clock) without a row out of time.
+    pub recover_s: f64,
+}
+
+impl Default for TimeSection {
+    fn default() -> Self {
+        TimeSection {
+            clock: ClockMode::Wall,
+            max_ahead_s: 120.0,
+            max_ahead_of_quorum_s: 90.0,
+            quorum: 0.5,
+            max_held_rows: 200_000,
+            recover_s: 60.0,
+        }
+    }
 }
 
 /// `[jt808]`
@@ -39,8 +91,13 @@ pub struct Jt808Section {
     /// Address of the gateway (e.g. `127.0.0.1:6808`); empty = off.
     /// `--jt808-listen` overrides.
     pub listen: String,
-    /// Most terminal connections at once.
+    /// Most terminal connections at once (also kept below the process's
+    /// file-descriptor limit).
     pub max_connections: usize,
+    /// Most terminal connections from one address at once.
+    pub max_connections_per_ip: usize,
+    /// A connection that has not authenticated within this time (s) is closed.
+    pub auth_timeout_s: f64,
     /// A connection silent this long (s) is closed.
     pub idle_timeout_s: f64,
     /// Failed authentications in a row before a terminal is refused.
@@ -61,6 +118,8 @@ impl Default for Jt808Section {
         Jt808Section {
             listen: String::new(),
             max_connections: 20_000,
+            max_connections_per_ip: 1_000,
+            auth_timeout_s: 60.0,
             idle_timeout_s: 180.0,
             auth_failures: 5,
             auth_lockout_s: 300.0,
@@ -79,6 +138,16 @@ pub struct ServerSection {
     pub listen: String,
     /// `production` (no account without `zhilu user add`) or `development`.
     pub mode: Mode,
+    /// HTTP connections at once, at most (also kept below the process's
+    /// file-descriptor limit).
+    pub max_connections: usize,
+    /// HTTP connections from one address at once, at most.
+    pub max_connections_per_ip: usize,
+    /// A client must send a request's headers within this time (s); a
+    /// kept-alive connection with no new request is closed after it too.
+    pub header_timeout_s: f64,
+    /// A request body must arrive within this time (s).
+    pub body_timeout_s: f64,
 }
 
 impl Default for ServerSection {
@@ -86,6 +155,10 @@ impl Default for ServerSection {
         ServerSection {
             listen: "127.0.0.1:8080".into(),
             mode: Mode::Production,
+            max_connections: 2_048,
+            max_connections_per_ip: 256,
+            header_timeout_s: 10.0,
+            body_timeout_s: 60.0,
         }
     }
 }
@@ -122,6 +195,23 @@ pub struct StorageSection {
     /// On restart, replay at most this much stored data (hours) to bring the
     /// brain back to where it was.
     pub resume_window_h: f64,
+    /// Ingest is refused (503) while the database's file system has less
+    /// free space than this (MB; SQLite only). 0 = no check.
+    pub min_free_mb: u64,
+    /// SQLite: `full` (default: a commit acknowledged survives a power
+    /// cut) or `normal` (faster; a power cut may lose the last commits,
+    /// never corrupts).
+    pub sync: SyncMode,
+}
+
+/// SQLite durability.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncMode {
+    /// `synchronous=FULL`.
+    Full,
+    /// `synchronous=NORMAL`.
+    Normal,
 }
 
 impl Default for StorageSection {
@@ -133,6 +223,8 @@ impl Default for StorageSection {
             retention_every_min: 60,
             snapshot_every_ticks: 10,
             resume_window_h: 6.0,
+            min_free_mb: 256,
+            sync: SyncMode::Full,
         }
     }
 }
@@ -153,6 +245,13 @@ pub struct IngestSection {
     /// A tick closes when every lane has reported, when a row of a later tick
     /// arrives, or this long (s, wall clock) after its first row.
     pub tick_grace_s: f64,
+    /// Health says ticks stall when rows reach the brain but no tick has
+    /// closed for this long (s, wall clock).
+    pub stall_after_s: f64,
+    /// Request bodies being read or parsed at once, at most (bytes); a
+    /// request beyond it waits up to `queue_wait_ms`, then gets 503 with
+    /// `Retry-After`.
+    pub max_inflight_bytes: usize,
 }
 
 impl Default for IngestSection {
@@ -163,6 +262,8 @@ impl Default for IngestSection {
             max_rows_per_commit: 50_000,
             queue_wait_ms: 2_000,
             tick_grace_s: 10.0,
+            stall_after_s: 90.0,
+            max_inflight_bytes: 64 << 20,
         }
     }
 }
@@ -385,8 +486,12 @@ impl Default for MqttSection {
 pub struct AuthSection {
     /// Session lifetime (h).
     pub session_hours: f64,
-    /// Failed logins allowed per user name and per client address per minute.
+    /// Failed logins allowed per client address per minute; beyond it the
+    /// address waits. A user name's failures only slow its logins down
+    /// (an exponential delay), so the account's owner is never locked out.
     pub login_failures_per_min: u32,
+    /// The longest delay (s) a user name's failed logins impose.
+    pub login_delay_max_s: f64,
 }
 
 impl Default for AuthSection {
@@ -394,6 +499,7 @@ impl Default for AuthSection {
         AuthSection {
             session_hours: 12.0,
             login_failures_per_min: 5,
+            login_delay_max_s: 30.0,
         }
     }
 }
@@ -459,6 +565,17 @@ impl ServerConfig {
                 message: format!("{key}: {message}"),
             })
         };
+        let bad_in = |section: &str, key: &str, message: String| {
+            let (line, column) = locate(text, section, key)
+                .or_else(|| text.find(key).map(|i| line_col(text, i)))
+                .unwrap_or((1, 1));
+            Err(ConfigError::Invalid {
+                file: file.to_string(),
+                line,
+                column,
+                message: format!("[{section}] {key}: {message}"),
+            })
+        };
         if let Err(crate::forecast::ForecastError::Config(m)) = self.forecast.validate() {
             // The message starts with the key it is about.
             let key = m.split_whitespace().next().unwrap_or("forecast");
@@ -507,6 +624,131 @@ impl ServerConfig {
                 return bad(k, format!("must be a positive number (got {v})"));
             }
         }
+        // Ranges: a value outside is a mistake, not a wish (1e13 hours
+        // overflows the expiry; 0 failures locks after one).
+        let ranges: [(&str, &str, f64, f64, f64); 18] = [
+            (
+                "auth",
+                "session_hours",
+                self.auth.session_hours,
+                1.0 / 60.0,
+                24.0 * 31.0,
+            ),
+            (
+                "auth",
+                "login_failures_per_min",
+                f64::from(self.auth.login_failures_per_min),
+                1.0,
+                1000.0,
+            ),
+            (
+                "auth",
+                "login_delay_max_s",
+                self.auth.login_delay_max_s,
+                0.0,
+                3600.0,
+            ),
+            (
+                "storage",
+                "raw_retention_days",
+                self.storage.raw_retention_days,
+                0.01,
+                36_600.0,
+            ),
+            (
+                "storage",
+                "resume_window_h",
+                self.storage.resume_window_h,
+                0.01,
+                24.0 * 31.0,
+            ),
+            (
+                "ingest",
+                "tick_grace_s",
+                self.ingest.tick_grace_s,
+                0.01,
+                3600.0,
+            ),
+            (
+                "ingest",
+                "stall_after_s",
+                self.ingest.stall_after_s,
+                0.1,
+                86_400.0,
+            ),
+            ("time", "max_ahead_s", self.time.max_ahead_s, 0.0, 86_400.0),
+            (
+                "time",
+                "max_ahead_of_quorum_s",
+                self.time.max_ahead_of_quorum_s,
+                1.0,
+                86_400.0,
+            ),
+            ("time", "quorum", self.time.quorum, 0.01, 1.0),
+            ("time", "recover_s", self.time.recover_s, 1.0, 86_400.0),
+            (
+                "server",
+                "header_timeout_s",
+                self.server.header_timeout_s,
+                0.1,
+                3600.0,
+            ),
+            (
+                "server",
+                "body_timeout_s",
+                self.server.body_timeout_s,
+                0.1,
+                3600.0,
+            ),
+            (
+                "jt808",
+                "auth_timeout_s",
+                self.jt808.auth_timeout_s,
+                0.1,
+                3600.0,
+            ),
+            (
+                "jt808",
+                "idle_timeout_s",
+                self.jt808.idle_timeout_s,
+                0.1,
+                86_400.0,
+            ),
+            (
+                "mqtt",
+                "ack_timeout_s",
+                self.mqtt.ack_timeout_s,
+                0.01,
+                3600.0,
+            ),
+            ("mqtt", "heartbeat_s", self.mqtt.heartbeat_s, 0.01, 3600.0),
+            (
+                "mqtt",
+                "device_timeout_s",
+                self.mqtt.device_timeout_s,
+                0.01,
+                86_400.0,
+            ),
+        ];
+        for (section, k, v, lo, hi) in ranges {
+            if !(v.is_finite() && v >= lo && v <= hi) {
+                return bad_in(
+                    section,
+                    k,
+                    format!("must be between {lo} and {hi} (got {v})"),
+                );
+            }
+        }
+        if self.ingest.max_inflight_bytes < self.ingest.max_body_bytes {
+            return bad_in(
+                "ingest",
+                "max_inflight_bytes",
+                format!(
+                    "must be at least max_body_bytes ({})",
+                    self.ingest.max_body_bytes
+                ),
+            );
+        }
         let counts = [
             ("max_body_bytes", self.ingest.max_body_bytes as u64),
             ("queue_requests", self.ingest.queue_requests as u64),
@@ -521,6 +763,13 @@ impl ServerConfig {
                 "snapshot_every_ticks",
                 self.storage.snapshot_every_ticks as u64,
             ),
+            ("max_connections", self.server.max_connections as u64),
+            (
+                "max_connections_per_ip",
+                self.server.max_connections_per_ip as u64,
+            ),
+            ("max_inflight_bytes", self.ingest.max_inflight_bytes as u64),
+            ("max_held_rows", self.time.max_held_rows as u64),
         ];
         for (k, v) in counts {
             if v == 0 {
@@ -541,6 +790,25 @@ impl ServerConfig {
         }
         Ok(())
     }
+}
+
+/// Line and column of `key = …` inside `[section]`.
+fn locate(text: &str, section: &str, key: &str) -> Option<(usize, usize)> {
+    let mut current = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim_start();
+        if let Some(h) = t.strip_prefix('[') {
+            current = h.split(']').next().unwrap_or("").trim().to_string();
+            continue;
+        }
+        if current == section
+            && let Some(rest) = t.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            return Some((i + 1, line.len() - t.len() + 1));
+        }
+    }
+    None
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
@@ -607,5 +875,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains(":2:1: url"), "{e}");
+    }
+
+    /// Issue 19: values that parse but cannot be meant are refused with
+    /// the place and the key.
+    #[test]
+    fn out_of_range_values_name_file_line_and_key() {
+        for (text, place) in [
+            (
+                "[auth]\nsession_hours = 1e13\n",
+                "z.toml:2:1: [auth] session_hours",
+            ),
+            (
+                "[auth]\n\nlogin_failures_per_min = 0\n",
+                "z.toml:3:1: [auth] login_failures_per_min",
+            ),
+            (
+                "[server]\nheader_timeout_s = 5\n[jt808]\nidle_timeout_s = 0\n",
+                "z.toml:4:1: [jt808] idle_timeout_s",
+            ),
+            ("[time]\nquorum = 1.5\n", "z.toml:2:1: [time] quorum"),
+            (
+                "[ingest]\nmax_body_bytes = 1000\nmax_inflight_bytes = 10\n",
+                "z.toml:3:1: [ingest] max_inflight_bytes",
+            ),
+        ] {
+            let e = ServerConfig::parse(text, "z.toml").unwrap_err().to_string();
+            assert!(e.starts_with(place), "{text:?}: {e}");
+        }
+        let ok = ServerConfig::parse(
+            "[auth]\nsession_hours = 8\n[time]\nclock = \"simulated\"\n",
+            "z.toml",
+        )
+        .unwrap();
+        assert_eq!(ok.time.clock, ClockMode::Simulated);
     }
 }

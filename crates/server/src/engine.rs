@@ -20,10 +20,12 @@ use zhilu_store::{
     Reading, ReadingBatch, Store, TickCommit,
 };
 
+use crate::clock::{Admit, Gate, SourceClocks};
 use crate::config::{ApprovalMode, CommandKind, DeadlineAction, ServerConfig};
 
 pub mod fleet;
 use crate::convert::Ids;
+use crate::health::HealthState;
 use crate::stream::{Hub, StreamKind};
 use crate::vehicles::VehicleBoard;
 use fleet::{Desired, Edit, Fleet, Target};
@@ -173,6 +175,24 @@ pub struct Engine {
     causes: HashMap<String, EventKind>,
     /// Open `device_out_of_plan` alarms by event id (row, its JSON).
     plan_alarms: HashMap<String, (EventRow, Value)>,
+    /// The quorum gate between stored rows and the brain (`clock.rs`).
+    gate: Gate,
+    /// Sources whose clocks are off (shared with ingest and health).
+    clocks: Arc<SourceClocks>,
+    /// Open `source_clock` events: source → event row.
+    clock_events: HashMap<String, EventRow>,
+    /// What health reports (commit failures, ticks).
+    health: Arc<HealthState>,
+    /// A tick whose commit failed: written, published and sent with the
+    /// next tick that commits (nothing goes out for an unwritten tick).
+    carry: Option<Carry>,
+}
+
+/// What a tick produced that is not yet written.
+struct Carry {
+    commit: TickCommit,
+    published: Vec<(StreamKind, String)>,
+    dispatch: Vec<(ActionRow, Action)>,
 }
 
 /// Identity of an event across a restart: kind, carriageway, rule, first
@@ -203,6 +223,8 @@ impl Engine {
         snapshot: Arc<std::sync::RwLock<Snapshot>>,
     ) -> Engine {
         let brain = Brain::new(road.clone(), BrainConfig::default());
+        let cfg_time = cfg.time.clone();
+        let recover_s = cfg.time.recover_s;
         let ids = Ids::new(&road);
         let total_lanes = road.total_lanes();
         let fleet = Fleet::new(&road);
@@ -234,7 +256,53 @@ impl Engine {
             fleet,
             causes: HashMap::new(),
             plan_alarms: HashMap::new(),
+            gate: Gate::new(&cfg_time),
+            clocks: Arc::new(SourceClocks::new(recover_s)),
+            clock_events: HashMap::new(),
+            health: Arc::new(HealthState::default()),
+            carry: None,
         }
+    }
+
+    /// Shares the source-clock tracker and the health state with the
+    /// rest of the server.
+    pub fn watch(&mut self, clocks: Arc<SourceClocks>, health: Arc<HealthState>) {
+        self.clocks = clocks;
+        self.health = health;
+    }
+
+    /// Feeds one stored row through the quorum gate: now, or held until
+    /// the quorum of sources reaches its time (then with the rows it
+    /// releases).
+    async fn feed_gated(&mut self, r: RowRef<'_>) {
+        match self.gate.admit(r) {
+            Admit::Now => {
+                self.health.row_fed(wall_ms());
+                self.feed(r).await;
+                if self.gate.held() > 0 {
+                    for h in self.gate.release() {
+                        self.feed(RowRef::of(&h)).await;
+                    }
+                }
+            }
+            Admit::Hold { ahead_ms, off } => {
+                if off {
+                    let src = match r {
+                        RowRef::Obs(o) => &o.detector,
+                        RowRef::Weather(w) => &w.station,
+                        RowRef::Position(p) => &p.vehicle,
+                        RowRef::Camera(c) => &c.camera,
+                    };
+                    self.clocks.held(src, wall_ms(), ahead_ms);
+                }
+                metrics::counter!("zhilu_clock_held_total").increment(1);
+                self.gate.hold(crate::clock::owned(r));
+            }
+        }
+        self.health.held_rows.store(
+            self.gate.held() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// The vehicle board this engine fills (for `GET /api/vehicles`).
@@ -327,7 +395,7 @@ impl Engine {
             after = last.seq();
             n += page.len() as u64;
             for r in &page {
-                self.feed(RowRef::of(r)).await;
+                self.feed_gated(RowRef::of(r)).await;
             }
         }
         Ok(n)
@@ -500,6 +568,115 @@ impl Engine {
         }
         self.proposals_at_deadline().await;
         self.check_plan().await;
+        self.source_clock_events().await;
+    }
+
+    /// Opens a `source_clock` fault event for each source whose clock is
+    /// off and ends it when the source is back (`clock.rs`).
+    async fn source_clock_events(&mut self) {
+        let now = wall_ms();
+        let off = self.clocks.off(now);
+        // Dated at the last tick written (a commit moves `last_tick_ms`):
+        // nothing to date it by before the first one.
+        let Some(tick_ms) = self.snapshot.read().ok().and_then(|s| s.last_tick_ms) else {
+            return;
+        };
+        let tz = self.road.tz_offset_s();
+        let t = |ms: i64| zhilu_io::jsonl::format_time(ms, tz);
+        let mut commit = TickCommit {
+            tick_ms,
+            ..TickCommit::default()
+        };
+        for o in &off {
+            if self.clock_events.contains_key(&o.source) {
+                continue;
+            }
+            let stake = self
+                .road
+                .detectors()
+                .iter()
+                .find(|d| d.id == o.source)
+                .map(|d| d.stake_m)
+                .unwrap_or(0.0);
+            let id = self.new_event_id();
+            let json = json!({
+                "id": id, "kind": "source_clock", "direction": "both",
+                "from_m": stake, "to_m": stake,
+                "start": t(tick_ms), "detected_at": t(tick_ms), "end": null,
+                "severity": 2, "source": o.source, "clock": o.why,
+                "ahead_s": o.ahead_ms.map(|a| (a as f64 / 1000.0).round()),
+                "evidence": {"detectors": [], "rule": "clock.checked"},
+            });
+            let row = EventRow {
+                id: id.clone(),
+                kind: "source_clock".into(),
+                direction: "both".into(),
+                from_m: stake,
+                to_m: stake,
+                start_ms: tick_ms,
+                detected_ms: tick_ms,
+                end_ms: None,
+                severity: 2,
+                rule: "clock.checked".into(),
+                key: format!("source_clock|both|clock.checked|{}|{tick_ms}", o.source),
+                json: json.to_string(),
+                updated_wall_ms: now,
+            };
+            commit.changes.push(EventChangeRow {
+                event_id: id,
+                change: "opened".into(),
+                at_ms: tick_ms,
+                wall_ms: now,
+                json: row.json.clone(),
+            });
+            commit.events.push(row.clone());
+            self.clock_events.insert(o.source.clone(), row);
+            metrics::counter!("zhilu_events_opened_total", "kind" => "source_clock").increment(1);
+        }
+        let back: Vec<String> = self
+            .clock_events
+            .keys()
+            .filter(|k| !off.iter().any(|o| &o.source == *k))
+            .cloned()
+            .collect();
+        for k in back {
+            if let Some(mut row) = self.clock_events.remove(&k) {
+                row.end_ms = Some(tick_ms.max(row.start_ms));
+                let mut v: Value = serde_json::from_str(&row.json).unwrap_or(Value::Null);
+                v["end"] = Value::from(t(tick_ms.max(row.start_ms)));
+                row.json = v.to_string();
+                row.updated_wall_ms = now;
+                commit.changes.push(EventChangeRow {
+                    event_id: row.id.clone(),
+                    change: "ended".into(),
+                    at_ms: tick_ms,
+                    wall_ms: now,
+                    json: row.json.clone(),
+                });
+                commit.events.push(row);
+            }
+        }
+        if commit.events.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.commit_tick(&commit).await {
+            tracing::error!(message = "Source clock events not stored.", error = %e);
+            self.health.commit_failed(now, &e.to_string());
+            // Tried again at the next timer.
+            for c in &commit.changes {
+                if c.change == "opened" {
+                    self.clock_events.retain(|_, r| r.id != c.event_id);
+                }
+            }
+            return;
+        }
+        for c in &commit.changes {
+            let ev: Value = serde_json::from_str(&c.json).unwrap_or(Value::Null);
+            self.hub.publish(
+                StreamKind::Event,
+                json!({"change": c.change, "tick_ms": commit.tick_ms, "event": ev}).to_string(),
+            );
+        }
     }
 
     /// Everything after a closed tick: diff events, decide modes, write,
@@ -719,25 +896,54 @@ impl Engine {
         if snap_due {
             commit.state_json = state.as_ref().map(Value::to_string);
         }
+        // A tick whose commit failed before goes out with this one.
+        if let Some(c) = self.carry.take() {
+            let mut old = c.commit;
+            old.events.append(&mut commit.events);
+            old.changes.append(&mut commit.changes);
+            old.actions.append(&mut commit.actions);
+            old.proposals.append(&mut commit.proposals);
+            old.audit.append(&mut commit.audit);
+            old.tick_ms = commit.tick_ms;
+            old.state_json = commit.state_json.take().or(old.state_json);
+            commit = old;
+            let mut p = c.published;
+            p.append(&mut published);
+            published = p;
+            let mut d = c.dispatch;
+            d.append(&mut dispatch);
+            dispatch = d;
+        }
         let started = Instant::now();
         let mut tries = 0;
-        loop {
+        let committed = loop {
             match self.store.commit_tick(&commit).await {
-                Ok(()) => break,
+                Ok(()) => break true,
                 Err(e) if tries < 3 => {
                     tries += 1;
                     tracing::warn!(message = "Tick commit failed, retrying.", error = %e, tick_ms);
                     tokio::time::sleep(Duration::from_millis(50 << tries)).await;
                 }
                 Err(e) => {
-                    tracing::error!(message = "Tick commit failed.", error = %e, tick_ms);
+                    tracing::error!(message = "Tick commit failed; nothing of it is published or sent until a commit succeeds.", error = %e, tick_ms);
                     metrics::counter!("zhilu_commit_failures_total").increment(1);
-                    break;
+                    self.health.commit_failed(wall_ms(), &e.to_string());
+                    break false;
                 }
             }
-        }
+        };
         metrics::histogram!("zhilu_tick_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::counter!("zhilu_ticks_total").increment(1);
+        self.health.tick_closed(wall_ms(), committed);
+        if !committed {
+            self.carry = Some(Carry {
+                commit,
+                published,
+                dispatch,
+            });
+            self.publish_snapshot(tick_ms, false);
+            return;
+        }
         for (k, data) in published {
             self.hub.publish(k, data);
         }
@@ -1501,7 +1707,7 @@ impl Engine {
                                     2 => RowRef::Position(&b.positions[i]),
                                     _ => RowRef::Camera(&b.camera[i]),
                                 };
-                                self.feed(r).await;
+                                self.feed_gated(r).await;
                             }
                             if let Ok(mut s) = self.snapshot.write() {
                                 s.rows += rows;

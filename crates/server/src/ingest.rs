@@ -4,7 +4,6 @@
 //! first. Every problem is answered with its kind, row and column.
 
 use serde::Serialize;
-use serde_json::Value;
 use zhilu_io::{
     BadRowKind, BadRows, CameraReader, IoError, ObsReader, PositionReader, WeatherReader,
 };
@@ -241,65 +240,238 @@ fn problems(bad: &BadRows, json: bool) -> Vec<Problem> {
 /// Lays JSON rows out as the contract's CSV. A value that cannot be a CSV
 /// field (a comma, quote or line break in it; an object) fails the body,
 /// naming the row and key; a key the contract does not have is an error too.
+///
+/// The body is read as a stream of rows (no tree of the whole document is
+/// built): memory is the CSV text plus one row, whatever the body's size.
 pub fn json_to_csv(kind: ReadingKind, body: &[u8]) -> Result<String, BodyError> {
-    let v: Value = serde_json::from_slice(body).map_err(|e| BodyError::Json(e.to_string()))?;
-    let rows = match v {
-        Value::Array(a) => a,
-        Value::Object(mut o) => match o.remove("rows") {
-            Some(Value::Array(a)) if o.is_empty() => a,
-            _ => {
-                return Err(BodyError::Json(
-                    "expected an array of rows or {\"rows\": [...]}".into(),
-                ));
-            }
-        },
-        _ => {
-            return Err(BodyError::Json(
-                "expected an array of rows or {\"rows\": [...]}".into(),
-            ));
-        }
-    };
+    use serde::de::DeserializeSeed;
     let cols = kind.columns();
-    let mut out = String::with_capacity(rows.len() * 64 + 80);
+    let mut out = String::with_capacity(body.len() / 2 + 80);
     out.push_str(&cols.join(","));
     out.push('\n');
-    for (i, row) in rows.iter().enumerate() {
-        let n = i + 1;
-        let Value::Object(o) = row else {
-            return Err(BodyError::Json(format!("row {n}: not an object")));
-        };
-        if let Some(k) = o.keys().find(|k| !cols.contains(&k.as_str())) {
-            return Err(BodyError::Json(format!(
-                "row {n}: unknown key {k:?} (expected {})",
-                cols.join(", ")
-            )));
-        }
-        for (j, c) in cols.iter().enumerate() {
-            if j > 0 {
-                out.push(',');
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let mut sink = RowSink {
+        cols,
+        out: &mut out,
+        n: 0,
+        fields: vec![None; cols.len()],
+    };
+    Document(&mut sink)
+        .deserialize(&mut de)
+        .and_then(|()| de.end())
+        .map_err(|e| BodyError::Json(e.to_string()))?;
+    Ok(out)
+}
+
+/// Where rows go as they are read.
+struct RowSink<'a> {
+    cols: &'static [&'static str],
+    out: &'a mut String,
+    /// Rows so far.
+    n: usize,
+    /// The current row's fields, by column (reused).
+    fields: Vec<Option<String>>,
+}
+
+const SHAPE: &str = "expected an array of rows or {\"rows\": [...]}";
+
+/// The whole body: `[rows…]` or `{"rows": [rows…]}`.
+struct Document<'s, 'a>(&'s mut RowSink<'a>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Document<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Document<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(SHAPE)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Row(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = false;
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if k != "rows" || seen {
+                return Err(serde::de::Error::custom(SHAPE));
             }
-            match o.get(*c) {
-                None | Some(Value::Null) => {}
-                Some(Value::String(s)) => {
+            seen = true;
+            map.next_value_seed(Rows(&mut *self.0))?;
+        }
+        if !seen {
+            return Err(serde::de::Error::custom(SHAPE));
+        }
+        Ok(())
+    }
+}
+
+/// `[rows…]` inside `{"rows": …}`.
+struct Rows<'s, 'a>(&'s mut RowSink<'a>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Rows<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Rows<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(SHAPE)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Row(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+}
+
+/// One row object, written out as a CSV line.
+struct Row<'s, 'a>(&'s mut RowSink<'a>);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Row<'_, '_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Row<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a row object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let sink = self.0;
+        sink.n += 1;
+        let n = sink.n;
+        for f in &mut sink.fields {
+            *f = None;
+        }
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            let Some(j) = sink.cols.iter().position(|c| *c == k) else {
+                return Err(serde::de::Error::custom(format!(
+                    "row {n}: unknown key {k:?} (expected {})",
+                    sink.cols.join(", ")
+                )));
+            };
+            let v = map.next_value::<Field>()?;
+            let text = match v {
+                Field::Null => None,
+                Field::Text(s) => {
                     if s.contains([',', '"', '\n', '\r']) {
-                        return Err(BodyError::Json(format!(
-                            "row {n}: {c}: a comma, quote or line break is not allowed in a value"
+                        return Err(serde::de::Error::custom(format!(
+                            "row {n}: {}: a comma, quote or line break is not allowed in a value",
+                            sink.cols[j]
                         )));
                     }
-                    out.push_str(s);
+                    Some(s)
                 }
-                Some(Value::Number(x)) => out.push_str(&x.to_string()),
-                Some(Value::Bool(b)) => out.push_str(if *b { "true" } else { "false" }),
-                Some(_) => {
-                    return Err(BodyError::Json(format!(
-                        "row {n}: {c}: expected a string or number"
+                Field::Other => {
+                    return Err(serde::de::Error::custom(format!(
+                        "row {n}: {}: expected a string or number",
+                        sink.cols[j]
                     )));
                 }
+            };
+            sink.fields[j] = text;
+        }
+        for (j, f) in sink.fields.iter().enumerate() {
+            if j > 0 {
+                sink.out.push(',');
+            }
+            if let Some(t) = f {
+                sink.out.push_str(t);
             }
         }
-        out.push('\n');
+        sink.out.push('\n');
+        Ok(())
     }
-    Ok(out)
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, _: A) -> Result<(), A::Error> {
+        Err(serde::de::Error::custom(format!(
+            "row {}: not an object",
+            self.0.n + 1
+        )))
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        Err(E::custom(format!("row {}: not an object", self.0.n + 1)))
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        Err(E::custom(format!("row {}: not an object", self.0.n + 1)))
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        Err(E::custom(format!("row {}: not an object", self.0.n + 1)))
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        Err(E::custom(format!("row {}: not an object", self.0.n + 1)))
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        Err(E::custom(format!("row {}: not an object", self.0.n + 1)))
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        Err(E::custom(format!("row {}: not an object", self.0.n + 1)))
+    }
+}
+
+/// A field's value: text as the CSV will hold it, null, or something a
+/// CSV field cannot be.
+enum Field {
+    Null,
+    Text(String),
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Field {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Field, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Field;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or number")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Field, E> {
+                Ok(Field::Text(v.to_string()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Field, E> {
+                Ok(Field::Text(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Field, E> {
+                Ok(Field::Text(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Field, E> {
+                Ok(Field::Text(
+                    serde_json::Number::from_f64(v)
+                        .map_or_else(|| v.to_string(), |n| n.to_string()),
+                ))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Field, E> {
+                Ok(Field::Text(if v { "true" } else { "false" }.into()))
+            }
+            fn visit_unit<E>(self) -> Result<Field, E> {
+                Ok(Field::Null)
+            }
+            fn visit_none<E>(self) -> Result<Field, E> {
+                Ok(Field::Null)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Field, A::Error> {
+                while a.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Field::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Field, A::Error> {
+                while a
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(Field::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Contract spelling of a surface state.
@@ -338,5 +510,51 @@ pub fn camera_str(k: zhilu_core::CameraKind) -> &'static str {
         Fire => "fire",
         Smoke => "smoke",
         PavementDistress => "pavement_distress",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_rows_become_csv_lines_or_a_precise_error() {
+        let k = ReadingKind::Weather;
+        let head = k.columns().join(",");
+        let ok = json_to_csv(
+            k,
+            br#"[{"time": "2026-11-23T05:00:00+08:00", "station": "W1", "visibility_m": 80.5}]"#,
+        )
+        .unwrap();
+        assert_eq!(
+            ok,
+            format!("{head}\n2026-11-23T05:00:00+08:00,W1,80.5,,,,\n")
+        );
+        let wrapped =
+            json_to_csv(k, br#"{"rows": [{"station": "W2", "visibility_m": 12}]}"#).unwrap();
+        assert!(wrapped.ends_with("\n,W2,12,,,,\n"), "{wrapped}");
+        assert_eq!(json_to_csv(k, b"[]").unwrap(), format!("{head}\n"));
+        for (body, want) in [
+            (
+                &br#"[{"station": "W1", "wind": 3}]"#[..],
+                "row 1: unknown key \"wind\"",
+            ),
+            (
+                br#"[{"station": "W1"}, {"station": "a,b"}]"#,
+                "row 2: station: a comma",
+            ),
+            (
+                br#"[{"station": {"id": 1}}]"#,
+                "row 1: station: expected a string or number",
+            ),
+            (br#"[{"station": "W1"}, 7]"#, "row 2: not an object"),
+            (br#"{"data": []}"#, "expected an array of rows"),
+            (br#"42"#, "expected an array of rows"),
+            (br#"[{"station": "W1"}"#, "EOF"),
+            (br#"[] []"#, "trailing"),
+        ] {
+            let e = json_to_csv(k, body).unwrap_err().to_string();
+            assert!(e.contains(want), "{}: {e}", String::from_utf8_lossy(body));
+        }
     }
 }

@@ -75,7 +75,10 @@ pub async fn start(
     let c = &st.cfg.jt808;
     let cfg = GatewayConfig {
         bind: listen,
-        max_connections: c.max_connections,
+        // Kept below the file-descriptor limit (`net::limits`).
+        max_connections: st.limits.jt808.max(1),
+        max_per_ip: c.max_connections_per_ip,
+        auth_timeout: Duration::from_secs_f64(c.auth_timeout_s),
         idle_timeout: Duration::from_secs_f64(c.idle_timeout_s),
         auth_failures: c.auth_failures,
         auth_lockout: Duration::from_secs_f64(c.auth_lockout_s),
@@ -106,6 +109,13 @@ async fn consume(
                 match ev {
                     GatewayEvent::Position { phone, plate, time_ms, lat, lon, speed_kmh, heading_deg, .. } => {
                         let vehicle = if plate.trim().is_empty() { phone } else { plate };
+                        // Device time is checked against receive time: a fix
+                        // dated 2099 (or 1970) moves nothing.
+                        let now = wall_ms();
+                        if let Some(f) = crate::clock::judge(time_ms, now, &st.cfg.time) {
+                            refuse_fix(&st, &vehicle, time_ms, lat, lon, now, f).await;
+                            continue;
+                        }
                         let class = st.cfg.jt808.classes.get(&vehicle).unwrap_or(&st.cfg.jt808.default_class).clone();
                         batch.positions.push(PositionRow {
                             seq: 0,
@@ -124,6 +134,10 @@ async fn consume(
                     }
                     GatewayEvent::Alarm { plate, phone, time_ms, lat, lon, alarm_bits, raised, cleared } => {
                         let vehicle = if plate.trim().is_empty() { phone } else { plate };
+                        if crate::clock::judge(time_ms, wall_ms(), &st.cfg.time).is_some() {
+                            // Refused with its position report (above).
+                            continue;
+                        }
                         let _ = st.engine.send(Msg::TerminalAlarm { vehicle, time_ms, lat, lon, bits: alarm_bits, raised, cleared }).await;
                     }
                     GatewayEvent::AuthFailed { phone, failures, locked } => {
@@ -140,6 +154,35 @@ async fn consume(
                 }
             }
         }
+    }
+}
+
+/// A fix refused for its time: counted, quarantined, its terminal marked.
+async fn refuse_fix(
+    st: &AppState,
+    vehicle: &str,
+    time_ms: i64,
+    lat: f64,
+    lon: f64,
+    now: i64,
+    f: crate::clock::TimeFault,
+) {
+    st.clocks.refused(vehicle, now, f);
+    metrics::counter!("zhilu_ingest_clock_refused_total", "kind" => "jt808", "why" => f.kind())
+        .increment(1);
+    let row = zhilu_store::QuarantineRow {
+        id: 0,
+        wall_ms: now,
+        kind: "jt808".into(),
+        source: vehicle.to_string(),
+        ts_ms: time_ms,
+        reason: f.reason(),
+        row_json:
+            serde_json::json!({"vehicle": vehicle, "time_ms": time_ms, "lat": lat, "lon": lon})
+                .to_string(),
+    };
+    if let Err(e) = st.store.quarantine(&[row], crate::QUARANTINE_KEEP).await {
+        tracing::error!(message = "Quarantine not stored.", error = %e);
     }
 }
 

@@ -8,13 +8,16 @@
 
 pub mod api;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod console;
 pub mod convert;
 pub mod engine;
 pub mod forecast;
+pub mod health;
 pub mod ingest;
 pub mod jt808;
+pub mod net;
 pub mod roadjson;
 pub mod stream;
 pub mod vehicles;
@@ -66,6 +69,19 @@ pub struct AppState {
     pub snapshot: Arc<RwLock<Snapshot>>,
     /// Failed-login limiter.
     pub limiter: Arc<auth::Limiter>,
+    /// Sources whose clocks are off.
+    pub clocks: Arc<clock::SourceClocks>,
+    /// What health reports.
+    pub health: Arc<health::HealthState>,
+    /// Ingest bodies in flight (bytes).
+    pub inflight: Arc<tokio::sync::Semaphore>,
+    /// Bumped whenever sessions or accounts change: open streams check
+    /// their session again.
+    pub sessions: Arc<tokio::sync::watch::Sender<u64>>,
+    /// The device broker, when devices are on MQTT.
+    pub broker: Option<Arc<zhilu_devices::MqttAdapter>>,
+    /// Connection limits in force.
+    pub limits: net::Limits,
     /// Where every vehicle is (filled by the engine).
     pub vehicles: Arc<RwLock<vehicles::VehicleBoard>>,
     /// The latest forecasts (filled by the forecast task).
@@ -102,15 +118,24 @@ impl Centre {
     /// Opens the store, brings the brain back, starts writer, engine,
     /// devices, MQTT ingest and retention.
     pub async fn start(road: Arc<RoadBook>, cfg: ServerConfig) -> anyhow::Result<Centre> {
-        let store = Store::open(&cfg.storage.url)
-            .await
-            .with_context(|| format!("opening the database {}", cfg.storage.url))?;
+        let store = Store::open_with(
+            &cfg.storage.url,
+            zhilu_store::OpenOptions {
+                sync_full: cfg.storage.sync == config::SyncMode::Full,
+            },
+        )
+        .await
+        .with_context(|| format!("opening the database {}", cfg.storage.url))?;
+        if cfg.server.mode != config::Mode::Demo {
+            disable_demo_account(&store).await?;
+        }
         let _ = VERBOSE_ERRORS.set(cfg.server.mode == config::Mode::Development);
         let hub = Hub::new(4096);
         let snapshot = Arc::new(RwLock::new(Snapshot::default()));
         let (engine_tx, engine_rx) = mpsc::channel::<Msg>(64);
         let (report_tx, mut report_rx) = mpsc::channel::<DeviceReport>(1024);
         let mut tasks = Vec::new();
+        let mut broker = None;
 
         let devices = engine::fleet::commandable_devices(&road);
         let adapter: Option<Arc<dyn DeviceAdapter>> = match cfg.devices.adapter {
@@ -154,7 +179,9 @@ impl Centre {
                     zhilu_devices::MqttAdapter::start(mc, devices.clone(), report_tx.clone())
                         .context("starting the MQTT device adapter")?;
                 tasks.push(h);
-                Some(Arc::new(a))
+                let a = Arc::new(a);
+                broker = Some(a.clone());
+                Some(a)
             }
         };
 
@@ -166,6 +193,9 @@ impl Centre {
             adapter,
             snapshot.clone(),
         );
+        let clocks = Arc::new(clock::SourceClocks::new(cfg.time.recover_s));
+        let health = Arc::new(health::HealthState::default());
+        engine.watch(clocks.clone(), health.clone());
         let resumed_rows = engine
             .resume()
             .await
@@ -190,7 +220,9 @@ impl Centre {
             engine_tx.clone(),
             next_seq,
             cfg.ingest.max_rows_per_commit,
+            health.clone(),
         )));
+        let limits = net::limits(&cfg, net::fd_limit());
         let cfg = Arc::new(cfg);
         let state = AppState {
             store: store.clone(),
@@ -200,7 +232,16 @@ impl Centre {
             engine: engine_tx,
             hub,
             snapshot,
-            limiter: Arc::new(auth::Limiter::new(cfg.auth.login_failures_per_min)),
+            limiter: Arc::new(auth::Limiter::new(
+                cfg.auth.login_failures_per_min,
+                cfg.auth.login_delay_max_s,
+            )),
+            clocks,
+            health,
+            inflight: Arc::new(tokio::sync::Semaphore::new(cfg.ingest.max_inflight_bytes)),
+            sessions: Arc::new(tokio::sync::watch::channel(0).0),
+            broker,
+            limits,
             vehicles: vehicle_board,
             forecast: Arc::new(RwLock::new(None)),
             prom: prometheus(),
@@ -218,6 +259,7 @@ impl Centre {
             )));
         }
         tasks.push(tokio::spawn(retention(store, cfg.clone())));
+        tasks.push(tokio::spawn(health::watch(state.clone())));
         let mut jt808_addr = None;
         if !cfg.jt808.listen.is_empty() {
             let listen: SocketAddr = cfg.jt808.listen.parse().context("jt808.listen")?;
@@ -251,6 +293,9 @@ impl Centre {
 /// Runs the centre on `cfg.server.listen` until Ctrl-C / SIGTERM.
 pub async fn serve(road: Arc<RoadBook>, cfg: ServerConfig) -> anyhow::Result<()> {
     let listen: SocketAddr = cfg.server.listen.parse().context("server.listen")?;
+    if let Some(n) = net::raise_fd_limit() {
+        tracing::info!(message = "File-descriptor limit.", limit = n);
+    }
     let centre = Centre::start(road, cfg).await?;
     if centre.state.store.user_count().await? == 0 {
         tracing::warn!(
@@ -284,6 +329,7 @@ async fn writer(
     engine: mpsc::Sender<Msg>,
     mut next_seq: i64,
     max_rows: usize,
+    health: Arc<health::HealthState>,
 ) {
     while let Some(first) = rx.recv().await {
         let mut reqs = vec![first];
@@ -336,6 +382,7 @@ async fn writer(
         metrics::histogram!("zhilu_ingest_commit_seconds").record(started.elapsed().as_secs_f64());
         match result {
             Ok(()) => {
+                health.commit_ok(wall_ms());
                 if engine.send(Msg::Readings(Arc::new(merged))).await.is_err() {
                     tracing::error!(
                         message =
@@ -348,6 +395,7 @@ async fn writer(
             }
             Err(e) => {
                 tracing::error!(message = "Storing readings failed.", error = %e);
+                health.commit_failed(wall_ms(), &e.to_string());
                 for reply in replies {
                     let _ = reply.send(Err(e.to_string()));
                 }
@@ -389,7 +437,20 @@ async fn mqtt_ingest(st: &AppState) -> anyhow::Result<tokio::task::JoinHandle<()
                 body
             };
             match ingest::parse(kind, format, body, &st.road) {
-                Ok(p) => {
+                Ok(mut p) => {
+                    let now = wall_ms();
+                    let refused =
+                        clock::screen(&mut p.batch, kind.as_str(), now, &st.cfg.time, &st.clocks);
+                    if !refused.is_empty() {
+                        tracing::warn!(
+                            message = "MQTT readings refused for their time.",
+                            topic = msg.topic,
+                            refused = refused.len()
+                        );
+                        if let Err(e) = st.store.quarantine(&refused.rows, QUARANTINE_KEEP).await {
+                            tracing::error!(message = "Quarantine not stored.", error = %e);
+                        }
+                    }
                     if p.rejected > 0 {
                         tracing::warn!(message = "MQTT readings rejected.", topic = msg.topic, rejected = p.rejected, problems = ?p.problems);
                     }
@@ -440,7 +501,9 @@ async fn retention(store: Store, cfg: Arc<ServerConfig>) {
         let Ok(last) = last.parse::<i64>() else {
             continue;
         };
-        let cutoff = last - (cfg.storage.raw_retention_days * 86_400_000.0) as i64;
+        // Never a data clock ahead of the wall clock: a poisoned
+        // `last_tick_ms` must not delete today's readings.
+        let cutoff = retention_cutoff(last, wall_ms(), cfg.storage.raw_retention_days);
         let dir = (!cfg.storage.archive_dir.is_empty())
             .then(|| std::path::PathBuf::from(&cfg.storage.archive_dir));
         if let Some(d) = &dir
@@ -462,6 +525,46 @@ async fn retention(store: Store, cfg: Arc<ServerConfig>) {
     }
 }
 
+/// Quarantined rows kept at most.
+pub const QUARANTINE_KEEP: i64 = 100_000;
+
+/// Raw readings older than this (epoch ms) may go: the age counted back
+/// from the last tick's data time, but never from later than the wall
+/// clock.
+pub fn retention_cutoff(last_tick_ms: i64, wall_ms: i64, days: f64) -> i64 {
+    last_tick_ms.min(wall_ms) - (days * 86_400_000.0) as i64
+}
+
+/// The demo account exists for `zhilu demo` only: a demo database reused
+/// by `zhilu serve` must not let `demo` / `demo` in, so it is disabled
+/// (and audited) when found.
+async fn disable_demo_account(store: &Store) -> anyhow::Result<()> {
+    let Some(u) = store.user("demo").await? else {
+        return Ok(());
+    };
+    if u.disabled {
+        return Ok(());
+    }
+    let h = u.pw_hash.clone();
+    let is_demo = tokio::task::spawn_blocking(move || auth::verify_password("demo", &h)).await?;
+    if is_demo {
+        store.set_user_disabled("demo", true).await?;
+        store
+            .append_audit(&AuditEntry {
+                seq: 0,
+                wall_ms: wall_ms(),
+                actor: "system".into(),
+                action: "user.disable".into(),
+                target: "demo".into(),
+                detail: serde_json::json!({"reason": "the demo account is for demo mode only"})
+                    .to_string(),
+            })
+            .await?;
+        tracing::warn!(message = "The demo account was disabled: this is not demo mode.");
+    }
+    Ok(())
+}
+
 /// The demo account (`demo` / `demo`, operator) — only in demo mode, never
 /// in production: the short password is refused everywhere else.
 pub async fn ensure_demo_account(cfg: &ServerConfig) -> anyhow::Result<()> {
@@ -472,7 +575,11 @@ pub async fn ensure_demo_account(cfg: &ServerConfig) -> anyhow::Result<()> {
     let store = Store::open(&cfg.storage.url)
         .await
         .with_context(|| format!("opening the database {}", cfg.storage.url))?;
-    if store.user("demo").await?.is_none() {
+    if let Some(u) = store.user("demo").await? {
+        if u.disabled {
+            store.set_user_disabled("demo", false).await?;
+        }
+    } else {
         let h = auth::hash_password("demo").map_err(anyhow::Error::msg)?;
         store
             .create_user(&UserRow {
@@ -495,12 +602,8 @@ pub async fn serve_on(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let app = centre.router();
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await?;
+    let header_timeout = Duration::from_secs_f64(centre.state.cfg.server.header_timeout_s);
+    net::serve_http(listener, app, centre.state.limits, header_timeout, shutdown).await;
     centre.stop();
     Ok(())
 }
@@ -513,7 +616,7 @@ pub async fn add_user(
     password: &str,
 ) -> anyhow::Result<()> {
     auth::check_name(name).map_err(anyhow::Error::msg)?;
-    auth::check_password(password).map_err(anyhow::Error::msg)?;
+    auth::check_password_for(password, name).map_err(anyhow::Error::msg)?;
     let store = Store::open(&cfg.storage.url)
         .await
         .with_context(|| format!("opening the database {}", cfg.storage.url))?;

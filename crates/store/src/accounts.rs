@@ -70,6 +70,23 @@ impl Store {
         found(OP, name, n)
     }
 
+    /// Changes an account's role (its sessions carry the new role at once:
+    /// the role is read from the account). An unknown name is
+    /// [`StoreError::NotFound`].
+    pub async fn set_user_role(&self, name: &str, role: &str) -> Result<()> {
+        const OP: &str = "set_user_role";
+        let n = on_pool!(self, p => {
+            sqlx::query("UPDATE users SET role = $1 WHERE name = $2")
+                .bind(role)
+                .bind(name)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+        })
+        .map_err(db(OP, "users"))?;
+        found(OP, name, n)
+    }
+
     /// Disables (or re-enables) an account; a disabled account's sessions
     /// stop resolving at once. An unknown name is [`StoreError::NotFound`].
     pub async fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<()> {

@@ -99,6 +99,7 @@ mod accounts;
 mod error;
 mod events;
 mod history;
+mod quarantine;
 mod readings;
 mod retention;
 mod state;
@@ -138,7 +139,29 @@ pub const DEFAULT_LIMIT: u32 = 1000;
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: Pool,
+    /// The SQLite file, when there is one.
+    path: Option<std::path::PathBuf>,
+    /// A page limit for every SQLite connection (0 = none): an operator's
+    /// cap on the file, and how tests make a "full disk" without root.
+    page_limit: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
+
+/// How a store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// SQLite `synchronous=FULL` (a commit acknowledged survives a power
+    /// cut) instead of `NORMAL` (a power cut may lose the last commits).
+    pub sync_full: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { sync_full: true }
+    }
+}
+
+/// SQLite's own ceiling on `max_page_count`, i.e. no limit.
+const SQLITE_NO_PAGE_LIMIT: u64 = 4_294_967_294;
 
 /// The backend behind a [`Store`].
 #[derive(Debug, Clone)]
@@ -151,16 +174,26 @@ impl Store {
     /// Opens (creating if needed) the database at `url` and brings its schema
     /// up to date.
     ///
-    /// - `sqlite://PATH` — a file, created with its directory if missing;
-    ///   WAL journal, `synchronous=NORMAL` (a committed transaction survives
-    ///   a crash of the process; a power cut may lose the last ones),
-    ///   5 s busy timeout, foreign keys on.
+    /// - `sqlite://PATH` — a file, created (mode 0600, with its directory)
+    ///   if missing, tightened to 0600 if it was readable by others; WAL
+    ///   journal, `synchronous=FULL` (a committed transaction survives a
+    ///   power cut; [`OpenOptions::sync_full`] = false for `NORMAL`), 5 s
+    ///   busy timeout, foreign keys on.
     /// - `sqlite::memory:` — a private in-memory database (one connection).
     /// - `postgres://…` / `postgresql://…` — an existing database.
+    ///
+    /// A connection whose transaction could not be ended cleanly (a commit
+    /// that failed on a full disk, say) is closed when it is given back
+    /// rather than reused, so storage errors heal once the cause is gone.
     pub async fn open(url: &str) -> Result<Store> {
+        Self::open_with(url, OpenOptions::default()).await
+    }
+
+    /// [`Store::open`] with options.
+    pub async fn open_with(url: &str, o: OpenOptions) -> Result<Store> {
         let shown = error::redact(url);
         if url.starts_with("sqlite:") {
-            Self::open_sqlite(url, shown).await
+            Self::open_sqlite(url, shown, o).await
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Self::open_postgres(url, shown).await
         } else {
@@ -171,7 +204,7 @@ impl Store {
         }
     }
 
-    async fn open_sqlite(url: &str, shown: String) -> Result<Store> {
+    async fn open_sqlite(url: &str, shown: String, o: OpenOptions) -> Result<Store> {
         let bad = |reason: String| StoreError::BadUrl {
             url: shown.clone(),
             reason,
@@ -180,10 +213,34 @@ impl Store {
         let in_memory = url.starts_with("sqlite::memory:") || base.get_filename() == ":memory:";
         let opts = base
             .create_if_missing(true)
-            .synchronous(SqliteSynchronous::Normal)
+            .synchronous(if o.sync_full {
+                SqliteSynchronous::Full
+            } else {
+                SqliteSynchronous::Normal
+            })
             .busy_timeout(SQLITE_BUSY_TIMEOUT)
             .foreign_keys(true);
-        let pool_opts = SqlitePoolOptions::new();
+        let page_limit = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (limit, limit2) = (page_limit.clone(), page_limit.clone());
+        let pool_opts = SqlitePoolOptions::new()
+            .after_connect(move |conn, _| {
+                let limit = limit2.load(std::sync::atomic::Ordering::Acquire);
+                Box::pin(async move { apply_page_limit(conn, limit).await })
+            })
+            .before_acquire(move |conn, _| {
+                let limit = limit.load(std::sync::atomic::Ordering::Acquire);
+                Box::pin(async move { apply_page_limit(conn, limit).await.map(|()| true) })
+            })
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    // Runs after any rollback queued by a dropped
+                    // transaction; a connection still inside one (its
+                    // COMMIT or ROLLBACK failed) is closed, never reused.
+                    sqlx::Connection::ping(&mut *conn).await?;
+                    Ok(!sqlx::Connection::is_in_transaction(&*conn))
+                })
+            });
+        let mut path = None;
         let (opts, pool_opts) = if in_memory {
             // Every connection to :memory: is its own database: keep exactly one, forever.
             let pool_opts = pool_opts
@@ -199,6 +256,9 @@ impl Store {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| bad(format!("creating directory {}: {e}", dir.display())))?;
             }
+            let file = opts.get_filename().to_path_buf();
+            private_file(&file).map_err(|e| bad(format!("{}: {e}", file.display())))?;
+            path = Some(file);
             let opts = opts.journal_mode(SqliteJournalMode::Wal);
             (opts, pool_opts.max_connections(SQLITE_MAX_CONNECTIONS))
         };
@@ -220,6 +280,8 @@ impl Store {
         tracing::debug!(url = %shown, "store: sqlite open");
         Ok(Store {
             pool: Pool::Sqlite(pool),
+            path,
+            page_limit,
         })
     }
 
@@ -247,6 +309,8 @@ impl Store {
         tracing::debug!(url = %shown, "store: postgres open");
         Ok(Store {
             pool: Pool::Postgres(pool),
+            path: None,
+            page_limit: Default::default(),
         })
     }
 
@@ -258,11 +322,109 @@ impl Store {
         }
     }
 
+    /// The SQLite file (for free-space checks), if the store is one.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        self.path.as_deref()
+    }
+
+    /// SQLite: caps the file at `pages` pages (`None` lifts the cap) on
+    /// every connection from its next use. Past the cap writes fail as on
+    /// a full disk, which is how the tests make one without root.
+    pub fn set_page_limit(&self, pages: Option<u64>) {
+        self.page_limit.store(
+            pages.unwrap_or(u64::MAX).max(1),
+            std::sync::atomic::Ordering::Release,
+        );
+    }
+
+    /// SQLite: pages in use now (0 for PostgreSQL).
+    pub async fn page_count(&self) -> Result<u64> {
+        match &self.pool {
+            Pool::Sqlite(p) => sqlx::query_scalar::<_, i64>("PRAGMA page_count")
+                .fetch_one(p)
+                .await
+                .map(|n| n.max(0) as u64)
+                .map_err(error::db("page_count", "pragma")),
+            Pool::Postgres(_) => Ok(0),
+        }
+    }
+
+    /// SQLite: `"full"` or `"normal"` (the `synchronous` setting of the
+    /// store's connections); `None` for PostgreSQL (always durable).
+    pub async fn durability(&self) -> Result<Option<&'static str>> {
+        match &self.pool {
+            Pool::Sqlite(p) => {
+                let n: i64 = sqlx::query_scalar("PRAGMA synchronous")
+                    .fetch_one(p)
+                    .await
+                    .map_err(error::db("durability", "pragma"))?;
+                Ok(Some(match n {
+                    2 | 3 => "full",
+                    1 => "normal",
+                    _ => "off",
+                }))
+            }
+            Pool::Postgres(_) => Ok(None),
+        }
+    }
+
     /// Closes every connection (waits for the ones in use to be returned).
     /// Clones of this store can no longer be used afterwards.
     pub async fn close(&self) {
         on_pool!(self, p => p.close().await)
     }
+}
+
+/// Sets `max_page_count` on a connection (0 = never set: nothing to do).
+async fn apply_page_limit(conn: &mut sqlx::SqliteConnection, limit: u64) -> sqlx::Result<()> {
+    if limit != 0 {
+        let n = if limit == u64::MAX {
+            SQLITE_NO_PAGE_LIMIT
+        } else {
+            limit
+        };
+        sqlx::query(sqlx::AssertSqlSafe(format!("PRAGMA max_page_count = {n}")))
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Creates the database file readable by its owner only (it holds password
+/// and session hashes), or tightens an existing one and its WAL files.
+fn private_file(file: &std::path::Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if !file.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(file)
+                .map(|_| ())
+                .or_else(|e| {
+                    if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })?;
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = file.as_os_str().to_owned();
+            name.push(suffix);
+            let f = std::path::PathBuf::from(name);
+            if let Ok(m) = std::fs::metadata(&f)
+                && m.permissions().mode() & 0o077 != 0
+            {
+                std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o600))?;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
 }
 
 /// Database-specific limits, so the shared code can size its statements.

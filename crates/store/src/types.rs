@@ -394,3 +394,22 @@ pub struct RetentionReport {
     /// Archive files written.
     pub files: Vec<String>,
 }
+
+/// A row refused for its time, kept for an operator.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct QuarantineRow {
+    /// Order of arrival (assigned by the store; 0 when writing).
+    pub id: i64,
+    /// When it was refused (server clock).
+    pub wall_ms: i64,
+    /// `observations`, `weather`, `positions`, `camera-events`.
+    pub kind: String,
+    /// The source: detector, station, vehicle or camera id.
+    pub source: String,
+    /// The time the row claimed.
+    pub ts_ms: i64,
+    /// Why (`ahead of the server clock by 31536000 s`, `before 2000`).
+    pub reason: String,
+    /// The row as received.
+    pub row_json: String,
+}

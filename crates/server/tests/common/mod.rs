@@ -2,7 +2,6 @@
 //! PostgreSQL of `ZHILU_TEST_PG_URL`), fed a small simulated day.
 #![allow(dead_code)]
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,14 +141,16 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         self.url = format!("http://{}", listener.local_addr().unwrap());
         let app = centre.router();
-        self.server = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
+        // The server's own accept loop: connection limits, header timeout.
+        let limits = centre.state.limits;
+        let header = Duration::from_secs_f64(self.cfg.server.header_timeout_s);
+        self.server = tokio::spawn(zhilu_server::net::serve_http(
+            listener,
+            app,
+            limits,
+            header,
+            std::future::pending(),
+        ));
         self.centre = Some(centre);
     }
 
@@ -162,6 +163,11 @@ impl TestServer {
         tokio::time::sleep(Duration::from_millis(100)).await;
         self.boot().await;
         self.centre.as_ref().map_or(0, |c| c.resumed_rows)
+    }
+
+    /// The running centre's handler state (store, hub, health).
+    pub fn state(&self) -> &zhilu_server::AppState {
+        &self.centre.as_ref().unwrap().state
     }
 
     /// Stops the server at once (every task aborted, connections dropped
