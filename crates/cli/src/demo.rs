@@ -14,7 +14,7 @@ use anyhow::Context;
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
-use zhilu_road::{Direction, RoadBook};
+use zhilu_road::RoadBook;
 use zhilu_traffic::{Command, CsvFormatter, EntryState, FogLightMode, Scenario, Sim, SimConfig};
 
 /// The demo corridor, built into the binary.
@@ -342,44 +342,32 @@ pub fn device_command(road: &RoadBook, v: &Value) -> Option<Command> {
             _ => None,
         };
     }
-    match s["action"].as_str()? {
-        "speed_limit" => Some(Command::SpeedLimit {
-            device,
-            kmh: s["value"].as_u64().map(|x| x as u16),
-        }),
-        "entry" => {
-            let state = match s["value"].as_str()? {
-                "open" => EntryState::Open,
-                "metered" => EntryState::Metered,
-                "closed" => EntryState::Closed,
-                _ => return None,
-            };
-            let direction = Direction::parse(s["direction"].as_str()?)?;
+    // The API's `state` is the contract's command shape; io reads it.
+    let (c, direction) = zhilu_io::jsonl::parse_action_command(&s.to_string()).ok()?;
+    use zhilu_core::Command as C;
+    Some(match c {
+        C::SpeedLimit(kmh) => Command::SpeedLimit { device, kmh },
+        C::Entry { state, .. } => Command::Entry {
             // Entries are named after their interchange.
-            let _ = road;
-            Some(Command::Entry {
-                interchange: device,
-                direction,
-                state,
-            })
-        }
-        "deicing" => Some(Command::Deicing {
-            device,
-            on: s["value"].as_str()? == "on",
-        }),
-        "fog_lights" => Some(Command::FogLights {
-            device,
-            mode: match s["mode"].as_str()? {
-                "guidance" => FogLightMode::Guidance,
-                "tail_marking" => FogLightMode::TailMarking,
-                "warning_flash" => FogLightMode::WarningFlash,
-                _ => FogLightMode::Off,
+            interchange: device,
+            direction: direction?,
+            state: match state {
+                zhilu_core::EntryState::Open => EntryState::Open,
+                zhilu_core::EntryState::Metered => EntryState::Metered,
+                zhilu_core::EntryState::Closed => EntryState::Closed,
             },
-        }),
-        "message" => Some(Command::Message {
+        },
+        C::Deicing(on) => Command::Deicing { device, on },
+        C::FogLights(m) => Command::FogLights {
             device,
-            text: s["text"].as_str().unwrap_or("").to_string(),
-        }),
-        _ => None,
-    }
+            mode: match m {
+                zhilu_core::FogLightMode::Off => FogLightMode::Off,
+                zhilu_core::FogLightMode::Guidance => FogLightMode::Guidance,
+                zhilu_core::FogLightMode::TailMarking => FogLightMode::TailMarking,
+                zhilu_core::FogLightMode::WarningFlash => FogLightMode::WarningFlash,
+            },
+        },
+        C::Message(text) => Command::Message { device, text },
+        C::TunnelPlan(_) => return None,
+    })
 }

@@ -329,26 +329,28 @@ fn banned_of(v: Option<&Value>) -> Result<Vec<&'static str>, StateError> {
 /// A state stored before the typed wire (`{"action": …, "value": …}`).
 fn from_legacy(o: &Map<String, Value>) -> Result<DeviceState, StateError> {
     let action = o.get("action").and_then(Value::as_str).unwrap_or("");
+    let kind = CommandKind::parse(action)
+        .ok_or_else(|| bad(format!("unknown legacy action `{action}`")))?;
     let value = o.get("value").unwrap_or(&Value::Null);
-    let s = match action {
-        "speed_limit" => match value.as_u64() {
+    let s = match kind {
+        CommandKind::SpeedLimit => match value.as_u64() {
             Some(v) => DeviceState::SpeedLimit {
                 limit_kmh: v as u16,
             },
             None => DeviceState::Blank,
         },
-        "message" => match o.get("text").and_then(Value::as_str).unwrap_or("") {
+        CommandKind::Message => match o.get("text").and_then(Value::as_str).unwrap_or("") {
             "" => DeviceState::Blank,
             t => DeviceState::Vms { text: t.into() },
         },
-        "fog_lights" => DeviceState::FogLights {
+        CommandKind::FogLights => DeviceState::FogLights {
             mode: o
                 .get("mode")
                 .and_then(Value::as_str)
                 .and_then(FogLightMode::parse)
                 .ok_or_else(|| bad("legacy fog_lights without a mode"))?,
         },
-        "entry" => DeviceState::Entry {
+        CommandKind::Entry => DeviceState::Entry {
             state: value
                 .as_str()
                 .and_then(EntryState::parse)
@@ -359,13 +361,12 @@ fn from_legacy(o: &Map<String, Value>) -> Result<DeviceState, StateError> {
                 .and_then(Direction::parse),
             banned: banned_of(o.get("banned"))?,
         },
-        "deicing" => DeviceState::Deicing {
+        CommandKind::Deicing => DeviceState::Deicing {
             on: value.as_str() == Some("on"),
         },
-        "tunnel_plan" => DeviceState::TunnelPlan {
+        CommandKind::TunnelPlan => DeviceState::TunnelPlan {
             plan: value.as_str().map(str::to_string),
         },
-        a => return Err(bad(format!("unknown legacy action `{a}`"))),
     };
     Ok(s)
 }

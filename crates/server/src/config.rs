@@ -782,7 +782,7 @@ impl ServerConfig {
             return bad("vms_fallback", m);
         }
         let safe = self.devices.fog_safe_kmh;
-        if !(20..=60).contains(&safe) || safe % 10 != 0 {
+        if !(20..=60).contains(&safe) || !safe.is_multiple_of(10) {
             return bad(
                 "fog_safe_kmh",
                 format!("{safe}: a fog-safe limit is 20–60 km/h in steps of 10 (Art. 81)"),

@@ -1796,7 +1796,7 @@ fn settle_pending(row: &mut DeviceStateRow, command_id: u64) {
     let pending_id = row
         .pending_json
         .as_deref()
-        .and_then(|p| zhilu_devices::command_id_of(p));
+        .and_then(zhilu_devices::command_id_of);
     if pending_id == Some(command_id) {
         row.pending_json = None;
     }
