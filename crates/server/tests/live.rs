@@ -99,8 +99,14 @@ async fn day_with_operators(backend: &str) {
         assert_eq!(a["state"], b["state"], "{}", a["device"]);
     }
 
+    // The rest of the morning up to 06:50, while the fog still closes the
+    // entries (it lifts before 07:00 and the closures give way to releases).
     for (kind, body) in &batches[half..] {
-        let (st, a) = s.post_csv(&op, kind, body.clone()).await;
+        let body = rows_before(body, "2026-11-23T06:50");
+        if body.lines().count() < 2 {
+            continue;
+        }
+        let (st, a) = s.post_csv(&op, kind, body).await;
         assert_eq!(st, 200, "{a}");
     }
     s.settle(&viewer).await;
@@ -212,6 +218,18 @@ async fn day_with_operators(backend: &str) {
     let fog = before.iter().find(|_| true).unwrap();
     let e = s.get(&viewer, &format!("/api/events/{fog}")).await;
     assert_eq!(e["changes"][0]["change"], "opened", "{e}");
+}
+
+/// The header and the rows of a CSV batch dated before `t` (same offset).
+fn rows_before(body: &str, t: &str) -> String {
+    let mut lines = body.lines();
+    let mut out = String::from(lines.next().unwrap_or(""));
+    out.push('\n');
+    for l in lines.filter(|l| l.get(..t.len()).is_some_and(|p| p < t)) {
+        out.push_str(l);
+        out.push('\n');
+    }
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
