@@ -268,6 +268,10 @@ pub struct ClearingConfig {
     /// An alarm on a pair whose zone the open incident of the pair below
     /// already covers is that incident, moved up (one incident, one event).
     pub merge_covered: bool,
+    /// A lane-blocked incident's zone reaches this far (m) past the last
+    /// station whose lane is short (drivers leave a blocked lane before
+    /// they reach the block).
+    pub lane_ahead_m: f64,
     /// A tick is not calm while the station below still starves: it carries
     /// at most this share of its normal flow …
     pub starved_ratio: f32,
@@ -475,6 +479,7 @@ impl Default for IncidentConfig {
                 zone_up_max: 2,
                 slowed_reach_m: 500.0,
                 merge_covered: true,
+                lane_ahead_m: 300.0,
                 starved_ratio: 0.85,
                 starved_sigma: 2.0,
                 lane_fraction: 0.5,
@@ -1813,8 +1818,12 @@ impl IncidentWatch {
                 ctx.anomalous_station[p + 1] = true;
             }
             pair.run = 0;
+            // A lane still standing over the upstream loop, or silent there
+            // while the others count, is the block's too.
+            let lane_held = cfg.stopped.enabled && (ctx.stopped_lane[p] || ctx.silent_lane[p]);
             if !masked_by_own_plan(cfg, pair, &s)
                 && !still_blocked(cfg, pair, &s, ctx.lane_evidence[p + 1], t)
+                && !(pair.open.is_some() && lane_held)
             {
                 pair.calm += 1;
             } else {
@@ -1940,6 +1949,14 @@ impl IncidentWatch {
         // is above them and the zone reaches up to the next one.
         if let Some(e) = self.pairs[di][p].open.as_mut() {
             let stake = |j: usize| road.detectors()[d.station_ids[j] as usize].stake_m;
+            // Drivers leave a blocked lane before they reach the block: a
+            // lane short at a station may be blocked a little past it.
+            if e.rule == "incident.lane_blocked" {
+                let dir = d.direction;
+                let x = dir.travel_m(dir.travel_m(stake(p + 1)) + self.cfg.clearing.lane_ahead_m);
+                e.from_m = e.from_m.min(x);
+                e.to_m = e.to_m.max(x);
+            }
             let mut j = p;
             while j > 0
                 && p - j < self.cfg.clearing.zone_up_max

@@ -375,8 +375,24 @@ fn a_blocked_lane_without_a_queue_is_found_from_the_lanes() {
     assert_eq!(inc[0].rule, "incident.lane_blocked");
     assert_eq!(
         (inc[0].from_m, inc[0].to_m),
+        (4000.0, 5300.0),
+        "upstream of the station that lost the lane, and a little past it \
+         (drivers leave a blocked lane before they reach the block)"
+    );
+    let mut no_ahead = IncidentConfig::default();
+    no_ahead.clearing.lane_ahead_m = 0.0;
+    let events = run_lanes(100, no_ahead, normal, |st, l, k| {
+        if st == 4 && (40..80).contains(&k) {
+            if l == 0 { 60.0 } else { 2200.0 }
+        } else {
+            lane_normal(st, l, k)
+        }
+    });
+    let inc = incidents(&events);
+    assert_eq!(
+        (inc[0].from_m, inc[0].to_m),
         (4000.0, 5000.0),
-        "upstream of the station that lost the lane"
+        "without the rule"
     );
     assert!(
         inc[0].detected_ms - (T0 + 40 * STEP) <= 240_000,
@@ -537,7 +553,7 @@ fn lane_deficit_table() {
                 };
                 split(3000.0, s, st, l, k)
             },
-            expect: Some(((4000.0, 5000.0), 300)),
+            expect: Some(((4000.0, 5300.0), 300)),
         },
         Case {
             name: "the displaced vehicles stay over down to station 6: raised once, upstream of 4",
@@ -549,7 +565,7 @@ fn lane_deficit_table() {
                 };
                 split(3000.0, s, st, l, k)
             },
-            expect: Some(((4000.0, 5000.0), 300)),
+            expect: Some(((4000.0, 5300.0), 300)),
         },
         Case {
             name: "the deficit is clearer at 5 than at 4 (vehicles drift back late): still placed upstream of 4",
@@ -561,7 +577,7 @@ fn lane_deficit_table() {
                 };
                 split(3000.0, s, st, l, k)
             },
-            expect: Some(((4000.0, 5000.0), 400)),
+            expect: Some(((4000.0, 5300.0), 400)),
         },
         Case {
             name: "shares drift slowly as demand falls (inner lane 34 % → 24 % over an hour): not an incident",
@@ -1537,12 +1553,12 @@ fn the_zone_reaches_up_over_a_starved_station() {
     };
     assert_eq!(
         zone(0),
-        ("incident.lane_blocked", 6000.0, 7000.0),
+        ("incident.lane_blocked", 6000.0, 7300.0),
         "without the rule: downstream of the site"
     );
     assert_eq!(
         zone(IncidentConfig::default().clearing.zone_up_max),
-        ("incident.lane_blocked", 5000.0, 7000.0),
+        ("incident.lane_blocked", 5000.0, 7300.0),
         "from station 4, above the starved station 5"
     );
 }
@@ -1774,4 +1790,38 @@ fn an_alarm_inside_an_open_incidents_zone_is_that_incident() {
     };
     assert_eq!(count(false), 2, "without the rule: a second event");
     assert_eq!(count(true), 1);
+}
+
+/// An incident stays open while a lane at its upstream station still
+/// stands over its loop or counts nothing while the others count, though
+/// the station below no longer starves against it (validation c500-heavy:
+/// both stations fell to one lane's flow, and the clearing ended the
+/// incident a minute after raising it while the block stood 16 min more).
+#[test]
+fn an_incident_stays_open_while_a_lane_above_stays_empty() {
+    // Station 5's lanes 2–3 empty from tick 40 to 89; station 6 starved to
+    // 40 % until tick 54, then at 70 % (as much as lane 1 brings).
+    let f = |st: usize, k: i64| match (st, k) {
+        (5, 40..=89) => (6.0, 95.0, 1500.0),
+        (6, 40..=54) => free(st, k, 1800.0),
+        (6, 55..=89) => free(st, k, 3150.0),
+        _ => normal(st, k),
+    };
+    let lane = |st: usize, l: usize, k: i64| match (st, l, k) {
+        (5, 0, 40..=89) => 1500.0,
+        (5, _, 40..=89) => 0.0,
+        _ => lane_normal(st, l, k),
+    };
+    let end_tick = |enabled: bool| {
+        let mut cfg = IncidentConfig::default();
+        cfg.stopped.enabled = enabled;
+        let events = run_lanes(130, cfg, f, lane);
+        let inc = incidents(&events);
+        assert!(!inc.is_empty(), "{events:?}");
+        (inc[0].end_ms.expect("ended") - T0) / STEP
+    };
+    let early = end_tick(false);
+    let end = end_tick(true);
+    assert!(early < 85, "without the rule it ends at tick {early}");
+    assert!(end >= 90, "ends when the lanes count again: tick {end}");
 }

@@ -94,6 +94,7 @@ fn apply_env(c: &mut IncidentConfig) -> Result<(), String> {
         clearing.zone_up_max,
         clearing.slowed_reach_m,
         clearing.merge_covered,
+        clearing.lane_ahead_m,
         limits.plans_are_causes,
         limits.own_plan_m,
         clearing.mask_flow_ratio,
