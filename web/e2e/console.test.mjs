@@ -73,7 +73,7 @@ before(async () => {
   });
   // A read-only account beside the demo's operator (same database).
   execFileSync(BIN, ["user", "add", "watcher", "--role", "viewer", "--database", dbUrl], {
-    input: "watcher-password-1\n",
+    input: "lookout-Pass-1\n",
   });
   browser = await chromium.launch(LAUNCH);
 });
@@ -207,7 +207,7 @@ test("forecast: a segment's details show its station's forecast band", async () 
 
 test("viewer: the same picture, no decision buttons", async () => {
   const { page, errors } = await newPage();
-  await logIn(page, "watcher", "watcher-password-1");
+  await logIn(page, "watcher", "lookout-Pass-1");
   await page.locator("#tab-proposals").click();
   await page.getByText("只读账户：不能审批").waitFor();
   assert.equal(await page.getByRole("button", { name: "批准" }).count(), 0);
