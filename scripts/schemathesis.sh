@@ -16,10 +16,10 @@ fi
 cargo build --locked -q -p zhilu
 BIN=target/debug/zhilu
 WORK=$(mktemp -d)
-trap 'kill $PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill ${PID:-} 2>/dev/null || true; rm -rf "$WORK"' EXIT
 $BIN gen-day --out "$WORK/day" --stations 16 --from-hour 5 --hours 2 --vehicles 20 >/dev/null 2>&1
 DB="sqlite://$WORK/zhilu.db"
-echo "schemathesis admin pw" | $BIN user add admin --role admin --database "$DB" 2>/dev/null
+echo "fuzz-Root-pw7 zhilu" | $BIN user add admin --role admin --database "$DB" 2>/dev/null
 PORT=$((20000 + RANDOM % 20000))
 $BIN serve --road "$WORK/day/ROAD.toml" --database "$DB" --listen "127.0.0.1:$PORT" >"$WORK/serve.log" 2>&1 &
 PID=$!
@@ -34,7 +34,7 @@ if [[ $up != 1 ]]; then
     exit 1
 fi
 LOGIN=$(curl -s -X POST "http://127.0.0.1:$PORT/api/login" -H 'content-type: application/json' \
-    -d '{"username":"admin","password":"schemathesis admin pw"}')
+    -d '{"username":"admin","password":"fuzz-Root-pw7 zhilu"}')
 TOKEN=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["token"])' "$LOGIN") || {
     echo "schemathesis: login failed: $LOGIN" >&2
     cat "$WORK/serve.log" >&2
