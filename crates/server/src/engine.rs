@@ -522,6 +522,12 @@ impl Engine {
             RowRef::Weather(w) => {
                 if let Some(w) = self.ids.weather(w) {
                     self.brain.weather(&w);
+                    // A reading that changed a fog band decided at its own
+                    // time (the law from the first reading): write, publish
+                    // and send that now, not when the detectors' tick closes.
+                    if self.brain.has_output() {
+                        self.after_tick().await;
+                    }
                 }
             }
             RowRef::Position(p) => {

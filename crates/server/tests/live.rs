@@ -339,6 +339,62 @@ async fn unanswered_proposals_escalate_instead_of_expiring() {
     assert!(text.contains("proposal_unanswered"));
 }
 
+/// The law from the first reading, live: a weather reading that puts a
+/// station in dense fog has its limits sent at once, without waiting for
+/// the detectors' tick to close (the grace here is two minutes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fog_reading_is_acted_on_at_once() {
+    let s = TestServer::start("sqlite", |c| c.ingest.tick_grace_s = 120.0)
+        .await
+        .unwrap();
+    let op = s.login("op").await;
+    let obs = std::fs::read_to_string(s.dir.join("OBS.csv")).unwrap();
+    let (st, a) = s
+        .post_csv(
+            &op,
+            "observations",
+            rows_before(&obs, "2026-11-23T05:05:01"),
+        )
+        .await;
+    assert_eq!(st, 200, "{a}");
+    s.wait_for(&op, "/api/health", 10, |h| {
+        h["last_tick_ms"].as_i64().is_some_and(|t| t > 0)
+    })
+    .await;
+    assert!(
+        !s.get(&op, "/api/actions")
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["command"]["action"] == "speed_limit"),
+        "no fog yet"
+    );
+    let station = &s.road.weather()[0].id;
+    let wx = format!(
+        "time,station,visibility_m,surface_temp_c,air_temp_c,humidity_pct,surface_state\n\
+         2026-11-23T05:05:10+08:00,{station},40,5,5,99,wet\n"
+    );
+    let (st, a) = s.post_csv(&op, "weather", wx).await;
+    assert_eq!(st, 200, "{a}");
+    let actions = s
+        .wait_for(&op, "/api/actions", 5, |v| {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["command"]["action"] == "speed_limit")
+        })
+        .await;
+    for a in actions.as_array().unwrap() {
+        if a["command"]["action"] == "speed_limit" {
+            assert!(
+                a["command"]["value"].as_u64().is_some_and(|v| v <= 60),
+                "{a}"
+            );
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_input_is_answered_with_the_reason() {
     let s = TestServer::start("sqlite", |_| {}).await.unwrap();
