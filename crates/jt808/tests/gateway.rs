@@ -491,3 +491,65 @@ async fn commands_reach_the_terminal_and_return_its_answer() {
         Err(CommandError::NotConnected(_))
     ));
 }
+
+/// One address cannot take every slot (issue 19): past `max_per_ip` its
+/// connections are closed at once, while another address is served.
+#[tokio::test]
+async fn per_address_limit() {
+    let cfg = GatewayConfig {
+        max_per_ip: 2,
+        ..Default::default()
+    };
+    let (h, _registry, _rx) = start(cfg).await;
+    let mut a = authenticated(h.local_addr(), "13300000011", Version::V2013).await;
+    let _b = authenticated(h.local_addr(), "13300000012", Version::V2013).await;
+    let mut c = Terminal::connect(
+        h.local_addr(),
+        Phone::new("13300000013").unwrap(),
+        Version::V2013,
+    )
+    .await
+    .unwrap();
+    assert!(
+        c.wait_closed(T).await,
+        "third connection from one address closed"
+    );
+    assert_eq!(h.stats().refused, 1);
+    assert_eq!(a.heartbeat(T).await.unwrap(), ReplyResult::Ok);
+    // From another loopback address: served.
+    let s = tokio::net::TcpSocket::new_v4().unwrap();
+    s.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let other = s.connect(h.local_addr()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(h.stats().refused, 1);
+    drop(other);
+}
+
+/// A connection that never authenticates is closed after `auth_timeout`,
+/// even though it keeps talking (heartbeats reset only the idle timer).
+#[tokio::test]
+async fn unauthenticated_connection_is_closed() {
+    let cfg = GatewayConfig {
+        auth_timeout: Duration::from_millis(600),
+        ..Default::default()
+    };
+    let (h, _registry, mut rx) = start(cfg).await;
+    let mut t = Terminal::connect(
+        h.local_addr(),
+        Phone::new("13300000021").unwrap(),
+        Version::V2013,
+    )
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        let _ = t.heartbeat(Duration::from_millis(300)).await;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    assert!(t.wait_closed(T).await);
+    let reason = next(&mut rx, |e| match e {
+        GatewayEvent::Disconnected { reason, .. } => Some(reason),
+        _ => None,
+    })
+    .await;
+    assert_eq!(reason, "not authenticated in time");
+}

@@ -227,3 +227,42 @@ pub async fn serve_http(
     }
     let _ = stop_tx.send(true);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The descriptors are shared out below the limit: HTTP first (at
+    /// most half), the gateway what is left, and a reserve.
+    #[test]
+    fn limits_fit_the_descriptor_limit() {
+        let mut cfg = ServerConfig::default();
+        cfg.jt808.listen = "127.0.0.1:0".into();
+        for (fd, http, jt808) in [
+            (Some(20_000), 2_048, 17_696),
+            (Some(1_024), 384, 384),
+            (Some(1_000_000), 2_048, 20_000),
+            (None, 2_048, 20_000),
+        ] {
+            let l = limits(&cfg, fd);
+            assert_eq!((l.http, l.jt808), (http, jt808), "{fd:?}");
+            if let Some(fd) = fd {
+                assert!(l.http as u64 + l.jt808 as u64 + FD_RESERVE <= fd);
+            }
+        }
+        cfg.jt808.listen.clear();
+        assert_eq!(limits(&cfg, Some(20_000)).jt808, 0);
+    }
+
+    #[test]
+    fn per_ip_slots_are_given_back() {
+        let p = PerIp::new(2);
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let a = p.take(ip).unwrap();
+        let _b = p.take(ip).unwrap();
+        assert!(p.take(ip).is_none());
+        assert!(p.take("10.0.0.2".parse().unwrap()).is_some());
+        drop(a);
+        assert!(p.take(ip).is_some());
+    }
+}
