@@ -1441,28 +1441,37 @@ impl IncidentWatch {
                         m.head = (m.head + 1) % LANE_WINDOW;
                         m.llr[m.head] = llr;
                         m.cnt[m.head] = (n, counts_total);
-                        // The largest sum of the newest j intervals, j ≤ window.
-                        let (mut sum, mut best, mut best_j) = (0.0f32, 0.0f32, 0usize);
+                    }
+                    // The largest sum of the newest j intervals, j ≤ window:
+                    // four lanes side by side (each lane's sum adds its own
+                    // intervals in order; the lanes' sums run at once).
+                    for chunk in lanes[range.clone()].chunks_mut(4) {
+                        let mut run = [(0.0f32, 0.0f32, 0usize); 4]; // sum, best, best_j
                         for j in 0..window {
-                            sum += m.llr[(m.head + LANE_WINDOW - j) % LANE_WINDOW];
-                            if sum > best {
-                                (best, best_j) = (sum, j);
+                            for (m, (sum, best, best_j)) in chunk.iter().zip(run.iter_mut()) {
+                                *sum += m.llr[(m.head + LANE_WINDOW - j) % LANE_WINDOW];
+                                if *sum > *best {
+                                    (*best, *best_j) = (*sum, j);
+                                }
                             }
                         }
-                        m.cusum = best;
-                        m.since = now - best_j as i64 * step;
-                        // The share seen matters only once the evidence is there.
-                        if best < lane_h {
-                            m.share_seen = 1.0;
-                            continue;
+                        for (m, &(_, best, best_j)) in chunk.iter_mut().zip(run.iter()) {
+                            m.cusum = best;
+                            m.since = now - best_j as i64 * step;
+                            // The share seen matters only once the evidence is there.
+                            if best < lane_h {
+                                m.share_seen = 1.0;
+                                continue;
+                            }
+                            let p0 = m.normal / normal_sum;
+                            let (mut a, mut b) = (0.0f32, 0.0f32);
+                            for j in 0..=best_j {
+                                let (x, y) = m.cnt[(m.head + LANE_WINDOW - j) % LANE_WINDOW];
+                                a += x;
+                                b += y;
+                            }
+                            m.share_seen = if p0 > 0.0 && b > 0.0 { a / b / p0 } else { 1.0 };
                         }
-                        let (mut a, mut b) = (0.0f32, 0.0f32);
-                        for j in 0..=best_j {
-                            let (x, y) = m.cnt[(m.head + LANE_WINDOW - j) % LANE_WINDOW];
-                            a += x;
-                            b += y;
-                        }
-                        m.share_seen = if p0 > 0.0 && b > 0.0 { a / b / p0 } else { 1.0 };
                     }
                 }
                 // A dead loop counts nothing at all, a chattering one invents
