@@ -626,7 +626,13 @@ impl Quality {
             // Lanes earlier in the station may have just turned faulty: the
             // flow beside this one is what the others still carry.
             let others = self.others_flow(d, li, now_ms);
-            let around = if self.cfg.queue.enabled {
+            // Only a lane counting zero or pinned asks what is around it
+            // (`track_zero_streak`, `locked_on_rule`; neither reads it otherwise).
+            let cfg = &self.cfg;
+            let l = &self.lanes[li];
+            let asks = (l.fresh && l.valid && is_zero(&cfg.zero_flow, &l.reading))
+                || (cfg.locked_on.enabled && l.locked_since != NEVER);
+            let around = if cfg.queue.enabled && asks {
                 self.around(road, stations, pos, li, now_ms)
             } else {
                 Around::default()
