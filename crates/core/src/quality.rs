@@ -353,6 +353,9 @@ const NEVER: i64 = i64::MIN / 4;
 #[derive(Debug, Clone)]
 struct Lane {
     reading: LaneReading,
+    /// `reading.flow_vph()`, computed once per reading (the rules read it
+    /// for every lane beside this one).
+    flow: f32,
     /// Whether `reading` is valid (an invalid reading still proves the lane talks).
     valid: bool,
     /// A reading arrived since the last tick.
@@ -398,14 +401,16 @@ impl Lane {
     }
 
     fn new() -> Lane {
+        let reading = LaneReading {
+            ts_ms: NEVER,
+            interval_ms: 0,
+            volume: 0,
+            speed_kmh: f32::NAN,
+            occupancy_pct: 0.0,
+        };
         Lane {
-            reading: LaneReading {
-                ts_ms: NEVER,
-                interval_ms: 0,
-                volume: 0,
-                speed_kmh: f32::NAN,
-                occupancy_pct: 0.0,
-            },
+            reading,
+            flow: reading.flow_vph(),
             valid: false,
             fresh: false,
             has_reading: false,
@@ -505,6 +510,7 @@ impl Quality {
             speed_kmh: obs.speed_kmh.unwrap_or(f32::NAN),
             occupancy_pct: obs.occupancy_pct,
         };
+        lane.flow = lane.reading.flow_vph();
         lane.valid = obs.valid;
         lane.fresh = true;
         lane.has_reading = true;
@@ -574,7 +580,7 @@ impl Quality {
                     track_reading(&self.cfg, l);
                 }
                 if l.usable(now_ms) {
-                    q += l.reading.flow_vph();
+                    q += l.flow;
                     n += 1;
                 }
             }
@@ -866,7 +872,7 @@ impl Quality {
             }
             let o = &self.lanes[lj];
             if o.usable(now_ms) {
-                q += o.reading.flow_vph();
+                q += o.flow;
                 n += 1;
             }
         }
@@ -940,7 +946,7 @@ fn is_inconsistent(c: &InconsistentRule, l: &Lane) -> bool {
         }
         if has_speed && r.speed_kmh > 0.0 {
             // Effective length L = occupancy × speed / flow (m).
-            let len = r.occupancy_pct / 100.0 * r.speed_kmh * 1000.0 / r.flow_vph();
+            let len = r.occupancy_pct / 100.0 * r.speed_kmh * 1000.0 / l.flow;
             if len < c.vehicle_length_m.0 || len > c.vehicle_length_m.1 {
                 return true;
             }
@@ -995,14 +1001,14 @@ fn track_reading(cfg: &QualityConfig, l: &mut Lane) {
     // occupancy and 96 km/h the interval before it pinned the loop).
     let stood = r.volume > 0
         && r.speed_kmh.is_finite()
-        && r.occupancy_pct / 100.0 * r.speed_kmh * 1000.0 / r.flow_vph()
+        && r.occupancy_pct / 100.0 * r.speed_kmh * 1000.0 / l.flow
             > cfg.inconsistent.vehicle_length_m.1;
     l.prev_queue = l.queue_now || stood;
     let alpha = (r.interval_ms as f32 / (cfg.queue.smoothing_s as f32 * 1000.0)).min(1.0);
     l.flow_smooth = if l.flow_smooth.is_finite() {
-        l.flow_smooth + alpha * (r.flow_vph() - l.flow_smooth)
+        l.flow_smooth + alpha * (l.flow - l.flow_smooth)
     } else {
-        r.flow_vph()
+        l.flow
     };
     if !is_zero(&cfg.zero_flow, &r) {
         l.zero_since = NEVER;
@@ -1063,7 +1069,7 @@ fn learn_share(c: &ZeroFlowRule, l: &mut Lane, others: f32, now_ms: i64) {
     if !(l.fresh && l.valid && l.active == 0 && others.is_finite() && others >= 1.0) || zero_long {
         return;
     }
-    let ratio = (l.reading.flow_vph() / others).min(3.0);
+    let ratio = (l.flow / others).min(3.0);
     l.share = if l.share.is_finite() {
         let alpha = (l.reading.interval_ms as f32 / (c.share_s as f32 * 1000.0)).min(1.0);
         l.share + alpha * (ratio - l.share)
