@@ -1400,17 +1400,23 @@ impl IncidentWatch {
                 let total: f32 = range.clone().map(|l| lanes[l].short).sum();
                 // Compare with the neighbours now (not with a lagging normal):
                 // a dead loop loses its lane's vehicles, a blocked lane moves them.
-                let nb: Vec<f32> = [k.checked_sub(1), Some(k + 1)]
+                // (The mean of the one or two neighbours that carry traffic,
+                // without collecting them: 0 + a = a exactly for a > 0.)
+                let (mut nb_sum, mut nb_n) = (0.0f32, 0u32);
+                for m in [k.checked_sub(1), Some(k + 1)]
                     .into_iter()
                     .flatten()
                     .filter_map(|j| mems.get(j))
-                    .map(|m| m.short_flow)
-                    .filter(|f| *f > 0.0)
-                    .collect();
-                let normal_total = if nb.is_empty() {
+                {
+                    if m.short_flow > 0.0 {
+                        nb_sum += m.short_flow;
+                        nb_n += 1;
+                    }
+                }
+                let normal_total = if nb_n == 0 {
                     mems[k].normal_flow
                 } else {
-                    nb.iter().sum::<f32>() / nb.len() as f32
+                    nb_sum / nb_n as f32
                 };
                 // Lane shares mean something only in free flow at the station
                 // (in a queue every lane crawls, and lanes swap vehicles).
