@@ -356,6 +356,8 @@ struct Lane {
     /// `reading.flow_vph()`, computed once per reading (the rules read it
     /// for every lane beside this one).
     flow: f32,
+    /// `chatter_max` for the interval (ms) it was computed for.
+    chatter_max: (i64, f32),
     /// Whether `reading` is valid (an invalid reading still proves the lane talks).
     valid: bool,
     /// A reading arrived since the last tick.
@@ -411,6 +413,7 @@ impl Lane {
         Lane {
             reading,
             flow: reading.flow_vph(),
+            chatter_max: (-1, f32::NAN),
             valid: false,
             fresh: false,
             has_reading: false,
@@ -926,14 +929,21 @@ const NO: Verdict = Verdict {
     since: NEVER,
 };
 
-/// Whether a reading is impossible in itself (`inconsistent`'s checks).
+/// The most vehicles a loop can count in an interval of `interval_ms`
+/// (`InconsistentRule::chatter_per_30s`, rounded to the nearest count).
+fn chatter_max(c: &InconsistentRule, interval_ms: i64) -> f32 {
+    let interval_s = interval_ms as f32 / 1000.0;
+    c.chatter_per_30s * interval_s / 30.0 + 0.5
+}
+
+/// Whether a reading is impossible in itself (`inconsistent`'s checks; the
+/// lane's `chatter_max` is that of its reading's interval).
 fn is_inconsistent(c: &InconsistentRule, l: &Lane) -> bool {
     if !l.valid {
         return true;
     }
     let r = &l.reading;
-    let interval_s = r.interval_ms as f32 / 1000.0;
-    if r.volume as f32 > c.chatter_per_30s * interval_s / 30.0 + 0.5 {
+    if r.volume as f32 > l.chatter_max.1 {
         return true;
     }
     let has_speed = r.speed_kmh.is_finite();
@@ -959,6 +969,10 @@ fn is_inconsistent(c: &InconsistentRule, l: &Lane) -> bool {
 /// window, the repeated triple, pinned occupancy, and (breaking only; the
 /// streak starts in [`track_zero_streak`]) the zero count.
 fn track_reading(cfg: &QualityConfig, l: &mut Lane) {
+    if l.chatter_max.0 != l.reading.interval_ms {
+        let ms = l.reading.interval_ms;
+        l.chatter_max = (ms, chatter_max(&cfg.inconsistent, ms));
+    }
     let incons = is_inconsistent(&cfg.inconsistent, l);
     let r = l.reading;
     let start = r.ts_ms - r.interval_ms;
