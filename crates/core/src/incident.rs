@@ -692,19 +692,26 @@ fn smooth(m: &StationMem, t: Tick) -> Option<Smoothed> {
     if m.last_flow.is_nan() {
         return None;
     }
-    let mean = |win: i64, f: fn(&(i64, f32, f32, f32)) -> f32| {
-        let (mut sum, mut n) = (0.0f32, 0u32);
-        for r in m.recent.iter().filter(|r| t.now - r.0 < win) {
-            sum += f(r);
-            n += 1;
-        }
-        sum / n.max(1) as f32
-    };
     let occ_win = t.step.max(60_000 - t.step + 1);
+    let flow_win = 90_000.max(t.step * 2);
+    // One pass: each mean adds its samples in the same order.
+    let (mut occ, mut kmh, mut n_occ) = (0.0f32, 0.0f32, 0u32);
+    let (mut flow, mut n_flow) = (0.0f32, 0u32);
+    for r in &m.recent {
+        if t.now - r.0 < occ_win {
+            occ += r.1;
+            kmh += r.2;
+            n_occ += 1;
+        }
+        if t.now - r.0 < flow_win {
+            flow += r.3;
+            n_flow += 1;
+        }
+    }
     Some(Smoothed {
-        occ: mean(occ_win, |r| r.1),
-        kmh: mean(occ_win, |r| r.2),
-        flow: mean(90_000.max(t.step * 2), |r| r.3),
+        occ: occ / n_occ.max(1) as f32,
+        kmh: kmh / n_occ.max(1) as f32,
+        flow: flow / n_flow.max(1) as f32,
     })
 }
 
@@ -960,6 +967,9 @@ pub struct IncidentWatch {
     /// Per corridor lane: since when it has stood still over its loop
     /// (counting nothing at full occupancy), 0 when it does not.
     stopped_since: Vec<i64>,
+    /// Scratch for one carriageway's tick: each station's recent means
+    /// ([`smooth`]), computed once and read by `block_above` and the pairs.
+    smoothed: Vec<Option<Smoothed>>,
 }
 
 impl IncidentWatch {
@@ -981,6 +991,7 @@ impl IncidentWatch {
             closed_at: Vec::new(),
             lane_raw: Vec::new(),
             stopped_since: Vec::new(),
+            smoothed: Vec::new(),
         }
     }
 
@@ -1126,6 +1137,9 @@ impl IncidentWatch {
         for (di, d) in state.directions.iter().enumerate() {
             let lane_h = self.lane_threshold(road, d, &probes_now);
             self.update_stations(road, di, d, t);
+            self.smoothed.clear();
+            self.smoothed
+                .extend(self.stations[di].iter().map(|m| smooth(m, t)));
             if self.lanes.len() != lane_flow.len() {
                 self.lanes = vec![LaneMem::default(); lane_flow.len()];
             }
@@ -1386,17 +1400,23 @@ impl IncidentWatch {
                 let total: f32 = range.clone().map(|l| lanes[l].short).sum();
                 // Compare with the neighbours now (not with a lagging normal):
                 // a dead loop loses its lane's vehicles, a blocked lane moves them.
-                let nb: Vec<f32> = [k.checked_sub(1), Some(k + 1)]
+                // (The mean of the one or two neighbours that carry traffic,
+                // without collecting them: 0 + a = a exactly for a > 0.)
+                let (mut nb_sum, mut nb_n) = (0.0f32, 0u32);
+                for m in [k.checked_sub(1), Some(k + 1)]
                     .into_iter()
                     .flatten()
                     .filter_map(|j| mems.get(j))
-                    .map(|m| m.short_flow)
-                    .filter(|f| *f > 0.0)
-                    .collect();
-                let normal_total = if nb.is_empty() {
+                {
+                    if m.short_flow > 0.0 {
+                        nb_sum += m.short_flow;
+                        nb_n += 1;
+                    }
+                }
+                let normal_total = if nb_n == 0 {
                     mems[k].normal_flow
                 } else {
-                    nb.iter().sum::<f32>() / nb.len() as f32
+                    nb_sum / nb_n as f32
                 };
                 // Lane shares mean something only in free flow at the station
                 // (in a queue every lane crawls, and lanes swap vehicles).
@@ -1427,28 +1447,37 @@ impl IncidentWatch {
                         m.head = (m.head + 1) % LANE_WINDOW;
                         m.llr[m.head] = llr;
                         m.cnt[m.head] = (n, counts_total);
-                        // The largest sum of the newest j intervals, j ≤ window.
-                        let (mut sum, mut best, mut best_j) = (0.0f32, 0.0f32, 0usize);
+                    }
+                    // The largest sum of the newest j intervals, j ≤ window:
+                    // four lanes side by side (each lane's sum adds its own
+                    // intervals in order; the lanes' sums run at once).
+                    for chunk in lanes[range.clone()].chunks_mut(4) {
+                        let mut run = [(0.0f32, 0.0f32, 0usize); 4]; // sum, best, best_j
                         for j in 0..window {
-                            sum += m.llr[(m.head + LANE_WINDOW - j) % LANE_WINDOW];
-                            if sum > best {
-                                (best, best_j) = (sum, j);
+                            for (m, (sum, best, best_j)) in chunk.iter().zip(run.iter_mut()) {
+                                *sum += m.llr[(m.head + LANE_WINDOW - j) % LANE_WINDOW];
+                                if *sum > *best {
+                                    (*best, *best_j) = (*sum, j);
+                                }
                             }
                         }
-                        m.cusum = best;
-                        m.since = now - best_j as i64 * step;
-                        // The share seen matters only once the evidence is there.
-                        if best < lane_h {
-                            m.share_seen = 1.0;
-                            continue;
+                        for (m, &(_, best, best_j)) in chunk.iter_mut().zip(run.iter()) {
+                            m.cusum = best;
+                            m.since = now - best_j as i64 * step;
+                            // The share seen matters only once the evidence is there.
+                            if best < lane_h {
+                                m.share_seen = 1.0;
+                                continue;
+                            }
+                            let p0 = m.normal / normal_sum;
+                            let (mut a, mut b) = (0.0f32, 0.0f32);
+                            for j in 0..=best_j {
+                                let (x, y) = m.cnt[(m.head + LANE_WINDOW - j) % LANE_WINDOW];
+                                a += x;
+                                b += y;
+                            }
+                            m.share_seen = if p0 > 0.0 && b > 0.0 { a / b / p0 } else { 1.0 };
                         }
-                        let (mut a, mut b) = (0.0f32, 0.0f32);
-                        for j in 0..=best_j {
-                            let (x, y) = m.cnt[(m.head + LANE_WINDOW - j) % LANE_WINDOW];
-                            a += x;
-                            b += y;
-                        }
-                        m.share_seen = if p0 > 0.0 && b > 0.0 { a / b / p0 } else { 1.0 };
                     }
                 }
                 // A dead loop counts nothing at all, a chattering one invents
@@ -1617,8 +1646,9 @@ impl IncidentWatch {
         let flow_h = t.flow_h();
         self.stations[di]
             .iter()
-            .map(|m| {
-                let Some(x) = smooth(m, t) else {
+            .zip(&self.smoothed)
+            .map(|(m, x)| {
+                let Some(x) = *x else {
                     return Above::No;
                 };
                 if m.n_normal < cfg.normal.warmup_ticks {
@@ -1673,7 +1703,7 @@ impl IncidentWatch {
     ) -> Option<PairSignals> {
         let cfg = &self.cfg;
         let (mu, md) = (&self.stations[di][p], &self.stations[di][p + 1]);
-        let (u, dn) = (smooth(mu, t)?, smooth(md, t)?);
+        let (u, dn) = (self.smoothed[p]?, self.smoothed[p + 1]?);
         let warm = md.n_normal >= cfg.normal.warmup_ticks;
         // Under a lowered limit drivers go slow on purpose: the upstream
         // station is queued only well below that limit.

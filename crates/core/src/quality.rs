@@ -353,6 +353,11 @@ const NEVER: i64 = i64::MIN / 4;
 #[derive(Debug, Clone)]
 struct Lane {
     reading: LaneReading,
+    /// `reading.flow_vph()`, computed once per reading (the rules read it
+    /// for every lane beside this one).
+    flow: f32,
+    /// `chatter_max` for the interval (ms) it was computed for.
+    chatter_max: (i64, f32),
     /// Whether `reading` is valid (an invalid reading still proves the lane talks).
     valid: bool,
     /// A reading arrived since the last tick.
@@ -398,14 +403,17 @@ impl Lane {
     }
 
     fn new() -> Lane {
+        let reading = LaneReading {
+            ts_ms: NEVER,
+            interval_ms: 0,
+            volume: 0,
+            speed_kmh: f32::NAN,
+            occupancy_pct: 0.0,
+        };
         Lane {
-            reading: LaneReading {
-                ts_ms: NEVER,
-                interval_ms: 0,
-                volume: 0,
-                speed_kmh: f32::NAN,
-                occupancy_pct: 0.0,
-            },
+            reading,
+            flow: reading.flow_vph(),
+            chatter_max: (-1, f32::NAN),
             valid: false,
             fresh: false,
             has_reading: false,
@@ -505,6 +513,7 @@ impl Quality {
             speed_kmh: obs.speed_kmh.unwrap_or(f32::NAN),
             occupancy_pct: obs.occupancy_pct,
         };
+        lane.flow = lane.reading.flow_vph();
         lane.valid = obs.valid;
         lane.fresh = true;
         lane.has_reading = true;
@@ -574,7 +583,7 @@ impl Quality {
                     track_reading(&self.cfg, l);
                 }
                 if l.usable(now_ms) {
-                    q += l.reading.flow_vph();
+                    q += l.flow;
                     n += 1;
                 }
             }
@@ -626,7 +635,13 @@ impl Quality {
             // Lanes earlier in the station may have just turned faulty: the
             // flow beside this one is what the others still carry.
             let others = self.others_flow(d, li, now_ms);
-            let around = if self.cfg.queue.enabled {
+            // Only a lane counting zero or pinned asks what is around it
+            // (`track_zero_streak`, `locked_on_rule`; neither reads it otherwise).
+            let cfg = &self.cfg;
+            let l = &self.lanes[li];
+            let asks = (l.fresh && l.valid && is_zero(&cfg.zero_flow, &l.reading))
+                || (cfg.locked_on.enabled && l.locked_since != NEVER);
+            let around = if cfg.queue.enabled && asks {
                 self.around(road, stations, pos, li, now_ms)
             } else {
                 Around::default()
@@ -860,7 +875,7 @@ impl Quality {
             }
             let o = &self.lanes[lj];
             if o.usable(now_ms) {
-                q += o.reading.flow_vph();
+                q += o.flow;
                 n += 1;
             }
         }
@@ -914,14 +929,21 @@ const NO: Verdict = Verdict {
     since: NEVER,
 };
 
-/// Whether a reading is impossible in itself (`inconsistent`'s checks).
+/// The most vehicles a loop can count in an interval of `interval_ms`
+/// (`InconsistentRule::chatter_per_30s`, rounded to the nearest count).
+fn chatter_max(c: &InconsistentRule, interval_ms: i64) -> f32 {
+    let interval_s = interval_ms as f32 / 1000.0;
+    c.chatter_per_30s * interval_s / 30.0 + 0.5
+}
+
+/// Whether a reading is impossible in itself (`inconsistent`'s checks; the
+/// lane's `chatter_max` is that of its reading's interval).
 fn is_inconsistent(c: &InconsistentRule, l: &Lane) -> bool {
     if !l.valid {
         return true;
     }
     let r = &l.reading;
-    let interval_s = r.interval_ms as f32 / 1000.0;
-    if r.volume as f32 > c.chatter_per_30s * interval_s / 30.0 + 0.5 {
+    if r.volume as f32 > l.chatter_max.1 {
         return true;
     }
     let has_speed = r.speed_kmh.is_finite();
@@ -934,7 +956,7 @@ fn is_inconsistent(c: &InconsistentRule, l: &Lane) -> bool {
         }
         if has_speed && r.speed_kmh > 0.0 {
             // Effective length L = occupancy × speed / flow (m).
-            let len = r.occupancy_pct / 100.0 * r.speed_kmh * 1000.0 / r.flow_vph();
+            let len = r.occupancy_pct / 100.0 * r.speed_kmh * 1000.0 / l.flow;
             if len < c.vehicle_length_m.0 || len > c.vehicle_length_m.1 {
                 return true;
             }
@@ -947,6 +969,10 @@ fn is_inconsistent(c: &InconsistentRule, l: &Lane) -> bool {
 /// window, the repeated triple, pinned occupancy, and (breaking only; the
 /// streak starts in [`track_zero_streak`]) the zero count.
 fn track_reading(cfg: &QualityConfig, l: &mut Lane) {
+    if l.chatter_max.0 != l.reading.interval_ms {
+        let ms = l.reading.interval_ms;
+        l.chatter_max = (ms, chatter_max(&cfg.inconsistent, ms));
+    }
     let incons = is_inconsistent(&cfg.inconsistent, l);
     let r = l.reading;
     let start = r.ts_ms - r.interval_ms;
@@ -989,14 +1015,14 @@ fn track_reading(cfg: &QualityConfig, l: &mut Lane) {
     // occupancy and 96 km/h the interval before it pinned the loop).
     let stood = r.volume > 0
         && r.speed_kmh.is_finite()
-        && r.occupancy_pct / 100.0 * r.speed_kmh * 1000.0 / r.flow_vph()
+        && r.occupancy_pct / 100.0 * r.speed_kmh * 1000.0 / l.flow
             > cfg.inconsistent.vehicle_length_m.1;
     l.prev_queue = l.queue_now || stood;
     let alpha = (r.interval_ms as f32 / (cfg.queue.smoothing_s as f32 * 1000.0)).min(1.0);
     l.flow_smooth = if l.flow_smooth.is_finite() {
-        l.flow_smooth + alpha * (r.flow_vph() - l.flow_smooth)
+        l.flow_smooth + alpha * (l.flow - l.flow_smooth)
     } else {
-        r.flow_vph()
+        l.flow
     };
     if !is_zero(&cfg.zero_flow, &r) {
         l.zero_since = NEVER;
@@ -1057,7 +1083,7 @@ fn learn_share(c: &ZeroFlowRule, l: &mut Lane, others: f32, now_ms: i64) {
     if !(l.fresh && l.valid && l.active == 0 && others.is_finite() && others >= 1.0) || zero_long {
         return;
     }
-    let ratio = (l.reading.flow_vph() / others).min(3.0);
+    let ratio = (l.flow / others).min(3.0);
     l.share = if l.share.is_finite() {
         let alpha = (l.reading.interval_ms as f32 / (c.share_s as f32 * 1000.0)).min(1.0);
         l.share + alpha * (ratio - l.share)

@@ -170,6 +170,10 @@ pub struct StateEstimator {
     last_tick_ms: i64,
     free_speed_kmh: f32,
     state: CorridorState,
+    /// Scratch for [`Self::update`]: per tick offset `ago`, where that
+    /// tick's samples start in a direction's history (one entry per tick
+    /// of history, reused every tick).
+    ago_base: Vec<usize>,
 }
 
 impl StateEstimator {
@@ -277,6 +281,7 @@ impl StateEstimator {
                 ts_ms: 0,
                 directions,
             },
+            ago_base: vec![0; hist],
         }
     }
 
@@ -334,13 +339,16 @@ impl StateEstimator {
             }
             let slot = (self.tick_no % hist as u64) as usize;
             k.history[slot * n..(slot + 1) * n].copy_from_slice(&dstate.samples);
+            // Where the samples of `ago` ticks back start (no division per term).
+            for (ago, base) in self.ago_base.iter_mut().enumerate() {
+                *base = ((self.tick_no + hist as u64 - ago as u64) % hist as u64) as usize * n;
+            }
             let n_cells = k.cell_start.len() - 1;
             for c in 0..n_cells {
                 let (a, b) = (k.cell_start[c] as usize, k.cell_start[c + 1] as usize);
                 let mut acc = [0.0f32; 8]; // wf, vf, qf, kf, wc, vc, qc, kc
                 for t in &k.terms[a..b] {
-                    let hs = ((self.tick_no + hist as u64 - t.ago as u64) % hist as u64) as usize;
-                    let s = &k.history[hs * n + t.station as usize];
+                    let s = &k.history[self.ago_base[t.ago as usize] + t.station as usize];
                     if !s.valid {
                         continue;
                     }
