@@ -195,6 +195,24 @@ struct Carry {
     dispatch: Vec<(ActionRow, Action)>,
 }
 
+/// Ends an event row the server makes itself (a terminal alarm, a source's
+/// clock) at `end_ms`: its JSON gets `end`; returns the change to record
+/// (dated `at_ms`).
+fn end_row(row: &mut EventRow, end_ms: i64, at_ms: i64, now: i64, tz: i32) -> EventChangeRow {
+    row.end_ms = Some(end_ms);
+    let mut v: Value = serde_json::from_str(&row.json).unwrap_or(Value::Null);
+    v["end"] = Value::from(zhilu_io::jsonl::format_time(end_ms, tz));
+    row.json = v.to_string();
+    row.updated_wall_ms = now;
+    EventChangeRow {
+        event_id: row.id.clone(),
+        change: "ended".into(),
+        at_ms,
+        wall_ms: now,
+        json: row.json.clone(),
+    }
+}
+
 /// Identity of an event across a restart: kind, carriageway, rule, first
 /// evidence and the data time it was raised.
 fn event_key(e: &Event, ids: &Ids) -> (String, String) {
@@ -647,18 +665,10 @@ impl Engine {
             .collect();
         for k in back {
             if let Some(mut row) = self.clock_events.remove(&k) {
-                row.end_ms = Some(tick_ms.max(row.start_ms));
-                let mut v: Value = serde_json::from_str(&row.json).unwrap_or(Value::Null);
-                v["end"] = Value::from(t(tick_ms.max(row.start_ms)));
-                row.json = v.to_string();
-                row.updated_wall_ms = now;
-                commit.changes.push(EventChangeRow {
-                    event_id: row.id.clone(),
-                    change: "ended".into(),
-                    at_ms: tick_ms,
-                    wall_ms: now,
-                    json: row.json.clone(),
-                });
+                let end = tick_ms.max(row.start_ms);
+                commit
+                    .changes
+                    .push(end_row(&mut row, end, tick_ms, now, tz));
                 commit.events.push(row);
             }
         }
@@ -1440,18 +1450,10 @@ impl Engine {
                     .increment(1);
             } else if (cleared & mask != 0 || bits & mask == 0) && raised & mask == 0 {
                 if let Some(mut row) = self.alarms.remove(&key) {
-                    row.end_ms = Some(time_ms);
-                    let mut v: Value = serde_json::from_str(&row.json).unwrap_or(Value::Null);
-                    v["end"] = Value::from(t(time_ms));
-                    row.json = v.to_string();
-                    row.updated_wall_ms = now;
-                    commit.changes.push(EventChangeRow {
-                        event_id: row.id.clone(),
-                        change: "ended".into(),
-                        at_ms: time_ms,
-                        wall_ms: now,
-                        json: row.json.clone(),
-                    });
+                    let tz = self.road.tz_offset_s();
+                    commit
+                        .changes
+                        .push(end_row(&mut row, time_ms, time_ms, now, tz));
                     commit.events.push(row);
                 }
             }
