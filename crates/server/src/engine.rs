@@ -213,6 +213,14 @@ fn end_row(row: &mut EventRow, end_ms: i64, at_ms: i64, now: i64, tz: i32) -> Ev
     }
 }
 
+/// Why the engine writes the brain's outputs: a tick closed, or a reading
+/// decided between ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Drain {
+    Tick,
+    Reading,
+}
+
 /// Identity of an event across a restart: kind, carriageway, rule, first
 /// evidence and the data time it was raised.
 fn event_key(e: &Event, ids: &Ids) -> (String, String) {
@@ -544,7 +552,7 @@ impl Engine {
                     // time (the law from the first reading): write, publish
                     // and send that now, not when the detectors' tick closes.
                     if self.brain.has_output() {
-                        self.after_tick().await;
+                        self.after_tick(Drain::Reading).await;
                     }
                 }
             }
@@ -563,7 +571,7 @@ impl Engine {
             }
         }
         if self.brain.stats().ticks != self.ticks_seen {
-            self.after_tick().await;
+            self.after_tick(Drain::Tick).await;
         }
         // Every lane has reported: close the tick now rather than wait
         // for the next one.
@@ -573,7 +581,7 @@ impl Engine {
         {
             self.tick_rows = 0;
             self.tick_started = None;
-            self.after_tick().await;
+            self.after_tick(Drain::Tick).await;
         }
     }
 
@@ -583,7 +591,7 @@ impl Engine {
         if self.tick_started.is_some_and(|t| t.elapsed() >= grace) && self.brain.close_open_tick() {
             self.tick_rows = 0;
             self.tick_started = None;
-            self.after_tick().await;
+            self.after_tick(Drain::Tick).await;
         }
         // Positions without detector ticks (a JT/T 808-only corridor)
         // still reach the console, once a second.
@@ -695,9 +703,12 @@ impl Engine {
         }
     }
 
-    /// Everything after a closed tick: diff events, decide modes, write,
-    /// publish, dispatch.
-    async fn after_tick(&mut self) {
+    /// Everything after a closed tick — or after a reading that decided
+    /// between ticks (`Drain::Reading`: a fog band changed at a weather
+    /// row): diff events, decide modes, write, publish, dispatch. Only a
+    /// closed tick counts as a tick and carries the corridor state.
+    async fn after_tick(&mut self, drain: Drain) {
+        let closed = drain == Drain::Tick;
         self.ticks_seen = self.brain.stats().ticks;
         let tick_ms = self.brain.state().map(|s| s.ts_ms).unwrap_or_default();
         let out = self.brain.drain();
@@ -729,7 +740,10 @@ impl Engine {
                 for e in &out.events {
                     self.events.remove(&e.seq);
                 }
-                self.publish_snapshot(tick_ms, false);
+                if closed {
+                    let state = self.state_json();
+                    self.publish_snapshot(tick_ms, state, false);
+                }
                 return;
             }
             if let Err(e) = self.finish_resume(until).await {
@@ -905,10 +919,11 @@ impl Engine {
             }
             commit.actions.push(row);
         }
-        let snap_due = self
-            .ticks_seen
-            .is_multiple_of(self.cfg.storage.snapshot_every_ticks as u64);
-        let state = self.state_json();
+        let snap_due = closed
+            && self
+                .ticks_seen
+                .is_multiple_of(self.cfg.storage.snapshot_every_ticks as u64);
+        let state = if closed { self.state_json() } else { None };
         if snap_due {
             commit.state_json = state.as_ref().map(Value::to_string);
         }
@@ -949,22 +964,30 @@ impl Engine {
             }
         };
         metrics::histogram!("zhilu_tick_commit_seconds").record(started.elapsed().as_secs_f64());
-        metrics::counter!("zhilu_ticks_total").increment(1);
-        self.health.tick_closed(wall_ms(), committed);
+        if closed {
+            metrics::counter!("zhilu_ticks_total").increment(1);
+            self.health.tick_closed(wall_ms(), committed);
+        } else if committed {
+            self.health.commit_ok(wall_ms());
+        }
         if !committed {
             self.carry = Some(Carry {
                 commit,
                 published,
                 dispatch,
             });
-            self.publish_snapshot(tick_ms, false);
+            if closed {
+                self.publish_snapshot(tick_ms, state, false);
+            }
             return;
         }
         for (k, data) in published {
             self.hub.publish(k, data);
         }
-        self.publish_snapshot(tick_ms, true);
-        self.publish_vehicles();
+        if closed {
+            self.publish_snapshot(tick_ms, state, true);
+            self.publish_vehicles();
+        }
         for (row, a) in dispatch {
             let cause = row
                 .event_id
@@ -1235,8 +1258,9 @@ impl Engine {
         }))
     }
 
-    fn publish_snapshot(&mut self, tick_ms: i64, publish: bool) {
-        let state = self.state_json();
+    /// Puts a closed tick's corridor state (from [`Engine::state_json`]) in
+    /// the shared snapshot, and on the stream when `publish`.
+    fn publish_snapshot(&mut self, tick_ms: i64, state: Option<Value>, publish: bool) {
         if publish && let Some(s) = &state {
             self.hub.publish(StreamKind::State, s.to_string());
         }
