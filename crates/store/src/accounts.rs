@@ -57,34 +57,47 @@ impl Store {
     /// Replaces an account's password hash; an unknown name is
     /// [`StoreError::NotFound`].
     pub async fn set_password(&self, name: &str, pw_hash: &str) -> Result<()> {
-        const OP: &str = "set_password";
-        let n = on_pool!(self, p => {
-            sqlx::query("UPDATE users SET pw_hash = $1 WHERE name = $2")
-                .bind(pw_hash)
-                .bind(name)
-                .execute(p)
-                .await
-                .map(|r| r.rows_affected())
-        })
-        .map_err(db(OP, "users"))?;
-        found(OP, name, n)
+        self.set_user_text(
+            "set_password",
+            "UPDATE users SET pw_hash = $1 WHERE name = $2",
+            name,
+            pw_hash,
+        )
+        .await
     }
 
     /// Changes an account's role (its sessions carry the new role at once:
     /// the role is read from the account). An unknown name is
     /// [`StoreError::NotFound`].
     pub async fn set_user_role(&self, name: &str, role: &str) -> Result<()> {
-        const OP: &str = "set_user_role";
+        self.set_user_text(
+            "set_user_role",
+            "UPDATE users SET role = $1 WHERE name = $2",
+            name,
+            role,
+        )
+        .await
+    }
+
+    /// Runs `sql` (`UPDATE users SET <column> = $1 WHERE name = $2`) with a
+    /// text value; an unknown name is [`StoreError::NotFound`].
+    async fn set_user_text(
+        &self,
+        op: &'static str,
+        sql: &'static str,
+        name: &str,
+        value: &str,
+    ) -> Result<()> {
         let n = on_pool!(self, p => {
-            sqlx::query("UPDATE users SET role = $1 WHERE name = $2")
-                .bind(role)
+            sqlx::query(sql)
+                .bind(value)
                 .bind(name)
                 .execute(p)
                 .await
                 .map(|r| r.rows_affected())
         })
-        .map_err(db(OP, "users"))?;
-        found(OP, name, n)
+        .map_err(db(op, "users"))?;
+        found(op, name, n)
     }
 
     /// Disables (or re-enables) an account; a disabled account's sessions
