@@ -36,6 +36,7 @@ mod output;
 mod scenario;
 mod sim;
 mod truth;
+mod twin;
 mod weather;
 
 pub use day::{DaySummary, write_day, write_day_with};
@@ -51,6 +52,10 @@ pub use scenario::{
 };
 pub use sim::{CellState, Command, EntryState, FogLightMode, Sim, SimConfig};
 pub use truth::TruthRecord;
+pub use twin::{
+    Band, FogZone, LaneBlock, PlanOutcome, QueueSample, RunFigures, SegmentEstimate, TimeSpace,
+    Twin, TwinConfig, TwinError, TwinPlan, TwinStart,
+};
 pub use weather::{SurfaceState, WeatherSample};
 
 /// Why a simulation could not be built, commanded or written.

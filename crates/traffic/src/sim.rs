@@ -424,7 +424,7 @@ fn poisson(rng: &mut fastrand::Rng, mean: f64) -> u32 {
 }
 
 /// Priority merge (Daganzo): mainline demand `dm`, ramp demand `dr`, supply `r`.
-fn merge(dm: f64, dr: f64, r: f64, main_share: f64) -> (f64, f64) {
+pub(crate) fn merge(dm: f64, dr: f64, r: f64, main_share: f64) -> (f64, f64) {
     if dm + dr <= r {
         return (dm, dr);
     }
