@@ -253,6 +253,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(user_change))
         .routes(routes!(quarantine))
         .routes(routes!(metrics_text))
+        .merge(crate::whatif::router())
         .with_state(state.clone())
         .split_for_parts();
     let doc = Arc::new(doc.to_json().unwrap_or_else(|_| "{}".into()));

@@ -48,6 +48,13 @@ async fn every_endpoint_times_every_role() {
         (Method::GET, "/api/stream", None, None, Need::Viewer),
         (
             Method::POST,
+            "/api/whatif",
+            Some(json!({"horizon_min": 10})),
+            None,
+            Need::Viewer,
+        ),
+        (
+            Method::POST,
             "/api/ingest/observations",
             None,
             Some(obs),

@@ -408,6 +408,8 @@ struct Resolved {
     free_ref: Vec<Vec<f64>>,
     /// Sight-distance speed per cell (km/h; infinite when clear).
     sight: Vec<Vec<f64>>,
+    /// Speed the compliant drivers keep in free flow (km/h).
+    kept: Vec<Vec<f64>>,
     /// Entry rates (veh/h) per carriageway and entry; 0 = closed.
     ramp_rate: Vec<Vec<f64>>,
     entries_closed: Vec<(String, Direction)>,
@@ -698,6 +700,7 @@ impl Twin {
         let mut fd = Vec::new();
         let mut free_ref = Vec::new();
         let mut sight = Vec::new();
+        let mut kept = Vec::new();
         for (ci, lay) in self.cws.iter().enumerate() {
             let n = lay.n();
             let mut blocked = pre.blocked[ci].clone();
@@ -709,24 +712,27 @@ impl Twin {
             let mut f = Vec::with_capacity(n);
             let mut r = Vec::with_capacity(n);
             let mut s = Vec::with_capacity(n);
+            let mut kp = Vec::with_capacity(n);
             for k in 0..n {
                 let free = self.posted_free * if lay.tunnel[k] { 0.92 } else { 1.0 };
-                let mut v = free;
-                if let Some(lim) = lay.sign[k].and_then(|i| sign_limit[i as usize]) {
-                    let lim = f64::from(lim);
-                    if lim < v {
-                        v = lim + (1.0 - cfg.compliance) * (v - lim);
-                    }
-                }
                 let vis = pre.visibility[ci][k];
                 let vs = if vis.is_finite() {
                     cfg.sight_speed_kmh(vis)
                 } else {
                     f64::INFINITY
                 };
-                if vs < v {
-                    v -= cfg.fog_self_slowing * (v - vs);
+                // Everyone slows a little in fog by themselves; the
+                // compliant share then keeps to a lower limit, the rest
+                // keeps its own speed.
+                let mut own = free;
+                if vs < own {
+                    own -= cfg.fog_self_slowing * (own - vs);
                 }
+                let mut kept = own;
+                if let Some(lim) = lay.sign[k].and_then(|i| sign_limit[i as usize]) {
+                    kept = kept.min(f64::from(lim));
+                }
+                let v = kept + (1.0 - cfg.compliance) * (own - kept);
                 let mut kappa = if lay.tunnel[k] { 0.95 } else { 1.0 };
                 let lanes = lay.lanes[k];
                 if blocked[k] >= lanes {
@@ -738,16 +744,19 @@ impl Twin {
                 f.push(CellFd::new(&p, v, kappa));
                 r.push(free);
                 s.push(vs);
+                kp.push(kept);
             }
             fd.push(f);
             free_ref.push(r);
             sight.push(s);
+            kept.push(kp);
         }
         Ok(Resolved {
             name: plan.name.clone(),
             fd,
             free_ref,
             sight,
+            kept,
             ramp_rate,
             entries_closed,
         })
@@ -1050,14 +1059,24 @@ impl Twin {
                         c.ramp_queue[ri] = (c.ramp_queue[ri] - yr * dt_h).max(0.0);
                     }
                     // Vehicles crossing into fog: too fast when they arrive
-                    // faster than the fog's sight distance allows.
+                    // faster than the fog's sight distance allows. The cell's
+                    // mean speed splits into the compliant drivers' (at most
+                    // the speed they keep) and the others'.
                     let vs = plan.sight[ci][b];
                     if b > 0 && vs.is_finite() && vs < plan.sight[ci][b - 1] - 1.0 {
                         let veh = c.in_down[b] * dt_h;
                         fig.fog_entering_veh += veh;
-                        if c.speed[b - 1] > vs {
-                            too_fast += veh;
-                        }
+                        let v = c.speed[b - 1];
+                        let kept = plan.kept[ci][b - 1];
+                        let comp = cfg.compliance;
+                        let (vc, vn) = if v > kept && comp < 1.0 {
+                            (kept, (v - comp * kept) / (1.0 - comp))
+                        } else {
+                            (v, v)
+                        };
+                        let share = comp * f64::from(u8::from(vc > vs))
+                            + (1.0 - comp) * f64::from(u8::from(vn > vs));
+                        too_fast += veh * share;
                     }
                 }
                 c.origin_queue = (c.origin_queue - c.in_down[0] * dt_h).max(0.0);

@@ -245,8 +245,8 @@ fn closing_an_entry_helps_only_where_it_feeds_a_bottleneck() {
 }
 
 /// Drivers reaching fog faster than they can stop within the visibility:
-/// all of them with no limit (they slow too little by themselves), none
-/// behind signs at 40 km/h with 80 % compliance.
+/// all of them with no limit (they slow too little by themselves), only
+/// the 20 % who ignore the signs behind signs at 40 km/h.
 #[test]
 fn limits_upstream_of_fog_bring_arrivals_within_sight_distance() {
     // (limit on the signs from K9.5 to K14.5, visibility m, expected share):
@@ -254,9 +254,10 @@ fn limits_upstream_of_fog_bring_arrivals_within_sight_distance() {
     // the approach runs at about 102 km/h.
     let cases = [
         (None, 80.0, 1.0),
-        (Some(40u16), 80.0, 0.0),
+        (Some(40u16), 80.0, 0.2),
         (None, 150.0, 1.0),
-        (Some(60), 150.0, 0.0),
+        (Some(60), 150.0, 0.2),
+        (Some(90), 150.0, 1.0),
         (None, 400.0, 0.0),
     ];
     let road = road(25, &[]);
