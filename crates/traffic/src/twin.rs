@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use zhilu_road::{Direction, RoadBook};
 
-use crate::fd::{CellFd, FdParams};
+use crate::fd::{CellFd, FdParams, QeTable};
 use crate::sim::{EntryState, merge};
 
 /// The twin's tables: every number it uses that is not read from the road
@@ -422,6 +422,7 @@ pub struct Twin {
     cfg: TwinConfig,
     cws: Vec<Layout>,
     posted_free: f64,
+    qe: QeTable,
 }
 
 fn normal(rng: &mut fastrand::Rng) -> f64 {
@@ -528,6 +529,7 @@ impl Twin {
         }
         Ok(Twin {
             road: road.clone(),
+            qe: QeTable::new(&cfg.fd, 4096),
             cfg,
             cws,
             posted_free,
@@ -845,6 +847,7 @@ impl Twin {
     fn run(&self, pre: &Prepared, plan: &Resolved, member: usize, horizon_s: u32) -> RunOut {
         let cfg = &self.cfg;
         let p = cfg.fd;
+        let qe = |r: f64| self.qe.eval(r);
         let dt_s = f64::from(cfg.step_s);
         let dt_h = dt_s / 3600.0;
         let steps = horizon_s.div_ceil(cfg.step_s);
@@ -895,9 +898,10 @@ impl Twin {
                     .map(|k| {
                         let (f, r) = (&plan.fd[ci][k], rho[k]);
                         if r < 0.5 {
-                            f.free_speed(&p, r)
+                            f.free_speed_with(&p, qe, r)
                         } else {
-                            (f.sending(&p, r).min(f.receiving(&p, r)) / r).min(f.free_speed(&p, r))
+                            (f.sending_with(&p, qe, r).min(f.receiving(&p, r)) / r)
+                                .min(f.free_speed_with(&p, qe, r))
                         }
                     })
                     .collect();
@@ -1026,7 +1030,7 @@ impl Twin {
                         let f = &fd[b - 1];
                         let r = c.rho[b - 1];
                         (
-                            f.sending(&p, r) * l,
+                            f.sending_with(&p, qe, r) * l,
                             f.congestion(r),
                             f.cap * l,
                             lay.lanes[b - 1],
@@ -1088,7 +1092,7 @@ impl Twin {
                     let rho =
                         (c.rho[k] + dt_h / (l_km * lanes) * (qin - qout)).clamp(0.0, p.jam_density);
                     c.rho[k] = rho;
-                    let vmax = fd[k].free_speed(&p, rho);
+                    let vmax = fd[k].free_speed_with(&p, qe, rho);
                     let q = 0.5 * (qin + qout);
                     let v = if rho < 0.5 {
                         vmax
