@@ -8,6 +8,7 @@ import type { Feature } from "./map";
 import { describeSegment } from "./map";
 import { type Ev, type ForecastStation, type Proposal, model, speedInColumn } from "./model";
 import { speedColour } from "./geo";
+import { WhatIf } from "./whatif";
 
 export function esc(s: unknown): string {
   return String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -52,6 +53,7 @@ export class Panels {
   private auditRows: any[] = [];
   private editing: { id: string; mode: "edit" | "reject" } | null = null;
   private selected: Feature | null = null;
+  private whatif = new WhatIf();
   forecast: ForecastStation[] = [];
   forecastIssued = 0;
   forecastMethod = "";
@@ -198,7 +200,13 @@ export class Panels {
       return;
     }
     html += `<ul class="list">${list.map((p) => this.proposalItem(p, decide)).join("")}</ul>`;
+    html += `<section class="whatif" aria-label="${esc(t("whatif"))}"></section>`;
     this.body.innerHTML = html;
+    const key = list
+      .map((p) => p.id)
+      .sort()
+      .join(",");
+    this.whatif.render(this.body.querySelector<HTMLElement>("section.whatif")!, key);
     this.body.querySelectorAll<HTMLButtonElement>("button[data-act]").forEach((b) =>
       b.addEventListener("click", () => void this.act(b.dataset.id!, b.dataset.act!)),
     );
@@ -581,6 +589,7 @@ function focusKey(e: Element | null): string | null {
   if (d.act && d.id) return `[data-act="${q(d.act)}"][data-id="${q(d.id)}"]`;
   if (d.device) return `button[data-device="${q(d.device)}"]`;
   if (d.event) return `[data-event="${q(d.event)}"]`;
+  if (e.classList.contains("whatif-run")) return "button.whatif-run";
   return null;
 }
 
