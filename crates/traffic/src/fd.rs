@@ -123,7 +123,7 @@ impl CellFd {
 
     /// Increasing part of the diagram (veh/h/lane), valid for ρ ≤ ρ*, with
     /// `qe` the uncapped free branch (exact, or a [`QeTable`]).
-    fn rising(&self, p: &FdParams, qe: impl Fn(f64) -> f64, rho: f64) -> f64 {
+    pub(crate) fn rising(&self, p: &FdParams, qe: impl Fn(f64) -> f64, rho: f64) -> f64 {
         let q = if rho < p.critical_density {
             qe(rho)
         } else {

@@ -32,6 +32,7 @@
 
 mod day;
 mod fd;
+mod layout;
 mod output;
 mod scenario;
 mod sim;

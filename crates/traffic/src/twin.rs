@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use zhilu_road::{Direction, RoadBook};
 
 use crate::fd::{CellFd, FdParams, QeTable};
+use crate::layout::Layout;
 use crate::sim::{EntryState, merge};
 
 /// The twin's tables: every number it uses that is not read from the road
@@ -347,28 +348,7 @@ pub enum TwinError {
     },
 }
 
-#[derive(Debug, Clone)]
-struct Layout {
-    dir: Direction,
-    travel0: f64,
-    cell_m: f64,
-    lanes: Vec<u8>,
-    sign: Vec<Option<u32>>,
-    tunnel: Vec<bool>,
-    /// Share leaving at boundary b (before cell b).
-    off_split: Vec<f64>,
-    /// Entry at boundary b: index into `ramp_ic`.
-    on_ramp: Vec<Option<usize>>,
-    /// Interchange index of each entry.
-    ramp_ic: Vec<u32>,
-    /// Boundary of each entry.
-    ramp_b: Vec<usize>,
-}
-
 impl Layout {
-    fn n(&self) -> usize {
-        self.lanes.len()
-    }
     fn cell_of_stake(&self, stake_m: f64) -> usize {
         let k = ((self.dir.travel_m(stake_m) - self.travel0) / self.cell_m).floor();
         (k.max(0.0) as usize).min(self.n() - 1)
@@ -451,82 +431,11 @@ impl Twin {
                 cfg.cell_m
             )));
         }
-        let mut cws = Vec::new();
-        for &dir in road.directions() {
-            let travel0 = dir.travel_m(a).min(dir.travel_m(b));
-            let mut signs: Vec<(f64, u32)> = road
-                .vsl()
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.direction == dir)
-                .map(|(i, s)| (dir.travel_m(s.stake_m), i as u32))
-                .collect();
-            signs.sort_by(|x, y| x.0.total_cmp(&y.0));
-            let mut lay = Layout {
-                dir,
-                travel0,
-                cell_m,
-                lanes: Vec::with_capacity(n),
-                sign: Vec::with_capacity(n),
-                tunnel: Vec::with_capacity(n),
-                off_split: vec![0.0; n + 1],
-                on_ramp: vec![None; n + 1],
-                ramp_ic: Vec::new(),
-                ramp_b: Vec::new(),
-            };
-            for k in 0..n {
-                let ct = travel0 + (k as f64 + 0.5) * cell_m;
-                let centre_m = dir.sign() * ct;
-                let lanes = road
-                    .detectors()
-                    .iter()
-                    .filter(|d| d.direction == dir)
-                    .min_by(|x, y| {
-                        (x.stake_m - centre_m)
-                            .abs()
-                            .total_cmp(&(y.stake_m - centre_m).abs())
-                    })
-                    .map_or(road.lanes(), |d| d.lanes);
-                lay.lanes.push(lanes.max(1));
-                lay.sign.push(
-                    signs
-                        .iter()
-                        .rev()
-                        .find(|(t, _)| *t <= ct)
-                        .filter(|(t, _)| ct - t <= cfg.vsl_reach_m)
-                        .map(|(_, i)| *i),
-                );
-                lay.tunnel.push(
-                    road.tunnels()
-                        .iter()
-                        .any(|t| centre_m >= t.from_m && centre_m <= t.to_m),
-                );
-            }
-            let to_b = |t: f64| -> usize {
-                (((t - travel0) / cell_m).round().max(1.0) as usize).min(n - 1)
-            };
-            for (ii, ic) in road.interchanges().iter().enumerate() {
-                if !ic.directions.contains(&dir) {
-                    continue;
-                }
-                let t = dir.travel_m(ic.stake_m);
-                if cfg.off_ramp_share > 0.0 {
-                    let bo = to_b(t - 400.0);
-                    lay.off_split[bo] =
-                        1.0 - (1.0 - lay.off_split[bo]) * (1.0 - cfg.off_ramp_share);
-                }
-                let mut bi = to_b(t + 400.0);
-                while bi < n - 1 && lay.on_ramp[bi].is_some() {
-                    bi += 1;
-                }
-                if lay.on_ramp[bi].is_none() {
-                    lay.on_ramp[bi] = Some(lay.ramp_ic.len());
-                    lay.ramp_ic.push(ii as u32);
-                    lay.ramp_b.push(bi);
-                }
-            }
-            cws.push(lay);
-        }
+        let cws = road
+            .directions()
+            .iter()
+            .map(|&dir| Layout::build(road, dir, (a, b), n, cfg.vsl_reach_m, cfg.off_ramp_share))
+            .collect();
         Ok(Twin {
             road: road.clone(),
             qe: QeTable::new(&cfg.fd, 4096),
@@ -716,7 +625,7 @@ impl Twin {
             let mut s = Vec::with_capacity(n);
             let mut kp = Vec::with_capacity(n);
             for k in 0..n {
-                let free = self.posted_free * if lay.tunnel[k] { 0.92 } else { 1.0 };
+                let free = self.posted_free * if lay.tunnel[k].is_some() { 0.92 } else { 1.0 };
                 let vis = pre.visibility[ci][k];
                 let vs = if vis.is_finite() {
                     cfg.sight_speed_kmh(vis)
@@ -735,7 +644,7 @@ impl Twin {
                     kept = kept.min(f64::from(lim));
                 }
                 let v = kept + (1.0 - cfg.compliance) * (own - kept);
-                let mut kappa = if lay.tunnel[k] { 0.95 } else { 1.0 };
+                let mut kappa = if lay.tunnel[k].is_some() { 0.95 } else { 1.0 };
                 let lanes = lay.lanes[k];
                 if blocked[k] >= lanes {
                     kappa = 0.0;
@@ -877,6 +786,36 @@ impl Twin {
         let mut queue = Vec::new();
         let mut timespace: Vec<TimeSpace> = Vec::new();
         let keep = member == 0;
+        struct PerCell {
+            dt_per_veh: f64,
+            inv_lanes: f64,
+            veh_per_rho: f64,
+            free_h_per_q: f64,
+            v_empty: f64,
+            v_star: f64,
+        }
+        let per_cell: Vec<Vec<PerCell>> = self
+            .cws
+            .iter()
+            .enumerate()
+            .map(|(ci, lay)| {
+                let l_km = lay.cell_m / 1000.0;
+                (0..lay.n())
+                    .map(|k| {
+                        let lanes = f64::from(lay.lanes[k]);
+                        let f = &plan.fd[ci][k];
+                        PerCell {
+                            dt_per_veh: dt_h / (l_km * lanes),
+                            inv_lanes: 1.0 / lanes,
+                            veh_per_rho: lanes * l_km,
+                            free_h_per_q: dt_h * l_km / plan.free_ref[ci][k],
+                            v_empty: f.free_speed_with(&p, qe, 0.0),
+                            v_star: f.free_speed_with(&p, qe, f.rho_star),
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
         struct Cw {
             rho: Vec<f64>,
             speed: Vec<f64>,
@@ -999,7 +938,6 @@ impl Twin {
                 let c = &mut st[ci];
                 let fd = &plan.fd[ci];
                 let n = lay.n();
-                let l_km = lay.cell_m / 1000.0;
                 // Demand this step: AR(1) log-normal multipliers per source.
                 let mut mult = |i: usize, rng: &mut fastrand::Rng| {
                     if sigma == 0.0 {
@@ -1085,27 +1023,34 @@ impl Twin {
                 }
                 c.origin_queue = (c.origin_queue - c.in_down[0] * dt_h).max(0.0);
                 let mut veh_cells = 0.0;
+                let k_cw = &per_cell[ci];
                 for k in 0..n {
-                    let lanes = f64::from(lay.lanes[k]);
+                    let pc = &k_cw[k];
                     let (qin, qout) = (c.in_down[k], c.out_up[k + 1]);
                     c.inflow[k] = qin;
-                    let rho =
-                        (c.rho[k] + dt_h / (l_km * lanes) * (qin - qout)).clamp(0.0, p.jam_density);
+                    let rho = (c.rho[k] + pc.dt_per_veh * (qin - qout)).clamp(0.0, p.jam_density);
                     c.rho[k] = rho;
-                    let vmax = fd[k].free_speed_with(&p, qe, rho);
                     let q = 0.5 * (qin + qout);
+                    // min(q / (lanes·ρ), free speed at ρ) with one division:
+                    // the free speed times ρ is the rising branch below ρ*
+                    // and v(ρ*)·ρ above it.
                     let v = if rho < 0.5 {
-                        vmax
+                        pc.v_empty
                     } else {
-                        (q / (lanes * rho)).min(vmax)
+                        let m = if rho <= fd[k].rho_star {
+                            fd[k].rising(&p, qe, rho)
+                        } else {
+                            pc.v_star * rho
+                        };
+                        (q * pc.inv_lanes).min(m) / rho
                     };
                     c.speed[k] = v;
-                    let veh = rho * lanes * l_km;
+                    let veh = rho * pc.veh_per_rho;
                     veh_cells += veh;
                     sw += veh;
                     swv += veh * v;
                     swv2 += veh * v * v;
-                    free_time += q * dt_h * l_km / plan.free_ref[ci][k];
+                    free_time += q * pc.free_h_per_q;
                 }
                 let waiting = c.origin_queue + c.ramp_queue.iter().sum::<f64>();
                 fig.total_travel_time_veh_h += (veh_cells + waiting) * dt_h;
