@@ -118,6 +118,8 @@ const zh = {
   notCleared: "1 小时内不消散",
   fogTooFast: "入雾车速超视距占比",
   turnedAway: "入口劝返车辆",
+  whatifEdit: "推演此修改",
+  edited: "修改后",
   whatifNote: "“现状”为设备当前确认状态，“批准建议后”为全部待审批建议生效；小字为 10 个需求情景的 10%–90% 区间；模型参数尚未用本路段历史数据标定（docs/TWIN.md）。",
 } as const;
 
@@ -238,6 +240,8 @@ const en: Record<Key, string> = {
   notCleared: "not within the hour",
   fogTooFast: "Into fog faster than sight distance",
   turnedAway: "Turned away at entries",
+  whatifEdit: "What-if with this edit",
+  edited: "as edited",
   whatifNote: "“As now”: the devices as confirmed; “Proposals approved”: every pending proposal applied. Small print: 10th–90th percentile over 10 demand members; the model's parameters are not yet calibrated on this corridor (docs/TWIN.md).",
 };
 

@@ -8,7 +8,7 @@ import type { Feature } from "./map";
 import { describeSegment } from "./map";
 import { type Ev, type ForecastStation, type Proposal, model, speedInColumn } from "./model";
 import { speedColour } from "./geo";
-import { WhatIf } from "./whatif";
+import { WhatIf, plannedState } from "./whatif";
 
 export function esc(s: unknown): string {
   return String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -240,6 +240,7 @@ export class Panels {
         ${input}
         <label>${t("reason")} <input class="reason" type="text" maxlength="500" required aria-describedby="reason-help-${esc(p.id)}"></label>
         <span id="reason-help-${esc(p.id)}" class="help">${t("reasonRequired")}</span>
+        ${isEdit && (cmd.action === "speed_limit" || cmd.action === "entry") ? `<button type="button" data-act="whatif-edit" data-id="${esc(p.id)}">${t("whatifEdit")}</button>` : ""}
         <button type="submit" class="primary">${t("confirm")}</button>
         <button type="button" data-act="cancel" data-id="${esc(p.id)}">${t("cancel")}</button>
       </form>`;
@@ -262,7 +263,22 @@ export class Panels {
   private async act(id: string, act: string): Promise<void> {
     if (act === "cancel") {
       this.editing = null;
+      this.whatif.setExtra([]);
       this.renderBody();
+      return;
+    }
+    if (act === "whatif-edit") {
+      // The pending proposals as they would be with this one edited.
+      const el = this.body.querySelector<HTMLInputElement | HTMLSelectElement>(`form[data-id="${CSS.escape(id)}"] .edit-value`);
+      const devices: Record<string, unknown> = {};
+      for (const p of model.proposals.values()) {
+        let cmd = p.command;
+        if (p.id === id && el) cmd = { ...cmd, value: cmd?.action === "speed_limit" ? Number(el.value) : el.value };
+        const s = plannedState(p.device, cmd);
+        if (s) devices[s[0]] = s[1];
+      }
+      this.whatif.setExtra([{ name: `${id} ${t("edited")}`, devices }]);
+      void this.whatif.run();
       return;
     }
     if (act === "edit" || act === "reject") {
@@ -296,6 +312,7 @@ export class Panels {
     try {
       const p = await post<Proposal>(`/api/proposals/${encodeURIComponent(id)}/${verb}`, body);
       this.editing = null;
+      this.whatif.setExtra([]);
       model.apply("proposal", p);
       this.toast(`${p.id}: ${kindName(p.status)}`);
     } catch (e) {

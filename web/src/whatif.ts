@@ -43,6 +43,18 @@ export interface WhatIfAnswer {
   computed_ms: number;
 }
 
+/** The device state a proposed command asks for, keyed by device (and
+ * carriageway for an entry), in the shape `POST /api/whatif` takes; `null`
+ * for kinds the twin does not model. */
+export function plannedState(device: string, c: any): [string, unknown] | null {
+  if (!c) return null;
+  if (c.action === "speed_limit") return [device, c.value == null ? { blank: true } : { limit_kmh: Number(c.value) }];
+  if (c.action === "entry") {
+    return [c.direction ? `${device}:${c.direction}` : device, c.direction ? { state: c.value, direction: c.direction } : { state: c.value }];
+  }
+  return null;
+}
+
 const esc = (s: unknown): string => String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 function planName(p: WhatIfPlan): string {
@@ -68,6 +80,8 @@ export class WhatIf {
   private ranFor = "";
   private ranAt = 0;
   private host: HTMLElement | null = null;
+  private queued: string | null = null;
+  private extra: { name: string; devices: Record<string, unknown> }[] = [];
 
   /** Draws the section into `host` (from the last answer); runs the twin
    * again when the pending proposals changed or the answer is a minute old. */
@@ -80,20 +94,35 @@ export class WhatIf {
     }
   }
 
+  /** Plans added to every run until cleared (the proposal being edited). */
+  setExtra(extra: { name: string; devices: Record<string, unknown> }[]): void {
+    this.extra = extra;
+  }
+
+  /** Runs the twin, with the added plans of `setExtra`. */
   async run(key = this.ranFor): Promise<void> {
-    if (this.running) return;
+    const extra = this.extra;
+    if (this.running) {
+      // Asked for while running: run once more afterwards (an edit's
+      // what-if must not be lost to an automatic refresh).
+      this.queued = key;
+      return;
+    }
     this.running = true;
     this.ranFor = key;
     this.ranAt = performance.now();
     this.draw();
     try {
-      this.answer = await post<WhatIfAnswer>("/api/whatif", { horizon_min: 60 });
+      this.answer = await post<WhatIfAnswer>("/api/whatif", { horizon_min: 60, plans: extra });
       this.error = "";
     } catch (e) {
       this.error = e instanceof ApiError ? e.message : String(e);
     } finally {
       this.running = false;
       this.draw();
+      const q = this.queued;
+      this.queued = null;
+      if (q != null) void this.run(q);
     }
   }
 

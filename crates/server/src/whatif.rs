@@ -59,7 +59,8 @@ pub struct PlanRequest {
     /// Shown with the results.
     pub name: String,
     /// Device id → state in the device's own shape (`{"limit_kmh": 60}`,
-    /// `{"blank": true}`, `{"state": "closed", "direction": "up"}`); devices
+    /// `{"blank": true}`, `{"state": "closed", "direction": "up"}`; an
+    /// entry's carriageway may also be named in the key, `T_GA:up`); devices
     /// not named keep their confirmed state. States the twin does not model
     /// (messages, fog lights, de-icing, tunnel plans) are listed in `ignored`.
     #[serde(default)]
@@ -297,7 +298,12 @@ async fn whatif(
     let mut pending = current.clone();
     for p in &proposals {
         if let Ok((c, dir)) = zhilu_io::jsonl::parse_action_command(&p.json) {
-            pending.insert(p.device.clone(), DeviceState::from_command(&c, dir));
+            // An entry's two carriageways are two proposals: keep both.
+            let key = match dir {
+                Some(d) => format!("{}:{}", p.device, d.as_str()),
+                None => p.device.clone(),
+            };
+            pending.insert(key, DeviceState::from_command(&c, dir));
         }
     }
     let mut plans: Vec<(
@@ -576,12 +582,18 @@ pub fn twin_plan(
         ..TwinPlan::default()
     };
     let mut ignored = Vec::new();
-    for (id, s) in states {
+    for (key, s) in states {
+        // `T_GA:up` names one carriageway's entry of interchange `T_GA`.
+        let (id, side) = match key.rsplit_once(':') {
+            Some((id, d)) if Direction::parse(d).is_some() => (id, Direction::parse(d)),
+            _ => (key.as_str(), None),
+        };
         let kind = road
             .devices()
             .find(|d| road.device_id(*d) == id)
             .map(|d| d.kind)
             .ok_or_else(|| format!("plan `{name}`: no device `{id}` in the road book"))?;
+        let id = &id.to_string();
         match (kind, s) {
             (DeviceKind::Vsl, DeviceState::SpeedLimit { limit_kmh }) => {
                 plan.limits.push((id.clone(), Some(*limit_kmh)));
@@ -598,10 +610,10 @@ pub fn twin_plan(
                     CoreEntry::Metered => EntryState::Metered,
                     CoreEntry::Closed => EntryState::Closed,
                 };
-                plan.entries.push((id.clone(), *direction, e));
+                plan.entries.push((id.clone(), direction.or(side), e));
             }
             (DeviceKind::Interchange, DeviceState::Blank) => {
-                plan.entries.push((id.clone(), None, EntryState::Open));
+                plan.entries.push((id.clone(), side, EntryState::Open));
             }
             (DeviceKind::Vsl | DeviceKind::Interchange, s) => {
                 return Err(format!(

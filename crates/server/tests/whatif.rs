@@ -43,6 +43,7 @@ async fn whatif_compares_plans_from_the_live_state() {
         json!({"horizon_min": 30, "plans": [
             {"name": "all signs 40", "devices": signs},
             {"name": "close an entry", "devices": {entry.clone(): {"state": "closed"}}},
+            {"name": "close one side", "devices": {format!("{entry}:up"): {"state": "closed"}}},
             {"name": "one lane shut", "devices": {}, "lane_closures": [
                 {"direction": "up", "from_m": 9000, "to_m": 9000, "lanes": 2}
             ]},
@@ -57,7 +58,12 @@ async fn whatif_compares_plans_from_the_live_state() {
     if !pending.as_array().unwrap().is_empty() {
         expect.push("pending");
     }
-    expect.extend(["all signs 40", "close an entry", "one lane shut"]);
+    expect.extend([
+        "all signs 40",
+        "close an entry",
+        "close one side",
+        "one lane shut",
+    ]);
     assert_eq!(names, expect);
     assert_eq!(body["horizon_min"], 30);
     assert!(body["computed_ms"].as_u64().is_some());
@@ -93,6 +99,10 @@ async fn whatif_compares_plans_from_the_live_state() {
             .unwrap()
             .iter()
             .any(|e| e.as_str().unwrap().starts_with(&entry))
+    );
+    assert_eq!(
+        by("close one side")["entries_closed"],
+        json!([format!("{entry}:up")])
     );
     let lane = by("one lane shut");
     assert!(
