@@ -287,7 +287,20 @@ async fn whatif(
         }
     };
     let road = st.road.clone();
-    let start = start_from(&state, &events);
+    let mut start = start_from(&state, &events);
+    // Demand from the last 5 minutes' counts rather than one tick's flows.
+    if from_ms > 0 {
+        match st
+            .store
+            .station_history(from_ms - FLOW_WINDOW_MS + 1, from_ms + 1, 3_600_000)
+            .await
+        {
+            Ok(rows) => mean_flows(&road, &rows, &mut start),
+            Err(e) => {
+                tracing::warn!(message = "What-if: counts unreadable, tick flows used.", error = %e)
+            }
+        }
+    }
     // Confirmed states, then the pending proposals on top.
     let mut current = BTreeMap::new();
     for d in &devices {
@@ -363,6 +376,7 @@ async fn whatif(
                 from_m: c.from_m.min(c.to_m),
                 to_m: c.from_m.max(c.to_m),
                 lanes: c.lanes,
+                until_s: None,
             });
         }
         plans.push((p.name.clone(), "request", states, closures));
@@ -421,7 +435,7 @@ async fn whatif(
         members,
         plans,
         assumptions: vec![
-            "demand held at the flows estimated now (upstream end and each entry), ±10 % log-normal per member".into(),
+            "demand held at the last 5 minutes' counts (upstream end and each entry), ±10 % log-normal per member".into(),
             "open incidents block their lanes (1 when not known) and fog keeps its visibility for the whole horizon".into(),
             "80 % of drivers keep to a posted limit below their free speed; drivers close 30 % of the gap to their sight-distance speed by themselves".into(),
             "capacity 2000 veh/h/lane, capacity drop 10 %, defaults not yet calibrated on this corridor".into(),
@@ -506,6 +520,43 @@ fn result(
     }
 }
 
+/// The window of counts behind the demand (ms).
+pub const FLOW_WINDOW_MS: i64 = 300_000;
+
+/// Replaces each segment's flow by the mean of its two stations' counts
+/// over the last [`FLOW_WINDOW_MS`] (veh/h), where both stations counted
+/// and each count is within ¼–4× the tick's flow (a dead or chattering
+/// detector keeps the estimator's flow, which leaves faulty lanes out).
+pub fn mean_flows(road: &RoadBook, rows: &[zhilu_store::StationBucket], start: &mut TwinStart) {
+    let per_h = 3_600_000.0 / FLOW_WINDOW_MS as f64;
+    let mut volume: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for r in rows {
+        let v = volume.entry(r.detector.as_str()).or_default();
+        v.0 += r.volume;
+        v.1 += r.samples;
+    }
+    let flow_at = |dir: Direction, stake: f64| -> Option<f64> {
+        let d = road
+            .detectors()
+            .iter()
+            .find(|d| d.direction == dir && (d.stake_m - stake).abs() < 1.0)?;
+        let &(v, n) = volume.get(d.id.as_str())?;
+        (n > 0).then(|| v as f64 * per_h)
+    };
+    for seg in &mut start.segments {
+        if let (Some(a), Some(b)) = (
+            flow_at(seg.direction, seg.from_m),
+            flow_at(seg.direction, seg.to_m),
+        ) {
+            let now = seg.flow_vph.max(1.0);
+            let plausible = |q: f64| (0.25 * now..=4.0 * now).contains(&q);
+            if plausible(a) && plausible(b) {
+                seg.flow_vph = 0.5 * (a + b);
+            }
+        }
+    }
+}
+
 /// The twin's start from the state JSON of the last tick (`columns`:
 /// from_m, to_m, speed_kmh, flow_vph, density_vpkm per segment) and the
 /// open events (incidents block lanes at their downstream end; fog keeps
@@ -550,6 +601,7 @@ pub fn start_from(state: &Value, events: &[zhilu_store::EventRow]) -> TwinStart 
                     from_m: head,
                     to_m: head,
                     lanes,
+                    until_s: None,
                 });
             }
             "fog" => {
@@ -625,4 +677,92 @@ pub fn twin_plan(
         }
     }
     Ok((plan, ignored))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn road() -> RoadBook {
+        let mut t = String::from(
+            "[road]\nid = \"W\"\ntz = \"+08:00\"\ndirections = [\"up\"]\ngeometry = [[0, 116.0, 39.0], [5000, 116.0, 39.05]]\nlanes = 3\nspeed_limit_kmh = 120\n",
+        );
+        for i in 1..4 {
+            t += &format!(
+                "\n[[detector]]\nid = \"D{i}\"\ndirection = \"up\"\nstake_m = {}\n",
+                i * 1000
+            );
+        }
+        RoadBook::from_toml(&t, "ROAD.toml").unwrap()
+    }
+
+    fn bucket(detector: &str, volume: i64) -> zhilu_store::StationBucket {
+        zhilu_store::StationBucket {
+            bucket_ms: 0,
+            detector: detector.into(),
+            volume,
+            speed_kmh: Some(90.0),
+            occupancy_pct: Some(10.0),
+            samples: 45,
+        }
+    }
+
+    #[test]
+    fn segment_flows_come_from_five_minutes_of_counts_unless_a_station_is_off() {
+        // (counts at D1, D2, D3 over 5 min; expected flows of D1–D2 and D2–D3)
+        let cases = [
+            ((300, 250, 250), (3300.0, 3000.0)),
+            // D3 counts nothing: the segment keeps the tick's flow.
+            ((300, 250, 0), (3300.0, 2000.0)),
+            // D1 counts ten times too many: kept too.
+            ((3000, 250, 250), (2000.0, 3000.0)),
+        ];
+        for ((a, b, c), expect) in cases {
+            let mut start = TwinStart::default();
+            for (x, y) in [(1000.0, 2000.0), (2000.0, 3000.0)] {
+                start.segments.push(SegmentEstimate {
+                    direction: Direction::Up,
+                    from_m: x,
+                    to_m: y,
+                    flow_vph: 2000.0,
+                    density_vpkm: 60.0,
+                });
+            }
+            let rows = [bucket("D1", a), bucket("D2", b), bucket("D3", c)];
+            mean_flows(&road(), &rows, &mut start);
+            let got = (start.segments[0].flow_vph, start.segments[1].flow_vph);
+            assert_eq!(got, expect, "counts {a} {b} {c}");
+        }
+    }
+
+    #[test]
+    fn incidents_block_at_their_head_and_fog_keeps_its_visibility() {
+        let row = |kind: &str, dir: &str, json: &str| zhilu_store::EventRow {
+            id: "E1".into(),
+            kind: kind.into(),
+            direction: dir.into(),
+            from_m: 2000.0,
+            to_m: 4000.0,
+            start_ms: 0,
+            detected_ms: 0,
+            end_ms: None,
+            severity: 3,
+            rule: "r".into(),
+            key: "k".into(),
+            json: json.into(),
+            updated_wall_ms: 0,
+        };
+        let events = [
+            row("incident", "up", "{}"),
+            row("incident", "down", r#"{"lanes_blocked": 2}"#),
+            row("fog", "both", r#"{"visibility_m": 45}"#),
+            row("congestion", "up", "{}"),
+        ];
+        let s = start_from(&Value::Null, &events);
+        assert_eq!(s.blocks.len(), 2);
+        assert_eq!((s.blocks[0].from_m, s.blocks[0].lanes), (4000.0, 1));
+        assert_eq!((s.blocks[1].from_m, s.blocks[1].lanes), (2000.0, 2));
+        assert_eq!(s.fog.len(), 1);
+        assert_eq!((s.fog[0].direction, s.fog[0].visibility_m), (None, 45.0));
+    }
 }

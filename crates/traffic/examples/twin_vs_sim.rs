@@ -52,23 +52,46 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let t0 = local_time_ms(2026, 11, 23, 6, 30, road.tz_offset_s());
         let start_ms = local_time_ms(2026, 11, 23, h, m, road.tz_offset_s());
         let mut sim = Sim::new(&road, &scenario, SimConfig::default(), t0, 2026)?;
-        sim.run_until(start_ms, |_| {});
+        // Flows as a 5-minute mean (as the estimator's state averages them),
+        // densities as they are at the start, one stretch per kilometre.
         let (a, b) = (road.geometry().start_m(), road.geometry().end_m());
-        let mut segments = Vec::new();
-        for &dir in road.directions() {
-            let mut x = a;
-            while x < b {
+        let kms: Vec<(zhilu_road::Direction, f64)> = road
+            .directions()
+            .iter()
+            .flat_map(|&d| {
+                let mut v = Vec::new();
+                let mut x = a;
+                while x < b {
+                    v.push((d, x));
+                    x += 1000.0;
+                }
+                v
+            })
+            .collect();
+        let mut flow = vec![0.0; kms.len()];
+        let mut t = start_ms - 300_000;
+        sim.run_until(t, |_| {});
+        for _ in 0..60 {
+            t += 5_000;
+            sim.run_until(t, |_| {});
+            for (i, &(d, x)) in kms.iter().enumerate() {
+                flow[i] += sim.cell_state(d, x + 500.0).expect("a cell").flow_vph / 60.0;
+            }
+        }
+        let segments: Vec<SegmentEstimate> = kms
+            .iter()
+            .zip(&flow)
+            .map(|(&(dir, x), &q)| {
                 let c = sim.cell_state(dir, x + 500.0).expect("a cell");
-                segments.push(SegmentEstimate {
+                SegmentEstimate {
                     direction: dir,
                     from_m: x,
                     to_m: (x + 1000.0).min(b),
-                    flow_vph: c.flow_vph,
+                    flow_vph: q,
                     density_vpkm: c.density * f64::from(c.lanes),
-                });
-                x += 1000.0;
-            }
-        }
+                }
+            })
+            .collect();
         let start = TwinStart {
             segments,
             blocks: vec![LaneBlock {
@@ -76,6 +99,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 from_m: incident.stake_m,
                 to_m: incident.stake_m,
                 lanes: incident.lanes_blocked,
+                until_s: None,
             }],
             fog: Vec::new(),
         };
@@ -92,32 +116,41 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             sim_ttt.push(ttt);
             sim_q.push(q);
         }
-        for horizon in [15u32, 30, 60] {
-            let o = twin.compare(
-                &start,
-                &[TwinPlan {
-                    name: "do nothing".into(),
-                    ..Default::default()
-                }],
-                horizon * 60,
-                2,
-            )?;
-            let f = &o[0].central;
-            // The twin's TTT counts vehicles waiting to enter too; the simulator's here does not.
-            let st = sim_ttt[horizon as usize];
-            let sq = sim_q[..=horizon as usize]
-                .iter()
-                .copied()
-                .fold(0.0, f64::max);
-            println!(
-                "{h:02}:{m:02}  {horizon:>3} min  {:8.0}  {:7.0}  {:+5.1} %  {:8.0} m  {:6.0} m  {:+6.0} m",
-                f.total_travel_time_veh_h,
-                st,
-                (f.total_travel_time_veh_h / st - 1.0) * 100.0,
-                f.max_queue_m,
-                sq,
-                f.max_queue_m - sq
-            );
+        // The incident's end as the twin is told it: not at all (as live),
+        // or the true one.
+        let end_ms = local_time_ms(2026, 11, 23, 7, 40, road.tz_offset_s())
+            + i64::from(incident.duration_s) * 1000;
+        let mut known = start.clone();
+        known.blocks[0].until_s = Some(((end_ms - start_ms) / 1000).max(0) as u32);
+        for (label, st) in [("open to the horizon", &start), ("end known", &known)] {
+            println!("  incident {label}:");
+            for horizon in [15u32, 30, 60] {
+                let o = twin.compare(
+                    st,
+                    &[TwinPlan {
+                        name: "do nothing".into(),
+                        ..Default::default()
+                    }],
+                    horizon * 60,
+                    2,
+                )?;
+                let f = &o[0].central;
+                // The twin's TTT counts vehicles waiting to enter too; the simulator's here does not.
+                let sim_t = sim_ttt[horizon as usize];
+                let sq = sim_q[..=horizon as usize]
+                    .iter()
+                    .copied()
+                    .fold(0.0, f64::max);
+                println!(
+                    "{h:02}:{m:02}  {horizon:>3} min  {:8.0}  {:7.0}  {:+5.1} %  {:8.0} m  {:6.0} m  {:+6.0} m",
+                    f.total_travel_time_veh_h,
+                    sim_t,
+                    (f.total_travel_time_veh_h / sim_t - 1.0) * 100.0,
+                    f.max_queue_m,
+                    sq,
+                    f.max_queue_m - sq
+                );
+            }
         }
     }
     Ok(())

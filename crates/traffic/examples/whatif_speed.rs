@@ -52,6 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             from_m: incident.stake_m,
             to_m: incident.stake_m,
             lanes: incident.lanes_blocked,
+            until_s: None,
         }],
         fog: Vec::new(),
     };

@@ -185,6 +185,9 @@ pub struct LaneBlock {
     pub to_m: f64,
     /// Lanes closed (all lanes when ≥ the cell's lanes).
     pub lanes: u8,
+    /// Seconds after the start when the lanes reopen (`None`: not within
+    /// the horizon).
+    pub until_s: Option<u32>,
 }
 
 /// Low visibility over a stretch (an open fog event).
@@ -368,8 +371,8 @@ impl Layout {
 struct Prepared {
     /// Per carriageway: density per cell (veh/km/lane).
     rho: Vec<Vec<f64>>,
-    /// Lanes blocked per cell by events.
-    blocked: Vec<Vec<u8>>,
+    /// Lanes blocked by events.
+    blocks: Vec<LaneBlock>,
     /// Visibility per cell (m; infinite when clear).
     visibility: Vec<Vec<f64>>,
     /// Mainline demand at the upstream end (veh/h).
@@ -382,8 +385,10 @@ struct Prepared {
 #[derive(Debug, Clone)]
 struct Resolved {
     name: String,
-    /// Per carriageway: each cell's diagram under the plan.
+    /// Per carriageway: each cell's diagram under the plan at the start.
     fd: Vec<Vec<CellFd>>,
+    /// The diagrams from a time on (s after the start), as blocked lanes reopen.
+    later: Vec<(u32, Vec<Vec<CellFd>>)>,
     /// Free speed with no plan (the delay's reference, km/h).
     free_ref: Vec<Vec<f64>>,
     /// Sight-distance speed per cell (km/h; infinite when clear).
@@ -459,7 +464,7 @@ impl Twin {
         let p = self.cfg.fd;
         let mut out = Prepared {
             rho: Vec::new(),
-            blocked: Vec::new(),
+            blocks: start.blocks.clone(),
             visibility: Vec::new(),
             origin_vph: Vec::new(),
             ramp_vph: Vec::new(),
@@ -499,12 +504,6 @@ impl Twin {
                     *r = (s.density_vpkm.max(0.0) / f64::from(lay.lanes[k])).min(p.jam_density);
                 }
             }
-            let mut blocked = vec![0u8; n];
-            for b in start.blocks.iter().filter(|b| b.direction == lay.dir) {
-                for k in lay.cells_in(b.from_m, b.to_m) {
-                    blocked[k] = blocked[k].saturating_add(b.lanes).min(lay.lanes[k]);
-                }
-            }
             let mut vis = vec![f64::INFINITY; n];
             for f in start
                 .fog
@@ -540,7 +539,6 @@ impl Twin {
                 ramps.push(q.clamp(0.0, self.cfg.ramp_capacity_vph));
             }
             out.rho.push(rho);
-            out.blocked.push(blocked);
             out.visibility.push(vis);
             out.origin_vph.push(origin);
             out.ramp_vph.push(ramps);
@@ -608,19 +606,15 @@ impl Twin {
                 )));
             }
         }
-        let mut fd = Vec::new();
+        let mut speed = Vec::new();
+        let mut kappa0 = Vec::new();
         let mut free_ref = Vec::new();
         let mut sight = Vec::new();
         let mut kept = Vec::new();
         for (ci, lay) in self.cws.iter().enumerate() {
             let n = lay.n();
-            let mut blocked = pre.blocked[ci].clone();
-            for b in plan.closures.iter().filter(|b| b.direction == lay.dir) {
-                for k in lay.cells_in(b.from_m, b.to_m) {
-                    blocked[k] = blocked[k].saturating_add(b.lanes).min(lay.lanes[k]);
-                }
-            }
-            let mut f = Vec::with_capacity(n);
+            let mut v_ = Vec::with_capacity(n);
+            let mut k_ = Vec::with_capacity(n);
             let mut r = Vec::with_capacity(n);
             let mut s = Vec::with_capacity(n);
             let mut kp = Vec::with_capacity(n);
@@ -643,28 +637,63 @@ impl Twin {
                 if let Some(lim) = lay.sign[k].and_then(|i| sign_limit[i as usize]) {
                     kept = kept.min(f64::from(lim));
                 }
-                let v = kept + (1.0 - cfg.compliance) * (own - kept);
-                let mut kappa = if lay.tunnel[k].is_some() { 0.95 } else { 1.0 };
-                let lanes = lay.lanes[k];
-                if blocked[k] >= lanes {
-                    kappa = 0.0;
-                } else if blocked[k] > 0 {
-                    kappa *=
-                        f64::from(lanes - blocked[k]) / f64::from(lanes) * cfg.incident_lane_factor;
-                }
-                f.push(CellFd::new(&p, v, kappa));
+                v_.push(kept + (1.0 - cfg.compliance) * (own - kept));
+                k_.push(if lay.tunnel[k].is_some() { 0.95 } else { 1.0 });
                 r.push(free);
                 s.push(vs);
                 kp.push(kept);
             }
-            fd.push(f);
+            speed.push(v_);
+            kappa0.push(k_);
             free_ref.push(r);
             sight.push(s);
             kept.push(kp);
         }
+        // The diagrams with the blocks in force at `t_s`.
+        let blocks: Vec<&LaneBlock> = pre.blocks.iter().chain(&plan.closures).collect();
+        let diagrams = |t_s: u32| -> Vec<Vec<CellFd>> {
+            self.cws
+                .iter()
+                .enumerate()
+                .map(|(ci, lay)| {
+                    let mut blocked = vec![0u8; lay.n()];
+                    for b in blocks
+                        .iter()
+                        .filter(|b| b.direction == lay.dir && b.until_s.is_none_or(|u| u > t_s))
+                    {
+                        for k in lay.cells_in(b.from_m, b.to_m) {
+                            blocked[k] = blocked[k].saturating_add(b.lanes).min(lay.lanes[k]);
+                        }
+                    }
+                    (0..lay.n())
+                        .map(|k| {
+                            let lanes = lay.lanes[k];
+                            let mut kappa = kappa0[ci][k];
+                            if blocked[k] >= lanes {
+                                kappa = 0.0;
+                            } else if blocked[k] > 0 {
+                                kappa *= f64::from(lanes - blocked[k]) / f64::from(lanes)
+                                    * cfg.incident_lane_factor;
+                            }
+                            CellFd::new(&p, speed[ci][k], kappa)
+                        })
+                        .collect()
+                })
+                .collect()
+        };
+        let fd = diagrams(0);
+        let mut times: Vec<u32> = blocks
+            .iter()
+            .filter_map(|b| b.until_s)
+            .filter(|&u| u > 0)
+            .collect();
+        times.sort_unstable();
+        times.dedup();
+        let later = times.iter().map(|&t| (t, diagrams(t))).collect();
         Ok(Resolved {
             name: plan.name.clone(),
             fd,
+            later,
             free_ref,
             sight,
             kept,
@@ -868,7 +897,14 @@ impl Twin {
                 });
             }
         }
+        let mut fd_now = &plan.fd;
+        let mut next_phase = 0;
         for step in 0..=steps {
+            // Blocked lanes reopening.
+            while next_phase < plan.later.len() && plan.later[next_phase].0 <= step * cfg.step_s {
+                fd_now = &plan.later[next_phase].1;
+                next_phase += 1;
+            }
             // Queues and the grid at this time (before the step).
             if step % grid_every == 0 || step == steps {
                 let t_s = step * cfg.step_s;
@@ -936,7 +972,7 @@ impl Twin {
             }
             for (ci, lay) in self.cws.iter().enumerate() {
                 let c = &mut st[ci];
-                let fd = &plan.fd[ci];
+                let fd = &fd_now[ci];
                 let n = lay.n();
                 // Demand this step: AR(1) log-normal multipliers per source.
                 let mut mult = |i: usize, rng: &mut fastrand::Rng| {

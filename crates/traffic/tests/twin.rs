@@ -101,6 +101,7 @@ fn a_closed_lane_grows_a_queue_at_the_shock_speed() {
             from_m: 25_000.0,
             to_m: 25_000.0,
             lanes: blocked,
+            until_s: None,
         });
         let out = twin
             .compare(&start, &[plan("do nothing")], 3600, 1)
@@ -210,6 +211,7 @@ fn closing_an_entry_helps_only_where_it_feeds_a_bottleneck() {
                 from_m: 18_000.0,
                 to_m: 18_000.0,
                 lanes: 1,
+                until_s: None,
             });
         }
         let close = TwinPlan {
@@ -354,4 +356,44 @@ fn a_plan_naming_an_unknown_device_is_refused() {
             .unwrap_err();
         assert!(e.to_string().contains(&format!("plan `{}`", p.name)), "{e}");
     }
+}
+
+/// A lane that reopens: the queue it built discharges and clears within the
+/// horizon; the same lane kept shut leaves a queue at the horizon.
+#[test]
+fn a_lane_that_reopens_lets_the_queue_clear() {
+    // (minutes the lane stays shut, queue cleared within the hour)
+    let cases = [
+        (None, false),
+        (Some(10u32), true),
+        (Some(20), true),
+        (Some(70), false),
+    ];
+    let road = road(30, &[]);
+    let twin = Twin::new(&road, cfg()).unwrap();
+    let mut cleared_at = Vec::new();
+    for (shut_min, clears) in cases {
+        let mut start = uniform(&[(0.0, 30.0, 3600.0)]);
+        start.blocks.push(LaneBlock {
+            direction: UP,
+            from_m: 25_000.0,
+            to_m: 25_000.0,
+            lanes: 1,
+            until_s: shut_min.map(|m| m * 60),
+        });
+        let out = twin
+            .compare(&start, &[plan("do nothing")], 3600, 1)
+            .unwrap();
+        let f = &out[0].central;
+        assert!(f.max_queue_m > 0.0, "{shut_min:?}: {f:?}");
+        assert_eq!(f.clear_after_s.is_some(), clears, "{shut_min:?}: {f:?}");
+        if let (Some(m), Some(c)) = (shut_min, f.clear_after_s) {
+            assert!(c > m * 60, "clears after the lane reopens: {c} s");
+            cleared_at.push(c);
+        }
+    }
+    assert!(
+        cleared_at[0] < cleared_at[1],
+        "a longer closure clears later: {cleared_at:?}"
+    );
 }
