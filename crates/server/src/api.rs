@@ -33,12 +33,45 @@ use crate::engine::{DecideError, Msg, Verdict, device_json, proposal_json, wall_
 use crate::ingest::{self, Format, Problem, ReadingKind};
 use crate::{AppState, WriteReq};
 
-/// An error answer: `{"error": "..."}` with a status.
+/// Why a request failed: each variant is one HTTP status, answered with
+/// the body `{"error": "..."}` (and `Retry-After` where a retry is
+/// expected). Handlers return it with `?`: store, engine and join errors
+/// convert through `From`.
 #[derive(Debug)]
-pub struct ApiError {
-    status: StatusCode,
-    message: String,
-    retry_after: Option<u64>,
+pub enum ApiError {
+    /// 400: the body or a parameter cannot be read.
+    BadRequest(String),
+    /// 401: no session, or not a valid one.
+    Unauthorized(String),
+    /// 403: the caller's role may not do this.
+    Forbidden(String),
+    /// 404: no such thing (or no such endpoint).
+    NotFound(String),
+    /// 409: the state does not allow it (already exists, already decided).
+    Conflict(String),
+    /// 413: the body is larger than allowed.
+    PayloadTooLarge(String),
+    /// 415: a content type the endpoint does not read.
+    UnsupportedMediaType(String),
+    /// 422: understood, but not a valid request.
+    Unprocessable(String),
+    /// 429: too many failed logins; retry after `retry_after_s`.
+    TooManyRequests {
+        /// What to tell the caller.
+        message: String,
+        /// Seconds to wait (`Retry-After`).
+        retry_after_s: u64,
+    },
+    /// 503: busy or stopping; retry after `retry_after_s` when given.
+    Unavailable {
+        /// What to tell the caller.
+        message: String,
+        /// Seconds to wait (`Retry-After`), when a retry is expected to work.
+        retry_after_s: Option<u64>,
+    },
+    /// 500: a fault of the server. The text is already what the caller
+    /// may see (see [`ApiError::internal`]).
+    Internal(String),
 }
 
 /// Error body.
@@ -49,41 +82,126 @@ pub struct ErrorBody {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            message: message.into(),
-            retry_after: None,
-        }
-    }
-    fn internal(e: impl std::fmt::Display) -> ApiError {
+    /// A fault of the server: logged with its detail; the answer shows the
+    /// detail only in development mode.
+    pub fn internal(e: impl std::fmt::Display) -> ApiError {
         tracing::error!(message = "Internal error.", error = %e);
         // Production answers do not show internals; development ones do.
-        let text = if crate::VERBOSE_ERRORS.get().copied().unwrap_or(false) {
+        ApiError::Internal(if crate::VERBOSE_ERRORS.get().copied().unwrap_or(false) {
             format!("internal error: {e}")
         } else {
             "internal error (see the server log)".to_string()
+        })
+    }
+
+    /// 503 with `Retry-After: secs`.
+    fn busy(message: impl Into<String>, secs: u64) -> ApiError {
+        ApiError::Unavailable {
+            message: message.into(),
+            retry_after_s: Some(secs),
+        }
+    }
+
+    /// 503 without `Retry-After`.
+    fn unavailable(message: impl Into<String>) -> ApiError {
+        ApiError::Unavailable {
+            message: message.into(),
+            retry_after_s: None,
+        }
+    }
+
+    /// The status this error answers with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn into_parts(self) -> (StatusCode, String, Option<u64>) {
+        let status = self.status();
+        let (message, retry) = match self {
+            ApiError::BadRequest(m)
+            | ApiError::Unauthorized(m)
+            | ApiError::Forbidden(m)
+            | ApiError::NotFound(m)
+            | ApiError::Conflict(m)
+            | ApiError::PayloadTooLarge(m)
+            | ApiError::UnsupportedMediaType(m)
+            | ApiError::Unprocessable(m)
+            | ApiError::Internal(m) => (m, None),
+            ApiError::TooManyRequests {
+                message,
+                retry_after_s,
+            } => (message, Some(retry_after_s)),
+            ApiError::Unavailable {
+                message,
+                retry_after_s,
+            } => (message, retry_after_s),
         };
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, text)
+        (status, message, retry)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut r = (
-            self.status,
-            Json(ErrorBody {
-                error: self.message,
-            }),
-        )
-            .into_response();
-        if let Some(v) = self
-            .retry_after
-            .and_then(|s| HeaderValue::from_str(&s.to_string()).ok())
-        {
+        let (status, message, retry_after) = self.into_parts();
+        let mut r = (status, Json(ErrorBody { error: message })).into_response();
+        if let Some(v) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
             r.headers_mut().insert(RETRY_AFTER, v);
         }
         r
+    }
+}
+
+/// A store error: a key that exists is 409, a row that does not is 404,
+/// anything else is the server's fault (500).
+impl From<zhilu_store::StoreError> for ApiError {
+    fn from(e: zhilu_store::StoreError) -> ApiError {
+        match e {
+            zhilu_store::StoreError::Conflict { what, .. } => {
+                ApiError::Conflict(format!("{what} already exists"))
+            }
+            zhilu_store::StoreError::NotFound { what, .. } => {
+                ApiError::NotFound(format!("no {what}"))
+            }
+            e => ApiError::internal(e),
+        }
+    }
+}
+
+/// An operator's decision the engine refused.
+impl From<DecideError> for ApiError {
+    fn from(e: DecideError) -> ApiError {
+        match e {
+            DecideError::NotFound(id) => ApiError::NotFound(format!("no proposal P{id}")),
+            e @ DecideError::NotPending(..) => ApiError::Conflict(e.to_string()),
+            e @ DecideError::BadEdit(_) => ApiError::Unprocessable(e.to_string()),
+            e @ DecideError::Store(_) => ApiError::internal(e),
+        }
+    }
+}
+
+/// A blocking task that panicked or was cancelled.
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> ApiError {
+        ApiError::internal(e)
+    }
+}
+
+/// A request body that is not what the endpoint reads.
+impl From<ingest::BodyError> for ApiError {
+    fn from(e: ingest::BodyError) -> ApiError {
+        ApiError::BadRequest(e.to_string())
     }
 }
 
@@ -105,14 +223,11 @@ impl Caller {
         if self.role >= role {
             Ok(())
         } else {
-            Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                format!(
-                    "{} may not do this (needs {})",
-                    self.role.as_str(),
-                    role.as_str()
-                ),
-            ))
+            Err(ApiError::Forbidden(format!(
+                "{} may not do this (needs {})",
+                self.role.as_str(),
+                role.as_str()
+            )))
         }
     }
 }
@@ -171,9 +286,8 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, st: &AppState) -> Result<Self, Self::Rejection> {
         let unauth = || {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "log in first: Authorization: Bearer <token> from POST /api/login",
+            ApiError::Unauthorized(
+                "log in first: Authorization: Bearer <token> from POST /api/login".into(),
             )
         };
         let token = bearer(parts).ok_or_else(unauth)?;
@@ -181,16 +295,10 @@ impl FromRequestParts<AppState> for Caller {
             return Err(unauth());
         }
         let h = auth::token_hash(&token);
-        let s: SessionRow = st
-            .store
-            .session(&h)
-            .await
-            .map_err(ApiError::internal)?
-            .ok_or_else(unauth)?;
+        let s: SessionRow = st.store.session(&h).await?.ok_or_else(unauth)?;
         if s.expires_wall_ms <= wall_ms() {
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "session expired: log in again",
+            return Err(ApiError::Unauthorized(
+                "session expired: log in again".into(),
             ));
         }
         let role = Role::parse(&s.role).ok_or_else(unauth)?;
@@ -282,7 +390,7 @@ async fn fallback(method: axum::http::Method, uri: axum::http::Uri) -> Response 
     {
         return r;
     }
-    ApiError::new(StatusCode::NOT_FOUND, "no such endpoint").into_response()
+    ApiError::NotFound("no such endpoint".into()).into_response()
 }
 
 /// Health.
@@ -368,18 +476,12 @@ async fn login(
     let ip = addr.ip().to_string();
     if let Some(wait) = st.limiter.blocked(&ip, &b.username) {
         let secs = wait.ceil() as u64;
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many failed logins: wait {secs} s"),
-        );
-        e.retry_after = Some(secs);
-        return Err(e);
+        return Err(ApiError::TooManyRequests {
+            message: format!("too many failed logins: wait {secs} s"),
+            retry_after_s: secs,
+        });
     }
-    let user = st
-        .store
-        .user(&b.username)
-        .await
-        .map_err(ApiError::internal)?;
+    let user = st.store.user(&b.username).await?;
     let pw = b.password.clone();
     let phc = user.as_ref().map(|u| u.pw_hash.clone());
     let ok = tokio::task::spawn_blocking(move || match phc {
@@ -390,8 +492,7 @@ async fn login(
             false
         }
     })
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     let Some(user) = user.filter(|u| ok && !u.disabled) else {
         st.limiter.fail(&ip, &b.username);
         let _ = st
@@ -405,10 +506,7 @@ async fn login(
                 detail: "{}".into(),
             })
             .await;
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "wrong user name or password",
-        ));
+        return Err(ApiError::Unauthorized("wrong user name or password".into()));
     };
     st.limiter.succeed(&b.username);
     let token = auth::new_token().map_err(ApiError::internal)?;
@@ -422,8 +520,7 @@ async fn login(
             created_wall_ms: now,
             expires_wall_ms: expires,
         })
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     st.store
         .append_audit(&AuditEntry {
             seq: 0,
@@ -433,8 +530,7 @@ async fn login(
             target: addr.ip().to_string(),
             detail: "{}".into(),
         })
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok(Json(LoginAnswer {
         token,
         role: Role::parse(&user.role).unwrap_or(Role::Viewer),
@@ -446,10 +542,7 @@ async fn login(
 #[utoipa::path(post, path = "/api/logout", tag = "zhilu", security(("bearer" = [])),
     responses((status = 204), (status = 401, body = ErrorBody)))]
 async fn logout(State(st): State<AppState>, c: Caller) -> ApiResult<StatusCode> {
-    st.store
-        .delete_session(&c.token_hash)
-        .await
-        .map_err(ApiError::internal)?;
+    st.store.delete_session(&c.token_hash).await?;
     // Open streams of this session end now.
     st.sessions.send_modify(|g| *g += 1);
     Ok(StatusCode::NO_CONTENT)
@@ -490,10 +583,9 @@ async fn read_budgeted(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("body larger than {max} bytes (ingest.max_body_bytes)"),
-        ));
+        return Err(ApiError::PayloadTooLarge(format!(
+            "body larger than {max} bytes (ingest.max_body_bytes)"
+        )));
     }
     // A body of unknown length is charged the largest it may be.
     let charge = declared.map_or(max, |n| n as usize).max(1);
@@ -509,23 +601,20 @@ async fn read_budgeted(
         Ok(Ok(p)) => p,
         _ => {
             metrics::counter!("zhilu_ingest_backpressure_total", "why" => "bytes").increment(1);
-            let mut e = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+            return Err(ApiError::busy(
                 "ingest busy: too many bytes in flight (ingest.max_inflight_bytes); retry shortly",
-            );
-            e.retry_after = Some(1);
-            return Err(e);
+                1,
+            ));
         }
     };
     let bytes = axum::body::to_bytes(body, max).await.map_err(|e| {
         let too_big = e.to_string().contains("length limit");
         if too_big {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body larger than {max} bytes (ingest.max_body_bytes)"),
-            )
+            ApiError::PayloadTooLarge(format!(
+                "body larger than {max} bytes (ingest.max_body_bytes)"
+            ))
         } else {
-            ApiError::new(StatusCode::BAD_REQUEST, format!("reading the body: {e}"))
+            ApiError::BadRequest(format!("reading the body: {e}"))
         }
     })?;
     Ok((bytes, permit))
@@ -548,34 +637,28 @@ async fn ingest_body(
     } else if ct.is_empty() {
         None
     } else {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            format!("content type {ct:?}: send text/csv or application/json"),
-        ));
+        return Err(ApiError::UnsupportedMediaType(format!(
+            "content type {ct:?}: send text/csv or application/json"
+        )));
     };
     if let Err(free_mb) = crate::health::disk_room(st) {
         metrics::counter!("zhilu_ingest_backpressure_total", "why" => "disk").increment(1);
-        let mut e = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
+        return Err(ApiError::busy(
             format!(
                 "disk nearly full: {free_mb} MB free, ingest resumes above {} MB (storage.min_free_mb)",
                 st.cfg.storage.min_free_mb
             ),
-        );
-        e.retry_after = Some(30);
-        return Err(e);
+            30,
+        ));
     }
     let (body, _permit) = read_budgeted(st, headers, body).await?;
     let format = format.unwrap_or_else(|| Format::sniff(&body));
     let road = st.road.clone();
     let parsed = if body.len() > 64 * 1024 {
-        tokio::task::spawn_blocking(move || ingest::parse(kind, format, &body, &road))
-            .await
-            .map_err(ApiError::internal)?
+        tokio::task::spawn_blocking(move || ingest::parse(kind, format, &body, &road)).await?
     } else {
         ingest::parse(kind, format, &body, &road)
-    }
-    .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.to_string()))?;
+    }?;
     let mut parsed = parsed;
     let now = wall_ms();
     let refused = crate::clock::screen(
@@ -640,18 +723,10 @@ async fn ingest_body(
         Ok(()) => {}
         Err(mpsc::error::SendTimeoutError::Timeout(_)) => {
             metrics::counter!("zhilu_ingest_backpressure_total").increment(1);
-            let mut e = ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "ingest queue full: retry shortly",
-            );
-            e.retry_after = Some(1);
-            return Err(e);
+            return Err(ApiError::busy("ingest queue full: retry shortly", 1));
         }
         Err(mpsc::error::SendTimeoutError::Closed(_)) => {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting down",
-            ));
+            return Err(ApiError::unavailable("shutting down"));
         }
     }
     match rx.await {
@@ -660,15 +735,8 @@ async fn ingest_body(
             answer.seq = Some(seq);
             Ok((StatusCode::OK, Json(answer)))
         }
-        Ok(Err(e)) => {
-            let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, format!("not stored: {e}"));
-            e.retry_after = Some(1);
-            Err(e)
-        }
-        Err(_) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not stored: writer stopped",
-        )),
+        Ok(Err(e)) => Err(ApiError::busy(format!("not stored: {e}"), 1)),
+        Err(_) => Err(ApiError::unavailable("not stored: writer stopped")),
     }
 }
 
@@ -738,8 +806,7 @@ async fn events(
             since_ms: q.since_ms,
             limit: q.limit.unwrap_or(1000).clamp(1, 10_000),
         })
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok(Json(
         rows.iter()
             .map(|r| serde_json::from_str(&r.json).unwrap_or(Value::Null))
@@ -758,14 +825,9 @@ async fn event(
     let e = st
         .store
         .event(&id)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no event {id}")))?;
-    let changes = st
-        .store
-        .event_changes(&id)
-        .await
-        .map_err(ApiError::internal)?;
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no event {id}")))?;
+    let changes = st.store.event_changes(&id).await?;
     Ok(Json(json!({
         "event": serde_json::from_str::<Value>(&e.json).unwrap_or(Value::Null),
         "changes": changes.iter().map(|c| json!({"change": c.change, "at_ms": c.at_ms, "wall_ms": c.wall_ms})).collect::<Vec<_>>(),
@@ -776,7 +838,7 @@ async fn event(
 #[utoipa::path(get, path = "/api/devices", tag = "zhilu", security(("bearer" = [])),
     responses((status = 200, body = Vec<Object>), (status = 401, body = ErrorBody)))]
 async fn devices(State(st): State<AppState>, _c: Caller) -> ApiResult<Json<Vec<Value>>> {
-    let rows = st.store.device_states().await.map_err(ApiError::internal)?;
+    let rows = st.store.device_states().await?;
     let mut known: std::collections::HashMap<String, Value> = rows
         .iter()
         .map(|r| {
@@ -816,11 +878,7 @@ async fn proposals(
     _c: Caller,
     Query(q): Query<ProposalsQuery>,
 ) -> ApiResult<Json<Vec<Value>>> {
-    let rows = st
-        .store
-        .proposals(q.status.as_deref())
-        .await
-        .map_err(ApiError::internal)?;
+    let rows = st.store.proposals(q.status.as_deref()).await?;
     Ok(Json(
         rows.iter()
             .map(|p| serde_json::from_str(&proposal_json(p)).unwrap_or(Value::Null))
@@ -844,7 +902,7 @@ fn proposal_id(s: &str) -> ApiResult<i64> {
         .parse::<i64>()
         .ok()
         .filter(|&n| n > 0)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no proposal {s}")))
+        .ok_or_else(|| ApiError::NotFound(format!("no proposal {s}")))
 }
 
 async fn decide(
@@ -860,9 +918,8 @@ async fn decide(
         .map(|r| r.chars().take(500).collect::<String>())
         .filter(|r| !r.trim().is_empty());
     if !matches!(verdict, Verdict::Approve) && reason.is_none() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "a reason is required to reject or edit",
+        return Err(ApiError::Unprocessable(
+            "a reason is required to reject or edit".into(),
         ));
     }
     let (tx, rx) = oneshot::channel();
@@ -875,27 +932,13 @@ async fn decide(
             reply: tx,
         })
         .await
-        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "engine stopped"))?;
-    match rx
+        .map_err(|_| ApiError::unavailable("engine stopped"))?;
+    let p = rx
         .await
-        .map_err(|_| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "engine stopped"))?
-    {
-        Ok(p) => Ok(Json(
-            serde_json::from_str(&proposal_json(&p)).unwrap_or(Value::Null),
-        )),
-        Err(DecideError::NotFound(_)) => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no proposal P{id}"),
-        )),
-        Err(e @ DecideError::NotPending(..)) => {
-            Err(ApiError::new(StatusCode::CONFLICT, e.to_string()))
-        }
-        Err(e @ DecideError::BadEdit(_)) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            e.to_string(),
-        )),
-        Err(e) => Err(ApiError::internal(e)),
-    }
+        .map_err(|_| ApiError::unavailable("engine stopped"))??;
+    Ok(Json(
+        serde_json::from_str(&proposal_json(&p)).unwrap_or(Value::Null),
+    ))
 }
 
 /// Approve a proposal: the command goes to the device.
@@ -932,9 +975,8 @@ async fn edit(
     Json(b): Json<DecisionBody>,
 ) -> ApiResult<Json<Value>> {
     let Some(e) = b.edit else {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "an edit needs \"edit\": {\"value\": ...}",
+        return Err(ApiError::Unprocessable(
+            "an edit needs \"edit\": {\"value\": ...}".into(),
         ));
     };
     decide(&st, &c, &id, Verdict::Edit(e), b.reason).await
@@ -958,8 +1000,7 @@ async fn actions(
     let rows = st
         .store
         .actions(None, q.limit.unwrap_or(500).clamp(1, 10_000))
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok(Json(
         rows.iter()
             .map(|a| json!({"id": a.id, "mode": a.mode, "proposal": a.proposal_id.map(|p| format!("P{p}")), "wall_ms": a.wall_ms, "command": serde_json::from_str::<Value>(&a.json).unwrap_or(Value::Null)}))
@@ -976,7 +1017,7 @@ async fn state_now(State(st): State<AppState>, _c: Caller) -> ApiResult<Json<Val
         .ok()
         .and_then(|s| s.state.clone())
         .map(Json)
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "no state yet: no tick closed"))
+        .ok_or_else(|| ApiError::NotFound("no state yet: no tick closed".into()))
 }
 
 /// The road book as the console draws it: the centre line (stake, lon,
@@ -1040,39 +1081,29 @@ async fn timespace(
     // Epoch ms between 1970 and 2200: anything else is not a data time.
     const LATEST_MS: i64 = 7_258_118_400_000;
     if !(0..=LATEST_MS).contains(&from) || !(0..=LATEST_MS).contains(&to) {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "from_ms and to_ms must be epoch milliseconds between 1970 and 2200",
+        return Err(ApiError::Unprocessable(
+            "from_ms and to_ms must be epoch milliseconds between 1970 and 2200".into(),
         ));
     }
     let span = to - from;
     if span <= 0 || span > 7 * 86_400_000 {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "from_ms must be before to_ms, at most 7 days apart",
+        return Err(ApiError::Unprocessable(
+            "from_ms must be before to_ms, at most 7 days apart".into(),
         ));
     }
     let step_ms = match q.step_s {
         Some(s) if (20..=3600).contains(&s) => i64::from(s) * 1000,
         Some(_) => {
-            return Err(ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "step_s must be 20–3600",
-            ));
+            return Err(ApiError::Unprocessable("step_s must be 20–3600".into()));
         }
         None => ((span / 720).max(20_000) + 19_999) / 20_000 * 20_000,
     };
     if span / step_ms > 5_000 {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "too many buckets: raise step_s (at most 5,000 per request)",
+        return Err(ApiError::Unprocessable(
+            "too many buckets: raise step_s (at most 5,000 per request)".into(),
         ));
     }
-    let rows = st
-        .store
-        .station_history(from, to, step_ms)
-        .await
-        .map_err(ApiError::internal)?;
+    let rows = st.store.station_history(from, to, step_ms).await?;
     Ok(Json(crate::roadjson::timespace_json(
         &st.road, from, to, step_ms, &rows,
     )))
@@ -1094,9 +1125,7 @@ async fn forecast(
         .and_then(|f| f.clone())
         .map(Json)
         .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "no forecast yet: training from the stored history, or the first 5-minute interval is not complete",
+            ApiError::NotFound("no forecast yet: training from the stored history, or the first 5-minute interval is not complete".into(),
             )
         })
 }
@@ -1181,8 +1210,7 @@ async fn audit(
             let text: String = text.as_deref().unwrap_or("").chars().take(200).collect();
             st.store.audit_search(&text, before, limit).await
         }
-    }
-    .map_err(ApiError::internal)?;
+    }?;
     Ok(Json(
         rows.iter()
             .map(|a| json!({"seq": a.seq, "wall_ms": a.wall_ms, "actor": a.actor, "action": a.action, "target": a.target, "detail": serde_json::from_str::<Value>(&a.detail).unwrap_or(Value::Null)}))
@@ -1205,7 +1233,7 @@ pub struct UserOut {
 #[utoipa::path(get, path = "/api/users", tag = "zhilu", security(("bearer" = [])),
     responses((status = 200, body = Vec<UserOut>), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn users_list(State(st): State<AppState>, _c: Admin) -> ApiResult<Json<Vec<UserOut>>> {
-    let rows = st.store.users().await.map_err(ApiError::internal)?;
+    let rows = st.store.users().await?;
     Ok(Json(
         rows.into_iter()
             .map(|u| UserOut {
@@ -1236,17 +1264,14 @@ async fn users_add(
     Admin(c): Admin,
     Json(b): Json<NewUser>,
 ) -> ApiResult<(StatusCode, Json<UserOut>)> {
-    auth::check_name(&b.name).map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
-    auth::check_password_for(&b.password, &b.name)
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e))?;
+    auth::check_name(&b.name).map_err(ApiError::Unprocessable)?;
+    auth::check_password_for(&b.password, &b.name).map_err(ApiError::Unprocessable)?;
     let pw = b.password.clone();
     let h = tokio::task::spawn_blocking(move || auth::hash_password(&pw))
-        .await
-        .map_err(ApiError::internal)?
+        .await?
         .map_err(ApiError::internal)?;
     let now = wall_ms();
-    match st
-        .store
+    st.store
         .create_user(&UserRow {
             name: b.name.clone(),
             role: b.role.as_str().into(),
@@ -1254,17 +1279,7 @@ async fn users_add(
             created_wall_ms: now,
             disabled: false,
         })
-        .await
-    {
-        Ok(()) => {}
-        Err(zhilu_store::StoreError::Conflict { what, .. }) => {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                format!("{what} already exists"),
-            ));
-        }
-        Err(e) => return Err(ApiError::internal(e)),
-    }
+        .await?;
     st.store
         .append_audit(&AuditEntry {
             seq: 0,
@@ -1274,8 +1289,7 @@ async fn users_add(
             target: b.name.clone(),
             detail: json!({"role": b.role.as_str()}).to_string(),
         })
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(UserOut {
@@ -1306,27 +1320,18 @@ async fn user_change(
     Path(name): Path<String>,
     Json(b): Json<UserChange>,
 ) -> ApiResult<Json<UserOut>> {
-    let nf = |e: zhilu_store::StoreError| match e {
-        zhilu_store::StoreError::NotFound { .. } => {
-            ApiError::new(StatusCode::NOT_FOUND, format!("no user {name:?}"))
-        }
-        e => ApiError::internal(e),
-    };
+    // An unknown name is 404 `no user "name"` (the store's NotFound).
     if let Some(r) = b.role {
-        st.store
-            .set_user_role(&name, r.as_str())
-            .await
-            .map_err(nf)?;
+        st.store.set_user_role(&name, r.as_str()).await?;
     }
     if let Some(d) = b.disabled {
-        st.store.set_user_disabled(&name, d).await.map_err(nf)?;
+        st.store.set_user_disabled(&name, d).await?;
     }
     let u = st
         .store
         .user(&name)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no user {name:?}")))?;
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no user {name:?}")))?;
     st.store
         .append_audit(&AuditEntry {
             seq: 0,
@@ -1336,8 +1341,7 @@ async fn user_change(
             target: name.clone(),
             detail: json!({"role": b.role.map(Role::as_str), "disabled": b.disabled}).to_string(),
         })
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     st.sessions.send_modify(|g| *g += 1);
     Ok(Json(UserOut {
         name: u.name,
@@ -1367,8 +1371,7 @@ async fn quarantine(
     let rows = st
         .store
         .quarantined(q.before, q.limit.unwrap_or(500).clamp(1, 10_000))
-        .await
-        .map_err(ApiError::internal)?;
+        .await?;
     Ok(Json(
         rows.iter()
             .map(|r| json!({"id": r.id, "wall_ms": r.wall_ms, "kind": r.kind, "source": r.source, "ts_ms": r.ts_ms, "reason": r.reason, "row": serde_json::from_str::<Value>(&r.row_json).unwrap_or(Value::Null)}))
