@@ -151,6 +151,20 @@ spelled! {
     }
 }
 
+impl FaultRule {
+    /// The rule as the `rule` of the event it raises (`quality.stuck`).
+    pub const fn event_rule(self) -> &'static str {
+        match self {
+            FaultRule::Missing => "quality.missing",
+            FaultRule::Stuck => "quality.stuck",
+            FaultRule::ZeroFlow => "quality.zero_flow",
+            FaultRule::LockedOn => "quality.locked_on",
+            FaultRule::Inconsistent => "quality.inconsistent",
+            FaultRule::StationZero => "quality.station_zero",
+        }
+    }
+}
+
 spelled! {
     /// The kind of a device command (ACTIONS.jsonl `action`, the server's
     /// `[decisions.modes]` keys).
@@ -274,6 +288,9 @@ mod tests {
         );
         round_trips(&EntryState::ALL, EntryState::as_str, EntryState::parse);
         round_trips(&BadRowKind::ALL, BadRowKind::as_str, BadRowKind::parse);
+        for r in FaultRule::ALL {
+            assert_eq!(r.event_rule(), format!("quality.{}", r.as_str()));
+        }
     }
 
     #[test]

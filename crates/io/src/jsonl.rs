@@ -8,13 +8,7 @@ use zhilu_core::{Action, Command, Event, EventDetail};
 use zhilu_road::{Direction, RoadBook};
 
 /// Formats epoch ms as RFC 3339 in the road's offset (`2026-11-23T06:00:20+08:00`).
-pub fn format_time(ts_ms: i64, offset_s: i32) -> String {
-    let off = jiff::tz::Offset::from_seconds(offset_s).unwrap_or(jiff::tz::Offset::UTC);
-    match jiff::Timestamp::from_millisecond(ts_ms) {
-        Ok(t) => t.display_with_offset(off).to_string(),
-        Err(_) => String::new(),
-    }
-}
+pub use zhilu_contract::time_string as format_time;
 
 /// Stakes are written as integers when whole (`11500`, not `11500.0`).
 fn metres<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
