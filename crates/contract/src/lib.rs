@@ -30,4 +30,7 @@ mod time;
 
 pub use columns::*;
 pub use spelling::*;
-pub use time::{TimeCache, format_time, local_time_ms, midnight_ms, parse_time, time_string};
+pub use time::{
+    TimeCache, date_string, format_time, format_time_utc, local_time_ms, midnight_ms, parse_time,
+    time_string,
+};

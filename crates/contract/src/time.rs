@@ -7,7 +7,28 @@ use std::fmt::Write as _;
 /// `2026-11-23T06:00:20+08:00`, with the fraction of a second only when it
 /// is not whole (`…:20.5+08:00`), and `+00:00` at offset zero.
 pub fn format_time(ms: i64, offset_s: i32, out: &mut String) {
-    let local = ms + i64::from(offset_s) * 1000;
+    write_local(ms + i64::from(offset_s) * 1000, out);
+    let sign = if offset_s < 0 { '-' } else { '+' };
+    let a = offset_s.unsigned_abs();
+    let _ = write!(out, "{sign}{:02}:{:02}", a / 3600, a / 60 % 60);
+}
+
+/// Appends `ms` as RFC 3339 in UTC with `Z` (`2026-11-22T22:00:20Z`), the
+/// fraction as in [`format_time`]: the store's archives, dated in UTC.
+pub fn format_time_utc(ms: i64, out: &mut String) {
+    write_local(ms, out);
+    out.push('Z');
+}
+
+/// The calendar date of `ms` at the UTC offset `offset_s` (`2026-11-23`).
+pub fn date_string(ms: i64, offset_s: i32) -> String {
+    let days = (ms + i64::from(offset_s) * 1000).div_euclid(86_400_000);
+    let (y, mo, d) = civil_from_days(days);
+    format!("{y:04}-{mo:02}-{d:02}")
+}
+
+/// Appends the date and time of day of local epoch ms (no offset).
+fn write_local(local: i64, out: &mut String) {
     let secs = local.div_euclid(1000);
     let frac = local.rem_euclid(1000);
     let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
@@ -25,9 +46,6 @@ pub fn format_time(ms: i64, offset_s: i32, out: &mut String) {
             out.pop();
         }
     }
-    let sign = if offset_s < 0 { '-' } else { '+' };
-    let a = offset_s.unsigned_abs();
-    let _ = write!(out, "{sign}{:02}:{:02}", a / 3600, a / 60 % 60);
 }
 
 /// [`format_time`] into a new string.
@@ -225,6 +243,15 @@ mod tests {
             let text = time_string(ms, offset_s);
             prop_assert_eq!(&text, &jiff_text(ms, offset_s));
             prop_assert_eq!(parse_time(text.as_bytes()), Some(ms));
+            let mut utc = String::new();
+            format_time_utc(ms, &mut utc);
+            prop_assert_eq!(&utc, &jiff::Timestamp::from_millisecond(ms).unwrap().to_string());
+            let date = jiff::tz::Offset::from_seconds(offset_s)
+                .unwrap()
+                .to_datetime(jiff::Timestamp::from_millisecond(ms).unwrap())
+                .date()
+                .to_string();
+            prop_assert_eq!(date_string(ms, offset_s), date);
         }
 
         #[test]
