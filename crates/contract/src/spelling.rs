@@ -211,6 +211,15 @@ spelled! {
     }
 }
 
+/// Vehicle classes a toll entry may turn away (ACTIONS.jsonl `banned`),
+/// in the order fog plans add them: hazardous goods, then oversize, then heavy.
+pub const BANNABLE_CLASSES: [&str; 3] = ["hazmat", "oversize", "heavy"];
+
+/// The static spelling of a bannable vehicle class, if it is one.
+pub fn bannable_class(s: &str) -> Option<&'static str> {
+    BANNABLE_CLASSES.into_iter().find(|c| *c == s)
+}
+
 spelled! {
     /// Why a reading row was flagged (the replay summary and the live
     /// ingest's answers), in report order.

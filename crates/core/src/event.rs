@@ -5,7 +5,9 @@
 
 use zhilu_road::Direction;
 
-pub use zhilu_contract::{CommandKind, EntryState, EventKind, FogLightMode};
+pub use zhilu_contract::{
+    BANNABLE_CLASSES, CommandKind, EntryState, EventKind, FogLightMode, bannable_class,
+};
 
 /// Kind-specific facts an event carries.
 #[derive(Debug, Clone, PartialEq)]
@@ -116,14 +118,6 @@ pub struct Action {
     pub event_seq: Option<u64>,
     /// Why, in words an operator reads (rule, evidence, legal basis).
     pub reason: String,
-}
-
-/// Vehicle classes an entry may turn away (`Command::Entry::banned`).
-pub const BANNABLE_CLASSES: [&str; 3] = ["hazmat", "oversize", "heavy"];
-
-/// The static spelling of a bannable vehicle class, if it is one.
-pub fn bannable_class(s: &str) -> Option<&'static str> {
-    BANNABLE_CLASSES.into_iter().find(|c| *c == s)
 }
 
 /// The commanded state of a device.
