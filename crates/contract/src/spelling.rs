@@ -211,6 +211,10 @@ spelled! {
     }
 }
 
+/// The `direction` of an event on both carriageways (fog, ice) in
+/// EVENTS.jsonl; one carriageway is the road book's `up` or `down`.
+pub const BOTH_DIRECTIONS: &str = "both";
+
 /// Vehicle classes a toll entry may turn away (ACTIONS.jsonl `banned`),
 /// in the order fog plans add them: hazardous goods, then oversize, then heavy.
 pub const BANNABLE_CLASSES: [&str; 3] = ["hazmat", "oversize", "heavy"];

@@ -79,7 +79,9 @@ pub fn event_json(e: &Event, road: &RoadBook, vehicle: &dyn Fn(u32) -> String) -
     let mut line = EventLine {
         id: format!("E{}", e.seq),
         kind: e.kind.as_str(),
-        direction: e.direction.map_or("both", |d| d.as_str()),
+        direction: e
+            .direction
+            .map_or(zhilu_contract::BOTH_DIRECTIONS, |d| d.as_str()),
         from_m: e.from_m,
         to_m: e.to_m,
         start: format_time(e.start_ms, off),
