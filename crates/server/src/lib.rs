@@ -21,7 +21,6 @@ pub mod net;
 pub mod roadjson;
 pub mod stream;
 pub mod vehicles;
-pub mod whatif;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock, RwLock};

@@ -15,8 +15,6 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::http::header::RETRY_AFTER;
-use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -32,7 +30,8 @@ use zhilu_traffic::{
 };
 
 use crate::AppState;
-use crate::api::{Caller, ErrorBody};
+
+use super::{ApiError, ApiResult, Caller, ErrorBody};
 
 /// Longest horizon (minutes).
 pub const MAX_HORIZON_MIN: u32 = 60;
@@ -199,8 +198,15 @@ pub struct TimeSpaceGrid {
     pub speed_kmh: Vec<Vec<Option<f32>>>,
 }
 
-fn answer(status: StatusCode, msg: impl Into<String>) -> Response {
-    (status, Json(ErrorBody { error: msg.into() })).into_response()
+/// An error answer with `status` (400, 404, else 500 with a text already
+/// fit for the caller).
+fn answer<T>(status: StatusCode, msg: impl Into<String>) -> ApiResult<T> {
+    let msg = msg.into();
+    Err(match status {
+        StatusCode::BAD_REQUEST => ApiError::BadRequest(msg),
+        StatusCode::NOT_FOUND => ApiError::NotFound(msg),
+        _ => ApiError::Internal(msg),
+    })
 }
 
 fn busy() -> &'static tokio::sync::Semaphore {
@@ -208,8 +214,8 @@ fn busy() -> &'static tokio::sync::Semaphore {
     S.get_or_init(|| tokio::sync::Semaphore::new(1))
 }
 
-/// The route, for the API router.
-pub fn router() -> OpenApiRouter<AppState> {
+/// This module's routes.
+pub(super) fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(whatif))
 }
 
@@ -225,7 +231,7 @@ async fn whatif(
     State(st): State<AppState>,
     _c: Caller,
     Json(req): Json<WhatIfRequest>,
-) -> Response {
+) -> ApiResult<Json<WhatIfResponse>> {
     if req.horizon_min == 0 || req.horizon_min > MAX_HORIZON_MIN {
         return answer(
             StatusCode::BAD_REQUEST,
@@ -249,13 +255,10 @@ async fn whatif(
     };
     let from_ms = state["ts_ms"].as_i64().unwrap_or(0);
     let Ok(_permit) = busy().try_acquire() else {
-        let mut r = answer(
-            StatusCode::TOO_MANY_REQUESTS,
-            "a what-if is running: try again in a moment",
-        );
-        r.headers_mut()
-            .insert(RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
-        return r;
+        return Err(ApiError::TooManyRequests {
+            message: "a what-if is running: try again in a moment".into(),
+            retry_after_s: 1,
+        });
     };
     let events = match st
         .store
@@ -428,7 +431,7 @@ async fn whatif(
             result(o, source, devices, ignored, from_ms, tz, grid_step_min)
         })
         .collect();
-    Json(WhatIfResponse {
+    Ok(Json(WhatIfResponse {
         from_ms,
         from: zhilu_io::jsonl::format_time(from_ms, tz),
         horizon_min: req.horizon_min,
@@ -441,8 +444,7 @@ async fn whatif(
             "capacity 2000 veh/h/lane, capacity drop 10 %, defaults not yet calibrated on this corridor".into(),
         ],
         computed_ms,
-    })
-    .into_response()
+    }))
 }
 
 fn result(
