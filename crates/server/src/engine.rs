@@ -28,6 +28,7 @@ use crate::convert::Ids;
 use crate::health::HealthState;
 use crate::stream::{Hub, StreamKind};
 use crate::vehicles::VehicleBoard;
+use crate::views::{device_json, proposal_json};
 use fleet::{Desired, Edit, Fleet, Target};
 
 /// Wall clock, epoch ms.
@@ -1832,58 +1833,4 @@ fn settle_pending(row: &mut DeviceStateRow, command_id: u64) {
     if pending_id == Some(command_id) {
         row.pending_json = None;
     }
-}
-
-/// A proposal as published and served.
-pub fn proposal_json(p: &ProposalRow) -> String {
-    json!({
-        "id": format!("P{}", p.id),
-        "status": p.status,
-        "device": p.device,
-        "kind": p.kind,
-        "command": serde_json::from_str::<Value>(&p.json).unwrap_or(Value::Null),
-        "event": p.event_id,
-        "reason": p.reason,
-        "created_ms": p.created_wall_ms,
-        "expires_ms": p.expires_wall_ms,
-        "decided_by": p.decided_by,
-        "decided_ms": p.decided_wall_ms,
-        "decision_reason": p.decision_reason,
-        "applied": p.final_json.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()),
-    })
-    .to_string()
-}
-
-/// A device state as published and served.
-///
-/// `state` keeps the shape the API has always had (`{"action":
-/// "speed_limit", "value": 60}`, `{"blank": true}`); `shows` is the state in
-/// the device's own shape (`{"limit_kmh": 60}`, `crates/devices/MQTT.md`).
-pub fn device_json(d: &DeviceStateRow) -> String {
-    let shows = DeviceState::from_json_str(&d.state_json).ok();
-    let state = match &shows {
-        Some(DeviceState::Blank) => json!({"blank": true}),
-        Some(s) => {
-            let direction = match s {
-                DeviceState::Entry { direction, .. } => *direction,
-                _ => None,
-            };
-            s.command_kind()
-                .and_then(|k| s.as_command(k))
-                .map_or(Value::Null, |c| {
-                    zhilu_io::jsonl::command_value(&c, direction)
-                })
-        }
-        None => Value::Null,
-    };
-    json!({
-        "device": d.device,
-        "state": state,
-        "shows": shows.map(|s| s.to_json()),
-        "confirmed_ms": d.confirmed_wall_ms,
-        "online": d.online,
-        "last_seen_ms": d.last_seen_wall_ms,
-        "pending": d.pending_json.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()),
-    })
-    .to_string()
 }

@@ -21,6 +21,7 @@ pub mod net;
 pub mod roadjson;
 pub mod stream;
 pub mod vehicles;
+pub mod views;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock, RwLock};

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
+use serde::Serialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 use zhilu_road::{Direction, RoadBook};
 use zhilu_store::StationBucket;
 
@@ -63,16 +65,46 @@ pub fn road_json(road: &RoadBook) -> Value {
     })
 }
 
+/// The time–space matrix (`GET /api/timespace`). Fields in alphabetical
+/// order, as always written.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TimeSpace {
+    /// One matrix per direction of the road.
+    pub directions: Vec<TimeSpaceDirection>,
+    /// Start of the window (epoch ms, data time).
+    pub from_ms: i64,
+    /// Bucket length (s).
+    pub step_s: i64,
+    /// Start of each bucket (epoch ms), one per row of `speed_kmh`.
+    pub times: Vec<i64>,
+    /// End of the window (epoch ms, exclusive).
+    pub to_ms: i64,
+}
+
+/// One direction of the time–space matrix.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TimeSpaceDirection {
+    /// `up` or `down`.
+    pub direction: String,
+    /// One row per bucket, one column per station: the mean speed (km/h,
+    /// one decimal), `null` where the station had no plausible speed.
+    pub speed_kmh: Vec<Vec<Option<f64>>>,
+    /// The stations' stakes (m), in the direction of travel.
+    pub stakes: Vec<f64>,
+    /// The stations' detector ids, in the direction of travel.
+    pub stations: Vec<String>,
+}
+
 /// The time–space matrix: per direction, its stations in the direction
 /// of travel and one row of speeds per bucket (`null` where a station had
 /// no plausible speed).
-pub fn timespace_json(
+pub fn timespace(
     road: &RoadBook,
     from_ms: i64,
     to_ms: i64,
     step_ms: i64,
     rows: &[StationBucket],
-) -> Value {
+) -> TimeSpace {
     let first = from_ms.div_euclid(step_ms) * step_ms;
     let n_times = usize::try_from((to_ms - first + step_ms - 1) / step_ms).unwrap_or(0);
     let times: Vec<i64> = (0..n_times).map(|i| first + i as i64 * step_ms).collect();
@@ -102,18 +134,29 @@ pub fn timespace_json(
             speed[k][t][j] = r.speed_kmh.map(round1);
         }
     }
-    json!({
-        "from_ms": from_ms,
-        "to_ms": to_ms,
-        "step_s": step_ms / 1000,
-        "times": times,
-        "directions": dirs.iter().zip(stations.iter()).zip(speed).map(|((d, st), sp)| json!({
-            "direction": d.as_str(),
-            "stations": st.iter().map(|&i| &road.detectors()[i as usize].id).collect::<Vec<_>>(),
-            "stakes": st.iter().map(|&i| road.detectors()[i as usize].stake_m).collect::<Vec<_>>(),
-            "speed_kmh": sp,
-        })).collect::<Vec<_>>(),
-    })
+    TimeSpace {
+        directions: dirs
+            .iter()
+            .zip(stations.iter())
+            .zip(speed)
+            .map(|((d, st), sp)| TimeSpaceDirection {
+                direction: d.as_str().to_string(),
+                speed_kmh: sp,
+                stakes: st
+                    .iter()
+                    .map(|&i| road.detectors()[i as usize].stake_m)
+                    .collect(),
+                stations: st
+                    .iter()
+                    .map(|&i| road.detectors()[i as usize].id.clone())
+                    .collect(),
+            })
+            .collect(),
+        from_ms,
+        step_s: step_ms / 1000,
+        times,
+        to_ms,
+    }
 }
 
 #[cfg(test)]
@@ -172,7 +215,8 @@ stake_m = 2500
             b(120_000, "XX", Some(1.0)),
             b(999_000, "U1", Some(1.0)), // outside the window
         ];
-        let v = timespace_json(&road, 70_000, 180_000, 60_000, &rows);
+        let v = serde_json::to_value(timespace(&road, 70_000, 180_000, 60_000, &rows))
+            .expect("serialisable");
         assert_eq!(v["times"], json!([60_000, 120_000]));
         let up = &v["directions"][0];
         assert_eq!(up["stations"], json!(["U1", "U2"]));

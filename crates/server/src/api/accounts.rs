@@ -136,14 +136,32 @@ pub struct AuditQuery {
     pub limit: Option<u32>,
 }
 
+/// An audit entry (fields in alphabetical order, as always written).
+#[derive(Serialize, ToSchema)]
+pub struct AuditView {
+    /// What was done (`login`, `proposal.approve`, `user.add`, …).
+    pub action: String,
+    /// Who did it.
+    pub actor: String,
+    /// Details of the action.
+    #[schema(value_type = Object)]
+    pub detail: Value,
+    /// Sequence number (gapless, increasing).
+    pub seq: i64,
+    /// What it was done to.
+    pub target: String,
+    /// When (wall clock, epoch ms).
+    pub wall_ms: i64,
+}
+
 /// The append-only audit log (admin).
 #[utoipa::path(get, path = "/api/audit", tag = "zhilu", params(AuditQuery), security(("bearer" = [])),
-    responses((status = 200, body = Vec<Object>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<AuditView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn audit(
     State(st): State<AppState>,
     _c: Admin,
     Query(q): Query<AuditQuery>,
-) -> ApiResult<Json<Vec<Value>>> {
+) -> ApiResult<Json<Vec<AuditView>>> {
     let limit = q.limit.unwrap_or(500).clamp(1, 10_000);
     let rows = match (&q.q, q.before) {
         (None, None) => st.store.audit(q.after.unwrap_or(0), limit).await,
@@ -153,8 +171,15 @@ async fn audit(
         }
     }?;
     Ok(Json(
-        rows.iter()
-            .map(|a| json!({"seq": a.seq, "wall_ms": a.wall_ms, "actor": a.actor, "action": a.action, "target": a.target, "detail": serde_json::from_str::<Value>(&a.detail).unwrap_or(Value::Null)}))
+        rows.into_iter()
+            .map(|a| AuditView {
+                detail: serde_json::from_str::<Value>(&a.detail).unwrap_or(Value::Null),
+                action: a.action,
+                actor: a.actor,
+                seq: a.seq,
+                target: a.target,
+                wall_ms: a.wall_ms,
+            })
             .collect(),
     ))
 }

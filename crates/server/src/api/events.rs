@@ -2,9 +2,9 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use zhilu_store::EventQuery;
@@ -50,24 +50,52 @@ async fn events(
     ))
 }
 
+/// A step in an event's life.
+#[derive(Serialize, ToSchema)]
+pub struct EventChange {
+    /// Data time of the step (epoch ms).
+    pub at_ms: i64,
+    /// `opened`, `updated` or `ended`.
+    pub change: String,
+    /// When it was recorded (wall clock, epoch ms).
+    pub wall_ms: i64,
+}
+
+/// An event and its life (fields in alphabetical order, as always written).
+#[derive(Serialize, ToSchema)]
+pub struct EventLife {
+    /// Its steps, oldest first.
+    pub changes: Vec<EventChange>,
+    /// The event as it stands (an `EVENTS.jsonl` record, `docs/EVENTS.md`).
+    #[schema(value_type = Object)]
+    pub event: Value,
+}
+
 /// One event with its life (opened, updated, ended).
 #[utoipa::path(get, path = "/api/events/{id}", tag = "zhilu", params(("id" = String, Path, description = "E17")), security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = EventLife), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn event(
     State(st): State<AppState>,
     _c: Caller,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<EventLife>> {
     let e = st
         .store
         .event(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no event {id}")))?;
     let changes = st.store.event_changes(&id).await?;
-    Ok(Json(json!({
-        "event": serde_json::from_str::<Value>(&e.json).unwrap_or(Value::Null),
-        "changes": changes.iter().map(|c| json!({"change": c.change, "at_ms": c.at_ms, "wall_ms": c.wall_ms})).collect::<Vec<_>>(),
-    })))
+    Ok(Json(EventLife {
+        changes: changes
+            .into_iter()
+            .map(|c| EventChange {
+                at_ms: c.at_ms,
+                change: c.change,
+                wall_ms: c.wall_ms,
+            })
+            .collect(),
+        event: serde_json::from_str::<Value>(&e.json).unwrap_or(Value::Null),
+    }))
 }
 
 /// This module's routes.

@@ -9,7 +9,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -259,22 +259,51 @@ pub struct QuarantineQuery {
     pub limit: Option<u32>,
 }
 
+/// A row refused for its time (fields in alphabetical order, as always
+/// written).
+#[derive(Serialize, ToSchema)]
+pub struct QuarantineView {
+    /// Entry id (page with `before`).
+    pub id: i64,
+    /// `observations`, `weather`, `positions` or `camera-events`.
+    pub kind: String,
+    /// Why it was refused (`time_ahead`, `time_unset`).
+    pub reason: String,
+    /// The row as received.
+    #[schema(value_type = Object)]
+    pub row: Value,
+    /// The device or vehicle it came from.
+    pub source: String,
+    /// The row's own time (epoch ms).
+    pub ts_ms: i64,
+    /// When it was refused (wall clock, epoch ms).
+    pub wall_ms: i64,
+}
+
 /// Rows refused for their time (dated ahead of the server's clock, or
 /// before 2000), newest first, with the source and why (operator).
 #[utoipa::path(get, path = "/api/quarantine", tag = "zhilu", params(QuarantineQuery), security(("bearer" = [])),
-    responses((status = 200, body = Vec<Object>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<QuarantineView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn quarantine(
     State(st): State<AppState>,
     _c: Operator,
     Query(q): Query<QuarantineQuery>,
-) -> ApiResult<Json<Vec<Value>>> {
+) -> ApiResult<Json<Vec<QuarantineView>>> {
     let rows = st
         .store
         .quarantined(q.before, q.limit.unwrap_or(500).clamp(1, 10_000))
         .await?;
     Ok(Json(
-        rows.iter()
-            .map(|r| json!({"id": r.id, "wall_ms": r.wall_ms, "kind": r.kind, "source": r.source, "ts_ms": r.ts_ms, "reason": r.reason, "row": serde_json::from_str::<Value>(&r.row_json).unwrap_or(Value::Null)}))
+        rows.into_iter()
+            .map(|r| QuarantineView {
+                row: serde_json::from_str::<Value>(&r.row_json).unwrap_or(Value::Null),
+                id: r.id,
+                kind: r.kind,
+                reason: r.reason,
+                source: r.source,
+                ts_ms: r.ts_ms,
+                wall_ms: r.wall_ms,
+            })
             .collect(),
     ))
 }

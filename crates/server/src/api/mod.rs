@@ -105,3 +105,47 @@ async fn fallback(method: axum::http::Method, uri: axum::http::Uri) -> Response 
     }
     ApiError::NotFound("no such endpoint".into()).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The 200 answer's schema of `method path`, as JSON.
+    fn ok_schema(doc: &serde_json::Value, method: &str, path: &str) -> serde_json::Value {
+        doc["paths"][path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+            .clone()
+    }
+
+    #[test]
+    fn answers_are_typed_in_the_document() {
+        let (_, doc) = routes().split_for_parts();
+        let doc = serde_json::to_value(&doc).expect("the document is JSON");
+        let typed = [
+            ("get", "/api/events/{id}", "EventLife"),
+            ("get", "/api/devices", "DeviceView"),
+            ("get", "/api/proposals", "ProposalView"),
+            ("post", "/api/proposals/{id}/approve", "ProposalView"),
+            ("post", "/api/proposals/{id}/reject", "ProposalView"),
+            ("post", "/api/proposals/{id}/edit", "ProposalView"),
+            ("get", "/api/actions", "ActionView"),
+            ("get", "/api/audit", "AuditView"),
+            ("get", "/api/quarantine", "QuarantineView"),
+            ("get", "/api/timespace", "TimeSpace"),
+            ("get", "/api/forecast", "ForecastSnapshot"),
+            ("get", "/api/users", "UserOut"),
+        ];
+        for (method, path, name) in typed {
+            let s = ok_schema(&doc, method, path);
+            let r = s["$ref"].as_str().or(s["items"]["$ref"].as_str());
+            assert_eq!(
+                r,
+                Some(format!("#/components/schemas/{name}").as_str()),
+                "{method} {path}: {s}"
+            );
+            assert!(
+                doc["components"]["schemas"][name]["properties"].is_object(),
+                "{name} has its fields in the document"
+            );
+        }
+    }
+}

@@ -11,9 +11,10 @@ use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::auth::Role;
-use crate::engine::{Msg, Verdict, proposal_json};
+use crate::engine::{Msg, Verdict};
 
 use super::{ApiError, ApiResult, Caller, ErrorBody, Operator};
+use crate::views::ProposalView;
 
 /// Proposal filter.
 #[derive(Deserialize, IntoParams)]
@@ -24,18 +25,14 @@ pub struct ProposalsQuery {
 
 /// Proposals waiting for (or decided by) an operator.
 #[utoipa::path(get, path = "/api/proposals", tag = "zhilu", params(ProposalsQuery), security(("bearer" = [])),
-    responses((status = 200, body = Vec<Object>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = Vec<ProposalView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn proposals(
     State(st): State<AppState>,
     _c: Caller,
     Query(q): Query<ProposalsQuery>,
-) -> ApiResult<Json<Vec<Value>>> {
+) -> ApiResult<Json<Vec<ProposalView>>> {
     let rows = st.store.proposals(q.status.as_deref()).await?;
-    Ok(Json(
-        rows.iter()
-            .map(|p| serde_json::from_str(&proposal_json(p)).unwrap_or(Value::Null))
-            .collect(),
-    ))
+    Ok(Json(rows.iter().map(ProposalView::of).collect()))
 }
 
 /// An operator's decision.
@@ -63,7 +60,7 @@ async fn decide(
     id: &str,
     verdict: Verdict,
     reason: Option<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ProposalView>> {
     c.require(Role::Operator)?;
     let id = proposal_id(id)?;
     let reason = reason
@@ -88,44 +85,42 @@ async fn decide(
     let p = rx
         .await
         .map_err(|_| ApiError::unavailable("engine stopped"))??;
-    Ok(Json(
-        serde_json::from_str(&proposal_json(&p)).unwrap_or(Value::Null),
-    ))
+    Ok(Json(ProposalView::of(&p)))
 }
 
 /// Approve a proposal: the command goes to the device.
 #[utoipa::path(post, path = "/api/proposals/{id}/approve", tag = "zhilu", params(("id" = String, Path, description = "P12")), request_body = DecisionBody, security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ProposalView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn approve(
     State(st): State<AppState>,
     Operator(c): Operator,
     Path(id): Path<String>,
     Json(b): Json<DecisionBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ProposalView>> {
     decide(&st, &c, &id, Verdict::Approve, b.reason).await
 }
 
 /// Reject a proposal (a reason is required).
 #[utoipa::path(post, path = "/api/proposals/{id}/reject", tag = "zhilu", params(("id" = String, Path, description = "P12")), request_body = DecisionBody, security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ProposalView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn reject(
     State(st): State<AppState>,
     Operator(c): Operator,
     Path(id): Path<String>,
     Json(b): Json<DecisionBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ProposalView>> {
     decide(&st, &c, &id, Verdict::Reject, b.reason).await
 }
 
 /// Apply a proposal with a changed value (a reason is required).
 #[utoipa::path(post, path = "/api/proposals/{id}/edit", tag = "zhilu", params(("id" = String, Path, description = "P12")), request_body = DecisionBody, security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = ProposalView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn edit(
     State(st): State<AppState>,
     Operator(c): Operator,
     Path(id): Path<String>,
     Json(b): Json<DecisionBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<ProposalView>> {
     let Some(e) = b.edit else {
         return Err(ApiError::Unprocessable(
             "an edit needs \"edit\": {\"value\": ...}".into(),

@@ -13,6 +13,7 @@ use crate::AppState;
 use crate::engine::wall_ms;
 
 use super::{ApiError, ApiResult, Caller, ErrorBody};
+use crate::roadjson::TimeSpace;
 
 /// The corridor state after the last tick (segments per direction).
 #[utoipa::path(get, path = "/api/state", tag = "zhilu", security(("bearer" = [])),
@@ -75,12 +76,12 @@ pub struct TimespaceQuery {
 /// per direction (stations in the direction of travel), from the stored
 /// readings (rolled-up history included). At most 7 days and 5,000 buckets.
 #[utoipa::path(get, path = "/api/timespace", tag = "zhilu", params(TimespaceQuery), security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = TimeSpace), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 422, body = ErrorBody)))]
 async fn timespace(
     State(st): State<AppState>,
     _c: Caller,
     Query(q): Query<TimespaceQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TimeSpace>> {
     let last = st.snapshot.read().ok().and_then(|s| s.last_tick_ms);
     let to = q.to_ms.or(last.map(|t| t + 1)).unwrap_or_else(wall_ms);
     let from = q.from_ms.unwrap_or(to.saturating_sub(3 * 3_600_000));
@@ -110,7 +111,7 @@ async fn timespace(
         ));
     }
     let rows = st.store.station_history(from, to, step_ms).await?;
-    Ok(Json(crate::roadjson::timespace_json(
+    Ok(Json(crate::roadjson::timespace(
         &st.road, from, to, step_ms, &rows,
     )))
 }
