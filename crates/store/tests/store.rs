@@ -5,9 +5,9 @@ mod common;
 
 use common::TestDb;
 use zhilu_store::{
-    ActionRow, AuditEntry, CameraRow, DeviceStateRow, EventChangeRow, EventQuery, EventRow, ObsRow,
-    PositionRow, ProposalDecision, ProposalRow, Reading, ReadingBatch, ReadingCounts, SessionRow,
-    Store, StoreError, TickCommit, UserRow, WeatherRow,
+    AccountSummary, ActionRow, AuditEntry, CameraRow, DeviceStateRow, EventChangeRow, EventQuery,
+    EventRow, ObsRow, PositionRow, ProposalDecision, ProposalRow, Reading, ReadingBatch,
+    ReadingCounts, SessionRow, Store, StoreError, TickCommit, UserRow, WeatherRow,
 };
 
 both!(
@@ -24,6 +24,9 @@ both!(
     audit_is_append_only,
     users,
     sessions,
+    accounts_with_last_login,
+    accounts_generation_and_user_sessions,
+    open_existing_refuses_a_missing_file,
     device_states,
     terminals,
     meta_and_snapshots,
@@ -923,6 +926,80 @@ async fn sessions(db: &TestDb) {
     assert_eq!(s.purge_sessions(200).await.unwrap(), 0);
     assert!(s.session("c").await.unwrap().is_some());
     assert!(s.session("b").await.unwrap().is_none());
+}
+
+async fn accounts_with_last_login(db: &TestDb) {
+    let s = &db.store;
+    s.create_user(&user("ops1", "operator")).await.unwrap();
+    s.create_user(&user("admin", "admin")).await.unwrap();
+    for (wall, actor, action) in [
+        (100, "ops1", "login"),
+        (300, "ops1", "login"),
+        (500, "ops1", "login.failed"),
+        (400, "admin", "user.add"),
+    ] {
+        let mut e = audit_entry(actor, action, "127.0.0.1");
+        e.wall_ms = wall;
+        s.append_audit(&e).await.unwrap();
+    }
+    s.set_user_disabled("ops1", true).await.unwrap();
+    assert_eq!(
+        s.accounts().await.unwrap(),
+        vec![
+            AccountSummary {
+                name: "admin".into(),
+                role: "admin".into(),
+                created_wall_ms: 1_000,
+                disabled: false,
+                last_login_wall_ms: None,
+            },
+            AccountSummary {
+                name: "ops1".into(),
+                role: "operator".into(),
+                created_wall_ms: 1_000,
+                disabled: true,
+                last_login_wall_ms: Some(300),
+            },
+        ]
+    );
+}
+
+async fn accounts_generation_and_user_sessions(db: &TestDb) {
+    let s = &db.store;
+    assert_eq!(s.accounts_generation().await.unwrap(), 0);
+    s.create_user(&user("ops1", "operator")).await.unwrap();
+    s.create_user(&user("ops2", "operator")).await.unwrap();
+    assert_eq!(s.accounts_generation().await.unwrap(), 0, "a new account");
+    for (h, u) in [("a", "ops1"), ("b", "ops1"), ("c", "ops2")] {
+        s.create_session(&session(h, u, 1_000)).await.unwrap();
+    }
+    assert_eq!(s.accounts_generation().await.unwrap(), 0, "a login");
+    s.set_user_disabled("ops1", true).await.unwrap();
+    assert_eq!(s.accounts_generation().await.unwrap(), 1);
+    s.set_user_role("ops2", "viewer").await.unwrap();
+    assert_eq!(s.accounts_generation().await.unwrap(), 2);
+    s.set_password("ops2", "$argon2id$new").await.unwrap();
+    assert_eq!(s.accounts_generation().await.unwrap(), 3);
+    assert_eq!(s.delete_user_sessions("ops1").await.unwrap(), 2);
+    assert_eq!(s.accounts_generation().await.unwrap(), 4);
+    assert_eq!(s.delete_user_sessions("ops1").await.unwrap(), 0);
+    assert_eq!(s.accounts_generation().await.unwrap(), 4, "nothing ended");
+    assert!(s.set_user_disabled("ghost", true).await.is_err());
+    assert_eq!(s.accounts_generation().await.unwrap(), 4, "no such user");
+    // Enabled again, the old tokens stay dead; the other user's live on.
+    s.set_user_disabled("ops1", false).await.unwrap();
+    assert_eq!(s.session("a").await.unwrap(), None);
+    assert!(s.session("c").await.unwrap().is_some());
+}
+
+async fn open_existing_refuses_a_missing_file(db: &TestDb) {
+    // The database under test exists: it opens.
+    Store::open_existing(&db.url).await.unwrap().close().await;
+    let missing = db.path().join("nope").join("z.db");
+    let url = format!("sqlite://{}", missing.display());
+    let err = Store::open_existing(&url).await.unwrap_err();
+    assert!(err.to_string().contains("no such database file"), "{err}");
+    assert!(!missing.parent().unwrap().exists(), "nothing created");
 }
 
 // ---------------------------------------------------------------- state
