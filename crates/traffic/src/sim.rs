@@ -6,6 +6,7 @@
 use zhilu_road::{Direction, RoadBook};
 
 use crate::SimError;
+
 use crate::fd::{CellFd, FdParams};
 use crate::output::{
     CameraEvent, CameraKind, ObsReading, Output, VehicleClass, VehiclePosition, WeatherReading,
@@ -13,6 +14,7 @@ use crate::output::{
 use crate::scenario::{DemandProfile, Episode, FaultKind, Scenario};
 use crate::truth::TruthRecord;
 use crate::weather::{SurfaceState, Timed, WeatherField, WeatherSample};
+pub use zhilu_contract::{EntryState, FogLightMode};
 
 /// Settings of the simulator.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,55 +113,6 @@ impl SimConfig {
             return Err("shares must be in 0…1 and lengths and rates ≥ 0".into());
         }
         Ok(())
-    }
-}
-
-/// State of an entry (toll station on-ramp).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryState {
-    /// Open.
-    Open,
-    /// Metered at `SimConfig::metered_vph` (匝道控制).
-    Metered,
-    /// Closed (封闭入口): nobody enters.
-    Closed,
-}
-
-impl EntryState {
-    /// Parses the contract's `open` / `metered` / `closed`.
-    pub fn parse(s: &str) -> Option<EntryState> {
-        match s {
-            "open" => Some(EntryState::Open),
-            "metered" => Some(EntryState::Metered),
-            "closed" => Some(EntryState::Closed),
-            _ => None,
-        }
-    }
-}
-
-/// Mode of a fog-light zone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FogLightMode {
-    /// Off.
-    Off,
-    /// Guidance (诱导).
-    Guidance,
-    /// Tail marking (尾迹).
-    TailMarking,
-    /// Warning flash (警示).
-    WarningFlash,
-}
-
-impl FogLightMode {
-    /// Parses the contract's `off` / `guidance` / `tail_marking` / `warning_flash`.
-    pub fn parse(s: &str) -> Option<FogLightMode> {
-        match s {
-            "off" => Some(FogLightMode::Off),
-            "guidance" => Some(FogLightMode::Guidance),
-            "tail_marking" => Some(FogLightMode::TailMarking),
-            "warning_flash" => Some(FogLightMode::WarningFlash),
-            _ => None,
-        }
     }
 }
 
@@ -405,7 +358,9 @@ fn normal(rng: &mut fastrand::Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-fn poisson(rng: &mut fastrand::Rng, mean: f64) -> u32 {
+/// A Poisson draw of mean `mean` (0 for a mean that is not positive; the
+/// normal approximation above 30). Both simulators draw their counts here.
+pub(crate) fn poisson(rng: &mut fastrand::Rng, mean: f64) -> u32 {
     if mean.is_nan() || mean <= 0.0 {
         return 0;
     }
