@@ -208,6 +208,17 @@ enum Jt808Cmd {
     },
 }
 
+/// Where the accounts are: the configuration's database or `--database`.
+#[derive(clap::Args)]
+struct DbArgs {
+    /// Configuration file (for the database).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Database URL (overrides storage.url).
+    #[arg(long)]
+    database: Option<String>,
+}
+
 #[derive(Subcommand)]
 enum UserCmd {
     /// Creates an account; the password is read from stdin (one line).
@@ -217,12 +228,36 @@ enum UserCmd {
         /// admin, operator or viewer.
         #[arg(long)]
         role: String,
-        /// Configuration file (for the database).
-        #[arg(long)]
-        config: Option<PathBuf>,
-        /// Database URL (overrides storage.url).
-        #[arg(long)]
-        database: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Lists the accounts: name, role, disabled, created and last login (UTC).
+    List {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Sets a new password (read from stdin, one line; the server's rules
+    /// apply) and ends the account's sessions.
+    Passwd {
+        /// User name.
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Disables an account: its logins fail, its sessions end and a running
+    /// server closes its live streams within a second or two.
+    Disable {
+        /// User name.
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Enables a disabled account again (its old sessions stay ended).
+    Enable {
+        /// User name.
+        name: String,
+        #[command(flatten)]
+        db: DbArgs,
     },
 }
 
@@ -303,6 +338,116 @@ fn input_file(flag: &str, path: &std::path::Path) -> anyhow::Result<()> {
                 _ => e.to_string(),
             };
             anyhow::bail!("{flag} {}: {reason}", path.display())
+        }
+    }
+}
+
+/// The configuration for a `zhilu user …` command; its config file must exist.
+fn user_db(db: DbArgs) -> anyhow::Result<zhilu_server::config::ServerConfig> {
+    if let Some(c) = &db.config {
+        input_file("--config", c)?;
+    }
+    server_config(db.config.as_deref(), db.database)
+}
+
+/// One line of standard input without its line end: a password.
+fn read_password() -> anyhow::Result<String> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .context("reading the password from stdin")?;
+    Ok(password.trim_end_matches(['\r', '\n']).to_string())
+}
+
+/// Wall-clock epoch ms as `2026-12-08 07:25:40 UTC`.
+fn utc_time(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
+        .unwrap_or_else(|_| format!("{ms} ms"))
+}
+
+/// `zhilu user …`: each command says which database it read or wrote.
+fn user(command: UserCmd) -> anyhow::Result<()> {
+    match command {
+        UserCmd::Add { name, role, db } => {
+            let cfg = user_db(db)?;
+            let role = zhilu_server::auth::Role::parse(&role)
+                .with_context(|| format!("--role {role:?}: expected admin, operator or viewer"))?;
+            let password = read_password()?;
+            runtime()?.block_on(zhilu_server::add_user(&cfg, &name, role, &password))?;
+            eprintln!(
+                "user {name} ({}) created in {}",
+                role.as_str(),
+                zhilu_server::accounts::shown(&cfg)
+            );
+            Ok(())
+        }
+        UserCmd::List { db } => {
+            let cfg = user_db(db)?;
+            let rows = runtime()?.block_on(zhilu_server::accounts::list(&cfg))?;
+            let mut out = std::io::stdout().lock();
+            let w = rows
+                .iter()
+                .map(|r| r.name.chars().count())
+                .max()
+                .unwrap_or(0)
+                .max(4);
+            writeln!(
+                out,
+                "{:w$}  {:8}  {:8}  {:23}  last login",
+                "name", "role", "disabled", "created"
+            )?;
+            for r in &rows {
+                writeln!(
+                    out,
+                    "{:w$}  {:8}  {:8}  {:23}  {}",
+                    r.name,
+                    r.role,
+                    if r.disabled { "yes" } else { "no" },
+                    utc_time(r.created_wall_ms),
+                    r.last_login_wall_ms
+                        .map_or_else(|| "never".into(), utc_time),
+                )?;
+            }
+            eprintln!(
+                "{} account{} in {}",
+                rows.len(),
+                if rows.len() == 1 { "" } else { "s" },
+                zhilu_server::accounts::shown(&cfg)
+            );
+            Ok(())
+        }
+        UserCmd::Passwd { name, db } => {
+            let cfg = user_db(db)?;
+            let password = read_password()?;
+            let ended = runtime()?
+                .block_on(zhilu_server::accounts::set_password(&cfg, &name, &password))?;
+            eprintln!(
+                "password of {name} changed in {}; {ended} session{} ended",
+                zhilu_server::accounts::shown(&cfg),
+                if ended == 1 { "" } else { "s" }
+            );
+            Ok(())
+        }
+        UserCmd::Disable { name, db } => {
+            let cfg = user_db(db)?;
+            let ended =
+                runtime()?.block_on(zhilu_server::accounts::set_disabled(&cfg, &name, true))?;
+            eprintln!(
+                "user {name} disabled in {}; {ended} session{} ended",
+                zhilu_server::accounts::shown(&cfg),
+                if ended == 1 { "" } else { "s" }
+            );
+            Ok(())
+        }
+        UserCmd::Enable { name, db } => {
+            let cfg = user_db(db)?;
+            runtime()?.block_on(zhilu_server::accounts::set_disabled(&cfg, &name, false))?;
+            eprintln!(
+                "user {name} enabled in {}",
+                zhilu_server::accounts::shown(&cfg)
+            );
+            Ok(())
         }
     }
 }
@@ -410,27 +555,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             init_logging("info");
             runtime()?.block_on(zhilu_server::serve(road, cfg))
         }
-        Cmd::User {
-            command:
-                UserCmd::Add {
-                    name,
-                    role,
-                    config,
-                    database,
-                },
-        } => {
-            let cfg = server_config(config.as_deref(), database)?;
-            let role = zhilu_server::auth::Role::parse(&role)
-                .with_context(|| format!("--role {role:?}: expected admin, operator or viewer"))?;
-            let mut password = String::new();
-            std::io::stdin()
-                .read_line(&mut password)
-                .context("reading the password from stdin")?;
-            let password = password.trim_end_matches(['\r', '\n']);
-            runtime()?.block_on(zhilu_server::add_user(&cfg, &name, role, password))?;
-            eprintln!("user {name} ({}) created", role.as_str());
-            Ok(())
-        }
+        Cmd::User { command } => user(command),
         Cmd::Loadgen(args) => runtime()?.block_on(loadgen::run(args)),
         Cmd::ForecastEval(a) => forecast_eval::run(a),
         Cmd::Jt808 {

@@ -6,6 +6,7 @@
 //! the live stream, metrics and the OpenAPI document. It must not make
 //! domain decisions itself: detection and plans stay in `zhilu-core`.
 
+pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod clock;
@@ -261,6 +262,7 @@ impl Centre {
         }
         tasks.push(tokio::spawn(retention(store, cfg.clone())));
         tasks.push(tokio::spawn(health::watch(state.clone())));
+        tasks.push(tokio::spawn(accounts::watch(state.clone())));
         let mut jt808_addr = None;
         if !cfg.jt808.listen.is_empty() {
             let listen: SocketAddr = cfg.jt808.listen.parse().context("jt808.listen")?;

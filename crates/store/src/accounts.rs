@@ -4,6 +4,28 @@
 use crate::error::{db, is_unique_violation};
 use crate::{Result, SessionRow, Store, StoreError, UserRow};
 
+/// The meta key of the accounts generation.
+const ACCOUNTS_GEN_KEY: &str = "accounts_gen";
+
+/// Raises the accounts generation by one (from 0 when it was never set).
+const BUMP_ACCOUNTS_GEN: &str = "INSERT INTO meta (key, value) VALUES ('accounts_gen', '1') \
+    ON CONFLICT (key) DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT)";
+
+/// An account as `zhilu user list` shows it (no password hash).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct AccountSummary {
+    /// Login name.
+    pub name: String,
+    /// `viewer` / `operator` / `admin`.
+    pub role: String,
+    /// Server time the account was made.
+    pub created_wall_ms: i64,
+    /// Whether it is disabled.
+    pub disabled: bool,
+    /// Server time of its last successful login, when the audit log has one.
+    pub last_login_wall_ms: Option<i64>,
+}
+
 impl Store {
     /// Creates an account; a name already taken is [`StoreError::Conflict`].
     pub async fn create_user(&self, u: &UserRow) -> Result<()> {
@@ -80,7 +102,8 @@ impl Store {
     }
 
     /// Runs `sql` (`UPDATE users SET <column> = $1 WHERE name = $2`) with a
-    /// text value; an unknown name is [`StoreError::NotFound`].
+    /// text value and raises the accounts generation, in one transaction;
+    /// an unknown name is [`StoreError::NotFound`].
     async fn set_user_text(
         &self,
         op: &'static str,
@@ -88,15 +111,22 @@ impl Store {
         name: &str,
         value: &str,
     ) -> Result<()> {
-        let n = on_pool!(self, p => {
-            sqlx::query(sql)
+        let n = in_tx!(self, op, tx => {
+            let n = sqlx::query(sql)
                 .bind(value)
                 .bind(name)
-                .execute(p)
+                .execute(&mut *tx)
                 .await
                 .map(|r| r.rows_affected())
-        })
-        .map_err(db(op, "users"))?;
+                .map_err(db(op, "users"))?;
+            if n > 0 {
+                sqlx::query(BUMP_ACCOUNTS_GEN)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db(op, "meta"))?;
+            }
+            n
+        });
         found(op, name, n)
     }
 
@@ -104,16 +134,75 @@ impl Store {
     /// stop resolving at once. An unknown name is [`StoreError::NotFound`].
     pub async fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<()> {
         const OP: &str = "set_user_disabled";
-        let n = on_pool!(self, p => {
-            sqlx::query("UPDATE users SET disabled = $1 WHERE name = $2")
+        let n = in_tx!(self, OP, tx => {
+            let n = sqlx::query("UPDATE users SET disabled = $1 WHERE name = $2")
                 .bind(disabled)
                 .bind(name)
-                .execute(p)
+                .execute(&mut *tx)
                 .await
                 .map(|r| r.rows_affected())
-        })
-        .map_err(db(OP, "users"))?;
+                .map_err(db(OP, "users"))?;
+            if n > 0 {
+                sqlx::query(BUMP_ACCOUNTS_GEN)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db(OP, "meta"))?;
+            }
+            n
+        });
         found(OP, name, n)
+    }
+
+    /// Ends every session of an account (a disabled account, a password
+    /// reset): their tokens never resolve again, even once the account is
+    /// enabled. Returns how many there were; raises the accounts generation
+    /// when there were any.
+    pub async fn delete_user_sessions(&self, name: &str) -> Result<u64> {
+        const OP: &str = "delete_user_sessions";
+        Ok(in_tx!(self, OP, tx => {
+            let n = sqlx::query("DELETE FROM sessions WHERE user_name = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(db(OP, "sessions"))?;
+            if n > 0 {
+                sqlx::query(BUMP_ACCOUNTS_GEN)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db(OP, "meta"))?;
+            }
+            n
+        }))
+    }
+
+    /// The accounts generation: raised by every change to an account's
+    /// role, password or disabled flag and by [`Store::delete_user_sessions`],
+    /// whichever process made it (the command line writes the same
+    /// database a running server reads). A server that sees it change
+    /// checks its open streams' sessions again. 0 before the first change.
+    pub async fn accounts_generation(&self) -> Result<i64> {
+        let v = self.get_meta(ACCOUNTS_GEN_KEY).await?;
+        match v {
+            None => Ok(0),
+            Some(v) => v.parse().map_err(|_| StoreError::Corrupt {
+                op: "accounts_generation",
+                table: "meta",
+                detail: format!("{ACCOUNTS_GEN_KEY} = {v:?}"),
+            }),
+        }
+    }
+
+    /// Every account with its last successful login (from the audit log's
+    /// `login` entries), by name.
+    pub async fn accounts(&self) -> Result<Vec<AccountSummary>> {
+        const SQL: &str = "SELECT u.name, u.role, u.created_wall_ms, u.disabled, \
+            l.last_login_wall_ms FROM users u LEFT JOIN ( \
+                SELECT actor, MAX(wall_ms) AS last_login_wall_ms FROM audit \
+                WHERE action = 'login' GROUP BY actor \
+            ) l ON l.actor = u.name ORDER BY u.name";
+        on_pool!(self, p => sqlx::query_as(SQL).fetch_all(p).await)
+            .map_err(db("accounts", "users, audit"))
     }
 
     /// Stores a session (`s.role` is ignored: it is always read from the

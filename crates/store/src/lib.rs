@@ -106,6 +106,7 @@ mod state;
 mod terminals;
 mod types;
 
+pub use accounts::AccountSummary;
 pub use error::StoreError;
 pub use history::StationBucket;
 pub use retention::{Obs5MinRow, Weather5MinRow};
@@ -160,6 +161,11 @@ impl Default for OpenOptions {
     }
 }
 
+/// A database URL fit to print: any password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    error::redact(url)
+}
+
 /// SQLite's own ceiling on `max_page_count`, i.e. no limit.
 const SQLITE_NO_PAGE_LIMIT: u64 = 4_294_967_294;
 
@@ -187,6 +193,29 @@ impl Store {
     /// rather than reused, so storage errors heal once the cause is gone.
     pub async fn open(url: &str) -> Result<Store> {
         Self::open_with(url, OpenOptions::default()).await
+    }
+
+    /// [`Store::open`] for a database that must exist already: a SQLite
+    /// file that is not there is [`StoreError::BadUrl`] ("no such database
+    /// file"), nothing is created. For commands that read or change what
+    /// a server wrote (`zhilu user list`): a mistyped path must not look
+    /// like an empty database.
+    pub async fn open_existing(url: &str) -> Result<Store> {
+        if url.starts_with("sqlite:") && !url.starts_with("sqlite::memory:") {
+            let shown = error::redact(url);
+            let opts = SqliteConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl {
+                url: shown.clone(),
+                reason: e.to_string(),
+            })?;
+            let file = opts.get_filename();
+            if file != std::path::Path::new(":memory:") && !file.is_file() {
+                return Err(StoreError::BadUrl {
+                    url: shown,
+                    reason: "no such database file".into(),
+                });
+            }
+        }
+        Self::open(url).await
     }
 
     /// [`Store::open`] with options.

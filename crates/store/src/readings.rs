@@ -1,10 +1,12 @@
 //! Raw readings: batched appends, replay in ingest order, counts and the
 //! highest ids in use.
 
+use sqlx::{Executor, IntoArguments, QueryBuilder, Transaction};
+
 use crate::error::db;
 use crate::{
-    CameraRow, MaxIds, ObsRow, PositionRow, Reading, ReadingBatch, ReadingCounts, Result, Store,
-    StoreError, WeatherRow, insert_values, limit_or_default,
+    Backend, CameraRow, MaxIds, ObsRow, PositionRow, Reading, ReadingBatch, ReadingCounts, Result,
+    Store, StoreError, WeatherRow, insert_values, limit_or_default,
 };
 
 const OBS_INSERT: &str = "INSERT INTO obs \
@@ -55,6 +57,9 @@ impl Store {
                 })
                 .await
                 .map_err(db(OP, "obs"))?;
+                refresh_stations(&mut tx, &b.obs)
+                    .await
+                    .map_err(db(OP, "obs_station"))?;
             }
             if !b.weather.is_empty() {
                 insert_values(&mut tx, WEATHER_INSERT, SKIP_DUPLICATES, 8, &b.weather, |mut v, r| {
@@ -195,4 +200,71 @@ impl Store {
             proposal_id: ids.1.unwrap_or(0),
         })
     }
+}
+
+/// The station roll-up of the raw rows at some reading times (`IN (…)`
+/// follows), replacing what was there.
+const STATION_REFRESH_HEAD: &str = "INSERT INTO obs_station (ts_ms, detector, volume, \
+    speed_sum, speed_weight, occupancy_sum, occupancy_n, samples) \
+    SELECT ts_ms, detector, SUM(volume), \
+    SUM(CASE WHEN speed_kmh IS NULL OR speed_kmh < 0 OR speed_kmh > 250 THEN 0.0 \
+             WHEN volume < 1 THEN speed_kmh ELSE speed_kmh * volume END), \
+    SUM(CASE WHEN speed_kmh IS NULL OR speed_kmh < 0 OR speed_kmh > 250 THEN 0 \
+             WHEN volume < 1 THEN 1 ELSE volume END), \
+    SUM(COALESCE(occupancy_pct, 0.0)), \
+    SUM(CASE WHEN occupancy_pct IS NULL THEN 0 ELSE 1 END), \
+    COUNT(*) FROM obs WHERE ts_ms IN (";
+const STATION_REFRESH_TAIL: &str = " GROUP BY ts_ms, detector \
+    ON CONFLICT (ts_ms, detector) DO UPDATE SET volume = excluded.volume, \
+    speed_sum = excluded.speed_sum, speed_weight = excluded.speed_weight, \
+    occupancy_sum = excluded.occupancy_sum, occupancy_n = excluded.occupancy_n, \
+    samples = excluded.samples";
+/// Reading times per refresh statement.
+const STATION_REFRESH_TIMES: usize = 500;
+/// Above this many stations in a batch, the refresh reads every station at
+/// the batch's times instead of naming them.
+const STATION_REFRESH_NAMED: usize = 2000;
+
+/// Recomputes the station roll-up (`obs_station`) of every station and
+/// reading time in `rows` from the raw rows now stored, inside the
+/// caller's transaction: a lane that arrived in an earlier batch is
+/// counted, a duplicate that was skipped is not, and running it twice
+/// changes nothing.
+async fn refresh_stations<DB>(
+    tx: &mut Transaction<'_, DB>,
+    rows: &[ObsRow],
+) -> Result<(), sqlx::Error>
+where
+    DB: Backend + sqlx::database::HasStatementCache,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut times: Vec<i64> = rows.iter().map(|r| r.ts_ms).collect();
+    times.sort_unstable();
+    times.dedup();
+    let mut stations: Vec<&str> = rows.iter().map(|r| r.detector.as_str()).collect();
+    stations.sort_unstable();
+    stations.dedup();
+    let named = stations.len() <= STATION_REFRESH_NAMED;
+    for chunk in times.chunks(STATION_REFRESH_TIMES) {
+        let mut qb = QueryBuilder::<DB>::new(STATION_REFRESH_HEAD);
+        let mut sep = qb.separated(", ");
+        for t in chunk {
+            sep.push_bind(*t);
+        }
+        qb.push(")");
+        if named {
+            qb.push(" AND detector IN (");
+            let mut sep = qb.separated(", ");
+            for d in &stations {
+                sep.push_bind(*d);
+            }
+            qb.push(")");
+        }
+        qb.push(STATION_REFRESH_TAIL);
+        qb.build().persistent(false).execute(&mut **tx).await?;
+    }
+    Ok(())
 }

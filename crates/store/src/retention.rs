@@ -159,6 +159,8 @@ struct RollUp {
     insert: &'static str,
     /// Deletes the rows older than `$1`.
     delete: &'static str,
+    /// Deletes what else was derived from the rows older than `$1`.
+    derived: Option<(&'static str, &'static str)>,
 }
 
 const OBS: RollUp = RollUp {
@@ -167,6 +169,7 @@ const OBS: RollUp = RollUp {
     max_seq: "SELECT MAX(seq) FROM obs WHERE ts_ms < $1",
     insert: OBS_ROLLUP,
     delete: "DELETE FROM obs WHERE ts_ms < $1",
+    derived: Some(("obs_station", "DELETE FROM obs_station WHERE ts_ms < $1")),
 };
 
 const WEATHER: RollUp = RollUp {
@@ -175,6 +178,7 @@ const WEATHER: RollUp = RollUp {
     max_seq: "SELECT MAX(seq) FROM weather WHERE ts_ms < $1",
     insert: WEATHER_ROLLUP,
     delete: "DELETE FROM weather WHERE ts_ms < $1",
+    derived: None,
 };
 
 /// Raises the meta high-water mark of removed seqs to `$2` (never lowers it).
@@ -342,6 +346,13 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(db(OP, "meta"))?;
+            if let Some((table, sql)) = k.derived {
+                sqlx::query(sql)
+                    .bind(cutoff)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db(OP, table))?;
+            }
             sqlx::query(k.delete)
                 .bind(cutoff)
                 .execute(&mut *tx)

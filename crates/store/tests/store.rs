@@ -5,9 +5,9 @@ mod common;
 
 use common::TestDb;
 use zhilu_store::{
-    ActionRow, AuditEntry, CameraRow, DeviceStateRow, EventChangeRow, EventQuery, EventRow, ObsRow,
-    PositionRow, ProposalDecision, ProposalRow, Reading, ReadingBatch, ReadingCounts, SessionRow,
-    Store, StoreError, TickCommit, UserRow, WeatherRow,
+    AccountSummary, ActionRow, AuditEntry, CameraRow, DeviceStateRow, EventChangeRow, EventQuery,
+    EventRow, ObsRow, PositionRow, ProposalDecision, ProposalRow, Reading, ReadingBatch,
+    ReadingCounts, SessionRow, Store, StoreError, TickCommit, UserRow, WeatherRow,
 };
 
 both!(
@@ -24,6 +24,9 @@ both!(
     audit_is_append_only,
     users,
     sessions,
+    accounts_with_last_login,
+    accounts_generation_and_user_sessions,
+    open_existing_refuses_a_missing_file,
     device_states,
     terminals,
     meta_and_snapshots,
@@ -33,6 +36,7 @@ both!(
     retention_archives_positions_and_camera,
     retention_without_archive_deletes,
     station_history_merges_raw_and_rolled_up,
+    station_rollup_follows_batches_retries_and_retention,
 );
 
 // ---------------------------------------------------------------- builders
@@ -925,6 +929,80 @@ async fn sessions(db: &TestDb) {
     assert!(s.session("b").await.unwrap().is_none());
 }
 
+async fn accounts_with_last_login(db: &TestDb) {
+    let s = &db.store;
+    s.create_user(&user("ops1", "operator")).await.unwrap();
+    s.create_user(&user("admin", "admin")).await.unwrap();
+    for (wall, actor, action) in [
+        (100, "ops1", "login"),
+        (300, "ops1", "login"),
+        (500, "ops1", "login.failed"),
+        (400, "admin", "user.add"),
+    ] {
+        let mut e = audit_entry(actor, action, "127.0.0.1");
+        e.wall_ms = wall;
+        s.append_audit(&e).await.unwrap();
+    }
+    s.set_user_disabled("ops1", true).await.unwrap();
+    assert_eq!(
+        s.accounts().await.unwrap(),
+        vec![
+            AccountSummary {
+                name: "admin".into(),
+                role: "admin".into(),
+                created_wall_ms: 1_000,
+                disabled: false,
+                last_login_wall_ms: None,
+            },
+            AccountSummary {
+                name: "ops1".into(),
+                role: "operator".into(),
+                created_wall_ms: 1_000,
+                disabled: true,
+                last_login_wall_ms: Some(300),
+            },
+        ]
+    );
+}
+
+async fn accounts_generation_and_user_sessions(db: &TestDb) {
+    let s = &db.store;
+    assert_eq!(s.accounts_generation().await.unwrap(), 0);
+    s.create_user(&user("ops1", "operator")).await.unwrap();
+    s.create_user(&user("ops2", "operator")).await.unwrap();
+    assert_eq!(s.accounts_generation().await.unwrap(), 0, "a new account");
+    for (h, u) in [("a", "ops1"), ("b", "ops1"), ("c", "ops2")] {
+        s.create_session(&session(h, u, 1_000)).await.unwrap();
+    }
+    assert_eq!(s.accounts_generation().await.unwrap(), 0, "a login");
+    s.set_user_disabled("ops1", true).await.unwrap();
+    assert_eq!(s.accounts_generation().await.unwrap(), 1);
+    s.set_user_role("ops2", "viewer").await.unwrap();
+    assert_eq!(s.accounts_generation().await.unwrap(), 2);
+    s.set_password("ops2", "$argon2id$new").await.unwrap();
+    assert_eq!(s.accounts_generation().await.unwrap(), 3);
+    assert_eq!(s.delete_user_sessions("ops1").await.unwrap(), 2);
+    assert_eq!(s.accounts_generation().await.unwrap(), 4);
+    assert_eq!(s.delete_user_sessions("ops1").await.unwrap(), 0);
+    assert_eq!(s.accounts_generation().await.unwrap(), 4, "nothing ended");
+    assert!(s.set_user_disabled("ghost", true).await.is_err());
+    assert_eq!(s.accounts_generation().await.unwrap(), 4, "no such user");
+    // Enabled again, the old tokens stay dead; the other user's live on.
+    s.set_user_disabled("ops1", false).await.unwrap();
+    assert_eq!(s.session("a").await.unwrap(), None);
+    assert!(s.session("c").await.unwrap().is_some());
+}
+
+async fn open_existing_refuses_a_missing_file(db: &TestDb) {
+    // The database under test exists: it opens.
+    Store::open_existing(&db.url).await.unwrap().close().await;
+    let missing = db.path().join("nope").join("z.db");
+    let url = format!("sqlite://{}", missing.display());
+    let err = Store::open_existing(&url).await.unwrap_err();
+    assert!(err.to_string().contains("no such database file"), "{err}");
+    assert!(!missing.parent().unwrap().exists(), "nothing created");
+}
+
 // ---------------------------------------------------------------- state
 
 async fn terminals(db: &TestDb) {
@@ -1454,5 +1532,165 @@ async fn station_history_merges_raw_and_rolled_up(db: &TestDb) {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+/// The station roll-up the time–space query reads is what grouping the raw
+/// rows gives, whatever the batches: a station's lanes split over batches,
+/// a batch sent twice (its rows skipped), rows late for their time, and a
+/// retention pass in the middle.
+async fn station_rollup_follows_batches_retries_and_retention(db: &TestDb) {
+    let s = &db.store;
+    let mut rng = fastrand::Rng::with_seed(17);
+    let mut rows = Vec::new();
+    let mut seq = 0;
+    // 40 minutes, a reading every 20 s (7 s off the minute: none on a
+    // 5-minute boundary), 5 stations × 3 lanes.
+    for k in 0..120 {
+        let ts = T0 + 7_000 + k * 20_000;
+        for d in ["D1", "D2", "D3", "D4", "D5"] {
+            for lane in 1..=3 {
+                seq += 1;
+                // Plausible speeds and at least one vehicle: retention's
+                // 5-minute roll-up weighs these as the raw rows do (the
+                // screening of the others is station_history_merges_…'s).
+                let speed = match rng.u8(0..10) {
+                    0 => None,
+                    _ => Some(f64::from(rng.u8(5..130))),
+                };
+                rows.push(obs(seq, ts, d, lane, rng.i32(1..12), speed));
+            }
+        }
+    }
+    // Shuffled into batches of 1–40 rows; every fifth batch sent twice.
+    let mut order = rows.clone();
+    rng.shuffle(&mut order);
+    let mut i = 0;
+    let mut n_batch = 0;
+    while i < order.len() {
+        let n = rng.usize(1..=40).min(order.len() - i);
+        let b = ReadingBatch {
+            obs: order[i..i + n].to_vec(),
+            ..Default::default()
+        };
+        s.append_readings(&b).await.unwrap();
+        if n_batch % 5 == 0 {
+            s.append_readings(&b).await.unwrap();
+        }
+        i += n;
+        n_batch += 1;
+    }
+    // The reference: the raw rows grouped per (bucket, station).
+    let reference = |step: i64, from: i64, to: i64| {
+        let mut m: std::collections::BTreeMap<(i64, String), (i64, f64, i64, f64, i64, i64)> =
+            Default::default();
+        for r in rows.iter().filter(|r| r.ts_ms >= from && r.ts_ms < to) {
+            let e = m
+                .entry((r.ts_ms.div_euclid(step) * step, r.detector.clone()))
+                .or_default();
+            e.0 += i64::from(r.volume);
+            if let Some(v) = r.speed_kmh.filter(|v| (0.0..=250.0).contains(v)) {
+                let w = i64::from(r.volume.max(1));
+                e.1 += v * w as f64;
+                e.2 += w;
+            }
+            if let Some(o) = r.occupancy_pct {
+                e.3 += o;
+                e.4 += 1;
+            }
+            e.5 += 1;
+        }
+        m
+    };
+    let check =
+        |got: Vec<zhilu_store::StationBucket>, step: i64, from: i64, to: i64, what: &str| {
+            let want = reference(step, from, to);
+            assert_eq!(got.len(), want.len(), "{what}: buckets");
+            for (g, ((b, d), w)) in got.iter().zip(want.iter()) {
+                assert_eq!((g.bucket_ms, &g.detector), (*b, d), "{what}");
+                assert_eq!((g.volume, g.samples), (w.0, w.5), "{what} {b} {d}");
+                let speed = (w.2 > 0).then(|| w.1 / w.2 as f64);
+                assert!(
+                    close(g.speed_kmh, speed.unwrap_or(f64::NAN))
+                        || (g.speed_kmh.is_none() && speed.is_none()),
+                    "{what} {b} {d}: {:?} vs {speed:?}",
+                    g.speed_kmh
+                );
+                let occ = (w.4 > 0).then(|| w.3 / w.4 as f64);
+                assert_eq!(
+                    g.occupancy_pct.map(|o| (o * 1e6).round()),
+                    occ.map(|o| (o * 1e6).round()),
+                    "{what}"
+                );
+            }
+        };
+    let end = T0 + 2_400_000;
+    for step in [20_000, 60_000, 300_000] {
+        check(
+            s.station_history(T0, end, step).await.unwrap(),
+            step,
+            T0,
+            end,
+            "raw",
+        );
+    }
+    // A window inside the data.
+    check(
+        s.station_history(T0 + 600_000, T0 + 1_200_000, 60_000)
+            .await
+            .unwrap(),
+        60_000,
+        T0 + 600_000,
+        T0 + 1_200_000,
+        "window",
+    );
+    // Retention rolls the first 20 minutes up: the 5-minute view is unchanged.
+    s.apply_retention(T0 + 1_200_000, None).await.unwrap();
+    assert!(s.count_readings().await.unwrap().obs < rows.len() as i64);
+    check(
+        s.station_history(T0, end, 300_000).await.unwrap(),
+        300_000,
+        T0,
+        end,
+        "after retention",
+    );
+    // The raw part still has its 20-second detail.
+    check(
+        s.station_history(T0 + 1_200_000, end, 20_000)
+            .await
+            .unwrap(),
+        20_000,
+        T0 + 1_200_000,
+        end,
+        "raw after retention",
+    );
+    // A late row for a rolled-up time is counted once it is rolled up too.
+    let late = obs(seq + 1, T0 + 7_000, "D1", 4, 5, Some(50.0));
+    s.append_readings(&ReadingBatch {
+        obs: vec![late.clone()],
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    s.apply_retention(T0 + 1_200_000, None).await.unwrap();
+    let mut rows2 = rows.clone();
+    rows2.push(late);
+    let got = s.station_history(T0, T0 + 300_000, 300_000).await.unwrap();
+    let d1 = got.iter().find(|b| b.detector == "D1").unwrap();
+    let want: i64 = rows2
+        .iter()
+        .filter(|r| r.detector == "D1" && r.ts_ms < T0 + 300_000)
+        .map(|r| i64::from(r.volume))
+        .sum();
+    assert_eq!(d1.volume, want);
+    // Nothing left in the roll-up for removed raw rows.
+    assert_eq!(
+        db.raw(&format!(
+            "DELETE FROM obs_station WHERE ts_ms < {}",
+            T0 + 1_200_000
+        ))
+        .await
+        .unwrap(),
+        0
     );
 }
