@@ -235,8 +235,17 @@ pub struct StoppedConfig {
     /// … silent for this long (s) …
     pub emptied_silent_s: u32,
     /// … and the station below at most this share of its normal flow
-    /// (the lanes' vehicles are missing there too: a dead loop's are not).
+    /// (the lanes' vehicles are missing there too: a dead loop's are not) …
     pub emptied_starve_ratio: f32,
+    /// … and the block shows at the upstream station itself: it still
+    /// carries at least this share of its normal flow (the emptied lane's
+    /// vehicles moved over before the loop) …
+    pub emptied_up_hold: f32,
+    /// … or it runs slower than this (km/h; a queue or merging traffic).
+    /// A dead loop at a station running free loses its lane's vehicles, and
+    /// a fall in demand starves every station at once: neither is a block
+    /// (issue 15: a `gen-day` loop that died as demand fell was raised).
+    pub emptied_free_kmh: f32,
 }
 
 /// How long a pair must be anomalous before an alarm: a time of data, so
@@ -468,6 +477,8 @@ impl Default for IncidentConfig {
                 emptied_min_count: 6.0,
                 emptied_silent_s: 90,
                 emptied_starve_ratio: 0.6,
+                emptied_up_hold: 0.85,
+                emptied_free_kmh: 95.0,
             },
             persist: PersistConfig {
                 ticks: 1,
@@ -749,8 +760,10 @@ struct PairSignals {
 /// road itself makes a bottleneck (a merge, a portal, a lane drop) or the
 /// weather slows traffic, the downstream flow must also starve; elsewhere a
 /// stationary queue needs no further proof — unless it is a wave that came
-/// from downstream.
-fn queue_test(cfg: &IncidentConfig, s: &PairSignals) -> bool {
+/// from downstream. A station below with a lane gone silent (`silent_below`)
+/// is short by that lane's vehicles: its shortfall is no starvation (a loop
+/// that died below a merge's daily queue raised the merge as an incident).
+fn queue_test(cfg: &IncidentConfig, s: &PairSignals, silent_below: bool) -> bool {
     let q = &cfg.queue;
     let drop = q.speed_drop_kmh > 0.0 && s.dn.kmh - s.u.kmh >= q.speed_drop_kmh;
     let occ_diff = if drop {
@@ -765,7 +778,7 @@ fn queue_test(cfg: &IncidentConfig, s: &PairSignals) -> bool {
         && s.dn.kmh >= cfg.normal.free_kmh
         && s.warm
         && !s.wave
-        && (!(s.has_cause || s.weather) || s.starved_below)
+        && (!(s.has_cause || s.weather) || (s.starved_below && !silent_below))
 }
 
 /// California #8's compression wave: the downstream station was congested
@@ -860,6 +873,18 @@ fn starvation_test(
         && dn.kmh >= cfg.normal.free_kmh
         && !s.wave
         && !up_queued
+}
+
+/// `stopped.emptied`'s traffic around a lane emptied at the upstream
+/// station: the station below starves (`emptied_starve_ratio`) and the
+/// block shows at the upstream station — it carries in its other lanes
+/// both the flow of the station above it and its own normal (`above_flow`,
+/// the larger; `emptied_up_hold`), or it runs slow (`emptied_free_kmh`). A
+/// loop that died at a station running free loses its lane's vehicles
+/// (against its normal, and against the station above while demand falls).
+fn emptied_shows_upstream(c: &StoppedConfig, s: &PairSignals, above_flow: f32) -> bool {
+    s.dn.flow <= c.emptied_starve_ratio * s.dn_normal
+        && (s.u.flow >= c.emptied_up_hold * above_flow || s.u.kmh < c.emptied_free_kmh)
 }
 
 /// Whether a pair's run of anomalous ticks is long enough to raise an
@@ -1810,15 +1835,20 @@ impl IncidentWatch {
                 })
             })
         };
+        let above_flow = p
+            .checked_sub(1)
+            .and_then(|a| self.smoothed[a])
+            .map_or(0.0, |a| a.flow)
+            .max(mu.normal_flow.max(mu.slow_flow));
         let emptied = cfg.stopped.emptied
             && ctx.silent_lane[p]
             && emptied_lane()
             && ctx.block_above[p + 1] == Above::Starved
-            && s.dn.flow <= cfg.stopped.emptied_starve_ratio * s.dn_normal
+            && emptied_shows_upstream(&cfg.stopped, &s, above_flow)
             && s.warm
             && !s.wave
             && !explained;
-        let queue = queue_test(cfg, &s) || stopped || emptied;
+        let queue = queue_test(cfg, &s, ctx.silent_lane[p + 1]) || stopped || emptied;
         let (vanishing, vanish_level) = imbalance_test(cfg, pair, md, &s, step);
         let starved = starvation_test(cfg, pair, mu, md, &s, explained, ctx.silent_lane[p + 1], t);
         // A lane emptied at the downstream station: the block is upstream of

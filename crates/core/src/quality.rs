@@ -127,14 +127,19 @@ pub struct MissingRule {
     pub recover_s: u32,
 }
 
-/// `stuck`: the same non-zero (volume, speed, occupancy) repeated.
+/// `stuck`: the same non-zero (volume, speed, occupancy) repeated for a
+/// time of data, so the number of readings follows from the interval (at
+/// 20-s data nine, at 30 s six, at 60 s three), as for the incident tests'
+/// persistence (`PersistConfig`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StuckRule {
     /// Whether the rule runs.
     pub enabled: bool,
-    /// Minimum identical readings (default 6).
+    /// At least this many identical readings (default 3) …
     pub repeats: u16,
-    /// Minimum duration (s, default 180).
+    /// … covering at least this many seconds (default 180). Until issue 15
+    /// six readings were needed whatever the interval: six minutes at 60-s
+    /// data.
     pub min_s: u32,
 }
 
@@ -213,6 +218,15 @@ pub struct QueueSigns {
     pub starved_min_vph: f32,
     /// Time constant of the per-lane flow smoothing (s, default 120).
     pub smoothing_s: u32,
+    /// A lane counting nothing while the same lane upstream queues is the
+    /// block's shadow only while its station still counts at least this
+    /// share of the flow per lane of the station above (default 0.85; 0 =
+    /// off): a blocked lane's vehicles move to the other lanes, a dead
+    /// loop's are lost (issue 15: a dead loop below a merge's daily queue
+    /// went unreported for 24 min). Next to an open incident a zero lane is
+    /// always the incident's (while a queue grows between the stations the
+    /// one below counts less: a block 30 m past a loop).
+    pub conserved_share: f32,
 }
 
 /// `station_zero`: a whole station counts nothing while the traffic flows
@@ -267,7 +281,7 @@ impl Default for QualityConfig {
             },
             stuck: StuckRule {
                 enabled: true,
-                repeats: 6,
+                repeats: 3,
                 min_s: 180,
             },
             zero_flow: ZeroFlowRule {
@@ -294,6 +308,7 @@ impl Default for QualityConfig {
                 starved_share: 0.4,
                 starved_min_vph: 300.0,
                 smoothing_s: 120,
+                conserved_share: 0.85,
             },
             inconsistent: InconsistentRule {
                 enabled: true,
@@ -859,11 +874,50 @@ impl Quality {
                     && others >= c.starved_min_vph
                     && l.flow_smooth <= c.starved_share * others
             });
+        let vehicles_lost = pos
+            .checked_sub(1)
+            .is_some_and(|p| self.vehicles_lost(&dets[stations[p] as usize], d, li, now_ms));
         Around {
             others_slow,
             upstream_queue,
             downstream_starved,
+            vehicles_lost,
         }
+    }
+
+    /// Whether station `d` counts, with lane `li` at its latest reading and
+    /// its other lanes smoothed, less than `QueueSigns::conserved_share` of
+    /// the flow per lane of the station above `u` (smoothed): a loop that
+    /// died loses its lane's vehicles, a blocked lane's vehicles move to the
+    /// other lanes and are still counted.
+    fn vehicles_lost(&self, u: &Detector, d: &Detector, li: usize, now_ms: i64) -> bool {
+        let c = &self.cfg.queue;
+        let recent = |l: &Lane| {
+            l.valid
+                && l.has_reading
+                && l.flow_smooth.is_finite()
+                && now_ms - l.reading.ts_ms < 2 * l.reading.interval_ms
+        };
+        let mean = |d: &Detector, skip: usize| {
+            let (mut q, mut n) = (0.0f32, 0u32);
+            for lj in lane_range(d) {
+                let o = &self.lanes[lj];
+                if lj == skip {
+                    q += o.flow;
+                    n += 1;
+                } else if recent(o) {
+                    q += o.flow_smooth;
+                    n += 1;
+                }
+            }
+            if n > 0 { q / n as f32 } else { f32::NAN }
+        };
+        let (up, here) = (mean(u, usize::MAX), mean(d, li));
+        c.conserved_share > 0.0
+            && up.is_finite()
+            && here.is_finite()
+            && up >= c.starved_min_vph
+            && here < c.conserved_share * up
     }
 
     /// Flow per usable lane of the station's other lanes, NaN if none.
@@ -913,6 +967,9 @@ struct Around {
     upstream_queue: bool,
     /// The same lane at the station downstream is starved.
     downstream_starved: bool,
+    /// The station counts fewer vehicles per lane than the one above it
+    /// (`QueueSigns::conserved_share`): what the lane does not count is lost.
+    vehicles_lost: bool,
 }
 
 /// What one rule says about one lane at one tick.
@@ -1065,7 +1122,7 @@ fn track_zero_streak(
     } else {
         0.0
     };
-    if ctx.near_incident || around.upstream_queue {
+    if ctx.near_incident || (around.upstream_queue && !around.vehicles_lost) {
         l.zero_since = NEVER;
     } else if l.zero_since == NEVER {
         l.zero_since = l.reading.ts_ms - l.reading.interval_ms;

@@ -84,6 +84,8 @@ fn apply_env(c: &mut IncidentConfig) -> Result<(), String> {
         stopped.emptied_min_count,
         stopped.emptied_silent_s,
         stopped.emptied_starve_ratio,
+        stopped.emptied_up_hold,
+        stopped.emptied_free_kmh,
         persist.ticks,
         persist.seconds,
         clearing.calm_s,
