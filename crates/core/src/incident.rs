@@ -121,6 +121,9 @@ pub struct StarvationConfig {
     pub enabled: bool,
     /// Downstream flow (90 s) at most this share of its normal …
     pub fast_ratio: f32,
+    /// … short of the upstream flow (beyond the pair's normal imbalance) by
+    /// at least this share of it …
+    pub imbalance_share: f32,
     /// … while the upstream flow holds at least this share of its normal.
     pub up_hold: f32,
     /// Least upstream flow for the test (veh/h, all lanes).
@@ -435,7 +438,8 @@ impl Default for IncidentConfig {
             },
             starvation: StarvationConfig {
                 enabled: true,
-                fast_ratio: 0.6,
+                fast_ratio: 0.8,
+                imbalance_share: 0.32,
                 up_hold: 0.85,
                 min_flow_vph: 3000.0,
                 persist_s: 120,
@@ -455,7 +459,7 @@ impl Default for IncidentConfig {
                 total_ratio: 0.85,
                 min_flow_vph: 1000.0,
                 cusum_ratio: 0.55,
-                cusum_h: 12.0,
+                cusum_h: 11.0,
                 cusum_h_probed: 16.0,
                 probe_density_per_km: 0.5,
                 min_count: 4.0,
@@ -860,7 +864,7 @@ fn starvation_test(
         && u.flow >= c.min_flow_vph
         && u.flow >= c.up_hold * mu.normal_flow
         && dn.flow <= c.fast_ratio * md.normal_flow.max(md.slow_flow)
-        && imbalance - pair.normal_imbalance >= (1.0 - c.fast_ratio) * 0.8 * u.flow
+        && imbalance - pair.normal_imbalance >= c.imbalance_share * u.flow
         // … and beyond the counts' noise over the 90 s the flows cover:
         // Poisson, or what this pair has shown in calm times when that is
         // more (platoons, a ramp's bursts).

@@ -49,6 +49,7 @@ fn apply_env(c: &mut IncidentConfig) -> Result<(), String> {
         wave.starve_ratio,
         starvation.enabled,
         starvation.fast_ratio,
+        starvation.imbalance_share,
         starvation.up_hold,
         starvation.min_flow_vph,
         starvation.persist_s,
