@@ -874,6 +874,13 @@ impl Quality {
                     && others >= c.starved_min_vph
                     && l.flow_smooth <= c.starved_share * others
             });
+        let downstream_standing = stations
+            .get(pos + 1)
+            .and_then(|_| same_lane(pos + 1))
+            .is_some_and(|(_, ld)| {
+                let l = &self.lanes[ld];
+                recent(l) && l.locked_since != NEVER
+            });
         let vehicles_lost = pos
             .checked_sub(1)
             .is_some_and(|p| self.vehicles_lost(&dets[stations[p] as usize], d, li, now_ms));
@@ -881,6 +888,7 @@ impl Quality {
             others_slow,
             upstream_queue,
             downstream_starved,
+            downstream_standing,
             vehicles_lost,
         }
     }
@@ -967,6 +975,10 @@ struct Around {
     upstream_queue: bool,
     /// The same lane at the station downstream is starved.
     downstream_starved: bool,
+    /// Something stands over the same lane's loop at the station downstream
+    /// (pinned occupancy, no vehicles): drivers leave that lane before they
+    /// reach it, and it empties here.
+    downstream_standing: bool,
     /// The station counts fewer vehicles per lane than the one above it
     /// (`QueueSigns::conserved_share`): what the lane does not count is lost.
     vehicles_lost: bool,
@@ -1099,7 +1111,11 @@ fn is_zero(c: &ZeroFlowRule, r: &LaneReading) -> bool {
 /// Starts or extends a zero streak and smooths the flow beside it: the
 /// station's other lanes, or, when they count nothing too, the neighbouring
 /// stations. Next to an open incident a zero count is the incident's
-/// evidence (a blocked lane counts nothing downstream of it): no streak.
+/// evidence (a blocked lane counts nothing downstream of it): no streak;
+/// nor ahead of something standing over the same lane's loop downstream
+/// (drivers leave the lane before it: issue 15's heavy 500-m test day had a
+/// lane counting nothing for 4 min 500 m before a vehicle standing on the
+/// next loop, flagged).
 fn track_zero_streak(
     c: &ZeroFlowRule,
     l: &mut Lane,
@@ -1122,7 +1138,10 @@ fn track_zero_streak(
     } else {
         0.0
     };
-    if ctx.near_incident || (around.upstream_queue && !around.vehicles_lost) {
+    if ctx.near_incident
+        || around.downstream_standing
+        || (around.upstream_queue && !around.vehicles_lost)
+    {
         l.zero_since = NEVER;
     } else if l.zero_since == NEVER {
         l.zero_since = l.reading.ts_ms - l.reading.interval_ms;

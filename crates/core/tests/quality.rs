@@ -625,6 +625,18 @@ fn lanes_standing_in_a_queue_are_not_faulty() {
                 _ => R::Flow(6),
             },
         ),
+        (
+            // (The vehicle braked to a stop on the loop: a queued onset,
+            // so the pinned loop itself waits the alone case.)
+            "empty ahead of a vehicle standing on the same lane's next loop",
+            FaultRule::ZeroFlow,
+            |s, l, k| match (s, l, k) {
+                (2, 1, 10) => R::Queue,
+                (2, 1, 11..=45) => R::Row(0, None, 100.0),
+                (1, 1, 12..=45) => R::Row(0, None, 0.0),
+                _ => R::Flow(6),
+            },
+        ),
     ];
     for &(name, rule, case) in cases {
         let (events, _) = run(60, case);
