@@ -438,7 +438,7 @@ impl Default for IncidentConfig {
             },
             starvation: StarvationConfig {
                 enabled: true,
-                fast_ratio: 0.8,
+                fast_ratio: 0.6,
                 imbalance_share: 0.32,
                 up_hold: 0.85,
                 min_flow_vph: 3000.0,
@@ -459,7 +459,7 @@ impl Default for IncidentConfig {
                 total_ratio: 0.85,
                 min_flow_vph: 1000.0,
                 cusum_ratio: 0.55,
-                cusum_h: 11.0,
+                cusum_h: 12.0,
                 cusum_h_probed: 16.0,
                 probe_density_per_km: 0.5,
                 min_count: 4.0,

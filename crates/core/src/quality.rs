@@ -218,6 +218,17 @@ pub struct QueueSigns {
     pub starved_min_vph: f32,
     /// Time constant of the per-lane flow smoothing (s, default 120).
     pub smoothing_s: u32,
+    /// A pinned lane whose station's other lanes run at least this much
+    /// slower (km/h, default 10; 0 = off) than they did before it pinned
+    /// (their speeds smoothed over `speed_memory_s`, not learnt while a
+    /// lane there is pinned) has traffic merging around it: something
+    /// stands on the loop (issue 15: a vehicle stopped 2 m past the last
+    /// station's loop on a heavy 2-km day, its block out of every pair's
+    /// reach, was flagged `locked_on` after 20 min; the lanes beside it ran
+    /// 75 km/h instead of 101). A loop stuck on slows nobody.
+    pub slowed_kmh: f32,
+    /// Time constant of the per-lane speed smoothing (s, default 300).
+    pub speed_memory_s: u32,
     /// A lane counting nothing while the same lane upstream queues is the
     /// block's shadow only while its station still counts at least this
     /// share of the flow per lane of the station above (default 0.85; 0 =
@@ -309,6 +320,8 @@ impl Default for QualityConfig {
                 starved_min_vph: 300.0,
                 smoothing_s: 120,
                 conserved_share: 0.85,
+                slowed_kmh: 10.0,
+                speed_memory_s: 300,
             },
             inconsistent: InconsistentRule {
                 enabled: true,
@@ -394,6 +407,9 @@ struct Lane {
     pinned_in_queue: bool,
     /// Smoothed flow (veh/h), NaN before the first valid reading.
     flow_smooth: f32,
+    /// Speed smoothed over `QueueSigns::speed_memory_s` (km/h), NaN before
+    /// the first; not learnt while a lane of the station is pinned.
+    speed_smooth: f32,
     /// What the lane carries beside its station's other lanes (its flow over
     /// their mean), smoothed over `ZeroFlowRule::share_s`; NaN until known.
     share: f32,
@@ -443,6 +459,7 @@ impl Lane {
             queue_now: false,
             pinned_in_queue: false,
             flow_smooth: f32::NAN,
+            speed_smooth: f32::NAN,
             share: f32::NAN,
             incons_bits: 0,
             incons_since: NEVER,
@@ -603,6 +620,7 @@ impl Quality {
                 }
             }
             self.station_flow[di] = if n > 0 { q / n as f32 } else { f32::NAN };
+            learn_speeds(&self.cfg.queue, &mut self.lanes[lane_range(d)]);
         }
         // Pass 2: the rules, station by station along each carriageway (some
         // look at the neighbours), then the faults' transitions.
@@ -847,6 +865,21 @@ impl Quality {
             }
         }
         let others_slow = n > 0 && v / (n as f32) < c.others_speed_kmh;
+        // The other lanes slower than before the lane pinned: traffic
+        // merging around something standing on the loop.
+        let (mut drop, mut m) = (0.0f32, 0u32);
+        for lj in lane_range(d) {
+            let o = &self.lanes[lj];
+            if lj != li
+                && recent(o)
+                && o.reading.speed_kmh.is_finite()
+                && o.speed_smooth.is_finite()
+            {
+                drop += o.speed_smooth - o.reading.speed_kmh;
+                m += 1;
+            }
+        }
+        let others_slowed = c.slowed_kmh > 0.0 && m > 0 && drop / (m as f32) >= c.slowed_kmh;
         let same_lane = |p: usize| {
             let nd = &dets[stations[p] as usize];
             (lane_no < nd.lanes as usize).then(|| (nd, nd.first_lane as usize + lane_no))
@@ -886,6 +919,7 @@ impl Quality {
             .is_some_and(|p| self.vehicles_lost(&dets[stations[p] as usize], d, li, now_ms));
         Around {
             others_slow,
+            others_slowed,
             upstream_queue,
             downstream_starved,
             downstream_standing,
@@ -971,6 +1005,8 @@ struct StationCtx {
 struct Around {
     /// The station's other lanes crawl.
     others_slow: bool,
+    /// The station's other lanes run slower than before (`QueueSigns::slowed_kmh`).
+    others_slowed: bool,
     /// The same lane at the station upstream is in a queue.
     upstream_queue: bool,
     /// The same lane at the station downstream is starved.
@@ -1098,6 +1134,26 @@ fn track_reading(cfg: &QualityConfig, l: &mut Lane) {
     }
 }
 
+/// Smooths each lane's speed over `speed_memory_s`, unless a lane of the
+/// station is pinned (what the lanes ran before it is what counts).
+fn learn_speeds(c: &QueueSigns, lanes: &mut [Lane]) {
+    if lanes.iter().any(|l| l.locked_since != NEVER) {
+        return;
+    }
+    for l in lanes.iter_mut() {
+        let r = l.reading;
+        if !(l.fresh && l.valid && r.speed_kmh.is_finite()) {
+            continue;
+        }
+        let alpha = (r.interval_ms as f32 / (c.speed_memory_s as f32 * 1000.0)).min(1.0);
+        l.speed_smooth = if l.speed_smooth.is_finite() {
+            l.speed_smooth + alpha * (r.speed_kmh - l.speed_smooth)
+        } else {
+            r.speed_kmh
+        };
+    }
+}
+
 /// A reading of traffic in a queue: slow, or dense (pinned included).
 fn in_queue(c: &QueueSigns, r: &LaneReading) -> bool {
     (r.speed_kmh.is_finite() && r.speed_kmh < c.speed_kmh) || r.occupancy_pct >= c.occ_pct
@@ -1221,6 +1277,7 @@ fn locked_on_rule(
     let explained = q.enabled
         && (ctx.near_incident
             || around.others_slow
+            || around.others_slowed
             || around.upstream_queue
             || around.downstream_starved);
     let queued_onset = q.enabled && l.pinned_in_queue;

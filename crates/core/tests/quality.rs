@@ -723,3 +723,29 @@ fn stuck_follows_the_data_interval() {
         "six readings: six minutes at 60-s data"
     );
 }
+
+/// A vehicle that braked to a stop on a loop, the lanes beside it slowed
+/// from ~100 to ~76 km/h by the traffic merging around it (issue 15: past
+/// the corridor's last station, out of every incident test's reach, it
+/// stood 23 min and was flagged `locked_on` after 20): traffic, not a
+/// fault. A loop stuck on slows nobody (`locked_on_beside_moving_lanes_fires`).
+#[test]
+fn a_vehicle_standing_on_a_loop_slows_the_lanes_beside_it() {
+    let case = |s: usize, l: u8, k: i64| match (s, l, k) {
+        (2, 3, 30) => R::Row(4, Some(95.0), 38.0),
+        (2, 3, 31..) => R::Row(0, None, 100.0),
+        (2, _, 31..) => R::Row(
+            7 + (k % 2) as u16,
+            Some(74.0 + (k % 4) as f32),
+            12.0 + (k % 3) as f32,
+        ),
+        _ => R::Flow(6),
+    };
+    // (At the last station C: no pair below it to raise the block.)
+    let (events, _) = run(110, case);
+    assert!(faults(&events).is_empty(), "{events:?}");
+    let mut cfg = QualityConfig::default();
+    cfg.queue.slowed_kmh = 0.0;
+    let (events, _) = run_with(cfg, 110, case);
+    assert_eq!(faults(&events), [("C", vec![FaultRule::LockedOn], vec![3])]);
+}
