@@ -240,14 +240,15 @@ pub struct StoppedConfig {
     /// … and the station below at most this share of its normal flow
     /// (the lanes' vehicles are missing there too: a dead loop's are not) …
     pub emptied_starve_ratio: f32,
-    /// … and the block shows at the upstream station itself: it still
-    /// carries at least this share of its normal flow (the emptied lane's
-    /// vehicles moved over before the loop) …
+    /// … while the demand holds: the station above the upstream one still
+    /// carries at least this share of its normal flow …
     pub emptied_up_hold: f32,
-    /// … or it runs slower than this (km/h; a queue or merging traffic).
-    /// A dead loop at a station running free loses its lane's vehicles, and
-    /// a fall in demand starves every station at once: neither is a block
-    /// (issue 15: a `gen-day` loop that died as demand fell was raised).
+    /// … or the upstream station runs slower than this (km/h; a queue or
+    /// merging traffic). A fall in demand starves the station below
+    /// against its lagging normal (issue 15: a `gen-day` loop that died as
+    /// demand fell was raised as a block; a first guard, the upstream
+    /// station carrying its own flow, also refused a light two-lane block
+    /// 270 m before a loop on issue 15's 2-km test day).
     pub emptied_free_kmh: f32,
 }
 
@@ -880,15 +881,16 @@ fn starvation_test(
 }
 
 /// `stopped.emptied`'s traffic around a lane emptied at the upstream
-/// station: the station below starves (`emptied_starve_ratio`) and the
-/// block shows at the upstream station — it carries in its other lanes
-/// both the flow of the station above it and its own normal (`above_flow`,
-/// the larger; `emptied_up_hold`), or it runs slow (`emptied_free_kmh`). A
-/// loop that died at a station running free loses its lane's vehicles
-/// (against its normal, and against the station above while demand falls).
-fn emptied_shows_upstream(c: &StoppedConfig, s: &PairSignals, above_flow: f32) -> bool {
+/// station: the station below starves (`emptied_starve_ratio`) while the
+/// demand holds — the station above the upstream one (the upstream one
+/// itself at the corridor's start) carries `emptied_up_hold` of its own
+/// normal (`above`: its 90-s flow and the larger of its 5- and 15-min
+/// normals) — or the upstream station runs slow (`emptied_free_kmh`). Dead
+/// loops do not starve the station below; a fall in demand starves it
+/// against its lagging normal, and the station above falls first.
+fn emptied_shows_upstream(c: &StoppedConfig, s: &PairSignals, above: (f32, f32)) -> bool {
     s.dn.flow <= c.emptied_starve_ratio * s.dn_normal
-        && (s.u.flow >= c.emptied_up_hold * above_flow || s.u.kmh < c.emptied_free_kmh)
+        && (above.0 >= c.emptied_up_hold * above.1 || s.u.kmh < c.emptied_free_kmh)
 }
 
 /// Whether a pair's run of anomalous ticks is long enough to raise an
@@ -1839,16 +1841,21 @@ impl IncidentWatch {
                 })
             })
         };
-        let above_flow = p
+        let above = match p
             .checked_sub(1)
-            .and_then(|a| self.smoothed[a])
-            .map_or(0.0, |a| a.flow)
-            .max(mu.normal_flow.max(mu.slow_flow));
+            .and_then(|a| self.smoothed[a].map(|x| (a, x)))
+        {
+            Some((a, x)) => {
+                let m = &self.stations[di][a];
+                (x.flow, m.normal_flow.max(m.slow_flow))
+            }
+            None => (s.u.flow, mu.normal_flow.max(mu.slow_flow)),
+        };
         let emptied = cfg.stopped.emptied
             && ctx.silent_lane[p]
             && emptied_lane()
             && ctx.block_above[p + 1] == Above::Starved
-            && emptied_shows_upstream(&cfg.stopped, &s, above_flow)
+            && emptied_shows_upstream(&cfg.stopped, &s, above)
             && s.warm
             && !s.wave
             && !explained;

@@ -1764,14 +1764,14 @@ fn lanes_emptied_at_a_loop_with_the_station_below_starved_are_a_block() {
         vec![],
         "the station below carries it all: dead loops"
     );
-    // Station 5 runs free at 105 km/h with a third of its flow: two loops
-    // that died while the demand fell below (issue 15's gen-day) — a block
-    // would show at station 5, slowed or carrying its flow in lane 1.
-    assert_eq!(run_at(0.4, true, 105.0), vec![], "free and short above");
-    let mut cfg = IncidentConfig::default();
-    cfg.stopped.emptied_free_kmh = 0.0;
-    cfg.stopped.emptied_up_hold = 0.0;
+    // Station 5 runs free at 105 km/h on lane 1 (a block just before its
+    // loop in light traffic: issue 15's 2-km test day) — still a block.
+    assert_eq!(run_at(0.4, true, 105.0), vec![(5000.0, 7000.0)]);
+    // The demand falls everywhere as two loops of station 5 die (issue
+    // 15's gen-day): station 6 starved only against its lagging normal,
+    // and station 4 above fell first — no block.
     let f = |st: usize, k: i64| match (st, k) {
+        (..=4, 40..) => free(st, k, 2000.0),
         (5, 40..) => (6.0, 105.0, 1500.0),
         (6, 40..) => free(st, k, 4500.0 * 0.4),
         _ => normal(st, k),
@@ -1781,6 +1781,14 @@ fn lanes_emptied_at_a_loop_with_the_station_below_starved_are_a_block() {
         (5, _, 40..) => 0.0,
         _ => lane_normal(st, l, k),
     };
+    assert_eq!(
+        incidents(&run_lanes(80, IncidentConfig::default(), f, lane)).len(),
+        0,
+        "demand fell"
+    );
+    let mut cfg = IncidentConfig::default();
+    cfg.stopped.emptied_free_kmh = 0.0;
+    cfg.stopped.emptied_up_hold = 0.0;
     assert_eq!(
         incidents(&run_lanes(80, cfg, f, lane)).len(),
         1,
