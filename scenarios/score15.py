@@ -43,7 +43,8 @@ Measures
   Clear (>= 500 m) station-minutes under a lowered limit: a governing sign
   shows below the posted limit for a fog event (the action's `event` is a
   `fog` event) at any moment in the minute, unless excused
-  by a non-clear station W (requirement 60/40/20, or 80 at 200-500 m): the
+  by a non-clear station W (requirement 60/40/20, or 80 at 200-500 m; W's reading in force when the minute
+  begins or any arriving within it, the strictest): the
   sign governs W or lies in W's cover and shows >= W's requirement, or it lies upstream of W's governing signs and shows >=
   the requirement + 20 km/h per sign between (the approach taper).
 - Hazmat: score.py's (found within 2 min of the truth start = the moment
@@ -61,6 +62,7 @@ Measures
 from __future__ import annotations
 
 import argparse
+import bisect
 import csv
 import json
 import math
@@ -217,10 +219,18 @@ def score_fog(d, road, weather, actions, events, interval):
     for direction in road["road"].get("directions", ["up"]):
         gov, order, sign_stake = governing(road, stations, direction)
         sgn = 1 if direction == "up" else -1
-        vis_at = {}
-        for wid, rows in weather.items():
-            for t, vis, _, _ in rows:
-                vis_at[(wid, t)] = vis
+        # each station's readings in time order: what it reads during a minute of another station's is the
+        # reading in force when the minute begins and any that arrive within it (stations report at their own
+        # second of the minute: a same-second lookup would never find the others)
+        times = {wid: [r[0] for r in rows] for wid, rows in weather.items()}
+
+        def req_during(w2, t0, t1):
+            rows2, ts2 = weather[w2], times[w2]
+            i = bisect.bisect_right(ts2, t0) - 1
+            reqs = [required(rows2[j][1]) for j in range(max(i, 0), bisect.bisect_left(ts2, t1)) if ts2[j] < t1
+                    and (j == i or ts2[j] > t0)]
+            reqs = [r for r in reqs if r]
+            return min(reqs) if reqs else None
         for wid, rows in weather.items():
             if wid not in gov or not gov[wid]:
                 continue
@@ -246,7 +256,7 @@ def score_fog(d, road, weather, actions, events, interval):
                 if vis >= 500:
                     res["clear_minutes"] += 1
                     # non-clear stations now, their requirement
-                    others = [(w2, required(vis_at[(w2, t)])) for w2 in stake_of if (w2, t) in vis_at and required(vis_at[(w2, t)])]
+                    others = [(w2, r2) for w2 in stake_of if w2 in weather and (r2 := req_during(w2, t, t + 60))]
                     bad = False
                     for g in gov[wid]:
                         vmax, vmin = value_over(tl_fog, g, t, t + 60, posted)

@@ -121,6 +121,9 @@ pub struct StarvationConfig {
     pub enabled: bool,
     /// Downstream flow (90 s) at most this share of its normal …
     pub fast_ratio: f32,
+    /// … short of the upstream flow (beyond the pair's normal imbalance) by
+    /// at least this share of it …
+    pub imbalance_share: f32,
     /// … while the upstream flow holds at least this share of its normal.
     pub up_hold: f32,
     /// Least upstream flow for the test (veh/h, all lanes).
@@ -235,8 +238,18 @@ pub struct StoppedConfig {
     /// … silent for this long (s) …
     pub emptied_silent_s: u32,
     /// … and the station below at most this share of its normal flow
-    /// (the lanes' vehicles are missing there too: a dead loop's are not).
+    /// (the lanes' vehicles are missing there too: a dead loop's are not) …
     pub emptied_starve_ratio: f32,
+    /// … while the demand holds: the station above the upstream one still
+    /// carries at least this share of its normal flow …
+    pub emptied_up_hold: f32,
+    /// … or the upstream station runs slower than this (km/h; a queue or
+    /// merging traffic). A fall in demand starves the station below
+    /// against its lagging normal (issue 15: a `gen-day` loop that died as
+    /// demand fell was raised as a block; a first guard, the upstream
+    /// station carrying its own flow, also refused a light two-lane block
+    /// 270 m before a loop on issue 15's 2-km test day).
+    pub emptied_free_kmh: f32,
 }
 
 /// How long a pair must be anomalous before an alarm: a time of data, so
@@ -427,6 +440,7 @@ impl Default for IncidentConfig {
             starvation: StarvationConfig {
                 enabled: true,
                 fast_ratio: 0.6,
+                imbalance_share: 0.32,
                 up_hold: 0.85,
                 min_flow_vph: 3000.0,
                 persist_s: 120,
@@ -468,6 +482,8 @@ impl Default for IncidentConfig {
                 emptied_min_count: 6.0,
                 emptied_silent_s: 90,
                 emptied_starve_ratio: 0.6,
+                emptied_up_hold: 0.85,
+                emptied_free_kmh: 95.0,
             },
             persist: PersistConfig {
                 ticks: 1,
@@ -749,8 +765,10 @@ struct PairSignals {
 /// road itself makes a bottleneck (a merge, a portal, a lane drop) or the
 /// weather slows traffic, the downstream flow must also starve; elsewhere a
 /// stationary queue needs no further proof — unless it is a wave that came
-/// from downstream.
-fn queue_test(cfg: &IncidentConfig, s: &PairSignals) -> bool {
+/// from downstream. A station below with a lane gone silent (`silent_below`)
+/// is short by that lane's vehicles: its shortfall is no starvation (a loop
+/// that died below a merge's daily queue raised the merge as an incident).
+fn queue_test(cfg: &IncidentConfig, s: &PairSignals, silent_below: bool) -> bool {
     let q = &cfg.queue;
     let drop = q.speed_drop_kmh > 0.0 && s.dn.kmh - s.u.kmh >= q.speed_drop_kmh;
     let occ_diff = if drop {
@@ -765,7 +783,7 @@ fn queue_test(cfg: &IncidentConfig, s: &PairSignals) -> bool {
         && s.dn.kmh >= cfg.normal.free_kmh
         && s.warm
         && !s.wave
-        && (!(s.has_cause || s.weather) || s.starved_below)
+        && (!(s.has_cause || s.weather) || (s.starved_below && !silent_below))
 }
 
 /// California #8's compression wave: the downstream station was congested
@@ -847,7 +865,7 @@ fn starvation_test(
         && u.flow >= c.min_flow_vph
         && u.flow >= c.up_hold * mu.normal_flow
         && dn.flow <= c.fast_ratio * md.normal_flow.max(md.slow_flow)
-        && imbalance - pair.normal_imbalance >= (1.0 - c.fast_ratio) * 0.8 * u.flow
+        && imbalance - pair.normal_imbalance >= c.imbalance_share * u.flow
         // … and beyond the counts' noise over the 90 s the flows cover:
         // Poisson, or what this pair has shown in calm times when that is
         // more (platoons, a ramp's bursts).
@@ -860,6 +878,19 @@ fn starvation_test(
         && dn.kmh >= cfg.normal.free_kmh
         && !s.wave
         && !up_queued
+}
+
+/// `stopped.emptied`'s traffic around a lane emptied at the upstream
+/// station: the station below starves (`emptied_starve_ratio`) while the
+/// demand holds — the station above the upstream one (the upstream one
+/// itself at the corridor's start) carries `emptied_up_hold` of its own
+/// normal (`above`: its 90-s flow and the larger of its 5- and 15-min
+/// normals) — or the upstream station runs slow (`emptied_free_kmh`). Dead
+/// loops do not starve the station below; a fall in demand starves it
+/// against its lagging normal, and the station above falls first.
+fn emptied_shows_upstream(c: &StoppedConfig, s: &PairSignals, above: (f32, f32)) -> bool {
+    s.dn.flow <= c.emptied_starve_ratio * s.dn_normal
+        && (above.0 >= c.emptied_up_hold * above.1 || s.u.kmh < c.emptied_free_kmh)
 }
 
 /// Whether a pair's run of anomalous ticks is long enough to raise an
@@ -1810,15 +1841,25 @@ impl IncidentWatch {
                 })
             })
         };
+        let above = match p
+            .checked_sub(1)
+            .and_then(|a| self.smoothed[a].map(|x| (a, x)))
+        {
+            Some((a, x)) => {
+                let m = &self.stations[di][a];
+                (x.flow, m.normal_flow.max(m.slow_flow))
+            }
+            None => (s.u.flow, mu.normal_flow.max(mu.slow_flow)),
+        };
         let emptied = cfg.stopped.emptied
             && ctx.silent_lane[p]
             && emptied_lane()
             && ctx.block_above[p + 1] == Above::Starved
-            && s.dn.flow <= cfg.stopped.emptied_starve_ratio * s.dn_normal
+            && emptied_shows_upstream(&cfg.stopped, &s, above)
             && s.warm
             && !s.wave
             && !explained;
-        let queue = queue_test(cfg, &s) || stopped || emptied;
+        let queue = queue_test(cfg, &s, ctx.silent_lane[p + 1]) || stopped || emptied;
         let (vanishing, vanish_level) = imbalance_test(cfg, pair, md, &s, step);
         let starved = starvation_test(cfg, pair, mu, md, &s, explained, ctx.silent_lane[p + 1], t);
         // A lane emptied at the downstream station: the block is upstream of

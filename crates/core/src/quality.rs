@@ -76,14 +76,19 @@ pub struct MissingRule {
     pub recover_s: u32,
 }
 
-/// `stuck`: the same non-zero (volume, speed, occupancy) repeated.
+/// `stuck`: the same non-zero (volume, speed, occupancy) repeated for a
+/// time of data, so the number of readings follows from the interval (at
+/// 20-s data nine, at 30 s six, at 60 s three), as for the incident tests'
+/// persistence (`PersistConfig`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StuckRule {
     /// Whether the rule runs.
     pub enabled: bool,
-    /// Minimum identical readings (default 6).
+    /// At least this many identical readings (default 3) …
     pub repeats: u16,
-    /// Minimum duration (s, default 180).
+    /// … covering at least this many seconds (default 180). Until issue 15
+    /// six readings were needed whatever the interval: six minutes at 60-s
+    /// data.
     pub min_s: u32,
 }
 
@@ -162,6 +167,26 @@ pub struct QueueSigns {
     pub starved_min_vph: f32,
     /// Time constant of the per-lane flow smoothing (s, default 120).
     pub smoothing_s: u32,
+    /// A pinned lane whose station's other lanes run at least this much
+    /// slower (km/h, default 10; 0 = off) than they did before it pinned
+    /// (their speeds smoothed over `speed_memory_s`, not learnt while a
+    /// lane there is pinned) has traffic merging around it: something
+    /// stands on the loop (issue 15: a vehicle stopped 2 m past the last
+    /// station's loop on a heavy 2-km day, its block out of every pair's
+    /// reach, was flagged `locked_on` after 20 min; the lanes beside it ran
+    /// 75 km/h instead of 101). A loop stuck on slows nobody.
+    pub slowed_kmh: f32,
+    /// Time constant of the per-lane speed smoothing (s, default 300).
+    pub speed_memory_s: u32,
+    /// A lane counting nothing while the same lane upstream queues is the
+    /// block's shadow only while its station still counts at least this
+    /// share of the flow per lane of the station above (default 0.85; 0 =
+    /// off): a blocked lane's vehicles move to the other lanes, a dead
+    /// loop's are lost (issue 15: a dead loop below a merge's daily queue
+    /// went unreported for 24 min). Next to an open incident a zero lane is
+    /// always the incident's (while a queue grows between the stations the
+    /// one below counts less: a block 30 m past a loop).
+    pub conserved_share: f32,
 }
 
 /// `station_zero`: a whole station counts nothing while the traffic flows
@@ -216,7 +241,7 @@ impl Default for QualityConfig {
             },
             stuck: StuckRule {
                 enabled: true,
-                repeats: 6,
+                repeats: 3,
                 min_s: 180,
             },
             zero_flow: ZeroFlowRule {
@@ -243,6 +268,9 @@ impl Default for QualityConfig {
                 starved_share: 0.4,
                 starved_min_vph: 300.0,
                 smoothing_s: 120,
+                conserved_share: 0.85,
+                slowed_kmh: 10.0,
+                speed_memory_s: 300,
             },
             inconsistent: InconsistentRule {
                 enabled: true,
@@ -328,6 +356,9 @@ struct Lane {
     pinned_in_queue: bool,
     /// Smoothed flow (veh/h), NaN before the first valid reading.
     flow_smooth: f32,
+    /// Speed smoothed over `QueueSigns::speed_memory_s` (km/h), NaN before
+    /// the first; not learnt while a lane of the station is pinned.
+    speed_smooth: f32,
     /// What the lane carries beside its station's other lanes (its flow over
     /// their mean), smoothed over `ZeroFlowRule::share_s`; NaN until known.
     share: f32,
@@ -377,6 +408,7 @@ impl Lane {
             queue_now: false,
             pinned_in_queue: false,
             flow_smooth: f32::NAN,
+            speed_smooth: f32::NAN,
             share: f32::NAN,
             incons_bits: 0,
             incons_since: NEVER,
@@ -537,6 +569,7 @@ impl Quality {
                 }
             }
             self.station_flow[di] = if n > 0 { q / n as f32 } else { f32::NAN };
+            learn_speeds(&self.cfg.queue, &mut self.lanes[lane_range(d)]);
         }
         // Pass 2: the rules, station by station along each carriageway (some
         // look at the neighbours), then the faults' transitions.
@@ -781,6 +814,21 @@ impl Quality {
             }
         }
         let others_slow = n > 0 && v / (n as f32) < c.others_speed_kmh;
+        // The other lanes slower than before the lane pinned: traffic
+        // merging around something standing on the loop.
+        let (mut drop, mut m) = (0.0f32, 0u32);
+        for lj in lane_range(d) {
+            let o = &self.lanes[lj];
+            if lj != li
+                && recent(o)
+                && o.reading.speed_kmh.is_finite()
+                && o.speed_smooth.is_finite()
+            {
+                drop += o.speed_smooth - o.reading.speed_kmh;
+                m += 1;
+            }
+        }
+        let others_slowed = c.slowed_kmh > 0.0 && m > 0 && drop / (m as f32) >= c.slowed_kmh;
         let same_lane = |p: usize| {
             let nd = &dets[stations[p] as usize];
             (lane_no < nd.lanes as usize).then(|| (nd, nd.first_lane as usize + lane_no))
@@ -808,11 +856,59 @@ impl Quality {
                     && others >= c.starved_min_vph
                     && l.flow_smooth <= c.starved_share * others
             });
+        let downstream_standing = stations
+            .get(pos + 1)
+            .and_then(|_| same_lane(pos + 1))
+            .is_some_and(|(_, ld)| {
+                let l = &self.lanes[ld];
+                recent(l) && l.locked_since != NEVER
+            });
+        let vehicles_lost = pos
+            .checked_sub(1)
+            .is_some_and(|p| self.vehicles_lost(&dets[stations[p] as usize], d, li, now_ms));
         Around {
             others_slow,
+            others_slowed,
             upstream_queue,
             downstream_starved,
+            downstream_standing,
+            vehicles_lost,
         }
+    }
+
+    /// Whether station `d` counts, with lane `li` at its latest reading and
+    /// its other lanes smoothed, less than `QueueSigns::conserved_share` of
+    /// the flow per lane of the station above `u` (smoothed): a loop that
+    /// died loses its lane's vehicles, a blocked lane's vehicles move to the
+    /// other lanes and are still counted.
+    fn vehicles_lost(&self, u: &Detector, d: &Detector, li: usize, now_ms: i64) -> bool {
+        let c = &self.cfg.queue;
+        let recent = |l: &Lane| {
+            l.valid
+                && l.has_reading
+                && l.flow_smooth.is_finite()
+                && now_ms - l.reading.ts_ms < 2 * l.reading.interval_ms
+        };
+        let mean = |d: &Detector, skip: usize| {
+            let (mut q, mut n) = (0.0f32, 0u32);
+            for lj in lane_range(d) {
+                let o = &self.lanes[lj];
+                if lj == skip {
+                    q += o.flow;
+                    n += 1;
+                } else if recent(o) {
+                    q += o.flow_smooth;
+                    n += 1;
+                }
+            }
+            if n > 0 { q / n as f32 } else { f32::NAN }
+        };
+        let (up, here) = (mean(u, usize::MAX), mean(d, li));
+        c.conserved_share > 0.0
+            && up.is_finite()
+            && here.is_finite()
+            && up >= c.starved_min_vph
+            && here < c.conserved_share * up
     }
 
     /// Flow per usable lane of the station's other lanes, NaN if none.
@@ -858,10 +954,19 @@ struct StationCtx {
 struct Around {
     /// The station's other lanes crawl.
     others_slow: bool,
+    /// The station's other lanes run slower than before (`QueueSigns::slowed_kmh`).
+    others_slowed: bool,
     /// The same lane at the station upstream is in a queue.
     upstream_queue: bool,
     /// The same lane at the station downstream is starved.
     downstream_starved: bool,
+    /// Something stands over the same lane's loop at the station downstream
+    /// (pinned occupancy, no vehicles): drivers leave that lane before they
+    /// reach it, and it empties here.
+    downstream_standing: bool,
+    /// The station counts fewer vehicles per lane than the one above it
+    /// (`QueueSigns::conserved_share`): what the lane does not count is lost.
+    vehicles_lost: bool,
 }
 
 /// What one rule says about one lane at one tick.
@@ -978,6 +1083,26 @@ fn track_reading(cfg: &QualityConfig, l: &mut Lane) {
     }
 }
 
+/// Smooths each lane's speed over `speed_memory_s`, unless a lane of the
+/// station is pinned (what the lanes ran before it is what counts).
+fn learn_speeds(c: &QueueSigns, lanes: &mut [Lane]) {
+    if lanes.iter().any(|l| l.locked_since != NEVER) {
+        return;
+    }
+    for l in lanes.iter_mut() {
+        let r = l.reading;
+        if !(l.fresh && l.valid && r.speed_kmh.is_finite()) {
+            continue;
+        }
+        let alpha = (r.interval_ms as f32 / (c.speed_memory_s as f32 * 1000.0)).min(1.0);
+        l.speed_smooth = if l.speed_smooth.is_finite() {
+            l.speed_smooth + alpha * (r.speed_kmh - l.speed_smooth)
+        } else {
+            r.speed_kmh
+        };
+    }
+}
+
 /// A reading of traffic in a queue: slow, or dense (pinned included).
 fn in_queue(c: &QueueSigns, r: &LaneReading) -> bool {
     (r.speed_kmh.is_finite() && r.speed_kmh < c.speed_kmh) || r.occupancy_pct >= c.occ_pct
@@ -991,7 +1116,11 @@ fn is_zero(c: &ZeroFlowRule, r: &LaneReading) -> bool {
 /// Starts or extends a zero streak and smooths the flow beside it: the
 /// station's other lanes, or, when they count nothing too, the neighbouring
 /// stations. Next to an open incident a zero count is the incident's
-/// evidence (a blocked lane counts nothing downstream of it): no streak.
+/// evidence (a blocked lane counts nothing downstream of it): no streak;
+/// nor ahead of something standing over the same lane's loop downstream
+/// (drivers leave the lane before it: issue 15's heavy 500-m test day had a
+/// lane counting nothing for 4 min 500 m before a vehicle standing on the
+/// next loop, flagged).
 fn track_zero_streak(
     c: &ZeroFlowRule,
     l: &mut Lane,
@@ -1014,7 +1143,10 @@ fn track_zero_streak(
     } else {
         0.0
     };
-    if ctx.near_incident || around.upstream_queue {
+    if ctx.near_incident
+        || around.downstream_standing
+        || (around.upstream_queue && !around.vehicles_lost)
+    {
         l.zero_since = NEVER;
     } else if l.zero_since == NEVER {
         l.zero_since = l.reading.ts_ms - l.reading.interval_ms;
@@ -1094,6 +1226,7 @@ fn locked_on_rule(
     let explained = q.enabled
         && (ctx.near_incident
             || around.others_slow
+            || around.others_slowed
             || around.upstream_queue
             || around.downstream_starved);
     let queued_onset = q.enabled && l.pinned_in_queue;

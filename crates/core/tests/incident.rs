@@ -1735,9 +1735,10 @@ fn a_lane_standing_still_over_its_loop_is_a_queue() {
 fn lanes_emptied_at_a_loop_with_the_station_below_starved_are_a_block() {
     // From tick 40 station 5's lanes 2–3 count nothing; lane 1 carries
     // 1,500 veh/h; station 6 free at `below` of its flow.
-    let run = |below: f32, emptied: bool| {
+    // `up_kmh`: station 5's speed (merging out of the emptied lanes slows it).
+    let run_at = |below: f32, emptied: bool, up_kmh: f32| {
         let f = move |st: usize, k: i64| match (st, k) {
-            (5, 40..) => (6.0, 95.0, 1500.0),
+            (5, 40..) => (6.0, up_kmh, 1500.0),
             (6, 40..) => free(st, k, 4500.0 * below),
             _ => normal(st, k),
         };
@@ -1753,6 +1754,7 @@ fn lanes_emptied_at_a_loop_with_the_station_below_starved_are_a_block() {
             .map(|e| (e.from_m, e.to_m))
             .collect::<Vec<_>>()
     };
+    let run = |below: f32, emptied: bool| run_at(below, emptied, 80.0);
     assert_eq!(run(0.4, false), vec![], "without the rule");
     // (Station 5 itself runs free with a third of its flow: the zone also
     // reaches up over it, as for any starved station above a pair.)
@@ -1762,6 +1764,78 @@ fn lanes_emptied_at_a_loop_with_the_station_below_starved_are_a_block() {
         vec![],
         "the station below carries it all: dead loops"
     );
+    // Station 5 runs free at 105 km/h on lane 1 (a block just before its
+    // loop in light traffic: issue 15's 2-km test day) — still a block.
+    assert_eq!(run_at(0.4, true, 105.0), vec![(5000.0, 7000.0)]);
+    // The demand falls everywhere as two loops of station 5 die (issue
+    // 15's gen-day): station 6 starved only against its lagging normal,
+    // and station 4 above fell first — no block.
+    let f = |st: usize, k: i64| match (st, k) {
+        (..=4, 40..) => free(st, k, 2000.0),
+        (5, 40..) => (6.0, 105.0, 1500.0),
+        (6, 40..) => free(st, k, 4500.0 * 0.4),
+        _ => normal(st, k),
+    };
+    let lane = |st: usize, l: usize, k: i64| match (st, l, k) {
+        (5, 0, 40..) => 1500.0,
+        (5, _, 40..) => 0.0,
+        _ => lane_normal(st, l, k),
+    };
+    assert_eq!(
+        incidents(&run_lanes(80, IncidentConfig::default(), f, lane)).len(),
+        0,
+        "demand fell"
+    );
+    let mut cfg = IncidentConfig::default();
+    cfg.stopped.emptied_free_kmh = 0.0;
+    cfg.stopped.emptied_up_hold = 0.0;
+    assert_eq!(
+        incidents(&run_lanes(80, cfg, f, lane)).len(),
+        1,
+        "without the upstream check it is raised"
+    );
+}
+
+/// Below a merge's daily queue (the on-ramp at 4.7 km, station 4 at 5 km)
+/// the queue test needs the station below to starve. A loop that died
+/// there makes its station short by the lane's vehicles: no starvation,
+/// and no incident (issue 15: a dead lane below a merge raised the merge).
+#[test]
+fn a_dead_lane_below_a_daily_queue_is_not_starvation() {
+    let road = road();
+    let queue_above = |st: usize, k: i64| match (st, k) {
+        (3, 30..) => (38.0 + noise(k, st, 1), 25.0 + noise(k, st, 2), 3800.0),
+        (4, 30..) => (10.0, 98.0, 3000.0),
+        _ => normal(st, k),
+    };
+    let lanes = |dead: bool| {
+        move |st: usize, l: usize, k: i64| match (st, l, k) {
+            (4, 1, 30..) if dead => 0.0,
+            (4, _, 30..) => 1500.0,
+            _ => lane_normal(st, l, k),
+        }
+    };
+    let run = |dead: bool| {
+        incidents(&drive_lanes(
+            &road,
+            IncidentConfig::default(),
+            60,
+            queue_above,
+            lanes(dead),
+            |_, _| {},
+        ))
+        .len()
+    };
+    assert_eq!(
+        run(false),
+        1,
+        "every lane counting: the station below starves"
+    );
+    assert_eq!(
+        run(true),
+        0,
+        "a lane dead below: its vehicles are not missing"
+    );
 }
 
 /// One incident, one event: the pair below raised it first and its zone
@@ -1769,12 +1843,13 @@ fn lanes_emptied_at_a_loop_with_the_station_below_starved_are_a_block() {
 /// above and the pair above raises, it is the same incident moved up.
 #[test]
 fn an_alarm_inside_an_open_incidents_zone_is_that_incident() {
-    // Station 5's lanes 2–3 empty from tick 40, station 6 starved (the
+    // Station 5's lanes 2–3 empty from tick 40 (its traffic merging into
+    // lane 1 at 80 km/h), station 6 starved (the
     // emptied-lanes rule raises pair 5–6, its zone reaching up to station
     // 4); from tick 55 a queue stands at station 4.
     let f = |st: usize, k: i64| match (st, k) {
         (4, 55..) => (35.0 + noise(k, st, 4), 20.0, 3000.0),
-        (5, 40..) => (6.0, 95.0, 1500.0),
+        (5, 40..) => (6.0, 80.0, 1500.0),
         (6, 40..) => free(st, k, 1800.0),
         _ => normal(st, k),
     };
@@ -1802,7 +1877,7 @@ fn an_incident_stays_open_while_a_lane_above_stays_empty() {
     // Station 5's lanes 2–3 empty from tick 40 to 89; station 6 starved to
     // 40 % until tick 54, then at 70 % (as much as lane 1 brings).
     let f = |st: usize, k: i64| match (st, k) {
-        (5, 40..=89) => (6.0, 95.0, 1500.0),
+        (5, 40..=89) => (6.0, 80.0, 1500.0),
         (6, 40..=54) => free(st, k, 1800.0),
         (6, 55..=89) => free(st, k, 3150.0),
         _ => normal(st, k),

@@ -205,7 +205,7 @@ fn release_follows_the_readings_and_does_not_flap() {
     assert_eq!(limit_at(&actions, "S9000U", T0 + 30 * MIN), None);
 
     // Visibility hovering around 200 m: one band change, not a flicker
-    // (a better band counts only 20 % past its edge).
+    // (a better band counts only 10 % past its edge).
     let (events, actions, _) = run(
         "national",
         60,
@@ -236,6 +236,31 @@ fn release_follows_the_readings_and_does_not_flap() {
         })
         .collect();
     assert_eq!(changes, [Some(80), Some(60)]);
+
+    // Thinning past the margin releases at once: 150 m, then 225 m (more
+    // than 10 % past 200 m) — 60, then 80. (Until issue 15 the margin was
+    // 20 %: 225 m kept 60 while the scorer counted the minute as band 1.)
+    let (_, actions, _) = run(
+        "national",
+        30,
+        fog_at_w10(|m| match m {
+            0..5 => 10_000.0,
+            5..15 => 150.0,
+            _ => 225.0,
+        }),
+    );
+    let changes: Vec<Option<u16>> = actions
+        .iter()
+        .filter(|a| a.device == "S9000U")
+        .filter_map(|a| {
+            if let Command::SpeedLimit(v) = a.command {
+                Some(v)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(changes, [Some(60), Some(80)]);
 }
 
 /// Each sign gets the limit of the stations it governs (the signs in a
