@@ -647,3 +647,42 @@ async fn slow_clients_are_cut_off_and_limited_per_address() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }
+
+/// A batch re-sent after its answer was lost (or a replay of the same
+/// rows) is stored once and fed to the brain once: the answer names the
+/// copies, the store and the engine's row count do not grow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_batch_is_stored_once() {
+    let s = TestServer::start("sqlite", |c| c.storage.min_free_mb = 0)
+        .await
+        .unwrap();
+    let op = s.login("op").await;
+    let batches = day_batches(&s.dir, 300);
+    let (kind, body) = batches
+        .iter()
+        .find(|(k, _)| *k == "observations")
+        .unwrap()
+        .clone();
+    let n = body.lines().count() as u64 - 1;
+    let (st, a) = s.post_csv(&op, kind, body.clone()).await;
+    assert_eq!((st, a["duplicates"].as_u64()), (200, Some(0)), "{a}");
+    s.settle(&op).await;
+    let rows = s.get(&op, "/api/health").await["rows"].as_u64().unwrap();
+    // Sent again, and half of it once more beside one new row.
+    let (st, a) = s.post_csv(&op, kind, body.clone()).await;
+    assert_eq!(st, 200, "{a}");
+    assert_eq!(a["accepted"].as_u64(), Some(n), "{a}");
+    assert_eq!(a["duplicates"].as_u64(), Some(n), "{a}");
+    let mut lines: Vec<String> = body.lines().map(str::to_string).collect();
+    lines.truncate(1 + n as usize / 2);
+    let new_row = retime(&lines[1], |t| t + 7_000);
+    lines.push(new_row);
+    let (st, a) = s.post_csv(&op, kind, lines.join("\n") + "\n").await;
+    assert_eq!(st, 200, "{a}");
+    assert_eq!(a["duplicates"].as_u64(), Some(n / 2), "{a}");
+    s.settle(&op).await;
+    let c = s.state().store.count_readings().await.unwrap();
+    assert_eq!(c.obs as u64, n + 1);
+    let rows_after = s.get(&op, "/api/health").await["rows"].as_u64().unwrap();
+    assert_eq!(rows_after, rows + 1, "copies fed to the brain again");
+}

@@ -6,8 +6,9 @@
 //!   `migrations/postgres`: the same logical schema, embedded at build time
 //!   and applied by [`Store::open`]);
 //! - **batched writes**: raw readings go in one transaction per batch as
-//!   multi-row `INSERT … VALUES` (a retried batch is harmless: a seq already
-//!   stored is skipped); everything one closed tick produced goes in one
+//!   multi-row `INSERT … VALUES`, each reading stored once (a natural key per
+//!   kind is unique: a re-sent or replayed row is skipped and named; a
+//!   retried batch is harmless); everything one closed tick produced goes in one
 //!   transaction ([`Store::commit_tick`]);
 //! - **retention**: raw detector and weather rows become 5-minute roll-ups,
 //!   positions and camera rows are archived to CSV, in one transaction per
@@ -477,6 +478,75 @@ where
             .await?;
     }
     Ok(())
+}
+
+/// [`insert_values`] whose statements end in `tail` (an `ON CONFLICT DO
+/// NOTHING RETURNING seq`): the seqs of the rows actually inserted.
+pub(crate) async fn insert_returning<'r, DB, T, I>(
+    tx: &mut Transaction<'_, DB>,
+    head: &str,
+    tail: &str,
+    cols: usize,
+    rows: I,
+    mut push: impl FnMut(Separated<'_, DB, &'static str>, &'r T),
+) -> Result<Vec<i64>, sqlx::Error>
+where
+    DB: Backend + sqlx::database::HasStatementCache,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    (i64,): for<'row> sqlx::FromRow<'row, DB::Row>,
+    T: 'r,
+    I: IntoIterator<Item = &'r T>,
+    I::IntoIter: ExactSizeIterator,
+{
+    let per_stmt = (DB::MAX_PARAMS / cols.max(1)).clamp(1, MAX_ROWS_PER_INSERT);
+    let mut rows = rows.into_iter().peekable();
+    let mut qb = QueryBuilder::<DB>::new(head);
+    let mut out = Vec::with_capacity(rows.len());
+    while rows.peek().is_some() {
+        let n = rows.len().min(per_stmt);
+        qb.reset();
+        qb.push_values(rows.by_ref().take(n), &mut push);
+        qb.push(tail);
+        let got: Vec<i64> = qb
+            .build_query_scalar()
+            .persistent(n == per_stmt)
+            .fetch_all(&mut **tx)
+            .await?;
+        out.extend(got);
+    }
+    Ok(out)
+}
+
+/// Which of `seqs` are stored in `table` (inside the caller's transaction).
+pub(crate) async fn stored_seqs<DB>(
+    tx: &mut Transaction<'_, DB>,
+    table: &str,
+    seqs: &[i64],
+) -> Result<Vec<i64>, sqlx::Error>
+where
+    DB: Backend + sqlx::database::HasStatementCache,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    (i64,): for<'row> sqlx::FromRow<'row, DB::Row>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut out = Vec::new();
+    for chunk in seqs.chunks(MAX_ROWS_PER_INSERT) {
+        let mut qb = QueryBuilder::<DB>::new(format!("SELECT seq FROM {table} WHERE seq IN ("));
+        let mut sep = qb.separated(", ");
+        for s in chunk {
+            sep.push_bind(*s);
+        }
+        qb.push(")");
+        let got: Vec<i64> = qb
+            .build_query_scalar()
+            .persistent(false)
+            .fetch_all(&mut **tx)
+            .await?;
+        out.extend(got);
+    }
+    Ok(out)
 }
 
 /// `limit`, or [`DEFAULT_LIMIT`] when it is 0, as SQL wants it.

@@ -3,8 +3,8 @@
 
 use crate::error::db;
 use crate::{
-    CameraRow, MaxIds, ObsRow, PositionRow, Reading, ReadingBatch, ReadingCounts, Result, Store,
-    StoreError, WeatherRow, insert_values, limit_or_default,
+    Appended, CameraRow, MaxIds, ObsRow, PositionRow, Reading, ReadingBatch, ReadingCounts, Result,
+    Store, StoreError, WeatherRow, insert_returning, limit_or_default, stored_seqs,
 };
 
 const OBS_INSERT: &str = "INSERT INTO obs \
@@ -15,8 +15,9 @@ const POSITION_INSERT: &str = "INSERT INTO positions \
     (seq, ts_ms, vehicle, class, lat, lon, speed_kmh, heading_deg) ";
 const CAMERA_INSERT: &str = "INSERT INTO camera \
     (seq, ts_ms, camera, kind, direction, stake_m, lane, confidence) ";
-/// A seq already stored is skipped: retrying a batch is harmless.
-const SKIP_DUPLICATES: &str = " ON CONFLICT DO NOTHING";
+/// A row already stored (same seq, or same natural key: see the unique
+/// indexes of migration 0004) is skipped; the seqs inserted come back.
+const SKIP_RETURNING: &str = " ON CONFLICT DO NOTHING RETURNING seq";
 
 const OBS_AFTER: &str = "SELECT seq, ts_ms, detector, lane, interval_s, volume, speed_kmh, \
     occupancy_pct FROM obs WHERE seq > $1 AND ts_ms >= $2 ORDER BY seq LIMIT $3";
@@ -33,17 +34,23 @@ pub(crate) const SEQ_HWM_KEY: &str = "reading_seq_hwm";
 
 impl Store {
     /// Appends a batch of raw readings in one transaction (all or nothing).
-    /// Rows whose seq is already stored are skipped, so a retried batch
-    /// does not fail; seq must be unique across the four kinds (the caller
-    /// assigns it).
-    pub async fn append_readings(&self, b: &ReadingBatch) -> Result<()> {
+    /// Each reading is stored once: a row whose natural key (time and
+    /// detector and lane; time and station; time and vehicle; time, camera,
+    /// kind, direction and lane) is already stored — a batch re-sent after
+    /// a lost acknowledgement, a replay — is skipped and its seq returned in
+    /// [`Appended::duplicates`] (the first stored copy stays). A row whose
+    /// seq is already stored is skipped too, without being a duplicate: a
+    /// retried batch is harmless. seq must be unique across the four kinds
+    /// (the caller assigns it).
+    pub async fn append_readings(&self, b: &ReadingBatch) -> Result<Appended> {
         const OP: &str = "append_readings";
         if b.is_empty() {
-            return Ok(());
+            return Ok(Appended::default());
         }
+        let mut duplicates = Vec::new();
         in_tx!(self, OP, tx => {
             if !b.obs.is_empty() {
-                insert_values(&mut tx, OBS_INSERT, SKIP_DUPLICATES, 8, &b.obs, |mut v, r| {
+                let got = insert_returning(&mut tx, OBS_INSERT, SKIP_RETURNING, 8, &b.obs, |mut v, r| {
                     v.push_bind(r.seq)
                         .push_bind(r.ts_ms)
                         .push_bind(r.detector.as_str())
@@ -55,9 +62,14 @@ impl Store {
                 })
                 .await
                 .map_err(db(OP, "obs"))?;
+                let skipped = skipped(b.obs.iter().map(|r| r.seq), got);
+                if !skipped.is_empty() {
+                    let ours = stored_seqs(&mut tx, "obs", &skipped).await.map_err(db(OP, "obs"))?;
+                    duplicates.extend(not_in(skipped, ours));
+                }
             }
             if !b.weather.is_empty() {
-                insert_values(&mut tx, WEATHER_INSERT, SKIP_DUPLICATES, 8, &b.weather, |mut v, r| {
+                let got = insert_returning(&mut tx, WEATHER_INSERT, SKIP_RETURNING, 8, &b.weather, |mut v, r| {
                     v.push_bind(r.seq)
                         .push_bind(r.ts_ms)
                         .push_bind(r.station.as_str())
@@ -69,9 +81,14 @@ impl Store {
                 })
                 .await
                 .map_err(db(OP, "weather"))?;
+                let skipped = skipped(b.weather.iter().map(|r| r.seq), got);
+                if !skipped.is_empty() {
+                    let ours = stored_seqs(&mut tx, "weather", &skipped).await.map_err(db(OP, "weather"))?;
+                    duplicates.extend(not_in(skipped, ours));
+                }
             }
             if !b.positions.is_empty() {
-                insert_values(&mut tx, POSITION_INSERT, SKIP_DUPLICATES, 8, &b.positions, |mut v, r| {
+                let got = insert_returning(&mut tx, POSITION_INSERT, SKIP_RETURNING, 8, &b.positions, |mut v, r| {
                     v.push_bind(r.seq)
                         .push_bind(r.ts_ms)
                         .push_bind(r.vehicle.as_str())
@@ -83,9 +100,14 @@ impl Store {
                 })
                 .await
                 .map_err(db(OP, "positions"))?;
+                let skipped = skipped(b.positions.iter().map(|r| r.seq), got);
+                if !skipped.is_empty() {
+                    let ours = stored_seqs(&mut tx, "positions", &skipped).await.map_err(db(OP, "positions"))?;
+                    duplicates.extend(not_in(skipped, ours));
+                }
             }
             if !b.camera.is_empty() {
-                insert_values(&mut tx, CAMERA_INSERT, SKIP_DUPLICATES, 8, &b.camera, |mut v, r| {
+                let got = insert_returning(&mut tx, CAMERA_INSERT, SKIP_RETURNING, 8, &b.camera, |mut v, r| {
                     v.push_bind(r.seq)
                         .push_bind(r.ts_ms)
                         .push_bind(r.camera.as_str())
@@ -97,9 +119,15 @@ impl Store {
                 })
                 .await
                 .map_err(db(OP, "camera"))?;
+                let skipped = skipped(b.camera.iter().map(|r| r.seq), got);
+                if !skipped.is_empty() {
+                    let ours = stored_seqs(&mut tx, "camera", &skipped).await.map_err(db(OP, "camera"))?;
+                    duplicates.extend(not_in(skipped, ours));
+                }
             }
         });
-        Ok(())
+        duplicates.sort_unstable();
+        Ok(Appended { duplicates })
     }
 
     /// Readings of all four kinds with `seq > after_seq` and
@@ -195,4 +223,16 @@ impl Store {
             proposal_id: ids.1.unwrap_or(0),
         })
     }
+}
+
+/// The seqs of `all` not in `inserted`.
+fn skipped(all: impl Iterator<Item = i64>, inserted: Vec<i64>) -> Vec<i64> {
+    let inserted: std::collections::HashSet<i64> = inserted.into_iter().collect();
+    all.filter(|s| !inserted.contains(s)).collect()
+}
+
+/// `seqs` without those in `drop`.
+fn not_in(seqs: Vec<i64>, drop: Vec<i64>) -> impl Iterator<Item = i64> {
+    let drop: std::collections::HashSet<i64> = drop.into_iter().collect();
+    seqs.into_iter().filter(move |s| !drop.contains(s))
 }

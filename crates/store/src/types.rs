@@ -112,6 +112,15 @@ impl ReadingBatch {
     }
 }
 
+/// What [`crate::Store::append_readings`] did with a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Appended {
+    /// Seqs of the batch's rows not stored because the same reading was
+    /// already stored (a re-sent or replayed row: stored once), ascending.
+    /// Every other row of the batch is stored.
+    pub duplicates: Vec<i64>,
+}
+
 /// One stored reading, read back in ingest order (for resuming the brain).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reading {
