@@ -160,7 +160,7 @@ pub struct ReadingCounts {
 }
 
 /// An event and its latest form.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, sqlx::FromRow)]
 pub struct EventRow {
     /// `E17` — the server's id, stable across restarts.
     pub id: String,
@@ -206,7 +206,7 @@ pub struct EventChangeRow {
 }
 
 /// A device command the brain decided (auto-applied or proposed).
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, sqlx::FromRow)]
 pub struct ActionRow {
     /// Assigned by the server, increasing.
     pub id: i64,
@@ -231,7 +231,7 @@ pub struct ActionRow {
 }
 
 /// A proposed action waiting for (or decided by) an operator.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, sqlx::FromRow)]
 pub struct ProposalRow {
     /// Assigned by the server, increasing.
     pub id: i64,
