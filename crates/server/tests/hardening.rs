@@ -686,3 +686,37 @@ async fn a_resent_batch_is_stored_once() {
     let rows_after = s.get(&op, "/api/health").await["rows"].as_u64().unwrap();
     assert_eq!(rows_after, rows + 1, "copies fed to the brain again");
 }
+
+/// The free-space watermark: below `storage.min_free_mb` ingest is refused
+/// (503 with Retry-After, before the disk is full) and health says the
+/// disk is low; nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_stops_at_the_disk_watermark() {
+    // More than any disk here has free.
+    let s = TestServer::start("sqlite", |c| c.storage.min_free_mb = 1 << 40)
+        .await
+        .unwrap();
+    let op = s.login("op").await;
+    let (kind, body) = day_batches(&s.dir, 100).into_iter().next().unwrap();
+    let r = s
+        .http
+        .post(format!("{}/api/ingest/{kind}", s.url))
+        .bearer_auth(&op)
+        .header("content-type", "text/csv")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(
+        r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("30")
+    );
+    let e: Value = r.json().await.unwrap();
+    assert!(e.to_string().contains("min_free_mb"), "{e}");
+    let h = s.get(&op, "/api/health").await;
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert!(h["reasons"].to_string().contains("disk low"), "{h}");
+    let c = s.state().store.count_readings().await.unwrap();
+    assert_eq!(c.obs + c.weather + c.positions, 0);
+}
