@@ -6,7 +6,7 @@
 //
 //   ZHILU_BIN=../target/debug/zhilu node --test e2e/
 //
-// Flow: log in → live segments on the map → a fog event arrives → approve
+// Flow: log in (the stream opens with a one-use ticket) → live segments on the map → a fog event arrives → approve
 // a proposed entry closure → the entry's confirmed state changes → English
 // → a viewer sees no decision buttons → keyboard reachability and AA
 // contrast (axe-core) → first paint and panning frame rate.
@@ -98,7 +98,12 @@ async function newPage(opts = {}) {
   page.on("request", (r) => {
     if (!r.url().startsWith(url) && !r.url().startsWith("data:")) outside.push(r.url());
   });
-  return { page, errors, outside };
+  // What the stream was opened with (a one-use ticket, never the token).
+  const streams = [];
+  page.on("request", (r) => {
+    if (r.url().includes("/api/stream")) streams.push(r.url());
+  });
+  return { page, errors, outside, streams };
 }
 
 async function logIn(page, user, password) {
@@ -112,12 +117,15 @@ async function logIn(page, user, password) {
 const shot = (page, name) => page.screenshot({ path: join(ART, `${name}.png`) });
 
 test("operator: live map, fog event, approve an entry closure, device confirms, English", async () => {
-  const { page, errors, outside } = await newPage();
+  const { page, errors, outside, streams } = await newPage();
   await page.goto(url);
   await shot(page, "01-login");
   // Chinese by default.
   assert.equal(await page.locator("h1").textContent(), "智路 运行监控台");
   await logIn(page, "demo", "demo");
+  // The live stream opened with a stream ticket: no session token in a URL.
+  assert.ok(streams.some((u) => /\/api\/stream\?ticket=[0-9a-f]{64}$/.test(u)), streams.join(" "));
+  assert.ok(!streams.some((u) => /token=/.test(u)), streams.join(" "));
 
   // Live segments drawn on the map.
   await page.waitForFunction(() => window.__zhilu.perf.firstLiveDraw > 0, null, { timeout: 30_000 });

@@ -2,7 +2,7 @@
 // the side panels and the time–space diagram, all fed by one stream.
 
 import "./style.css";
-import { type Session, currentSession, get, loadSession, login, logout, openStream, setUnauthorizedHandler } from "./api";
+import { type LiveStream, type Session, currentSession, get, loadSession, login, logout, openStream, setUnauthorizedHandler } from "./api";
 import { SPEED_STEPS, NO_DATA } from "./geo";
 import { type Lang, clock, getLang, kindName, setLang, setTz, t } from "./i18n";
 import { MapView, perf } from "./map";
@@ -11,7 +11,7 @@ import { Panels, esc } from "./panels";
 import { TimeSpaceView } from "./timespace";
 
 const app = document.getElementById("app")!;
-let stream: EventSource | null = null;
+let stream: LiveStream | null = null;
 let forecastTimer = 0;
 
 declare global {

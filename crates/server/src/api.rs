@@ -31,6 +31,7 @@ use zhilu_store::{AuditEntry, EventQuery, SessionRow, UserRow};
 use crate::auth::{self, Role};
 use crate::engine::{DecideError, Msg, Verdict, device_json, proposal_json, wall_ms};
 use crate::ingest::{self, Format, Problem, ReadingKind};
+use crate::ticket::{__path_stream_ticket, stream_ticket};
 use crate::{AppState, WriteReq};
 
 /// An error answer: `{"error": "..."}` with a status.
@@ -56,7 +57,7 @@ impl ApiError {
             retry_after: None,
         }
     }
-    fn internal(e: impl std::fmt::Display) -> ApiError {
+    pub(crate) fn internal(e: impl std::fmt::Display) -> ApiError {
         tracing::error!(message = "Internal error.", error = %e);
         // Production answers do not show internals; development ones do.
         let text = if crate::VERBOSE_ERRORS.get().copied().unwrap_or(false) {
@@ -89,7 +90,8 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// The caller, from `Authorization: Bearer TOKEN` (or `?token=` on the stream).
+/// The caller, from `Authorization: Bearer TOKEN` (or, on the stream only,
+/// `?ticket=` from `POST /api/stream/ticket`, or `?token=`).
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// User name.
@@ -101,6 +103,11 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The hash of the session token behind this caller.
+    pub(crate) fn token_hash(&self) -> &str {
+        &self.token_hash
+    }
+
     fn require(&self, role: Role) -> ApiResult<()> {
         if self.role >= role {
             Ok(())
@@ -176,11 +183,21 @@ impl FromRequestParts<AppState> for Caller {
                 "log in first: Authorization: Bearer <token> from POST /api/login",
             )
         };
-        let token = bearer(parts).ok_or_else(unauth)?;
-        if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(unauth());
-        }
-        let h = auth::token_hash(&token);
+        let h = if let Some(ticket) = crate::ticket::in_query(parts) {
+            // A used, unknown or expired ticket opens nothing.
+            st.tickets.redeem(&ticket, wall_ms()).ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "stream ticket unknown, used or expired: ask POST /api/stream/ticket again",
+                )
+            })?
+        } else {
+            let token = bearer(parts).ok_or_else(unauth)?;
+            if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(unauth());
+            }
+            auth::token_hash(&token)
+        };
         let s: SessionRow = st
             .store
             .session(&h)
@@ -248,6 +265,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(timespace))
         .routes(routes!(forecast))
         .routes(routes!(stream))
+        .routes(routes!(stream_ticket))
         .routes(routes!(audit))
         .routes(routes!(users_list, users_add))
         .routes(routes!(user_change))
@@ -1107,8 +1125,9 @@ async fn forecast(
 }
 
 /// The live stream (Server-Sent Events: `state`, `event`, `proposal`,
-/// `action`, `device`). Browsers pass the token as `?token=` (this route
-/// only). The stream ends within a second of the session ending: logout,
+/// `action`, `device`). Browsers, which cannot send the header here, pass
+/// a one-use ticket from `POST /api/stream/ticket` as `?ticket=` (or the
+/// token as `?token=`; this route only). The stream ends within a second of the session ending: logout,
 /// expiry, the account disabled or its role changed.
 #[utoipa::path(get, path = "/api/stream", tag = "zhilu", security(("bearer" = [])),
     responses((status = 200, content_type = "text/event-stream", body = String), (status = 401, body = ErrorBody)))]

@@ -20,6 +20,7 @@ pub mod jt808;
 pub mod net;
 pub mod roadjson;
 pub mod stream;
+pub mod ticket;
 pub mod vehicles;
 
 use std::net::SocketAddr;
@@ -92,6 +93,8 @@ pub struct AppState {
     pub broker: Option<Arc<zhilu_devices::MqttAdapter>>,
     /// Connection limits in force.
     pub limits: net::Limits,
+    /// Stream tickets not yet used.
+    pub tickets: Arc<ticket::Tickets>,
     /// Where every vehicle is (filled by the engine).
     pub vehicles: Arc<RwLock<vehicles::VehicleBoard>>,
     /// The latest forecasts (filled by the forecast task).
@@ -252,6 +255,7 @@ impl Centre {
             sessions: Arc::new(tokio::sync::watch::channel(0).0),
             broker,
             limits,
+            tickets: Arc::default(),
             vehicles: vehicle_board,
             forecast: Arc::new(RwLock::new(None)),
             prom: prometheus(),

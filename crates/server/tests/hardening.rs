@@ -720,3 +720,65 @@ async fn ingest_stops_at_the_disk_watermark() {
     let c = s.state().store.count_readings().await.unwrap();
     assert_eq!(c.obs + c.weather + c.positions, 0);
 }
+
+/// The stream opens with a short-lived one-use ticket instead of the
+/// session token in the URL: a ticket opens one stream, once; a used or
+/// made-up ticket is 401; no other route takes a ticket; the stream it
+/// opened ends with its session (logout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_ticket_opens_one_stream_once() {
+    let s = TestServer::start("sqlite", |_| {}).await.unwrap();
+    let viewer = s.login("viewer").await;
+    let ticket = |token: String| {
+        let s = &s;
+        async move {
+            let r = s
+                .http
+                .post(format!("{}/api/stream/ticket", s.url))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            let v: Value = r.json().await.unwrap();
+            let left = v["expires_ms"].as_i64().unwrap() - wall_ms();
+            assert!((20_000..=31_000).contains(&left), "{v}");
+            v["ticket"].as_str().unwrap().to_string()
+        }
+    };
+    let status = |url: String| {
+        let s = &s;
+        async move { s.http.get(url).send().await.unwrap() }
+    };
+    // Without a session, no ticket.
+    let r = s
+        .http
+        .post(format!("{}/api/stream/ticket", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+
+    let t = ticket(viewer.clone()).await;
+    // Not on another route.
+    let r = status(format!("{}/api/events?ticket={t}", s.url)).await;
+    assert_eq!(r.status().as_u16(), 401);
+    let open = status(format!("{}/api/stream?ticket={t}", s.url)).await;
+    assert_eq!(open.status().as_u16(), 200);
+    // Once only.
+    let again = status(format!("{}/api/stream?ticket={t}", s.url)).await;
+    assert_eq!(again.status().as_u16(), 401);
+    let made_up = status(format!("{}/api/stream?ticket={}", s.url, "ab".repeat(32))).await;
+    assert_eq!(made_up.status().as_u16(), 401);
+    // The stream lives with its session.
+    let r = s
+        .http
+        .post(format!("{}/api/logout", s.url))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let took = until_closed(open, Duration::from_secs(3)).await;
+    assert!(took.is_some_and(|d| d < Duration::from_secs(1)), "{took:?}");
+}
