@@ -481,20 +481,21 @@ where
 }
 
 /// [`insert_values`] whose statements end in `tail` (an `ON CONFLICT DO
-/// NOTHING RETURNING seq`): the seqs of the rows actually inserted.
-pub(crate) async fn insert_returning<'r, DB, T, I>(
+/// NOTHING`): the ranges of `rows` (by position) whose statement inserted
+/// fewer rows than it carried, i.e. where some were skipped (usually none).
+pub(crate) async fn insert_skipping<'r, DB, T, I>(
     tx: &mut Transaction<'_, DB>,
     head: &str,
     tail: &str,
     cols: usize,
     rows: I,
     mut push: impl FnMut(Separated<'_, DB, &'static str>, &'r T),
-) -> Result<Vec<i64>, sqlx::Error>
+) -> Result<Vec<std::ops::Range<usize>>, sqlx::Error>
 where
     DB: Backend + sqlx::database::HasStatementCache,
     DB::Arguments: IntoArguments<DB>,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    (i64,): for<'row> sqlx::FromRow<'row, DB::Row>,
+    DB::QueryResult: RowsAffected,
     T: 'r,
     I: IntoIterator<Item = &'r T>,
     I::IntoIter: ExactSizeIterator,
@@ -502,20 +503,42 @@ where
     let per_stmt = (DB::MAX_PARAMS / cols.max(1)).clamp(1, MAX_ROWS_PER_INSERT);
     let mut rows = rows.into_iter().peekable();
     let mut qb = QueryBuilder::<DB>::new(head);
-    let mut out = Vec::with_capacity(rows.len());
+    let mut at = 0;
+    let mut short = Vec::new();
     while rows.peek().is_some() {
         let n = rows.len().min(per_stmt);
         qb.reset();
         qb.push_values(rows.by_ref().take(n), &mut push);
         qb.push(tail);
-        let got: Vec<i64> = qb
-            .build_query_scalar()
+        let done = qb
+            .build()
             .persistent(n == per_stmt)
-            .fetch_all(&mut **tx)
+            .execute(&mut **tx)
             .await?;
-        out.extend(got);
+        if done.affected() < n as u64 {
+            short.push(at..at + n);
+        }
+        at += n;
     }
-    Ok(out)
+    Ok(short)
+}
+
+/// Rows a statement changed, whatever the backend.
+pub(crate) trait RowsAffected {
+    /// Rows changed.
+    fn affected(&self) -> u64;
+}
+
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn affected(&self) -> u64 {
+        self.rows_affected()
+    }
 }
 
 /// Which of `seqs` are stored in `table` (inside the caller's transaction).
