@@ -151,6 +151,20 @@ test("operator: live map, fog event, approve an entry closure, device confirms, 
   assert.equal(p.command.action, "entry");
   assert.equal(p.command.value, "closed");
   await shot(page, "04-proposal");
+  // Before deciding: the what-if compares doing nothing with the pending
+  // proposals side by side (the twin, docs/TWIN.md).
+  const wi = page.locator("table.whatif-table");
+  await wi.waitFor({ timeout: 30_000 });
+  const heads = await wi.locator("thead th").allTextContents();
+  assert.ok(heads.includes("不采取措施") && heads.includes("批准建议后"), `what-if columns: ${heads}`);
+  assert.ok((await wi.locator("canvas.whatif-ts").count()) >= 4);
+  await shot(page, "04b-whatif");
+  // The proposal as edited (metered instead of closed) joins the comparison.
+  await prop.getByRole("button", { name: "修改" }).click();
+  await prop.locator("select.edit-value").selectOption("metered");
+  await prop.getByRole("button", { name: "推演此修改" }).click();
+  await wi.locator("thead th", { hasText: `${pid} 修改后` }).waitFor({ timeout: 30_000 });
+  await prop.getByRole("button", { name: "取消" }).click();
   await prop.getByRole("button", { name: "批准" }).click();
   await page.locator(`li.proposal[data-proposal="${pid}"]`).waitFor({ state: "detached", timeout: 10_000 });
 

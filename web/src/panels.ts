@@ -8,6 +8,7 @@ import type { Feature } from "./map";
 import { describeSegment } from "./map";
 import { type Ev, type ForecastStation, type Proposal, model, speedInColumn } from "./model";
 import { speedColour } from "./geo";
+import { WhatIf, plannedState } from "./whatif";
 
 export function esc(s: unknown): string {
   return String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -52,6 +53,7 @@ export class Panels {
   private auditRows: any[] = [];
   private editing: { id: string; mode: "edit" | "reject" } | null = null;
   private selected: Feature | null = null;
+  private whatif = new WhatIf();
   forecast: ForecastStation[] = [];
   forecastIssued = 0;
   forecastMethod = "";
@@ -198,7 +200,13 @@ export class Panels {
       return;
     }
     html += `<ul class="list">${list.map((p) => this.proposalItem(p, decide)).join("")}</ul>`;
+    html += `<section class="whatif" aria-label="${esc(t("whatif"))}"></section>`;
     this.body.innerHTML = html;
+    const key = list
+      .map((p) => p.id)
+      .sort()
+      .join(",");
+    this.whatif.render(this.body.querySelector<HTMLElement>("section.whatif")!, key);
     this.body.querySelectorAll<HTMLButtonElement>("button[data-act]").forEach((b) =>
       b.addEventListener("click", () => void this.act(b.dataset.id!, b.dataset.act!)),
     );
@@ -232,6 +240,7 @@ export class Panels {
         ${input}
         <label>${t("reason")} <input class="reason" type="text" maxlength="500" required aria-describedby="reason-help-${esc(p.id)}"></label>
         <span id="reason-help-${esc(p.id)}" class="help">${t("reasonRequired")}</span>
+        ${isEdit && (cmd.action === "speed_limit" || cmd.action === "entry") ? `<button type="button" data-act="whatif-edit" data-id="${esc(p.id)}">${t("whatifEdit")}</button>` : ""}
         <button type="submit" class="primary">${t("confirm")}</button>
         <button type="button" data-act="cancel" data-id="${esc(p.id)}">${t("cancel")}</button>
       </form>`;
@@ -254,7 +263,22 @@ export class Panels {
   private async act(id: string, act: string): Promise<void> {
     if (act === "cancel") {
       this.editing = null;
+      this.whatif.setExtra([]);
       this.renderBody();
+      return;
+    }
+    if (act === "whatif-edit") {
+      // The pending proposals as they would be with this one edited.
+      const el = this.body.querySelector<HTMLInputElement | HTMLSelectElement>(`form[data-id="${CSS.escape(id)}"] .edit-value`);
+      const devices: Record<string, unknown> = {};
+      for (const p of model.proposals.values()) {
+        let cmd = p.command;
+        if (p.id === id && el) cmd = { ...cmd, value: cmd?.action === "speed_limit" ? Number(el.value) : el.value };
+        const s = plannedState(p.device, cmd);
+        if (s) devices[s[0]] = s[1];
+      }
+      this.whatif.setExtra([{ name: `${id} ${t("edited")}`, devices }]);
+      void this.whatif.run();
       return;
     }
     if (act === "edit" || act === "reject") {
@@ -288,6 +312,7 @@ export class Panels {
     try {
       const p = await post<Proposal>(`/api/proposals/${encodeURIComponent(id)}/${verb}`, body);
       this.editing = null;
+      this.whatif.setExtra([]);
       model.apply("proposal", p);
       this.toast(`${p.id}: ${kindName(p.status)}`);
     } catch (e) {
@@ -581,6 +606,7 @@ function focusKey(e: Element | null): string | null {
   if (d.act && d.id) return `[data-act="${q(d.act)}"][data-id="${q(d.id)}"]`;
   if (d.device) return `button[data-device="${q(d.device)}"]`;
   if (d.event) return `[data-event="${q(d.event)}"]`;
+  if (e.classList.contains("whatif-run")) return "button.whatif-run";
   return null;
 }
 

@@ -14,6 +14,7 @@ use anyhow::Context;
 use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
+use zhilu_contract::ReadingKind;
 use zhilu_road::RoadBook;
 use zhilu_traffic::{Command, CsvFormatter, EntryState, FogLightMode, Scenario, Sim, SimConfig};
 
@@ -302,15 +303,16 @@ async fn drive(
             }
         }
         // Weather and positions first: a tick closes when its last detector row arrives.
-        for (kind, header, body) in [
-            ("weather", zhilu_traffic::WEATHER_HEADER, &wx),
-            ("positions", zhilu_traffic::POS_HEADER, &pos),
-            ("camera-events", zhilu_traffic::CAM_HEADER, &cam),
-            ("observations", zhilu_traffic::OBS_HEADER, &obs),
+        for (kind, body) in [
+            (ReadingKind::Weather, &wx),
+            (ReadingKind::Positions, &pos),
+            (ReadingKind::Camera, &cam),
+            (ReadingKind::Obs, &obs),
         ] {
             if body.is_empty() {
                 continue;
             }
+            let (header, kind) = (kind.header(), kind.as_str());
             let r = http
                 .post(format!("{url}/api/ingest/{kind}"))
                 .bearer_auth(&token)

@@ -15,7 +15,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use zhilu_core::BrainConfig;
 use zhilu_io::{ReplayPaths, load_road, replay_files};
-use zhilu_sim::{Day, DayConfig};
+use zhilu_traffic::bulk::{Day, DayConfig};
 
 #[derive(Parser)]
 #[command(

@@ -149,7 +149,6 @@ async fn nothing_acknowledged_is_lost_across_three_kills() {
         if run > 0 {
             // What was known before the kill is known after it.
             let before: Vec<(String, Value)> = std::mem::take(&mut *PREV.lock().unwrap());
-            let actions = get(&http, &url, &token, "/api/actions?limit=10000").await;
             for (what, v) in before {
                 if let Some(id) = what.strip_prefix("event:") {
                     let e = get(&http, &url, &token, &format!("/api/events/{id}")).await;
@@ -171,6 +170,9 @@ async fn nothing_acknowledged_is_lost_across_three_kills() {
                         .find(|d| d["device"] == dev)
                         .unwrap()
                         .clone();
+                    // Read after the device: a reconciliation sent between
+                    // the two reads must be seen (it raced under load).
+                    let actions = get(&http, &url, &token, "/api/actions?limit=10000").await;
                     let commanded_since = actions.as_array().unwrap().iter().any(|a| {
                         a["command"]["device"] == dev
                             && a["wall_ms"].as_i64().unwrap_or(0) >= restarted

@@ -5,48 +5,9 @@
 
 use zhilu_road::Direction;
 
-/// What kind of event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EventKind {
-    /// 交通事件: a lane blocked by a stopped vehicle, a crash.
-    Incident,
-    /// 拥堵
-    Congestion,
-    /// 团雾 / 低能见度
-    Fog,
-    /// 路面结冰风险
-    Ice,
-    /// 危化品车超速
-    HazmatSpeeding,
-    /// 危化品车违停
-    HazmatStopped,
-    /// 危化品车驶入禁行区
-    HazmatRestrictedZone,
-    /// 危化品车连续驾驶超时 (> 4 h without a 20-min rest)
-    HazmatDrivingTime,
-    /// 逆行
-    WrongWay,
-    /// 检测器故障
-    DetectorFault,
-}
-
-impl EventKind {
-    /// The contract's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Incident => "incident",
-            EventKind::Congestion => "congestion",
-            EventKind::Fog => "fog",
-            EventKind::Ice => "ice",
-            EventKind::HazmatSpeeding => "hazmat_speeding",
-            EventKind::HazmatStopped => "hazmat_stopped",
-            EventKind::HazmatRestrictedZone => "hazmat_restricted_zone",
-            EventKind::HazmatDrivingTime => "hazmat_driving_time",
-            EventKind::WrongWay => "wrong_way",
-            EventKind::DetectorFault => "detector_fault",
-        }
-    }
-}
+pub use zhilu_contract::{
+    BANNABLE_CLASSES, CommandKind, EntryState, EventKind, FogLightMode, bannable_class,
+};
 
 /// Kind-specific facts an event carries.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,82 +120,6 @@ pub struct Action {
     pub reason: String,
 }
 
-/// Fog-light mode (雾区诱导灯).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum FogLightMode {
-    /// Dark.
-    Off,
-    /// 道路轮廓强化: steady contour lights.
-    Guidance,
-    /// 行车主动诱导 / 尾迹: a red trail behind each vehicle.
-    TailMarking,
-    /// 防止追尾警示: warning flash.
-    WarningFlash,
-}
-
-impl FogLightMode {
-    /// Every mode, least conspicuous first.
-    pub const ALL: [FogLightMode; 4] = [
-        FogLightMode::Off,
-        FogLightMode::Guidance,
-        FogLightMode::TailMarking,
-        FogLightMode::WarningFlash,
-    ];
-
-    /// The contract's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FogLightMode::Off => "off",
-            FogLightMode::Guidance => "guidance",
-            FogLightMode::TailMarking => "tail_marking",
-            FogLightMode::WarningFlash => "warning_flash",
-        }
-    }
-
-    /// Parses the contract's spelling.
-    pub fn parse(s: &str) -> Option<FogLightMode> {
-        FogLightMode::ALL.into_iter().find(|m| m.as_str() == s)
-    }
-}
-
-/// State of a toll entry / on-ramp.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum EntryState {
-    /// 正常放行
-    Open,
-    /// 间隔放行 (and, when a profile says so, some vehicle classes turned away)
-    Metered,
-    /// 关闭
-    Closed,
-}
-
-impl EntryState {
-    /// Every state, least restrictive first.
-    pub const ALL: [EntryState; 3] = [EntryState::Open, EntryState::Metered, EntryState::Closed];
-
-    /// The contract's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EntryState::Open => "open",
-            EntryState::Metered => "metered",
-            EntryState::Closed => "closed",
-        }
-    }
-
-    /// Parses the contract's spelling.
-    pub fn parse(s: &str) -> Option<EntryState> {
-        EntryState::ALL.into_iter().find(|m| m.as_str() == s)
-    }
-}
-
-/// Vehicle classes an entry may turn away (`Command::Entry::banned`).
-pub const BANNABLE_CLASSES: [&str; 3] = ["hazmat", "oversize", "heavy"];
-
-/// The static spelling of a bannable vehicle class, if it is one.
-pub fn bannable_class(s: &str) -> Option<&'static str> {
-    BANNABLE_CLASSES.into_iter().find(|c| *c == s)
-}
-
 /// The commanded state of a device.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -255,53 +140,6 @@ pub enum Command {
     Deicing(bool),
     /// A named tunnel emergency plan, `None` = stand down.
     TunnelPlan(Option<String>),
-}
-
-/// The kind of a [`Command`] (its variant without the value): what the
-/// server's `[decisions.modes]` and ACTIONS.jsonl's `action` name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum CommandKind {
-    /// Variable speed limit.
-    SpeedLimit,
-    /// Message-sign text.
-    Message,
-    /// Fog guidance lights.
-    FogLights,
-    /// Toll entry / on-ramp open, metered, closed.
-    Entry,
-    /// De-icing sprayers.
-    Deicing,
-    /// Tunnel emergency plan.
-    TunnelPlan,
-}
-
-impl CommandKind {
-    /// Every kind.
-    pub const ALL: [CommandKind; 6] = [
-        CommandKind::SpeedLimit,
-        CommandKind::Message,
-        CommandKind::FogLights,
-        CommandKind::Entry,
-        CommandKind::Deicing,
-        CommandKind::TunnelPlan,
-    ];
-
-    /// The contract's spelling (ACTIONS.jsonl `action`, `[decisions.modes]` keys).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CommandKind::SpeedLimit => "speed_limit",
-            CommandKind::Message => "message",
-            CommandKind::FogLights => "fog_lights",
-            CommandKind::Entry => "entry",
-            CommandKind::Deicing => "deicing",
-            CommandKind::TunnelPlan => "tunnel_plan",
-        }
-    }
-
-    /// Parses the contract's spelling.
-    pub fn parse(s: &str) -> Option<CommandKind> {
-        CommandKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
 }
 
 impl Command {

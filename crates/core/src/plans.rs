@@ -25,7 +25,7 @@
 use zhilu_road::{ControlProfile, DeviceKind, DeviceRef, Direction, RoadBook};
 
 use crate::decide::{Board, Request, priority};
-use crate::event::{Command, EntryState, FogLightMode};
+use crate::event::{BANNABLE_CLASSES, Command, EntryState, FogLightMode};
 use crate::weather::WeatherZone;
 
 /// How far upstream message signs and entries are used (m).
@@ -86,9 +86,10 @@ pub fn fog_measure(profile: ControlProfile, band: u8) -> FogMeasure {
         (ControlProfile::National, 2) => (Open, &[]),
         (ControlProfile::National, 3) => (Metered, &[]),
         (ControlProfile::National, _) => (Closed, &[]),
-        (ControlProfile::Jiangsu, 2) => (Metered, &["hazmat"]),
-        (ControlProfile::Jiangsu, 3) => (Metered, &["hazmat", "oversize"]),
-        (ControlProfile::Jiangsu, 4) => (Metered, &["hazmat", "oversize", "heavy"]),
+        // BANNABLE_CLASSES is hazmat, oversize, heavy: one more turned away per band.
+        (ControlProfile::Jiangsu, 2) => (Metered, &BANNABLE_CLASSES[..1]),
+        (ControlProfile::Jiangsu, 3) => (Metered, &BANNABLE_CLASSES[..2]),
+        (ControlProfile::Jiangsu, 4) => (Metered, &BANNABLE_CLASSES[..3]),
         (ControlProfile::Jiangsu, _) => (Closed, &[]),
     };
     FogMeasure {

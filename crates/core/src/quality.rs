@@ -29,65 +29,14 @@ use zhilu_road::{Detector, RoadBook};
 use crate::event::{Event, EventDetail, EventKind};
 use crate::reading::Obs;
 
-/// A data-quality rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FaultRule {
-    /// 数据缺失: no valid reading.
-    Missing = 0,
-    /// 数据不变: the same non-zero values repeated.
-    Stuck = 1,
-    /// 零流量: nothing counted while neighbours flow.
-    ZeroFlow = 2,
-    /// 占有率锁定: occupancy pinned at 100 %.
-    LockedOn = 3,
-    /// 量速占不一致: values impossible together.
-    Inconsistent = 4,
-    /// 整站零流量: every lane of a station counts nothing while the
-    /// stations on either side carry the traffic through it.
-    StationZero = 5,
-}
+pub use zhilu_contract::FaultRule;
 
 /// Number of rules.
-const RULES: usize = 6;
+const RULES: usize = FaultRule::ALL.len();
 
-impl FaultRule {
-    /// All rules.
-    pub const ALL: [FaultRule; RULES] = [
-        FaultRule::Missing,
-        FaultRule::Stuck,
-        FaultRule::ZeroFlow,
-        FaultRule::LockedOn,
-        FaultRule::Inconsistent,
-        FaultRule::StationZero,
-    ];
-
-    /// Name used in events and docs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FaultRule::Missing => "missing",
-            FaultRule::Stuck => "stuck",
-            FaultRule::ZeroFlow => "zero_flow",
-            FaultRule::LockedOn => "locked_on",
-            FaultRule::Inconsistent => "inconsistent",
-            FaultRule::StationZero => "station_zero",
-        }
-    }
-
-    /// Rule name as the `rule` of an event.
-    pub fn event_rule(self) -> &'static str {
-        match self {
-            FaultRule::Missing => "quality.missing",
-            FaultRule::Stuck => "quality.stuck",
-            FaultRule::ZeroFlow => "quality.zero_flow",
-            FaultRule::LockedOn => "quality.locked_on",
-            FaultRule::Inconsistent => "quality.inconsistent",
-            FaultRule::StationZero => "quality.station_zero",
-        }
-    }
-
-    fn bit(self) -> u8 {
-        1 << (self as u8)
-    }
+/// The rule's bit in a lane's set of firing rules.
+fn bit(rule: FaultRule) -> u8 {
+    1 << (rule as u8)
 }
 
 /// Thresholds of the quality rules: one sub-table per rule (each can be
@@ -535,7 +484,7 @@ impl Quality {
     /// Active faults of a lane.
     pub fn faults(&self, lane_index: usize) -> impl Iterator<Item = FaultRule> + '_ {
         let a = self.lanes[lane_index].active;
-        FaultRule::ALL.into_iter().filter(move |r| a & r.bit() != 0)
+        FaultRule::ALL.into_iter().filter(move |r| a & bit(*r) != 0)
     }
 
     /// Marks the detectors next to an open incident: their zero counts are
@@ -1186,7 +1135,7 @@ fn transition(
     now_ms: i64,
 ) -> Transition {
     let i = rule as usize;
-    let bit = rule.bit();
+    let bit = bit(rule);
     if l.active & bit == 0 {
         if !v.holds {
             return Transition::None;

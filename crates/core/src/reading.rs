@@ -4,6 +4,8 @@
 
 use zhilu_road::Direction;
 
+pub use zhilu_contract::{CameraKind, SurfaceState, VehicleClass};
+
 /// One detector lane over one interval (a row of OBS.csv).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Obs {
@@ -26,38 +28,6 @@ pub struct Obs {
     pub valid: bool,
 }
 
-/// Road-surface state reported by a weather station.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SurfaceState {
-    /// 干燥
-    Dry,
-    /// 潮湿
-    Moist,
-    /// 湿
-    Wet,
-    /// 结冰
-    Ice,
-    /// 积雪
-    Snow,
-    /// Not reported.
-    Unknown,
-}
-
-impl SurfaceState {
-    /// Parses the contract's spelling (empty = unknown).
-    pub fn parse(s: &str) -> Option<SurfaceState> {
-        Some(match s {
-            "dry" => SurfaceState::Dry,
-            "moist" => SurfaceState::Moist,
-            "wet" => SurfaceState::Wet,
-            "ice" => SurfaceState::Ice,
-            "snow" => SurfaceState::Snow,
-            "unknown" | "" => SurfaceState::Unknown,
-            _ => return None,
-        })
-    }
-}
-
 /// A road-weather reading (a row of WEATHER.csv).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WeatherObs {
@@ -77,32 +47,6 @@ pub struct WeatherObs {
     pub surface_state: SurfaceState,
 }
 
-/// Vehicle class in POS.csv.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum VehicleClass {
-    /// 小客车
-    Car,
-    /// 客车
-    Bus,
-    /// 货车
-    Truck,
-    /// 危险货物运输车 (两客一危's 危).
-    Hazmat,
-}
-
-impl VehicleClass {
-    /// Parses the contract's spelling.
-    pub fn parse(s: &str) -> Option<VehicleClass> {
-        Some(match s {
-            "car" => VehicleClass::Car,
-            "bus" => VehicleClass::Bus,
-            "truck" => VehicleClass::Truck,
-            "hazmat" => VehicleClass::Hazmat,
-            _ => return None,
-        })
-    }
-}
-
 /// A vehicle position report (a row of POS.csv, e.g. a JT/T 808 0x0200).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PositionObs {
@@ -120,44 +64,6 @@ pub struct PositionObs {
     pub speed_kmh: f32,
     /// Heading (degrees clockwise from north).
     pub heading_deg: f32,
-}
-
-/// What a roadside video-analytics camera reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CameraKind {
-    /// 停驶车辆
-    StoppedVehicle,
-    /// 行人
-    Pedestrian,
-    /// 抛洒物
-    Debris,
-    /// 逆行
-    WrongWay,
-    /// 拥堵
-    Congestion,
-    /// 火灾
-    Fire,
-    /// 烟雾
-    Smoke,
-    /// 路面病害
-    PavementDistress,
-}
-
-impl CameraKind {
-    /// Parses the contract's spelling.
-    pub fn parse(s: &str) -> Option<CameraKind> {
-        Some(match s {
-            "stopped_vehicle" => CameraKind::StoppedVehicle,
-            "pedestrian" => CameraKind::Pedestrian,
-            "debris" => CameraKind::Debris,
-            "wrong_way" => CameraKind::WrongWay,
-            "congestion" => CameraKind::Congestion,
-            "fire" => CameraKind::Fire,
-            "smoke" => CameraKind::Smoke,
-            "pavement_distress" => CameraKind::PavementDistress,
-            _ => return None,
-        })
-    }
 }
 
 /// A camera-analytics event (a row of CAM.csv).

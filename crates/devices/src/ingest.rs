@@ -23,36 +23,17 @@ const INTERNAL_QUEUE: usize = 64;
 /// Retry period for acks and subscriptions the event loop could not take yet.
 const RETRY: Duration = Duration::from_millis(5);
 
-/// Which reading file of the replay contract a message carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ReadingKind {
-    /// Detector observations (`OBS.csv` rows), topic `{prefix}/readings/obs`.
-    Obs,
-    /// Weather station readings (`WEATHER.csv`), topic `{prefix}/readings/weather`.
-    Weather,
-    /// Vehicle positions (`POS.csv`), topic `{prefix}/readings/positions`.
-    Positions,
-    /// Camera events (`CAM.csv`), topic `{prefix}/readings/camera`.
-    Camera,
-}
+/// Which reading file of the replay contract a message carries (the contract's kinds).
+pub use zhilu_contract::ReadingKind;
 
-impl ReadingKind {
-    /// Every kind, in topic order.
-    pub const ALL: [ReadingKind; 4] = [
-        ReadingKind::Obs,
-        ReadingKind::Weather,
-        ReadingKind::Positions,
-        ReadingKind::Camera,
-    ];
-
-    /// The last topic level: `obs`, `weather`, `positions`, `camera`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReadingKind::Obs => "obs",
-            ReadingKind::Weather => "weather",
-            ReadingKind::Positions => "positions",
-            ReadingKind::Camera => "camera",
-        }
+/// The last topic level of a kind's readings: `{prefix}/readings/obs`,
+/// `…/weather`, `…/positions`, `…/camera` (crates/devices/MQTT.md).
+pub fn topic_level(kind: ReadingKind) -> &'static str {
+    match kind {
+        ReadingKind::Obs => "obs",
+        ReadingKind::Weather => "weather",
+        ReadingKind::Positions => "positions",
+        ReadingKind::Camera => "camera",
     }
 }
 
@@ -142,7 +123,7 @@ impl MqttIngest {
         let topics = Topics::new(&cfg.prefix);
         let routes: Vec<(String, ReadingKind)> = ReadingKind::ALL
             .iter()
-            .map(|k| (topics.readings(k.as_str()), *k))
+            .map(|k| (topics.readings(topic_level(*k)), *k))
             .collect();
         let task = tokio::spawn(forward(client, net_rx, net_task, routes, tx, sub_tx));
         let status = IngestStatus {

@@ -3,70 +3,7 @@
 
 use std::fmt;
 
-/// Why a row was flagged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum BadRowKind {
-    /// Not a line of text (invalid UTF-8).
-    Malformed,
-    /// A required field is absent or empty.
-    MissingField,
-    /// A field that must be a number is not one.
-    BadNumber,
-    /// A number outside what is physically possible (speed > 250, occupancy > 100, …).
-    OutOfRange,
-    /// A time that is not RFC 3339 with an offset.
-    BadTime,
-    /// A detector or station id not in the road book.
-    UnknownDevice,
-    /// A lane the detector does not have.
-    UnknownLane,
-    /// A word outside the allowed set (class, kind, direction, surface state).
-    BadValue,
-    /// Older than the previous row by more than its interval.
-    TimeBackwards,
-    /// Far ahead of the previous rows (more than 6 h) and not confirmed by the rows after it.
-    TimeJump,
-    /// A second row for the same detector lane and time.
-    Duplicate,
-    /// Older than the lane's latest reading.
-    Stale,
-}
-
-impl BadRowKind {
-    /// All kinds, in report order.
-    pub const ALL: [BadRowKind; 12] = [
-        BadRowKind::Malformed,
-        BadRowKind::MissingField,
-        BadRowKind::BadNumber,
-        BadRowKind::OutOfRange,
-        BadRowKind::BadTime,
-        BadRowKind::UnknownDevice,
-        BadRowKind::UnknownLane,
-        BadRowKind::BadValue,
-        BadRowKind::TimeBackwards,
-        BadRowKind::TimeJump,
-        BadRowKind::Duplicate,
-        BadRowKind::Stale,
-    ];
-
-    /// Short name used in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BadRowKind::Malformed => "malformed",
-            BadRowKind::MissingField => "missing_field",
-            BadRowKind::BadNumber => "bad_number",
-            BadRowKind::OutOfRange => "out_of_range",
-            BadRowKind::BadTime => "bad_time",
-            BadRowKind::UnknownDevice => "unknown_device",
-            BadRowKind::UnknownLane => "unknown_lane",
-            BadRowKind::BadValue => "bad_value",
-            BadRowKind::TimeBackwards => "time_backwards",
-            BadRowKind::TimeJump => "time_jump",
-            BadRowKind::Duplicate => "duplicate",
-            BadRowKind::Stale => "stale",
-        }
-    }
-}
+pub use zhilu_contract::BadRowKind;
 
 /// How many first places are kept per kind.
 pub const KEEP_FIRST: usize = 5;

@@ -257,47 +257,6 @@ pub(crate) fn parse_int_signed(b: &[u8]) -> Result<i64, BadRowKind> {
     Err(BadRowKind::BadNumber)
 }
 
-/// RFC 3339 time parsing with a one-entry cache: rows of one interval share
-/// their time text, so most rows cost one comparison.
-pub(crate) struct TimeCache {
-    last: Vec<u8>,
-    ts_ms: i64,
-}
-
-impl TimeCache {
-    pub fn new() -> TimeCache {
-        TimeCache {
-            last: Vec::with_capacity(40),
-            ts_ms: 0,
-        }
-    }
-
-    /// Epoch ms, or `None` when the text is not RFC 3339 with an offset.
-    #[inline]
-    pub fn parse(&mut self, b: &[u8]) -> Option<i64> {
-        if b == self.last.as_slice() && !b.is_empty() {
-            return Some(self.ts_ms);
-        }
-        let ts = parse_time(b)?;
-        self.last.clear();
-        self.last.extend_from_slice(b);
-        self.ts_ms = ts;
-        Some(ts)
-    }
-}
-
-/// Parses RFC 3339 with an offset (`2026-11-23T06:00:20+08:00`, `…Z`) into epoch ms.
-pub fn parse_time(b: &[u8]) -> Option<i64> {
-    // Require the date-time shape RFC 3339 gives; jiff also accepts other
-    // forms (a bare date, a space separator) that the contract does not.
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b't') {
-        return None;
-    }
-    let s = std::str::from_utf8(b).ok()?;
-    let ts: jiff::Timestamp = s.parse().ok()?;
-    Some(ts.as_millisecond())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -323,43 +282,6 @@ mod tests {
         assert_eq!(parse_int_signed(b"4.5"), Err(BadRowKind::BadNumber));
     }
 
-    #[test]
-    fn times() {
-        assert_eq!(
-            parse_time(b"2026-11-23T06:00:20+08:00"),
-            Some(1_795_384_820_000)
-        );
-        assert_eq!(parse_time(b"2026-11-22T22:00:20Z"), Some(1_795_384_820_000));
-        assert_eq!(
-            parse_time(b"2026-11-22T22:00:20.5Z"),
-            Some(1_795_384_820_500)
-        );
-        for bad in [
-            "2026-11-23T06:00:20",
-            "2026-11-23 06:00:20+08:00",
-            "2026-13-23T06:00:20+08:00",
-            "yesterday",
-            "",
-            "2026-02-30T00:00:00Z",
-        ] {
-            assert_eq!(parse_time(bad.as_bytes()), None, "{bad}");
-        }
-        let mut c = TimeCache::new();
-        assert_eq!(
-            c.parse(b"2026-11-23T06:00:20+08:00"),
-            Some(1_795_384_820_000)
-        );
-        assert_eq!(
-            c.parse(b"2026-11-23T06:00:20+08:00"),
-            Some(1_795_384_820_000)
-        );
-        assert_eq!(
-            c.parse(b"2026-11-23T06:00:40+08:00"),
-            Some(1_795_384_840_000)
-        );
-        assert_eq!(c.parse(b""), None);
-    }
-
     proptest! {
         #[test]
         fn f64_fast_path_agrees_with_std(i in 0u32..1_000_000, f in 0u32..1000, digits in 1usize..4) {
@@ -373,7 +295,6 @@ mod tests {
         fn parsers_never_panic(b in proptest::collection::vec(any::<u8>(), 0..40)) {
             let _ = parse_f64(&b);
             let _ = parse_uint(&b);
-            let _ = parse_time(&b);
             let _ = parse_int_signed(&b);
         }
     }

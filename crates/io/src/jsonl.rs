@@ -8,13 +8,7 @@ use zhilu_core::{Action, Command, Event, EventDetail};
 use zhilu_road::{Direction, RoadBook};
 
 /// Formats epoch ms as RFC 3339 in the road's offset (`2026-11-23T06:00:20+08:00`).
-pub fn format_time(ts_ms: i64, offset_s: i32) -> String {
-    let off = jiff::tz::Offset::from_seconds(offset_s).unwrap_or(jiff::tz::Offset::UTC);
-    match jiff::Timestamp::from_millisecond(ts_ms) {
-        Ok(t) => t.display_with_offset(off).to_string(),
-        Err(_) => String::new(),
-    }
-}
+pub use zhilu_contract::time_string as format_time;
 
 /// Stakes are written as integers when whole (`11500`, not `11500.0`).
 fn metres<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
@@ -85,7 +79,9 @@ pub fn event_json(e: &Event, road: &RoadBook, vehicle: &dyn Fn(u32) -> String) -
     let mut line = EventLine {
         id: format!("E{}", e.seq),
         kind: e.kind.as_str(),
-        direction: e.direction.map_or("both", |d| d.as_str()),
+        direction: e
+            .direction
+            .map_or(zhilu_contract::BOTH_DIRECTIONS, |d| d.as_str()),
         from_m: e.from_m,
         to_m: e.to_m,
         start: format_time(e.start_ms, off),

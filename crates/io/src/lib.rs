@@ -18,10 +18,12 @@ pub mod readers;
 pub mod replay;
 
 pub use badrows::{BadRowKind, BadRows};
-pub use csvfile::parse_time;
 pub use error::IoError;
-pub use readers::{
-    CAM_COLS, CameraReader, Interner, OBS_COLS, ObsReader, POS_COLS, PositionReader, Row,
-    WEATHER_COLS, WeatherReader,
-};
+pub use readers::{CameraReader, Interner, ObsReader, PositionReader, Row, WeatherReader};
 pub use replay::{ReplayError, ReplayPaths, ReplaySummary, load_road, replay_files};
+pub use zhilu_contract::parse_time;
+/// The contract's column lists (from `zhilu-contract`), by the names the readers use.
+pub use zhilu_contract::{
+    CAM_COLUMNS as CAM_COLS, OBS_COLUMNS as OBS_COLS, POS_COLUMNS as POS_COLS,
+    WEATHER_COLUMNS as WEATHER_COLS,
+};

@@ -7,11 +7,15 @@
 use std::collections::HashMap;
 use std::io::Read;
 
+use zhilu_contract::{
+    CAM_COLUMNS as CAM_COLS, OBS_COLUMNS as OBS_COLS, POS_COLUMNS as POS_COLS, TimeCache,
+    WEATHER_COLUMNS as WEATHER_COLS,
+};
 use zhilu_core::{CameraKind, CameraObs, Obs, PositionObs, SurfaceState, VehicleClass, WeatherObs};
 use zhilu_road::{Direction, RoadBook, parse_stake};
 
 use crate::badrows::{BadRowKind, BadRows};
-use crate::csvfile::{CsvFile, TimeCache, TimeOrder, parse_f64, parse_int_signed, parse_uint};
+use crate::csvfile::{CsvFile, TimeOrder, parse_f64, parse_int_signed, parse_uint};
 use crate::error::IoError;
 
 /// Interns ids the road book does not list (vehicles, cameras).
@@ -70,17 +74,6 @@ pub struct ObsReader<R: Read> {
     last_det: (u32, u8),
     order: TimeOrder,
 }
-
-/// The columns of OBS.csv, in the contract's order.
-pub const OBS_COLS: [&str; 7] = [
-    "time",
-    "detector",
-    "lane",
-    "interval_s",
-    "volume",
-    "speed_kmh",
-    "occupancy_pct",
-];
 
 impl<R: Read> ObsReader<R> {
     /// Opens the stream; fails if the header lacks a column.
@@ -234,17 +227,6 @@ pub struct WeatherReader<R: Read> {
     order: TimeOrder,
 }
 
-/// The columns of WEATHER.csv, in the contract's order.
-pub const WEATHER_COLS: [&str; 7] = [
-    "time",
-    "station",
-    "visibility_m",
-    "surface_temp_c",
-    "air_temp_c",
-    "humidity_pct",
-    "surface_state",
-];
-
 impl<R: Read> WeatherReader<R> {
     /// Opens the stream; fails if the header lacks a column.
     pub fn new(inner: R, file: &str, road: &RoadBook) -> Result<Self, IoError> {
@@ -360,17 +342,6 @@ pub struct PositionReader<R: Read> {
     order: TimeOrder,
 }
 
-/// The columns of POS.csv, in the contract's order.
-pub const POS_COLS: [&str; 7] = [
-    "time",
-    "vehicle",
-    "class",
-    "lat",
-    "lon",
-    "speed_kmh",
-    "heading_deg",
-];
-
 impl<R: Read> PositionReader<R> {
     /// Opens the stream; fails if the header lacks a column.
     pub fn new(inner: R, file: &str) -> Result<Self, IoError> {
@@ -454,17 +425,6 @@ pub struct CameraReader<R: Read> {
     road_start_m: f64,
     road_end_m: f64,
 }
-
-/// The columns of CAM.csv, in the contract's order.
-pub const CAM_COLS: [&str; 7] = [
-    "time",
-    "camera",
-    "kind",
-    "direction",
-    "stake_m",
-    "lane",
-    "confidence",
-];
 
 impl<R: Read> CameraReader<R> {
     /// Opens the stream; fails if the header lacks a column.

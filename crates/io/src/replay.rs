@@ -236,11 +236,7 @@ pub fn run<O: Read, W: Read, P: Read, C: Read, E: Write, A: Write>(
     let mut brain = Brain::new(road.clone(), cfg);
     let mut by_kind: BTreeMap<&'static str, u64> = BTreeMap::new();
     if let Some((w, file)) = state_out.as_mut() {
-        writeln!(
-            w,
-            "time,direction,cell,from_m,to_m,speed_kmh,flow_vph,density_vpkm,support"
-        )
-        .map_err(|source| IoError::Write {
+        writeln!(w, "{}", zhilu_contract::STATE_HEADER).map_err(|source| IoError::Write {
             file: file.to_string(),
             source,
         })?;

@@ -66,10 +66,7 @@ fn road() -> RoadBook {
 
 /// RFC 3339 text for BASE + `secs`, in +08:00.
 fn t(secs: i64) -> String {
-    jiff::Timestamp::from_second(BASE_S + secs)
-        .unwrap()
-        .display_with_offset(jiff::tz::offset(8))
-        .to_string()
+    zhilu_io::jsonl::format_time((BASE_S + secs) * 1000, 8 * 3600)
 }
 
 fn ms(text: &str) -> i64 {

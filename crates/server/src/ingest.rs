@@ -10,40 +10,8 @@ use zhilu_io::{
 use zhilu_road::RoadBook;
 use zhilu_store::{CameraRow, ObsRow, PositionRow, ReadingBatch, WeatherRow};
 
-/// The four kinds of reading.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReadingKind {
-    /// OBS
-    Obs,
-    /// WEATHER
-    Weather,
-    /// POS
-    Positions,
-    /// CAM
-    Camera,
-}
-
-impl ReadingKind {
-    /// The contract's columns.
-    pub fn columns(self) -> &'static [&'static str] {
-        match self {
-            ReadingKind::Obs => &zhilu_io::OBS_COLS,
-            ReadingKind::Weather => &zhilu_io::WEATHER_COLS,
-            ReadingKind::Positions => &zhilu_io::POS_COLS,
-            ReadingKind::Camera => &zhilu_io::CAM_COLS,
-        }
-    }
-
-    /// Name used in answers and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReadingKind::Obs => "observations",
-            ReadingKind::Weather => "weather",
-            ReadingKind::Positions => "positions",
-            ReadingKind::Camera => "camera-events",
-        }
-    }
-}
+/// The four kinds of reading (their columns and API names are the contract's).
+pub use zhilu_contract::ReadingKind;
 
 /// Body format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,7 +135,7 @@ fn parse_csv(
                     surface_temp_c: w.surface_temp_c.map(f64::from),
                     air_temp_c: w.air_temp_c.map(f64::from),
                     humidity_pct: w.humidity_pct.map(f64::from),
-                    surface_state: surface_str(w.surface_state).into(),
+                    surface_state: stored_surface(w.surface_state).into(),
                 });
             }
             r.bad().clone()
@@ -180,7 +148,7 @@ fn parse_csv(
                     seq: 0,
                     ts_ms: v.ts_ms,
                     vehicle: r.vehicles.name(v.vehicle).to_string(),
-                    class: class_str(v.class).into(),
+                    class: v.class.as_str().into(),
                     lat: v.lat,
                     lon: v.lon,
                     speed_kmh: Some(v.speed_kmh as f64),
@@ -197,7 +165,7 @@ fn parse_csv(
                     seq: 0,
                     ts_ms: c.ts_ms,
                     camera: r.cameras.name(c.camera).to_string(),
-                    kind: camera_str(c.kind).into(),
+                    kind: c.kind.as_str().into(),
                     direction: c.direction.as_str().into(),
                     stake_m: c.stake_m,
                     lane: c.lane.map(i16::from),
@@ -473,42 +441,11 @@ impl<'de> serde::Deserialize<'de> for Field {
     }
 }
 
-/// Contract spelling of a surface state.
-pub fn surface_str(s: zhilu_core::SurfaceState) -> &'static str {
-    use zhilu_core::SurfaceState::*;
+/// A surface state as stored: the contract's spelling, empty when not reported.
+fn stored_surface(s: zhilu_core::SurfaceState) -> &'static str {
     match s {
-        Dry => "dry",
-        Moist => "moist",
-        Wet => "wet",
-        Ice => "ice",
-        Snow => "snow",
-        Unknown => "",
-    }
-}
-
-/// Contract spelling of a vehicle class.
-pub fn class_str(c: zhilu_core::VehicleClass) -> &'static str {
-    use zhilu_core::VehicleClass::*;
-    match c {
-        Car => "car",
-        Bus => "bus",
-        Truck => "truck",
-        Hazmat => "hazmat",
-    }
-}
-
-/// Contract spelling of a camera event kind.
-pub fn camera_str(k: zhilu_core::CameraKind) -> &'static str {
-    use zhilu_core::CameraKind::*;
-    match k {
-        StoppedVehicle => "stopped_vehicle",
-        Pedestrian => "pedestrian",
-        Debris => "debris",
-        WrongWay => "wrong_way",
-        Congestion => "congestion",
-        Fire => "fire",
-        Smoke => "smoke",
-        PavementDistress => "pavement_distress",
+        zhilu_core::SurfaceState::Unknown => "",
+        s => s.as_str(),
     }
 }
 

@@ -7,20 +7,12 @@
 //! with the session behind the ticket (it ends on logout, expiry or a role
 //! change, as with a token). Tickets live in memory only (a restart
 //! forgets them: the client asks again), hashed, at most
-//! [`MAX_TICKETS`] at a time.
+//! [`MAX_TICKETS`] at a time. The handler is in `api/stream.rs`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use axum::Json;
-use axum::extract::State;
-use serde::Serialize;
-use utoipa::ToSchema;
-
-use crate::AppState;
-use crate::api::{ApiError, Caller, ErrorBody};
 use crate::auth;
-use crate::engine::wall_ms;
 
 /// How long a ticket may wait for its stream (ms).
 pub const TICKET_TTL_MS: i64 = 30_000;
@@ -62,31 +54,6 @@ impl Tickets {
         let (h, exp) = open.remove(&auth::token_hash(ticket))?;
         (exp > now_ms).then_some(h)
     }
-}
-
-/// A stream ticket.
-#[derive(Serialize, ToSchema)]
-pub struct TicketAnswer {
-    /// Opens one stream: `GET /api/stream?ticket=…`, once.
-    pub ticket: String,
-    /// Until when (epoch ms, about 30 s).
-    pub expires_ms: i64,
-}
-
-/// A one-use ticket for the live stream, valid about 30 s (for clients
-/// that cannot send headers on the stream, such as a browser's
-/// EventSource; put it in the stream's URL instead of the session token).
-#[utoipa::path(post, path = "/api/stream/ticket", tag = "zhilu", security(("bearer" = [])),
-    responses((status = 200, body = TicketAnswer), (status = 401, body = ErrorBody)))]
-pub async fn stream_ticket(
-    State(st): State<AppState>,
-    c: Caller,
-) -> Result<Json<TicketAnswer>, ApiError> {
-    let (ticket, expires_ms) = st
-        .tickets
-        .issue(c.token_hash(), wall_ms())
-        .map_err(ApiError::internal)?;
-    Ok(Json(TicketAnswer { ticket, expires_ms }))
 }
 
 /// The `ticket=` of a request to the stream (no other route takes one).

@@ -49,6 +49,13 @@ async fn every_endpoint_times_every_role() {
         (Method::POST, "/api/stream/ticket", None, None, Need::Viewer),
         (
             Method::POST,
+            "/api/whatif",
+            Some(json!({"horizon_min": 10})),
+            None,
+            Need::Viewer,
+        ),
+        (
+            Method::POST,
             "/api/ingest/observations",
             None,
             Some(obs),

@@ -208,7 +208,7 @@ trait ArchiveRow:
 impl ArchiveRow for PositionRow {
     const TABLE: &'static str = "positions";
     const PREFIX: &'static str = "POS";
-    const HEADER: &'static str = "time,vehicle,class,lat,lon,speed_kmh,heading_deg";
+    const HEADER: &'static str = zhilu_contract::POS_HEADER;
     const MAX_SEQ: &'static str = "SELECT MAX(seq) FROM positions WHERE ts_ms < $1";
     const PAGE: &'static str = "SELECT seq, ts_ms, vehicle, class, lat, lon, speed_kmh, \
         heading_deg FROM positions WHERE ts_ms < $1 \
@@ -237,7 +237,7 @@ impl ArchiveRow for PositionRow {
 impl ArchiveRow for CameraRow {
     const TABLE: &'static str = "camera";
     const PREFIX: &'static str = "CAM";
-    const HEADER: &'static str = "time,camera,kind,direction,stake_m,lane,confidence";
+    const HEADER: &'static str = zhilu_contract::CAM_HEADER;
     const MAX_SEQ: &'static str = "SELECT MAX(seq) FROM camera WHERE ts_ms < $1";
     const PAGE: &'static str = "SELECT seq, ts_ms, camera, kind, direction, stake_m, lane, \
         confidence FROM camera WHERE ts_ms < $1 \
@@ -473,13 +473,14 @@ impl Archive {
     /// Queues one line: the RFC 3339 UTC time, then what `rest` writes
     /// (starting with its comma).
     fn add(&mut self, ts_ms: i64, rest: impl FnOnce(&mut String)) -> Result<()> {
-        let ts = jiff::Timestamp::from_millisecond(ts_ms).map_err(|e| StoreError::Corrupt {
+        // A time no calendar can show (a corrupt row) is refused, not written.
+        jiff::Timestamp::from_millisecond(ts_ms).map_err(|e| StoreError::Corrupt {
             op: "apply_retention",
             table: self.table,
             detail: format!("ts_ms {ts_ms}: {e}"),
         })?;
         let line = self.pending.entry(ts_ms.div_euclid(DAY_MS)).or_default();
-        let _ = write!(line, "{ts}");
+        zhilu_contract::format_time_utc(ts_ms, line);
         rest(line);
         line.push('\n');
         Ok(())
@@ -490,13 +491,7 @@ impl Archive {
     async fn write_out(&mut self) -> Result<()> {
         for (day, lines) in std::mem::take(&mut self.pending) {
             if !self.open.contains_key(&day) {
-                let date = jiff::Timestamp::from_millisecond(day * DAY_MS)
-                    .map(|t| t.strftime("%Y-%m-%d").to_string())
-                    .map_err(|e| StoreError::Corrupt {
-                        op: "apply_retention",
-                        table: self.table,
-                        detail: format!("day {day}: {e}"),
-                    })?;
+                let date = zhilu_contract::date_string(day * DAY_MS, 0);
                 let path = self.dir.join(format!("{}-{date}.csv", self.prefix));
                 let mut file = tokio::fs::OpenOptions::new()
                     .create(true)

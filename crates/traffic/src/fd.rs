@@ -121,10 +121,11 @@ impl CellFd {
         }
     }
 
-    /// Increasing part of the diagram (veh/h/lane), valid for ρ ≤ ρ*.
-    fn rising(&self, p: &FdParams, rho: f64) -> f64 {
+    /// Increasing part of the diagram (veh/h/lane), valid for ρ ≤ ρ*, with
+    /// `qe` the uncapped free branch (exact, or a [`QeTable`]).
+    pub(crate) fn rising(&self, p: &FdParams, qe: impl Fn(f64) -> f64, rho: f64) -> f64 {
         let q = if rho < p.critical_density {
-            p.equilibrium_flow(rho)
+            qe(rho)
         } else {
             p.capacity_vph
         };
@@ -133,8 +134,13 @@ impl CellFd {
 
     /// Sending function (demand) per lane (veh/h).
     pub fn sending(&self, p: &FdParams, rho: f64) -> f64 {
+        self.sending_with(p, |r| p.equilibrium_flow(r), rho)
+    }
+
+    /// [`CellFd::sending`] with the free branch from `qe`.
+    pub fn sending_with(&self, p: &FdParams, qe: impl Fn(f64) -> f64, rho: f64) -> f64 {
         if rho <= self.rho_star {
-            self.rising(p, rho).min(self.cap)
+            self.rising(p, qe, rho).min(self.cap)
         } else {
             self.cap
         }
@@ -158,11 +164,50 @@ impl CellFd {
 
     /// Highest speed traffic keeps at density `rho` (km/h).
     pub fn free_speed(&self, p: &FdParams, rho: f64) -> f64 {
+        self.free_speed_with(p, |r| p.equilibrium_flow(r), rho)
+    }
+
+    /// [`CellFd::free_speed`] with the free branch from `qe`.
+    pub fn free_speed_with(&self, p: &FdParams, qe: impl Fn(f64) -> f64, rho: f64) -> f64 {
         if rho < 0.5 {
             self.v_cap.min(p.free_speed_kmh)
         } else {
-            (self.rising(p, rho.min(self.rho_star)) / rho.min(self.rho_star)).min(self.v_cap)
+            let r = rho.min(self.rho_star);
+            (self.rising(p, qe, r) / r).min(self.v_cap)
         }
+    }
+}
+
+/// The free branch `q_e(ρ)` on `[0, ρc]` tabulated for linear
+/// interpolation (the twin runs it a hundred million times; `powf` was
+/// half its time). Largest error against the exact branch: < 0.01 veh/h
+/// with the default 4,096 intervals (checked by a test).
+#[derive(Debug, Clone)]
+pub(crate) struct QeTable {
+    inv_step: f64,
+    q: Vec<f64>,
+}
+
+impl QeTable {
+    /// Tabulates `p`'s free branch.
+    pub fn new(p: &FdParams, intervals: usize) -> QeTable {
+        let n = intervals.max(1);
+        let step = p.critical_density / n as f64;
+        QeTable {
+            inv_step: 1.0 / step,
+            q: (0..=n)
+                .map(|i| p.equilibrium_flow(i as f64 * step))
+                .collect(),
+        }
+    }
+
+    /// `q_e(rho)` for `0 ≤ rho ≤ ρc` (clamped outside).
+    #[inline]
+    pub fn eval(&self, rho: f64) -> f64 {
+        let x = (rho.max(0.0) * self.inv_step).min((self.q.len() - 1) as f64);
+        let i = (x as usize).min(self.q.len() - 2);
+        let f = x - i as f64;
+        self.q[i] + f * (self.q[i + 1] - self.q[i])
     }
 }
 
@@ -193,5 +238,23 @@ mod tests {
         assert!(capped.rho_star > p.critical_density);
         assert!(capped.cap < p.capacity_vph && capped.cap > 1500.0);
         assert!((capped.sending(&p, 10.0) - 450.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_table_follows_the_free_branch() {
+        let p = FdParams::default();
+        let t = QeTable::new(&p, 4096);
+        let mut worst: f64 = 0.0;
+        for i in 0..=27_000 {
+            let rho = i as f64 * p.critical_density / 27_000.0;
+            worst = worst.max((t.eval(rho) - p.equilibrium_flow(rho)).abs());
+        }
+        assert!(worst < 0.01, "{worst}");
+        let f = CellFd::new(&p, 80.0, 1.0);
+        for rho in [0.3, 4.0, 13.0, 26.9, 40.0, 90.0] {
+            let a = f.sending(&p, rho);
+            let b = f.sending_with(&p, |r| t.eval(r), rho);
+            assert!((a - b).abs() < 0.01, "{rho}: {a} {b}");
+        }
     }
 }

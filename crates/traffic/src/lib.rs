@@ -1,4 +1,4 @@
-//! # zhilu-traffic — the simulated road (仿真路段)
+//! # zhilu-traffic — the simulators of the road (仿真路段)
 //!
 //! Owns a macroscopic traffic simulator for a corridor described by a road
 //! book: a cell transmission model (CTM, 元胞传输模型) per carriageway with
@@ -12,9 +12,17 @@
 //! the replay contract's shapes. It obeys device commands (VSL limits, entry
 //! metering and closure, de-icing, fog lights) through [`Sim::apply`].
 //!
+//! Also owns [`bulk`], the bulk day generator behind `zhilu gen-day`: a
+//! synthetic corridor of any size from closed-form truth, streamed as
+//! contract files, for the replay benchmarks and big-day tests. Both
+//! simulators share the random helpers (the Poisson draw in `sim`) and
+//! write through `zhilu-contract`'s columns, spellings and times.
+//!
 //! Must not: detect or decide anything (no platform logic — that is
-//! zhilu-core's), read the clock, or do I/O except [`write_day`], which
-//! writes a simulated day as contract files.
+//! zhilu-core's; it does not depend on the core), read the clock, spell a
+//! contract column or value itself (they are `zhilu-contract`'s), or do
+//! I/O except [`write_day`], which writes a simulated day as contract
+//! files, and [`bulk`]'s writers, which write to the writers they are given.
 //!
 //! ```no_run
 //! # use zhilu_traffic::*;
@@ -30,12 +38,15 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod bulk;
 mod day;
 mod fd;
+mod layout;
 mod output;
 mod scenario;
 mod sim;
 mod truth;
+mod twin;
 mod weather;
 
 pub use day::{DaySummary, write_day, write_day_with};
@@ -51,7 +62,12 @@ pub use scenario::{
 };
 pub use sim::{CellState, Command, EntryState, FogLightMode, Sim, SimConfig};
 pub use truth::TruthRecord;
+pub use twin::{
+    Band, FogZone, LaneBlock, PlanOutcome, QueueSample, RunFigures, SegmentEstimate, TimeSpace,
+    Twin, TwinConfig, TwinError, TwinPlan, TwinStart,
+};
 pub use weather::{SurfaceState, WeatherSample};
+pub use zhilu_contract::{EventKind, FaultRule};
 
 /// Why a simulation could not be built, commanded or written.
 #[derive(Debug, thiserror::Error)]

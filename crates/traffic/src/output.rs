@@ -7,6 +7,11 @@ use zhilu_road::{Direction, RoadBook};
 
 use crate::weather::SurfaceState;
 
+pub use zhilu_contract::{
+    CAM_HEADER, CameraKind, OBS_HEADER, POS_HEADER, VehicleClass, WEATHER_HEADER, format_time,
+    local_time_ms,
+};
+
 /// One detector lane reading (a row of OBS.csv).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ObsReading {
@@ -45,31 +50,6 @@ pub struct WeatherReading {
     pub surface_state: SurfaceState,
 }
 
-/// Vehicle class, as in POS.csv.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum VehicleClass {
-    /// 小客车
-    Car,
-    /// 客车
-    Bus,
-    /// 货车
-    Truck,
-    /// 危化品运输车
-    Hazmat,
-}
-
-impl VehicleClass {
-    /// The contract's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            VehicleClass::Car => "car",
-            VehicleClass::Bus => "bus",
-            VehicleClass::Truck => "truck",
-            VehicleClass::Hazmat => "hazmat",
-        }
-    }
-}
-
 /// A plate-like stable vehicle id (`京A00017`), unique per vehicle number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plate(pub u32, pub VehicleClass);
@@ -101,25 +81,6 @@ pub struct VehiclePosition {
     pub stake_m: f64,
     /// Speed (km/h).
     pub speed_kmh: f32,
-}
-
-/// What a camera saw, as in CAM.csv.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CameraKind {
-    /// A vehicle standing on the carriageway.
-    StoppedVehicle,
-    /// Slow, dense traffic.
-    Congestion,
-}
-
-impl CameraKind {
-    /// The contract's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CameraKind::StoppedVehicle => "stopped_vehicle",
-            CameraKind::Congestion => "congestion",
-        }
-    }
 }
 
 /// A video-analytics event (a row of CAM.csv); cameras are the tunnels' (`<tunnel id>-CAM`).
@@ -172,74 +133,6 @@ impl Output {
         self.weather.clear();
         self.positions.clear();
         self.cameras.clear();
-    }
-}
-
-/// Header of OBS.csv.
-pub const OBS_HEADER: &str = "time,detector,lane,interval_s,volume,speed_kmh,occupancy_pct";
-/// Header of WEATHER.csv.
-pub const WEATHER_HEADER: &str =
-    "time,station,visibility_m,surface_temp_c,air_temp_c,humidity_pct,surface_state";
-/// Header of POS.csv.
-pub const POS_HEADER: &str = "time,vehicle,class,lat,lon,speed_kmh,heading_deg";
-/// Header of CAM.csv.
-pub const CAM_HEADER: &str = "time,camera,kind,direction,stake_m,lane,confidence";
-
-/// Days since 1970-01-01 → (year, month, day) (proleptic Gregorian).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// (year, month, day) → days since 1970-01-01.
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// Epoch ms of a local wall-clock time at a fixed UTC offset (s).
-pub fn local_time_ms(
-    year: i32,
-    month: u32,
-    day: u32,
-    hour: u32,
-    minute: u32,
-    offset_s: i32,
-) -> i64 {
-    let days = days_from_civil(i64::from(year), month, day);
-    (days * 86_400 + i64::from(hour) * 3600 + i64::from(minute) * 60 - i64::from(offset_s)) * 1000
-}
-
-/// Appends epoch ms as RFC 3339 with the given offset, to the second (`2026-11-23T06:00:20+08:00`).
-pub fn format_time(ms: i64, offset_s: i32, out: &mut String) {
-    let secs = ms.div_euclid(1000) + i64::from(offset_s);
-    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, mo, d) = civil_from_days(days);
-    let _ = write!(
-        out,
-        "{y:04}-{mo:02}-{d:02}T{:02}:{:02}:{:02}",
-        sod / 3600,
-        sod / 60 % 60,
-        sod % 60
-    );
-    if offset_s == 0 {
-        out.push('Z');
-    } else {
-        let sign = if offset_s < 0 { '-' } else { '+' };
-        let a = offset_s.unsigned_abs();
-        let _ = write!(out, "{sign}{:02}:{:02}", a / 3600, a / 60 % 60);
     }
 }
 
@@ -378,24 +271,6 @@ pub(crate) fn json_str(s: &str, out: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn times_round_trip() {
-        let ms = local_time_ms(2026, 11, 23, 6, 0, 8 * 3600) + 20_000;
-        let mut s = String::new();
-        format_time(ms, 8 * 3600, &mut s);
-        assert_eq!(s, "2026-11-23T06:00:20+08:00");
-        s.clear();
-        format_time(0, 0, &mut s);
-        assert_eq!(s, "1970-01-01T00:00:00Z");
-        s.clear();
-        format_time(
-            local_time_ms(2024, 2, 29, 23, 59, -5 * 3600),
-            -5 * 3600,
-            &mut s,
-        );
-        assert_eq!(s, "2024-02-29T23:59:00-05:00");
-    }
 
     #[test]
     fn plates_are_stable() {

@@ -211,13 +211,14 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// The data-quality rule that should catch it (`docs/QUALITY.md`).
-    pub fn rule(self) -> &'static str {
+    pub fn rule(self) -> zhilu_contract::FaultRule {
+        use zhilu_contract::FaultRule;
         match self {
-            FaultKind::Stuck => "stuck",
-            FaultKind::Silent => "missing",
-            FaultKind::Chattering => "inconsistent",
-            FaultKind::Dead => "zero_flow",
-            FaultKind::LockedOn => "locked_on",
+            FaultKind::Stuck => FaultRule::Stuck,
+            FaultKind::Silent => FaultRule::Missing,
+            FaultKind::Chattering => FaultRule::Inconsistent,
+            FaultKind::Dead => FaultRule::ZeroFlow,
+            FaultKind::LockedOn => FaultRule::LockedOn,
         }
     }
 }

@@ -6,13 +6,16 @@
 use zhilu_road::{Direction, RoadBook};
 
 use crate::SimError;
+
 use crate::fd::{CellFd, FdParams};
+use crate::layout::Layout;
 use crate::output::{
     CameraEvent, CameraKind, ObsReading, Output, VehicleClass, VehiclePosition, WeatherReading,
 };
 use crate::scenario::{DemandProfile, Episode, FaultKind, Scenario};
 use crate::truth::TruthRecord;
 use crate::weather::{SurfaceState, Timed, WeatherField, WeatherSample};
+pub use zhilu_contract::{EntryState, FogLightMode};
 
 /// Settings of the simulator.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,55 +114,6 @@ impl SimConfig {
             return Err("shares must be in 0…1 and lengths and rates ≥ 0".into());
         }
         Ok(())
-    }
-}
-
-/// State of an entry (toll station on-ramp).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EntryState {
-    /// Open.
-    Open,
-    /// Metered at `SimConfig::metered_vph` (匝道控制).
-    Metered,
-    /// Closed (封闭入口): nobody enters.
-    Closed,
-}
-
-impl EntryState {
-    /// Parses the contract's `open` / `metered` / `closed`.
-    pub fn parse(s: &str) -> Option<EntryState> {
-        match s {
-            "open" => Some(EntryState::Open),
-            "metered" => Some(EntryState::Metered),
-            "closed" => Some(EntryState::Closed),
-            _ => None,
-        }
-    }
-}
-
-/// Mode of a fog-light zone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FogLightMode {
-    /// Off.
-    Off,
-    /// Guidance (诱导).
-    Guidance,
-    /// Tail marking (尾迹).
-    TailMarking,
-    /// Warning flash (警示).
-    WarningFlash,
-}
-
-impl FogLightMode {
-    /// Parses the contract's `off` / `guidance` / `tail_marking` / `warning_flash`.
-    pub fn parse(s: &str) -> Option<FogLightMode> {
-        match s {
-            "off" => Some(FogLightMode::Off),
-            "guidance" => Some(FogLightMode::Guidance),
-            "tail_marking" => Some(FogLightMode::TailMarking),
-            "warning_flash" => Some(FogLightMode::WarningFlash),
-            _ => None,
-        }
     }
 }
 
@@ -405,7 +359,9 @@ fn normal(rng: &mut fastrand::Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-fn poisson(rng: &mut fastrand::Rng, mean: f64) -> u32 {
+/// A Poisson draw of mean `mean` (0 for a mean that is not positive; the
+/// normal approximation above 30). Both simulators draw their counts here.
+pub(crate) fn poisson(rng: &mut fastrand::Rng, mean: f64) -> u32 {
     if mean.is_nan() || mean <= 0.0 {
         return 0;
     }
@@ -424,7 +380,7 @@ fn poisson(rng: &mut fastrand::Rng, mean: f64) -> u32 {
 }
 
 /// Priority merge (Daganzo): mainline demand `dm`, ramp demand `dr`, supply `r`.
-fn merge(dm: f64, dr: f64, r: f64, main_share: f64) -> (f64, f64) {
+pub(crate) fn merge(dm: f64, dr: f64, r: f64, main_share: f64) -> (f64, f64) {
     if dm + dr <= r {
         return (dm, dr);
     }
@@ -474,41 +430,20 @@ impl Sim {
         let mut cws = Vec::new();
         let mut cw_of = [None, None];
         for &dir in road.directions() {
-            let travel0 = dir.travel_m(a).min(dir.travel_m(b));
-            let mut signs: Vec<(f64, u32)> = road
-                .vsl()
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| s.direction == dir)
-                .map(|(i, s)| (dir.travel_m(s.stake_m), i as u32))
-                .collect();
-            signs.sort_by(|x, y| x.0.total_cmp(&y.0));
+            let lay = Layout::build(
+                road,
+                dir,
+                (a, b),
+                n,
+                config.vsl_reach_m,
+                scenario.demand.off_ramp_share,
+            );
+            let travel0 = lay.travel0;
             let cells: Vec<Cell> = (0..n)
                 .map(|k| {
-                    let ct = travel0 + (k as f64 + 0.5) * cell_m;
-                    let centre_m = dir.sign() * ct;
-                    let lanes = road
-                        .detectors()
-                        .iter()
-                        .filter(|d| d.direction == dir)
-                        .min_by(|x, y| {
-                            (x.stake_m - centre_m)
-                                .abs()
-                                .total_cmp(&(y.stake_m - centre_m).abs())
-                        })
-                        .map_or(road.lanes(), |d| d.lanes);
-                    let sign = signs
-                        .iter()
-                        .rev()
-                        .find(|(t, _)| *t <= ct)
-                        .filter(|(t, _)| ct - t <= config.vsl_reach_m)
-                        .map(|(_, i)| *i);
+                    let centre_m = lay.centre_m(k);
                     let inside = |from: f64, to: f64| centre_m >= from && centre_m <= to;
-                    let tunnel = road
-                        .tunnels()
-                        .iter()
-                        .position(|t| inside(t.from_m, t.to_m))
-                        .map(|i| i as u32);
+                    let tunnel = lay.tunnel[k];
                     let fog_lights = road
                         .fog_lights()
                         .iter()
@@ -521,9 +456,9 @@ impl Sim {
                         .map(|i| i as u32);
                     let free = posted_free * if tunnel.is_some() { 0.92 } else { 1.0 };
                     Cell {
-                        lanes: lanes.max(1),
+                        lanes: lay.lanes[k],
                         centre_m,
-                        sign,
+                        sign: lay.sign[k],
                         tunnel,
                         fog_lights,
                         deicer,
@@ -544,8 +479,8 @@ impl Sim {
                 cell_m,
                 travel0,
                 cells,
-                off_split: vec![0.0; n + 1],
-                on_ramp: vec![None; n + 1],
+                off_split: lay.off_split.clone(),
+                on_ramp: lay.on_ramp.clone(),
                 ramps: Vec::new(),
                 origin_queue: 0.0,
                 origin_noise: 0.0,
@@ -556,37 +491,16 @@ impl Sim {
                 exits: Vec::new(),
                 forbidden: Vec::new(),
             };
-            if n >= 2 {
-                let to_b = |t: f64| -> usize {
-                    (((t - travel0) / cell_m).round().max(1.0) as usize).min(n - 1)
-                };
-                for (ii, ic) in road.interchanges().iter().enumerate() {
-                    if !ic.directions.contains(&dir) {
-                        continue;
-                    }
-                    let t = dir.travel_m(ic.stake_m);
-                    if scenario.demand.off_ramp_share > 0.0 {
-                        let bo = to_b(t - 400.0);
-                        cw.off_split[bo] =
-                            1.0 - (1.0 - cw.off_split[bo]) * (1.0 - scenario.demand.off_ramp_share);
-                    }
-                    let mut bi = to_b(t + 400.0);
-                    while bi < n - 1 && cw.on_ramp[bi].is_some() {
-                        bi += 1;
-                    }
-                    if cw.on_ramp[bi].is_none() {
-                        cw.on_ramp[bi] = Some(cw.ramps.len());
-                        cw.ramps.push(Ramp {
-                            interchange: ii as u32,
-                            boundary: bi,
-                            queue: 0.0,
-                            noise: 0.0,
-                            probe_acc: rng.f64(),
-                            state: EntryState::Open,
-                            flow: 0.0,
-                        });
-                    }
-                }
+            for (&ii, &bi) in lay.ramp_ic.iter().zip(&lay.ramp_b) {
+                cw.ramps.push(Ramp {
+                    interchange: ii,
+                    boundary: bi,
+                    queue: 0.0,
+                    noise: 0.0,
+                    probe_acc: rng.f64(),
+                    state: EntryState::Open,
+                    flow: 0.0,
+                });
             }
             cw.exits = (0..=n)
                 .filter(|&b| cw.off_split[b] > 0.0)

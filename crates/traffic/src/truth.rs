@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 
 use zhilu_road::{Detector, Direction, RoadBook};
 
+use zhilu_contract::{BOTH_DIRECTIONS, EventKind, FaultRule};
+
 use crate::output::{Plate, VehicleClass, format_time, json_str};
 use crate::scenario::{DetectorFault, FogBank, IceSpell};
 
@@ -11,7 +13,7 @@ use crate::scenario::{DetectorFault, FogBank, IceSpell};
 #[derive(Debug, Clone, PartialEq)]
 pub struct TruthRecord {
     /// Event kind as in EVENTS.jsonl (`incident`, `fog`, `ice`, `hazmat_stopped`, …, `detector_fault`).
-    pub kind: &'static str,
+    pub kind: EventKind,
     /// Start (epoch ms).
     pub start_ms: i64,
     /// End (epoch ms).
@@ -25,7 +27,7 @@ pub struct TruthRecord {
     /// The vehicle, for hazmat episodes.
     pub vehicle: Option<Plate>,
     /// Detector index and its data-quality rule, for detector faults.
-    pub detector: Option<(u32, &'static str)>,
+    pub detector: Option<(u32, FaultRule)>,
     /// Lane (1 = innermost) of a detector fault, if one lane.
     pub lane: Option<u8>,
     /// Lanes blocked and lanes there, for incidents.
@@ -38,7 +40,7 @@ pub struct TruthRecord {
 
 impl TruthRecord {
     fn base(
-        kind: &'static str,
+        kind: EventKind,
         start_ms: i64,
         end_ms: i64,
         dir: Option<Direction>,
@@ -65,7 +67,7 @@ impl TruthRecord {
         TruthRecord {
             value: Some(f.min_visibility_m),
             ..Self::base(
-                "fog",
+                EventKind::Fog,
                 start_ms,
                 start_ms + i64::from(f.duration_s) * 1000,
                 None,
@@ -79,7 +81,7 @@ impl TruthRecord {
         TruthRecord {
             value: Some(i.min_surface_c),
             ..Self::base(
-                "ice",
+                EventKind::Ice,
                 start_ms,
                 start_ms + i64::from(i.duration_s) * 1000,
                 None,
@@ -94,7 +96,7 @@ impl TruthRecord {
             detector: Some((index, f.kind.rule())),
             lane: f.lane,
             ..Self::base(
-                "detector_fault",
+                EventKind::DetectorFault,
                 start_ms,
                 start_ms + i64::from(f.duration_s) * 1000,
                 Some(d.direction),
@@ -114,7 +116,14 @@ impl TruthRecord {
     ) -> Self {
         TruthRecord {
             lanes_blocked: Some((blocked, lanes)),
-            ..Self::base("incident", start_ms, end_ms, Some(dir), stake_m, stake_m)
+            ..Self::base(
+                EventKind::Incident,
+                start_ms,
+                end_ms,
+                Some(dir),
+                stake_m,
+                stake_m,
+            )
         }
     }
 
@@ -128,7 +137,7 @@ impl TruthRecord {
         TruthRecord {
             vehicle: Some(Plate(vehicle, VehicleClass::Hazmat)),
             ..Self::base(
-                "hazmat_stopped",
+                EventKind::HazmatStopped,
                 start_ms,
                 end_ms,
                 Some(dir),
@@ -149,7 +158,7 @@ impl TruthRecord {
             vehicle: Some(Plate(vehicle, VehicleClass::Hazmat)),
             value: Some(max_kmh),
             ..Self::base(
-                "hazmat_speeding",
+                EventKind::HazmatSpeeding,
                 start_ms,
                 end_ms,
                 Some(dir),
@@ -174,7 +183,7 @@ impl TruthRecord {
             vehicle: Some(Plate(vehicle, class)),
             tunnel: Some(tunnel),
             ..Self::base(
-                "hazmat_restricted_zone",
+                EventKind::HazmatRestrictedZone,
                 start_ms,
                 end_ms,
                 Some(dir),
@@ -188,9 +197,12 @@ impl TruthRecord {
     pub fn write_json(&self, road: &RoadBook, out: &mut String) {
         let tz = road.tz_offset_s();
         out.push_str("{\"kind\":");
-        json_str(self.kind, out);
+        json_str(self.kind.as_str(), out);
         out.push_str(",\"direction\":");
-        json_str(self.direction.map_or("both", Direction::as_str), out);
+        json_str(
+            self.direction.map_or(BOTH_DIRECTIONS, Direction::as_str),
+            out,
+        );
         if self.from_m.is_finite() {
             if self.from_m == self.to_m {
                 let _ = write!(out, ",\"stake_m\":{:.0}", self.from_m);
@@ -223,7 +235,7 @@ impl TruthRecord {
                 out,
             );
             out.push_str(",\"rule\":");
-            json_str(rule, out);
+            json_str(rule.as_str(), out);
             let _ = write!(out, ",\"lane\":{}", self.lane.unwrap_or(0));
         }
         if let Some((b, n)) = self.lanes_blocked {
@@ -246,8 +258,8 @@ impl TruthRecord {
         }
         if let Some(v) = self.value {
             let key = match self.kind {
-                "fog" => "visibility_m",
-                "ice" => "surface_temp_c",
+                EventKind::Fog => "visibility_m",
+                EventKind::Ice => "surface_temp_c",
                 _ => "speed_kmh",
             };
             let _ = write!(out, ",\"{key}\":{v:.1}");

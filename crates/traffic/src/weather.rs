@@ -4,36 +4,7 @@
 
 use crate::scenario::{Climate, FogBank, IceSpell};
 
-/// Surface state, as in the contract's WEATHER.csv.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SurfaceState {
-    /// 干燥
-    Dry,
-    /// 潮湿
-    Moist,
-    /// 湿滑 (e.g. after de-icing brine)
-    Wet,
-    /// 结冰
-    Ice,
-    /// 积雪
-    Snow,
-    /// Unknown.
-    Unknown,
-}
-
-impl SurfaceState {
-    /// The contract's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SurfaceState::Dry => "dry",
-            SurfaceState::Moist => "moist",
-            SurfaceState::Wet => "wet",
-            SurfaceState::Ice => "ice",
-            SurfaceState::Snow => "snow",
-            SurfaceState::Unknown => "unknown",
-        }
-    }
-}
+pub use zhilu_contract::SurfaceState;
 
 /// The weather at one place and time.
 #[derive(Debug, Clone, Copy, PartialEq)]

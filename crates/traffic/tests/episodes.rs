@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 
 use zhilu_road::{Direction, RoadBook};
 use zhilu_traffic::{
-    ObsReading, Scenario, Sim, SimConfig, SurfaceState, TruthRecord, VehiclePosition,
-    WeatherReading,
+    EventKind, FaultRule, ObsReading, Scenario, Sim, SimConfig, SurfaceState, TruthRecord,
+    VehiclePosition, WeatherReading,
 };
 
 struct Morning {
@@ -61,7 +61,7 @@ fn the_incident_queues_back_within_minutes_and_clears() {
     let inc = m
         .truth
         .iter()
-        .find(|t| t.kind == "incident")
+        .find(|t| t.kind == EventKind::Incident)
         .expect("incident in truth");
     assert_eq!(inc.direction, Some(Direction::Up));
     assert_eq!(inc.from_m, 35_300.0);
@@ -103,7 +103,7 @@ fn the_fog_bank_blinds_its_core_during_its_window() {
     let fog = m
         .truth
         .iter()
-        .find(|t| t.kind == "fog")
+        .find(|t| t.kind == EventKind::Fog)
         .expect("fog in truth");
     assert!(fog.from_m <= 25_000.0 && fog.to_m >= 25_000.0);
     let r = &m.road;
@@ -174,7 +174,7 @@ fn the_hazmat_truck_stands_inside_the_tunnel() {
     let stop = m
         .truth
         .iter()
-        .find(|t| t.kind == "hazmat_stopped")
+        .find(|t| t.kind == EventKind::HazmatStopped)
         .expect("stop in truth");
     let plate = stop.vehicle.expect("vehicle");
     let mine: Vec<&VehiclePosition> = m
@@ -199,7 +199,7 @@ fn the_hazmat_truck_stands_inside_the_tunnel() {
     assert!(
         m.truth
             .iter()
-            .any(|t| t.kind == "hazmat_restricted_zone" && t.vehicle == Some(plate))
+            .any(|t| t.kind == EventKind::HazmatRestrictedZone && t.vehicle == Some(plate))
     );
     // No other hazmat truck enters the tunnel.
     assert!(
@@ -217,10 +217,10 @@ fn the_stuck_detector_repeats_itself() {
     let f = m
         .truth
         .iter()
-        .find(|t| t.kind == "detector_fault")
+        .find(|t| t.kind == EventKind::DetectorFault)
         .expect("fault in truth");
     let (d, rule) = f.detector.expect("detector");
-    assert_eq!(rule, "stuck");
+    assert_eq!(rule, FaultRule::Stuck);
     let lane = f.lane.expect("lane");
     let rows: Vec<&ObsReading> = m
         .obs
@@ -282,7 +282,7 @@ fn a_speeding_hazmat_truck_is_seen_above_its_limit() {
     let t = sim.truth();
     let sp = t
         .iter()
-        .find(|r| r.kind == "hazmat_speeding")
+        .find(|r| r.kind == EventKind::HazmatSpeeding)
         .expect("speeding in truth");
     let plate = sp.vehicle.expect("vehicle");
     let fast: Vec<&VehiclePosition> = pos
@@ -296,7 +296,7 @@ fn a_speeding_hazmat_truck_is_seen_above_its_limit() {
     );
     assert!(sp.end_ms - sp.start_ms >= 10 * 60_000);
     // It leaves before the tunnel closed to it.
-    assert!(!t.iter().any(|r| r.kind == "hazmat_restricted_zone"));
+    assert!(!t.iter().any(|r| r.kind == EventKind::HazmatRestrictedZone));
 }
 
 #[test]
@@ -318,7 +318,10 @@ fn the_scenarios_fit_another_road_book() {
         assert!(n > 1000);
         let truth = sim.truth();
         assert_eq!(
-            truth.iter().filter(|r| r.kind == "detector_fault").count(),
+            truth
+                .iter()
+                .filter(|r| r.kind == EventKind::DetectorFault)
+                .count(),
             s.episodes
                 .iter()
                 .filter(|e| matches!(e, zhilu_traffic::Episode::DetectorFault(_)))

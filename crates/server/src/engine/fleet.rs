@@ -556,9 +556,9 @@ mod tests {
 
     #[test]
     fn recommands_what_differs_and_alarms_what_is_less_safe() {
-        let day = zhilu_sim::Day::new(zhilu_sim::DayConfig {
+        let day = zhilu_traffic::bulk::Day::new(zhilu_traffic::bulk::DayConfig {
             stations: 4,
-            ..zhilu_sim::DayConfig::default()
+            ..zhilu_traffic::bulk::DayConfig::default()
         })
         .unwrap();
         let mut w = Vec::new();

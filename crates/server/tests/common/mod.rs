@@ -11,7 +11,7 @@ use zhilu_road::RoadBook;
 use zhilu_server::Centre;
 use zhilu_server::auth::Role;
 use zhilu_server::config::ServerConfig;
-use zhilu_sim::{Day, DayConfig};
+use zhilu_traffic::bulk::{Day, DayConfig};
 
 pub const PASSWORD: &str = "test password 123";
 

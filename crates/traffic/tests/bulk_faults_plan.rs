@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use zhilu_sim::{Day, DayConfig};
+use zhilu_traffic::bulk::{Day, DayConfig};
 
 #[test]
 fn every_station_count_from_1_to_200_plans_its_faults() {

@@ -1,20 +1,27 @@
-//! # zhilu-sim — the built-in corridor simulator
-//!
-//! Owns synthetic days: a contract-conformant `ROAD.toml` and the OBS,
-//! WEATHER, POS and CAM files of any size (1,000 stations × 3 lanes × 20 s
-//! for a day is 13 million observation rows), with a daily traffic profile,
-//! a recurrent bottleneck whose queue grows and dissolves as a shockwave, a
+//! The bulk day generator (`zhilu gen-day`, 大规模合成日): a synthetic
+//! corridor of any size — a contract-conformant `ROAD.toml` and the OBS,
+//! WEATHER, POS and CAM files (1,000 stations × 3 lanes × 20 s for a day is
+//! 13 million observation rows) — from closed-form truth rather than the
+//! cell transmission model of [`crate::Sim`]: a daily traffic profile, a
+//! recurrent bottleneck whose queue grows and dissolves as a shockwave, a
 //! morning fog bank, trucks (some carrying hazardous goods) and injected
-//! detector faults whose ground truth goes to `TRUTH.jsonl`.
+//! detector faults whose ground truth goes to `TRUTH.jsonl`. It is what the
+//! replay benchmarks and the big-day tests read; [`crate::write_day`] is the
+//! simulated road for a given road book.
 //!
-//! Must not: depend on the domain core (it plays the road, not the brain),
-//! or hold a day in memory — every file is written as it is generated.
-
-#![forbid(unsafe_code)]
+//! Must not: hold a day in memory — every file is written as it is
+//! generated. It shares the crate's contract vocabulary, random draws
+//! ([`crate::sim`]'s Poisson) and clock (`zhilu-contract`'s times).
 
 use std::io::{self, Write};
 
+use zhilu_contract::{
+    CAM_HEADER, CameraKind, EventKind, FaultRule, OBS_HEADER, POS_HEADER, SurfaceState,
+    VehicleClass, WEATHER_HEADER, midnight_ms, time_string,
+};
 use zhilu_road::{Direction, Stake};
+
+use crate::sim::poisson;
 
 /// What to generate.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,10 +101,7 @@ pub struct Day {
 }
 
 fn fmt_time(ts_ms: i64) -> String {
-    let off = jiff::tz::Offset::from_seconds(TZ_OFFSET_S).unwrap_or(jiff::tz::Offset::UTC);
-    jiff::Timestamp::from_millisecond(ts_ms)
-        .map(|t| t.display_with_offset(off).to_string())
-        .unwrap_or_default()
+    time_string(ts_ms, TZ_OFFSET_S)
 }
 
 impl Day {
@@ -117,15 +121,7 @@ impl Day {
         if cfg.spacing_m < 100.0 {
             return Err("spacing must be at least 100 m".into());
         }
-        let date: jiff::civil::Date = cfg
-            .date
-            .parse()
-            .map_err(|e| format!("date `{}`: {e}", cfg.date))?;
-        let offset = jiff::tz::Offset::from_seconds(TZ_OFFSET_S).map_err(|e| e.to_string())?;
-        let midnight_ms = offset
-            .to_timestamp(date.to_datetime(jiff::civil::Time::midnight()))
-            .map_err(|e| e.to_string())?
-            .as_millisecond();
+        let midnight_ms = midnight_ms(&cfg.date, TZ_OFFSET_S)?;
         let up = cfg.stations.div_ceil(2);
         let down = cfg.stations - up;
         let length_m = (up.max(down) as f64 + 1.0) * cfg.spacing_m;
@@ -167,7 +163,15 @@ impl Day {
         let per_rule = 1 + n / 200;
         let day_start = self.midnight_ms + self.cfg.from_hour as i64 * 3_600_000;
         let mut used = std::collections::HashSet::new();
-        for rule in ["stuck", "zero_flow", "locked_on", "missing", "inconsistent"] {
+        for rule in [
+            FaultRule::Stuck,
+            FaultRule::ZeroFlow,
+            FaultRule::LockedOn,
+            FaultRule::Missing,
+            FaultRule::Inconsistent,
+        ]
+        .map(FaultRule::as_str)
+        {
             for _ in 0..per_rule {
                 if used.len() as u32 >= n / 2 {
                     break;
@@ -205,7 +209,7 @@ impl Day {
                 let lo = day * 86_400_000 + (lo_h - h0) * 3_600_000;
                 let hi = (day * 86_400_000 + (hi_h - h0) * 3_600_000 - len).max(lo + 60_000);
                 let start = day_start + rng.i64(lo..hi) / 60_000 * 60_000;
-                let lane = if rule == "missing" {
+                let lane = if rule == FaultRule::Missing.as_str() {
                     0
                 } else {
                     rng.u8(1..=self.cfg.lanes)
@@ -367,10 +371,7 @@ impl Day {
     pub fn write_obs(&self, w: &mut dyn Write) -> io::Result<u64> {
         let c = &self.cfg;
         let mut rng = fastrand::Rng::with_seed(c.seed);
-        writeln!(
-            w,
-            "time,detector,lane,interval_s,volume,speed_kmh,occupancy_pct"
-        )?;
+        writeln!(w, "{OBS_HEADER}")?;
         let step = c.interval_s as i64 * 1000;
         let lanes = c.lanes as usize;
         // Per lane: the last row written (for stuck values).
@@ -387,7 +388,7 @@ impl Day {
                 for (si, (id, dir, stake)) in self.stations.iter().enumerate() {
                     let truth = self.truth(*dir, *stake, ts);
                     let station_fault = self.fault_at(si as u32, 0, ts);
-                    if station_fault == Some("missing") {
+                    if station_fault == Some(FaultRule::Missing.as_str()) {
                         continue;
                     }
                     for lane in 1..=c.lanes {
@@ -487,10 +488,7 @@ impl Day {
     pub fn write_weather(&self, w: &mut dyn Write) -> io::Result<u64> {
         let c = &self.cfg;
         let mut rng = fastrand::Rng::with_seed(c.seed ^ 0x3EA7);
-        writeln!(
-            w,
-            "time,station,visibility_m,surface_temp_c,air_temp_c,humidity_pct,surface_state"
-        )?;
+        writeln!(w, "{WEATHER_HEADER}")?;
         let mut rows = 0;
         let fog = self.fog_centre_m();
         for d in 0..c.days as i64 {
@@ -518,11 +516,11 @@ impl Day {
                     let hum = 70.0 + 25.0 * depth * near;
                     // The surface gets moist first and freezes later, colder and wetter.
                     let state = if surf < -0.5 && hum > 92.0 {
-                        "ice"
+                        SurfaceState::Ice
                     } else if hum > 85.0 {
-                        "moist"
+                        SurfaceState::Moist
                     } else {
-                        "dry"
+                        SurfaceState::Dry
                     };
                     writeln!(
                         w,
@@ -547,7 +545,7 @@ impl Day {
     ) -> io::Result<(u64, Vec<String>)> {
         let c = &self.cfg;
         let mut rng = fastrand::Rng::with_seed(c.seed ^ 0x9051);
-        writeln!(w, "time,vehicle,class,lat,lon,speed_kmh,heading_deg")?;
+        writeln!(w, "{POS_HEADER}")?;
         let span_ms = c.hours as i64 * 3_600_000;
         let len = self.length_m;
         let tunnel =
@@ -564,7 +562,7 @@ impl Day {
         };
         struct Veh {
             plate: String,
-            class: &'static str,
+            class: VehicleClass,
             dir: Direction,
             entry: i64,
             s0: f64,
@@ -576,10 +574,10 @@ impl Day {
         let mut vehicles: Vec<Veh> = (0..c.vehicles)
             .map(|i| {
                 let class = match i % 10 {
-                    0 => "hazmat",
-                    1..=3 => "truck",
-                    4 => "bus",
-                    _ => "car",
+                    0 => VehicleClass::Hazmat,
+                    1..=3 => VehicleClass::Truck,
+                    4 => VehicleClass::Bus,
+                    _ => VehicleClass::Car,
                 };
                 let dir = if rng.bool() {
                     Direction::Up
@@ -587,8 +585,8 @@ impl Day {
                     Direction::Down
                 };
                 let v = match class {
-                    "hazmat" if i % 20 == 0 => 92.0, // speeding
-                    "hazmat" | "truck" => 70.0 + rng.f64() * 9.0,
+                    VehicleClass::Hazmat if i % 20 == 0 => 92.0, // speeding
+                    VehicleClass::Hazmat | VehicleClass::Truck => 70.0 + rng.f64() * 9.0,
                     _ => 90.0 + rng.f64() * 25.0,
                 };
                 Veh {
@@ -612,7 +610,7 @@ impl Day {
             let entry = span_ms / 3;
             vehicles.push(Veh {
                 plate: "冀B90001".into(),
-                class: "hazmat",
+                class: VehicleClass::Hazmat,
                 dir: Direction::Up,
                 entry,
                 s0: (s_stop - 3000.0).max(0.0),
@@ -627,7 +625,7 @@ impl Day {
             // A car on the up carriageway driving towards decreasing stake.
             vehicles.push(Veh {
                 plate: "京N66666".into(),
-                class: "car",
+                class: VehicleClass::Car,
                 dir: Direction::Down,
                 entry: span_ms / 2,
                 s0: len * 0.5,
@@ -698,14 +696,16 @@ impl Day {
                     writeln!(
                         w,
                         "{time},{},{},{plat:.6},{plon:.6},{speed:.0},{heading:.0}",
-                        veh.plate, veh.class
+                        veh.plate,
+                        veh.class.as_str()
                     )?;
                     rows += 1;
                     last[vi] = ts;
-                    if veh.class == "hazmat" && speed > 80.0 && first_fast[vi].is_none() {
+                    if veh.class == VehicleClass::Hazmat && speed > 80.0 && first_fast[vi].is_none()
+                    {
                         first_fast[vi] = Some(ts);
                     }
-                    if veh.class == "hazmat"
+                    if veh.class == VehicleClass::Hazmat
                         && tunnel.is_some_and(|(a, b)| s >= a && s <= b)
                         && in_tunnel[vi].is_none()
                     {
@@ -720,7 +720,7 @@ impl Day {
                 }
             }
             for (vi, veh) in vehicles.iter().enumerate() {
-                let line = |kind: &str, start: i64, end: i64| {
+                let line = |kind: EventKind, start: i64, end: i64| {
                     format!(
                         "{{\"kind\":\"{kind}\",\"vehicle\":\"{}\",\"direction\":\"{}\",\"start\":\"{}\",\"end\":\"{}\"}}",
                         veh.plate,
@@ -732,18 +732,22 @@ impl Day {
                 if let Some(t) = first_fast[vi]
                     && last[vi] >= t + 60_000
                 {
-                    truth.push(line("hazmat_speeding", t + 60_000, last[vi]));
+                    truth.push(line(EventKind::HazmatSpeeding, t + 60_000, last[vi]));
                 }
                 if let Some(t) = in_tunnel[vi] {
-                    truth.push(line("hazmat_restricted_zone", t, t));
+                    truth.push(line(EventKind::HazmatRestrictedZone, t, t));
                 }
                 if let Some((_, from, until)) = veh.stop
                     && last[vi] >= t0 + from + 300_000
                 {
-                    truth.push(line("hazmat_stopped", t0 + from + 300_000, t0 + until));
+                    truth.push(line(
+                        EventKind::HazmatStopped,
+                        t0 + from + 300_000,
+                        t0 + until,
+                    ));
                 }
                 if let (_, Some(t)) = wrong[vi] {
-                    truth.push(line("wrong_way", t, last[vi]));
+                    truth.push(line(EventKind::WrongWay, t, last[vi]));
                 }
             }
         }
@@ -752,7 +756,7 @@ impl Day {
 
     /// Writes CAM.csv: congestion seen at the bottlenecks during the peak.
     pub fn write_cameras(&self, w: &mut dyn Write) -> io::Result<u64> {
-        writeln!(w, "time,camera,kind,direction,stake_m,lane,confidence")?;
+        writeln!(w, "{CAM_HEADER}")?;
         let mut rows = 0;
         for d in 0..self.cfg.days as i64 {
             for (dir, tag) in [(Direction::Up, "U"), (Direction::Down, "D")] {
@@ -762,8 +766,9 @@ impl Day {
                     let s = dir.travel_m(self.bottleneck_m(dir)) - dir.sign() * 500.0;
                     writeln!(
                         w,
-                        "{},C{tag}1,congestion,{},{},,0.9",
+                        "{},C{tag}1,{},{},{},,0.9",
                         fmt_time(t),
+                        CameraKind::Congestion.as_str(),
                         dir.as_str(),
                         Stake(s.clamp(0.0, self.length_m))
                     )?;
@@ -780,7 +785,8 @@ impl Day {
             let (id, dir, stake) = &self.stations[f.station as usize];
             writeln!(
                 w,
-                "{{\"kind\":\"detector_fault\",\"rule\":\"{}\",\"detector\":\"{id}\",\"direction\":\"{}\",\"stake_m\":{stake},\"lane\":{},\"start\":\"{}\",\"end\":\"{}\"}}",
+                "{{\"kind\":\"{}\",\"rule\":\"{}\",\"detector\":\"{id}\",\"direction\":\"{}\",\"stake_m\":{stake},\"lane\":{},\"start\":\"{}\",\"end\":\"{}\"}}",
+                EventKind::DetectorFault.as_str(),
                 f.rule,
                 dir.as_str(),
                 f.lane,
@@ -835,27 +841,6 @@ fn lane_speed_offset(lane: u8, lanes: u8) -> f64 {
     }
     let x = (lane as f64 - 1.0) / (lanes as f64 - 1.0);
     8.0 - 18.0 * x
-}
-
-fn poisson(rng: &mut fastrand::Rng, mean: f64) -> u32 {
-    if mean <= 0.0 {
-        return 0;
-    }
-    if mean > 30.0 {
-        // Normal approximation.
-        let (u1, u2) = (rng.f64().max(1e-12), rng.f64());
-        let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
-        return (mean + z * mean.sqrt()).round().max(0.0) as u32;
-    }
-    let l = (-mean).exp();
-    let (mut k, mut p) = (0u32, 1.0);
-    loop {
-        p *= rng.f64();
-        if p <= l {
-            return k;
-        }
-        k += 1;
-    }
 }
 
 /// Formats epoch ms in the generated days' offset.
