@@ -6,10 +6,11 @@
 //
 //   ZHILU_BIN=../target/debug/zhilu node --test e2e/
 //
-// Flow: log in → live segments on the map → a fog event arrives → approve
-// a proposed entry closure → the entry's confirmed state changes → English
-// → a viewer sees no decision buttons → keyboard reachability and AA
-// contrast (axe-core) → first paint and panning frame rate.
+// Flow: log in (the stream opens with a one-use ticket) → live segments on
+// the map → a fog event arrives → approve a proposed entry closure → the
+// entry's confirmed state changes → English → a viewer sees no decision
+// buttons → health's `degraded` in the header → keyboard reachability and
+// AA contrast (axe-core) → first paint and panning frame rate.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -98,7 +99,12 @@ async function newPage(opts = {}) {
   page.on("request", (r) => {
     if (!r.url().startsWith(url) && !r.url().startsWith("data:")) outside.push(r.url());
   });
-  return { page, errors, outside };
+  // What the stream was opened with (a one-use ticket, never the token).
+  const streams = [];
+  page.on("request", (r) => {
+    if (r.url().includes("/api/stream")) streams.push(r.url());
+  });
+  return { page, errors, outside, streams };
 }
 
 async function logIn(page, user, password) {
@@ -112,12 +118,15 @@ async function logIn(page, user, password) {
 const shot = (page, name) => page.screenshot({ path: join(ART, `${name}.png`) });
 
 test("operator: live map, fog event, approve an entry closure, device confirms, English", async () => {
-  const { page, errors, outside } = await newPage();
+  const { page, errors, outside, streams } = await newPage();
   await page.goto(url);
   await shot(page, "01-login");
   // Chinese by default.
   assert.equal(await page.locator("h1").textContent(), "智路 运行监控台");
   await logIn(page, "demo", "demo");
+  // The live stream opened with a stream ticket: no session token in a URL.
+  assert.ok(streams.some((u) => /\/api\/stream\?ticket=[0-9a-f]{64}$/.test(u)), streams.join(" "));
+  assert.ok(!streams.some((u) => /token=/.test(u)), streams.join(" "));
 
   // Live segments drawn on the map.
   await page.waitForFunction(() => window.__zhilu.perf.firstLiveDraw > 0, null, { timeout: 30_000 });
@@ -228,6 +237,33 @@ test("viewer: the same picture, no decision buttons", async () => {
   assert.equal(await page.getByRole("button", { name: "驳回" }).count(), 0);
   assert.equal(await page.locator("#tab-audit").count(), 0);
   await shot(page, "08-viewer");
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("health: the header says `degraded` with the centre's reasons, and clears when ok", async () => {
+  const { page, errors } = await newPage();
+  // The centre's answer, made degraded here (the server's own truth is
+  // tested in crates/server/tests and crates/cli/tests/chaos.rs).
+  let degraded = true;
+  await page.route("**/api/health", async (route) => {
+    const r = await route.fetch();
+    const h = await r.json();
+    Object.assign(h, degraded
+      ? { status: "degraded", reasons: ["disk low: 100 MB free (ingest stops below 256 MB)", "device broker unreachable"] }
+      : { status: "ok", reasons: [] });
+    await route.fulfill({ response: r, json: h });
+  });
+  await logIn(page, "watcher", "lookout-Pass-1");
+  const badge = page.locator(".health");
+  await badge.waitFor({ state: "visible", timeout: 15_000 });
+  const text = await badge.textContent();
+  assert.match(text, /降级运行/);
+  assert.match(text, /disk low: 100 MB free/);
+  assert.match(text, /device broker unreachable/);
+  await shot(page, "08b-health-degraded");
+  degraded = false;
+  await badge.waitFor({ state: "hidden", timeout: 15_000 });
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -87,27 +87,79 @@ export const post = <T>(path: string, body: unknown): Promise<T> => call<T>("POS
 
 export type StreamHandler = (kind: string, data: any) => void;
 
-/** The live stream; reconnects by itself (EventSource does) and tells
- * the caller when it (re)opens so that it can reload what it missed. */
+const STREAM_KINDS = ["hello", "state", "event", "proposal", "action", "device", "vehicles", "alarm", "lagged"];
+
+/** The live stream. An EventSource cannot send the session token as a
+ * header, and a token in a URL may be kept by proxies and logs: each
+ * connection opens with a one-use ticket (`POST /api/stream/ticket`, valid
+ * about 30 s) instead, so the stream reconnects itself with a fresh ticket
+ * and tells the caller when it (re)opens so that it can reload what it
+ * missed. */
+export class LiveStream {
+  private es: EventSource | null = null;
+  private closed = false;
+  private retry: number | undefined;
+
+  constructor(
+    private onMessage: StreamHandler,
+    private onStatus: (open: boolean) => void,
+  ) {
+    void this.connect();
+  }
+
+  private async connect(): Promise<void> {
+    if (this.closed || !session) return;
+    let ticket: string;
+    try {
+      ticket = (await post<{ ticket: string }>("/api/stream/ticket", {})).ticket;
+    } catch {
+      this.onStatus(false);
+      this.later();
+      return;
+    }
+    if (this.closed) return;
+    const es = new EventSource(`/api/stream?ticket=${encodeURIComponent(ticket)}`);
+    this.es = es;
+    for (const k of STREAM_KINDS) {
+      es.addEventListener(k, (e) => {
+        let data: unknown = null;
+        try {
+          data = JSON.parse((e as MessageEvent).data);
+        } catch {
+          return;
+        }
+        this.onMessage(k, data);
+      });
+    }
+    es.onopen = () => this.onStatus(true);
+    // A ticket opens once: reconnect with a new one (not EventSource's own
+    // retry, which would send the used ticket again).
+    es.onerror = () => {
+      es.close();
+      if (this.es !== es) return;
+      this.es = null;
+      this.onStatus(false);
+      this.later();
+    };
+  }
+
+  private later(): void {
+    window.clearTimeout(this.retry);
+    if (!this.closed) this.retry = window.setTimeout(() => void this.connect(), 2000);
+  }
+
+  close(): void {
+    this.closed = true;
+    window.clearTimeout(this.retry);
+    this.es?.close();
+    this.es = null;
+  }
+}
+
 export function openStream(
   onMessage: StreamHandler,
   onStatus: (open: boolean) => void,
-): EventSource | null {
+): LiveStream | null {
   if (!session) return null;
-  const es = new EventSource(`/api/stream?token=${encodeURIComponent(session.token)}`);
-  const kinds = ["hello", "state", "event", "proposal", "action", "device", "vehicles", "alarm", "lagged"];
-  for (const k of kinds) {
-    es.addEventListener(k, (e) => {
-      let data: unknown = null;
-      try {
-        data = JSON.parse((e as MessageEvent).data);
-      } catch {
-        return;
-      }
-      onMessage(k, data);
-    });
-  }
-  es.onopen = () => onStatus(true);
-  es.onerror = () => onStatus(false);
-  return es;
+  return new LiveStream(onMessage, onStatus);
 }

@@ -2,7 +2,7 @@
 // the side panels and the time–space diagram, all fed by one stream.
 
 import "./style.css";
-import { type Session, currentSession, get, loadSession, login, logout, openStream, setUnauthorizedHandler } from "./api";
+import { type LiveStream, type Session, currentSession, get, loadSession, login, logout, openStream, setUnauthorizedHandler } from "./api";
 import { SPEED_STEPS, NO_DATA } from "./geo";
 import { type Lang, clock, getLang, kindName, setLang, setTz, t } from "./i18n";
 import { MapView, perf } from "./map";
@@ -11,8 +11,9 @@ import { Panels, esc } from "./panels";
 import { TimeSpaceView } from "./timespace";
 
 const app = document.getElementById("app")!;
-let stream: EventSource | null = null;
+let stream: LiveStream | null = null;
 let forecastTimer = 0;
+let healthTimer = 0;
 
 declare global {
   interface Window {
@@ -24,6 +25,7 @@ function showLogin(message = ""): void {
   stream?.close();
   stream = null;
   window.clearInterval(forecastTimer);
+  window.clearInterval(healthTimer);
   document.title = t("title");
   app.innerHTML = `
     <main class="login">
@@ -60,6 +62,7 @@ async function showConsole(s: Session): Promise<void> {
       <span class="road-name"></span>
       <span class="data-time" aria-live="off"></span>
       <span class="conn" role="status"></span>
+      <span class="health" role="status" hidden></span>
       <span class="alarm" role="alert" hidden></span>
       <span class="spacer"></span>
       <span class="user"></span>
@@ -123,11 +126,22 @@ async function showConsole(s: Session): Promise<void> {
     panels.render();
     status();
   };
+  const healthEl = app.querySelector<HTMLElement>(".health")!;
+  let health: { status: string; reasons: string[] } = { status: "ok", reasons: [] };
+  const showHealth = () => {
+    const bad = health.status !== "ok";
+    healthEl.hidden = !bad;
+    if (!bad) return;
+    const why = health.reasons.join("; ");
+    healthEl.textContent = `⚠ ${t("degraded")}: ${why}`;
+    healthEl.title = why;
+  };
   const status = () => {
     const c = app.querySelector(".conn");
     if (!c) return;
     c.textContent = model.connected ? `● ${t("connected")}` : `○ ${t("disconnected")}`;
     c.className = `conn ${model.connected ? "ok" : "bad"}`;
+    showHealth();
   };
   const dataTime = () => {
     const el = app.querySelector(".data-time");
@@ -189,6 +203,22 @@ async function showConsole(s: Session): Promise<void> {
   };
   void loadForecast();
   forecastTimer = window.setInterval(loadForecast, 30_000);
+
+  // The centre's own health: `degraded` with its reasons (storage failing,
+  // disk low, broker down, a source's clock off, ticks stalled) in the
+  // header until it is `ok` again.
+  const loadHealth = async () => {
+    try {
+      const h = await get<{ status: string; reasons?: string[] }>("/api/health");
+      health = { status: h.status, reasons: h.reasons ?? [] };
+    } catch {
+      /* unreachable: the connection status says so */
+      return;
+    }
+    showHealth();
+  };
+  void loadHealth();
+  healthTimer = window.setInterval(loadHealth, 5_000);
 }
 
 /** Unanswered safety proposals (stream `alarm`): a banner in the header,

@@ -1,13 +1,15 @@
 //! MQTT ingest of readings: forwards what arrives on `{prefix}/readings/*`
-//! to the server, acknowledging each message only once the server's bounded
-//! channel has taken it.
+//! to the server, acknowledging each message only once the server is done
+//! with it ([`IngestMessage::done`]: stored, or unusable), in the order
+//! received. A message the server drops without `done` (it stopped) stays
+//! unacknowledged and the broker delivers it again on the next connection.
 
 use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
 use rumqttc::{AsyncClient, MqttOptions, Publish, QoS, SubscribeFilter};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::net::{self, AbortOnDrop, NetEvent};
@@ -36,7 +38,7 @@ pub fn topic_level(kind: ReadingKind) -> &'static str {
 }
 
 /// One message of readings, forwarded untouched (the server parses it).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct IngestMessage {
     /// Which readings the payload holds.
     pub kind: ReadingKind,
@@ -44,6 +46,20 @@ pub struct IngestMessage {
     pub topic: String,
     /// CSV rows (header optional) or a JSON array/object of rows; see MQTT.md.
     pub payload: Bytes,
+    /// Told when the server is done with the message.
+    handled: Option<oneshot::Sender<()>>,
+}
+
+impl IngestMessage {
+    /// The server is done with this message — its rows are stored, or it
+    /// is unusable and never will be: the broker may forget it. Until
+    /// then (and if it is dropped without this) the message stays
+    /// unacknowledged, so a crash before the rows are stored loses nothing.
+    pub fn done(mut self) {
+        if let Some(h) = self.handled.take() {
+            let _ = h.send(());
+        }
+    }
 }
 
 /// The MQTT ingest of readings.
@@ -133,8 +149,22 @@ async fn forward(
     // messages per client, so these acks are bounded only by how fast the
     // event loop drains its requests, which it does between every read batch.
     let mut acks: VecDeque<Publish> = VecDeque::new();
+    // Forwarded, not yet done, in the order received (acks keep that order).
+    let mut pending: VecDeque<(Publish, oneshot::Receiver<()>)> = VecDeque::new();
     let mut need_subscribe = false;
     loop {
+        while let Some((_, h)) = pending.front_mut() {
+            match h.try_recv() {
+                Err(oneshot::error::TryRecvError::Empty) => break,
+                done => {
+                    let (p, _) = pending.pop_front().expect("a front");
+                    // Dropped without `done`: left for the broker to redeliver.
+                    if done.is_ok() {
+                        acks.push_back(p);
+                    }
+                }
+            }
+        }
         while let Some(p) = acks.front() {
             if client.try_ack(p).is_err() {
                 break;
@@ -147,13 +177,23 @@ async fn forward(
                 .map(|(t, _)| SubscribeFilter::new(t.clone(), QoS::AtLeastOnce));
             need_subscribe = client.try_subscribe_many(filters).is_err();
         }
-        let ev = if acks.is_empty() && !need_subscribe {
-            net.recv().await
-        } else {
-            tokio::select! {
-                ev = net.recv() => ev,
-                _ = tokio::time::sleep(RETRY) => continue,
+        let retry = !acks.is_empty() || need_subscribe;
+        let ev = tokio::select! {
+            ev = net.recv() => ev,
+            done = async {
+                match pending.front_mut() {
+                    Some((_, h)) => h.await.is_ok(),
+                    None => std::future::pending().await,
+                }
+            } => {
+                // (A receiver that has yielded cannot be asked again.)
+                let (p, _) = pending.pop_front().expect("a front");
+                if done {
+                    acks.push_back(p);
+                }
+                continue;
             }
+            _ = tokio::time::sleep(RETRY), if retry => continue,
         };
         let Some(ev) = ev else { return };
         match ev {
@@ -168,16 +208,20 @@ async fn forward(
             NetEvent::Disconnected => {
                 subscribed.send_replace(false);
                 // Packet ids of the old connection: the broker redelivers those
-                // messages (at least once), and they are acknowledged then.
+                // messages (at least once), and they are acknowledged then
+                // (the server stores a reading once).
                 acks.clear();
+                pending.clear();
             }
             NetEvent::Message(p) => {
                 let kind = routes.iter().find(|(t, _)| *t == p.topic).map(|(_, k)| *k);
                 if let Some(kind) = kind {
+                    let (handled, h) = oneshot::channel();
                     let msg = IngestMessage {
                         kind,
                         topic: p.topic.clone(),
                         payload: p.payload.clone(),
+                        handled: Some(handled),
                     };
                     // Back-pressure: wait for room; until then the message
                     // stays unacknowledged and the broker holds the rest.
@@ -185,10 +229,18 @@ async fn forward(
                         tracing::info!("ingest receiver dropped; ingest stopping");
                         return;
                     }
+                    pending.push_back((p, h));
                 } else {
                     tracing::warn!(topic = %p.topic, "message on an unexpected topic acknowledged and ignored");
+                    if pending.is_empty() {
+                        acks.push_back(p);
+                    } else {
+                        // Acknowledged in turn, after those before it.
+                        let (done, h) = oneshot::channel();
+                        let _ = done.send(());
+                        pending.push_back((p, h));
+                    }
                 }
-                acks.push_back(p);
             }
         }
     }

@@ -109,6 +109,8 @@ async fn a_slow_receiver_loses_nothing() {
             ),
         };
         got.push(String::from_utf8(m.payload.to_vec()).unwrap());
+        // Stored: acknowledged to the broker, which sends more.
+        m.done();
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     let want: Vec<String> = (0..N).map(|i| format!("row {i}")).collect();

@@ -23,12 +23,14 @@ use zhilu_store::{
 use crate::clock::{Admit, Gate, SourceClocks};
 use crate::config::{ApprovalMode, CommandKind, DeadlineAction, ServerConfig};
 
+pub mod carry;
 pub mod fleet;
 use crate::convert::Ids;
 use crate::health::HealthState;
 use crate::stream::{Hub, StreamKind};
 use crate::vehicles::VehicleBoard;
 use crate::views::{device_json, proposal_json};
+use carry::Carry;
 use fleet::{Desired, Edit, Fleet, Target};
 
 /// Wall clock, epoch ms.
@@ -187,13 +189,6 @@ pub struct Engine {
     /// A tick whose commit failed: written, published and sent with the
     /// next tick that commits (nothing goes out for an unwritten tick).
     carry: Option<Carry>,
-}
-
-/// What a tick produced that is not yet written.
-struct Carry {
-    commit: TickCommit,
-    published: Vec<(StreamKind, String)>,
-    dispatch: Vec<(ActionRow, Action)>,
 }
 
 /// Ends an event row the server makes itself (a terminal alarm, a source's
@@ -928,23 +923,30 @@ impl Engine {
         if snap_due {
             commit.state_json = state.as_ref().map(Value::to_string);
         }
-        // A tick whose commit failed before goes out with this one.
+        // A tick whose commit failed before goes out with this one (held
+        // within a bound: module `carry`).
         if let Some(c) = self.carry.take() {
-            let mut old = c.commit;
-            old.events.append(&mut commit.events);
-            old.changes.append(&mut commit.changes);
-            old.actions.append(&mut commit.actions);
-            old.proposals.append(&mut commit.proposals);
-            old.audit.append(&mut commit.audit);
-            old.tick_ms = commit.tick_ms;
-            old.state_json = commit.state_json.take().or(old.state_json);
-            commit = old;
-            let mut p = c.published;
-            p.append(&mut published);
-            published = p;
-            let mut d = c.dispatch;
-            d.append(&mut dispatch);
-            dispatch = d;
+            let next = Carry {
+                commit,
+                published,
+                dispatch,
+            };
+            let (merged, dropped) = c.merge(next, carry::MAX_ITEMS);
+            if dropped.total() > 0 {
+                tracing::error!(
+                    message = "Commits still failing: history of unwritten ticks dropped to bound memory (events, proposals and actions kept).",
+                    stream_messages = dropped.published,
+                    event_changes = dropped.changes,
+                    audit_entries = dropped.audit,
+                    tick_ms
+                );
+                self.health.carry_dropped(wall_ms(), dropped.total() as u64);
+            }
+            Carry {
+                commit,
+                published,
+                dispatch,
+            } = merged;
         }
         let started = Instant::now();
         let mut tries = 0;
@@ -972,16 +974,23 @@ impl Engine {
             self.health.commit_ok(wall_ms());
         }
         if !committed {
-            self.carry = Some(Carry {
+            let c = Carry {
                 commit,
                 published,
                 dispatch,
-            });
+            };
+            self.health
+                .carry_items
+                .store(c.items() as u64, std::sync::atomic::Ordering::Relaxed);
+            self.carry = Some(c);
             if closed {
                 self.publish_snapshot(tick_ms, state, false);
             }
             return;
         }
+        self.health
+            .carry_items
+            .store(0, std::sync::atomic::Ordering::Relaxed);
         for (k, data) in published {
             self.hub.publish(k, data);
         }

@@ -1,7 +1,8 @@
 //! Health that tells the truth: `/api/health` says `degraded`, with the
 //! reasons, when ticks stall while rows arrive, a commit failed recently,
 //! the database's disk is low, the broker is unreachable, or a source's
-//! clock is off. Each reason is also a metric (`zhilu_health_*`).
+//! clock is off; and while ticks wait unwritten in memory, or their
+//! history had to be dropped to bound it. Each reason is also a metric (`zhilu_health_*`).
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -29,6 +30,12 @@ pub struct HealthState {
     pub held_rows: AtomicU64,
     /// The last storage error.
     pub last_error: Mutex<String>,
+    /// Rows of unwritten ticks waiting in memory for a commit.
+    pub carry_items: AtomicU64,
+    /// Rows of unwritten ticks dropped to bound that memory, since start.
+    pub carry_dropped: AtomicU64,
+    /// Wall time they were last dropped (0 = never).
+    pub carry_dropped_wall_ms: AtomicI64,
 }
 
 impl HealthState {
@@ -39,6 +46,13 @@ impl HealthState {
         if let Ok(mut e) = self.last_error.lock() {
             *e = error.chars().take(300).collect();
         }
+    }
+
+    /// History of unwritten ticks was dropped (`n` rows) to bound memory.
+    pub fn carry_dropped(&self, now_ms: i64, n: u64) {
+        self.carry_dropped.fetch_add(n, Ordering::Relaxed);
+        self.carry_dropped_wall_ms.store(now_ms, Ordering::Relaxed);
+        metrics::counter!("zhilu_carry_dropped_total").increment(n);
     }
 
     /// A commit succeeded.
@@ -146,6 +160,19 @@ pub fn report(st: &crate::AppState) -> Report {
         let e = h.last_error.lock().map(|e| e.clone()).unwrap_or_default();
         reasons.push(format!("storage: commits failing ({e})"));
     }
+    let carried = h.carry_items.load(Ordering::Relaxed);
+    if carried > 0 {
+        reasons.push(format!(
+            "storage: {carried} rows of unwritten ticks waiting (nothing of them published or sent yet)"
+        ));
+    }
+    let dropped_at = h.carry_dropped_wall_ms.load(Ordering::Relaxed);
+    if dropped_at != 0 && now - dropped_at < COMMIT_FAILURE_MEMORY_MS {
+        reasons.push(format!(
+            "storage: {} rows of unwritten ticks' history dropped (stream messages, event changes, audit; events, proposals and actions kept)",
+            h.carry_dropped.load(Ordering::Relaxed)
+        ));
+    }
     let free = st.store.file().and_then(free_bytes);
     let min = st.cfg.storage.min_free_mb.saturating_mul(1 << 20);
     let low = free.is_some_and(|f| min > 0 && f < min.saturating_mul(2));
@@ -177,6 +204,7 @@ pub fn report(st: &crate::AppState) -> Report {
     metrics::gauge!("zhilu_health_degraded").set(if reasons.is_empty() { 0.0 } else { 1.0 });
     metrics::gauge!("zhilu_health_ticks_stalled").set(f64::from(u8::from(stalled)));
     metrics::gauge!("zhilu_health_storage_failing").set(f64::from(u8::from(failing)));
+    metrics::gauge!("zhilu_carry_rows").set(carried as f64);
     metrics::gauge!("zhilu_health_disk_low").set(f64::from(u8::from(low)));
     metrics::gauge!("zhilu_health_broker_down").set(f64::from(u8::from(broker_down)));
     metrics::gauge!("zhilu_health_source_clocks_off").set(off.len() as f64);

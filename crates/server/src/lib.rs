@@ -21,6 +21,7 @@ pub mod jt808;
 pub mod net;
 pub mod roadjson;
 pub mod stream;
+pub mod ticket;
 pub mod vehicles;
 pub mod views;
 
@@ -48,8 +49,18 @@ pub(crate) static VERBOSE_ERRORS: OnceLock<bool> = OnceLock::new();
 pub struct WriteReq {
     /// Its rows (seq not yet assigned).
     pub batch: ReadingBatch,
-    /// First and last seq once stored, or why not.
-    pub reply: oneshot::Sender<Result<(i64, i64), String>>,
+    /// What was stored, or why not.
+    pub reply: oneshot::Sender<Result<Stored, String>>,
+}
+
+/// An ingest request's rows, stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stored {
+    /// The first and last seq given to its rows.
+    pub seq: (i64, i64),
+    /// Of its rows, those already stored before (a re-sent or replayed
+    /// reading): kept once, not stored or processed again.
+    pub duplicates: u64,
 }
 
 /// What every handler sees.
@@ -84,6 +95,8 @@ pub struct AppState {
     pub broker: Option<Arc<zhilu_devices::MqttAdapter>>,
     /// Connection limits in force.
     pub limits: net::Limits,
+    /// Stream tickets not yet used.
+    pub tickets: Arc<ticket::Tickets>,
     /// Where every vehicle is (filled by the engine).
     pub vehicles: Arc<RwLock<vehicles::VehicleBoard>>,
     /// The latest forecasts (filled by the forecast task).
@@ -244,6 +257,7 @@ impl Centre {
             sessions: Arc::new(tokio::sync::watch::channel(0).0),
             broker,
             limits,
+            tickets: Arc::default(),
             vehicles: vehicle_board,
             forecast: Arc::new(RwLock::new(None)),
             prom: prometheus(),
@@ -384,16 +398,28 @@ async fn writer(
         }
         metrics::histogram!("zhilu_ingest_commit_seconds").record(started.elapsed().as_secs_f64());
         match result {
-            Ok(()) => {
+            Ok(appended) => {
                 health.commit_ok(wall_ms());
-                if engine.send(Msg::Readings(Arc::new(merged))).await.is_err() {
+                let dups = appended.duplicates;
+                if !dups.is_empty() {
+                    // Stored once: the copies are neither stored nor fed again.
+                    metrics::counter!("zhilu_ingest_duplicates_total").increment(dups.len() as u64);
+                    drop_seqs(&mut merged, &dups);
+                }
+                if !merged.is_empty() && engine.send(Msg::Readings(Arc::new(merged))).await.is_err()
+                {
                     tracing::error!(
                         message =
                             "Engine stopped; readings stored but not processed until restart."
                     );
                 }
                 for (reply, range) in replies.into_iter().zip(ranges) {
-                    let _ = reply.send(Ok(range));
+                    let lo = dups.partition_point(|s| *s < range.0);
+                    let hi = dups.partition_point(|s| *s <= range.1);
+                    let _ = reply.send(Ok(Stored {
+                        seq: range,
+                        duplicates: (hi - lo) as u64,
+                    }));
                 }
             }
             Err(e) => {
@@ -405,6 +431,15 @@ async fn writer(
             }
         }
     }
+}
+
+/// Removes the rows whose seq is in `seqs` (ascending) from `b`.
+fn drop_seqs(b: &mut ReadingBatch, seqs: &[i64]) {
+    let keep = |s: i64| seqs.binary_search(&s).is_err();
+    b.obs.retain(|r| keep(r.seq));
+    b.weather.retain(|r| keep(r.seq));
+    b.positions.retain(|r| keep(r.seq));
+    b.camera.retain(|r| keep(r.seq));
 }
 
 async fn mqtt_ingest(st: &AppState) -> anyhow::Result<tokio::task::JoinHandle<()>> {
@@ -457,39 +492,63 @@ async fn mqtt_ingest(st: &AppState) -> anyhow::Result<tokio::task::JoinHandle<()
                     if p.rejected > 0 {
                         tracing::warn!(message = "MQTT readings rejected.", topic = msg.topic, rejected = p.rejected, problems = ?p.problems);
                     }
-                    if p.batch.is_empty() {
-                        continue;
-                    }
-                    let (rtx, rrx) = oneshot::channel();
-                    if st
-                        .writer
-                        .send(WriteReq {
-                            batch: p.batch,
-                            reply: rtx,
-                        })
-                        .await
-                        .is_err()
-                    {
+                    if !p.batch.is_empty() && !store_mqtt_batch(&st, &msg.topic, p.batch).await {
                         break;
                     }
-                    // Wait for the commit before taking the next message, so
-                    // the broker holds what is not yet stored.
-                    match rrx.await {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => tracing::error!(
-                            message = "MQTT readings not stored.",
-                            topic = msg.topic,
-                            error = e
-                        ),
-                        Err(_) => break,
-                    }
+                    msg.done();
                 }
                 Err(e) => {
-                    tracing::warn!(message = "MQTT payload unreadable.", topic = msg.topic, error = %e)
+                    tracing::warn!(message = "MQTT payload unreadable.", topic = msg.topic, error = %e);
+                    msg.done();
                 }
             }
         }
     }))
+}
+
+/// Stores one MQTT message's rows, however long it takes: while the disk
+/// is below its watermark or a commit fails, the message waits (its
+/// broker acknowledgement with it) and is tried again. `false` when the
+/// writer has stopped.
+async fn store_mqtt_batch(st: &AppState, topic: &str, batch: ReadingBatch) -> bool {
+    let mut pause = Duration::from_millis(200);
+    let mut told = false;
+    loop {
+        if let Err(free_mb) = health::disk_room(st) {
+            if !told {
+                tracing::warn!(
+                    message = "MQTT ingest paused: disk nearly full.",
+                    free_mb,
+                    min_free_mb = st.cfg.storage.min_free_mb
+                );
+                told = true;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            continue;
+        }
+        let (rtx, rrx) = oneshot::channel();
+        let req = WriteReq {
+            batch: batch.clone(),
+            reply: rtx,
+        };
+        if st.writer.send(req).await.is_err() {
+            return false;
+        }
+        match rrx.await {
+            Ok(Ok(_)) => return true,
+            Ok(Err(e)) => {
+                tracing::error!(
+                    message = "MQTT readings not stored yet; trying again.",
+                    topic,
+                    error = e,
+                    retry_in_ms = pause.as_millis() as u64
+                );
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(_) => return false,
+        }
+    }
 }
 
 async fn retention(store: Store, cfg: Arc<ServerConfig>) {

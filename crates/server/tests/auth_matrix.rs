@@ -46,6 +46,7 @@ async fn every_endpoint_times_every_role() {
         (Method::GET, "/api/timespace", None, None, Need::Viewer),
         (Method::GET, "/api/forecast", None, None, Need::Viewer),
         (Method::GET, "/api/stream", None, None, Need::Viewer),
+        (Method::POST, "/api/stream/ticket", None, None, Need::Viewer),
         (
             Method::POST,
             "/api/whatif",

@@ -647,3 +647,138 @@ async fn slow_clients_are_cut_off_and_limited_per_address() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 200);
 }
+
+/// A batch re-sent after its answer was lost (or a replay of the same
+/// rows) is stored once and fed to the brain once: the answer names the
+/// copies, the store and the engine's row count do not grow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resent_batch_is_stored_once() {
+    let s = TestServer::start("sqlite", |c| c.storage.min_free_mb = 0)
+        .await
+        .unwrap();
+    let op = s.login("op").await;
+    let batches = day_batches(&s.dir, 300);
+    let (kind, body) = batches
+        .iter()
+        .find(|(k, _)| *k == "observations")
+        .unwrap()
+        .clone();
+    let n = body.lines().count() as u64 - 1;
+    let (st, a) = s.post_csv(&op, kind, body.clone()).await;
+    assert_eq!((st, a["duplicates"].as_u64()), (200, Some(0)), "{a}");
+    s.settle(&op).await;
+    let rows = s.get(&op, "/api/health").await["rows"].as_u64().unwrap();
+    // Sent again, and half of it once more beside one new row.
+    let (st, a) = s.post_csv(&op, kind, body.clone()).await;
+    assert_eq!(st, 200, "{a}");
+    assert_eq!(a["accepted"].as_u64(), Some(n), "{a}");
+    assert_eq!(a["duplicates"].as_u64(), Some(n), "{a}");
+    let mut lines: Vec<String> = body.lines().map(str::to_string).collect();
+    lines.truncate(1 + n as usize / 2);
+    let new_row = retime(&lines[1], |t| t + 7_000);
+    lines.push(new_row);
+    let (st, a) = s.post_csv(&op, kind, lines.join("\n") + "\n").await;
+    assert_eq!(st, 200, "{a}");
+    assert_eq!(a["duplicates"].as_u64(), Some(n / 2), "{a}");
+    s.settle(&op).await;
+    let c = s.state().store.count_readings().await.unwrap();
+    assert_eq!(c.obs as u64, n + 1);
+    let rows_after = s.get(&op, "/api/health").await["rows"].as_u64().unwrap();
+    assert_eq!(rows_after, rows + 1, "copies fed to the brain again");
+}
+
+/// The free-space watermark: below `storage.min_free_mb` ingest is refused
+/// (503 with Retry-After, before the disk is full) and health says the
+/// disk is low; nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_stops_at_the_disk_watermark() {
+    // More than any disk here has free.
+    let s = TestServer::start("sqlite", |c| c.storage.min_free_mb = 1 << 40)
+        .await
+        .unwrap();
+    let op = s.login("op").await;
+    let (kind, body) = day_batches(&s.dir, 100).into_iter().next().unwrap();
+    let r = s
+        .http
+        .post(format!("{}/api/ingest/{kind}", s.url))
+        .bearer_auth(&op)
+        .header("content-type", "text/csv")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(
+        r.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("30")
+    );
+    let e: Value = r.json().await.unwrap();
+    assert!(e.to_string().contains("min_free_mb"), "{e}");
+    let h = s.get(&op, "/api/health").await;
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert!(h["reasons"].to_string().contains("disk low"), "{h}");
+    let c = s.state().store.count_readings().await.unwrap();
+    assert_eq!(c.obs + c.weather + c.positions, 0);
+}
+
+/// The stream opens with a short-lived one-use ticket instead of the
+/// session token in the URL: a ticket opens one stream, once; a used or
+/// made-up ticket is 401; no other route takes a ticket; the stream it
+/// opened ends with its session (logout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_ticket_opens_one_stream_once() {
+    let s = TestServer::start("sqlite", |_| {}).await.unwrap();
+    let viewer = s.login("viewer").await;
+    let ticket = |token: String| {
+        let s = &s;
+        async move {
+            let r = s
+                .http
+                .post(format!("{}/api/stream/ticket", s.url))
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 200);
+            let v: Value = r.json().await.unwrap();
+            let left = v["expires_ms"].as_i64().unwrap() - wall_ms();
+            assert!((20_000..=31_000).contains(&left), "{v}");
+            v["ticket"].as_str().unwrap().to_string()
+        }
+    };
+    let status = |url: String| {
+        let s = &s;
+        async move { s.http.get(url).send().await.unwrap() }
+    };
+    // Without a session, no ticket.
+    let r = s
+        .http
+        .post(format!("{}/api/stream/ticket", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+
+    let t = ticket(viewer.clone()).await;
+    // Not on another route.
+    let r = status(format!("{}/api/events?ticket={t}", s.url)).await;
+    assert_eq!(r.status().as_u16(), 401);
+    let open = status(format!("{}/api/stream?ticket={t}", s.url)).await;
+    assert_eq!(open.status().as_u16(), 200);
+    // Once only.
+    let again = status(format!("{}/api/stream?ticket={t}", s.url)).await;
+    assert_eq!(again.status().as_u16(), 401);
+    let made_up = status(format!("{}/api/stream?ticket={}", s.url, "ab".repeat(32))).await;
+    assert_eq!(made_up.status().as_u16(), 401);
+    // The stream lives with its session.
+    let r = s
+        .http
+        .post(format!("{}/api/logout", s.url))
+        .bearer_auth(&viewer)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 204);
+    let took = until_closed(open, Duration::from_secs(3)).await;
+    assert!(took.is_some_and(|d| d < Duration::from_secs(1)), "{took:?}");
+}

@@ -18,6 +18,40 @@ use zhilu_devices::{DeviceSim, SimOpts};
 struct Broker {
     child: Child,
     port: u16,
+    bin: PathBuf,
+    conf: PathBuf,
+}
+
+impl Broker {
+    /// Stops the broker (SIGKILL).
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts it again on the same port.
+    fn start_again(&mut self) {
+        self.child = spawn_broker(&self.bin, &self.conf, self.port);
+    }
+}
+
+fn spawn_broker(bin: &std::path::Path, conf: &std::path::Path, port: u16) -> Child {
+    let child = Command::new(bin)
+        .arg("-c")
+        .arg(conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "mosquitto did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
 }
 
 impl Drop for Broker {
@@ -53,22 +87,13 @@ fn broker() -> Option<Broker> {
         format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
     )
     .unwrap();
-    let child = Command::new(bin)
-        .arg("-c")
-        .arg(&conf)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "mosquitto did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some(Broker { child, port })
+    let child = spawn_broker(&bin, &conf, port);
+    Some(Broker {
+        child,
+        port,
+        bin,
+        conf,
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -392,4 +417,120 @@ async fn restart_during_fog_recommands_every_sign() {
         got == want
     })
     .await;
+}
+
+/// Readings on MQTT are screened for their time as over HTTP: a row dated
+/// a year ahead is refused into the quarantine (never stored as a reading,
+/// never moving the data clock), the message is still acknowledged (not
+/// redelivered forever), the rows beside it are stored, and health names
+/// the source. Health says the device broker is unreachable while it is
+/// down, and ok once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_rows_are_screened_and_health_knows_the_broker() {
+    let Some(mut b) = broker() else { return };
+    let prefix = "zhilu/screen";
+    let s = TestServer::start("sqlite", |c| {
+        c.mqtt.ingest = true;
+        c.mqtt.port = b.port;
+        c.mqtt.prefix = prefix.into();
+        c.mqtt.heartbeat_s = 0.2;
+        c.devices.adapter = zhilu_server::config::AdapterKind::Mqtt;
+        c.storage.min_free_mb = 0;
+        c.time.recover_s = 1.0;
+    })
+    .await
+    .unwrap();
+    let op = s.login("op").await;
+    s.wait_for(&op, "/api/health", 10, |h| h["status"] == "ok")
+        .await;
+    let mut o = MqttOptions::new("gateway-screen", "127.0.0.1", b.port);
+    o.set_max_packet_size(1 << 20, 1 << 20);
+    let (client, mut el) = AsyncClient::new(o, 64);
+    tokio::spawn(async move {
+        loop {
+            if el.poll().await.is_err() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    });
+    // A weather row of the morning and one a year ahead.
+    let (_, body) = common::day_batches(&s.dir, 10)
+        .into_iter()
+        .find(|(k, _)| *k == "weather")
+        .unwrap();
+    let line = body.lines().nth(1).unwrap();
+    let station = line.split(',').nth(1).unwrap().to_string();
+    let (t, rest) = line.split_once(',').unwrap();
+    let ms = zhilu_io::parse_time(t.as_bytes()).unwrap();
+    let ahead = format!(
+        "{},{rest}",
+        zhilu_io::jsonl::format_time(ms + 365 * 86_400_000, 8 * 3600)
+    );
+    // (Again until the centre's ingest has subscribed: the broker keeps
+    // nothing for a session it does not know yet. A copy is stored once.)
+    let mut q = serde_json::Value::Null;
+    for _ in 0..20 {
+        // (In messages of their own: within one, a year's jump is a bad row.)
+        for row in [&ahead, line] {
+            client
+                .publish(
+                    format!("{prefix}/readings/weather"),
+                    QoS::AtLeastOnce,
+                    false,
+                    format!("{row}\n"),
+                )
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        q = s.get(&op, "/api/quarantine").await;
+        if !q.as_array().unwrap().is_empty() {
+            break;
+        }
+    }
+    assert_eq!(q[0]["source"], station.as_str(), "{q}");
+    assert_eq!(q[0]["ts_ms"], ms + 365 * 86_400_000, "{q}");
+    let h = s
+        .wait_for(&op, "/api/health", 5, |h| {
+            h["sources_off"].to_string().contains(&station)
+        })
+        .await;
+    assert_eq!(h["status"], "degraded", "{h}");
+    let store = s.state().store.clone();
+    let t0 = Instant::now();
+    while store.count_readings().await.unwrap().weather != 1 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the good row not stored"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.wait_for(&op, "/api/health", 10, |h| h["status"] == "ok")
+        .await;
+    let quarantined = s
+        .get(&op, "/api/quarantine")
+        .await
+        .as_array()
+        .unwrap()
+        .len();
+
+    // The broker goes down: health says so; back: ok.
+    b.stop();
+    let h = s
+        .wait_for(&op, "/api/health", 10, |h| {
+            h["reasons"]
+                .to_string()
+                .contains("device broker unreachable")
+        })
+        .await;
+    assert_eq!(h["status"], "degraded", "{h}");
+    b.start_again();
+    s.wait_for(&op, "/api/health", 15, |h| h["status"] == "ok")
+        .await;
+    // The refused row was acknowledged with its message: nothing came
+    // again after the reconnect.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(store.count_readings().await.unwrap().weather, 1);
+    let again = s.get(&op, "/api/quarantine").await;
+    assert_eq!(again.as_array().unwrap().len(), quarantined, "{again}");
 }

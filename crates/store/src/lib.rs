@@ -6,8 +6,9 @@
 //!   `migrations/postgres`: the same logical schema, embedded at build time
 //!   and applied by [`Store::open`]);
 //! - **batched writes**: raw readings go in one transaction per batch as
-//!   multi-row `INSERT … VALUES` (a retried batch is harmless: a seq already
-//!   stored is skipped); everything one closed tick produced goes in one
+//!   multi-row `INSERT … VALUES`, each reading stored once (a natural key per
+//!   kind is unique: a re-sent or replayed row is skipped and named; a
+//!   retried batch is harmless); everything one closed tick produced goes in one
 //!   transaction ([`Store::commit_tick`]);
 //! - **retention**: raw detector and weather rows become 5-minute roll-ups,
 //!   positions and camera rows are archived to CSV, in one transaction per
@@ -506,6 +507,98 @@ where
             .await?;
     }
     Ok(())
+}
+
+/// [`insert_values`] whose statements end in `tail` (an `ON CONFLICT DO
+/// NOTHING`): the ranges of `rows` (by position) whose statement inserted
+/// fewer rows than it carried, i.e. where some were skipped (usually none).
+pub(crate) async fn insert_skipping<'r, DB, T, I>(
+    tx: &mut Transaction<'_, DB>,
+    head: &str,
+    tail: &str,
+    cols: usize,
+    rows: I,
+    mut push: impl FnMut(Separated<'_, DB, &'static str>, &'r T),
+) -> Result<Vec<std::ops::Range<usize>>, sqlx::Error>
+where
+    DB: Backend + sqlx::database::HasStatementCache,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    DB::QueryResult: RowsAffected,
+    T: 'r,
+    I: IntoIterator<Item = &'r T>,
+    I::IntoIter: ExactSizeIterator,
+{
+    let per_stmt = (DB::MAX_PARAMS / cols.max(1)).clamp(1, MAX_ROWS_PER_INSERT);
+    let mut rows = rows.into_iter().peekable();
+    let mut qb = QueryBuilder::<DB>::new(head);
+    let mut at = 0;
+    let mut short = Vec::new();
+    while rows.peek().is_some() {
+        let n = rows.len().min(per_stmt);
+        qb.reset();
+        qb.push_values(rows.by_ref().take(n), &mut push);
+        qb.push(tail);
+        let done = qb
+            .build()
+            .persistent(n == per_stmt)
+            .execute(&mut **tx)
+            .await?;
+        if done.affected() < n as u64 {
+            short.push(at..at + n);
+        }
+        at += n;
+    }
+    Ok(short)
+}
+
+/// Rows a statement changed, whatever the backend.
+pub(crate) trait RowsAffected {
+    /// Rows changed.
+    fn affected(&self) -> u64;
+}
+
+impl RowsAffected for sqlx::sqlite::SqliteQueryResult {
+    fn affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+impl RowsAffected for sqlx::postgres::PgQueryResult {
+    fn affected(&self) -> u64 {
+        self.rows_affected()
+    }
+}
+
+/// Which of `seqs` are stored in `table` (inside the caller's transaction).
+pub(crate) async fn stored_seqs<DB>(
+    tx: &mut Transaction<'_, DB>,
+    table: &str,
+    seqs: &[i64],
+) -> Result<Vec<i64>, sqlx::Error>
+where
+    DB: Backend + sqlx::database::HasStatementCache,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    (i64,): for<'row> sqlx::FromRow<'row, DB::Row>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut out = Vec::new();
+    for chunk in seqs.chunks(MAX_ROWS_PER_INSERT) {
+        let mut qb = QueryBuilder::<DB>::new(format!("SELECT seq FROM {table} WHERE seq IN ("));
+        let mut sep = qb.separated(", ");
+        for s in chunk {
+            sep.push_bind(*s);
+        }
+        qb.push(")");
+        let got: Vec<i64> = qb
+            .build_query_scalar()
+            .persistent(false)
+            .fetch_all(&mut **tx)
+            .await?;
+        out.extend(got);
+    }
+    Ok(out)
 }
 
 /// `limit`, or [`DEFAULT_LIMIT`] when it is 0, as SQL wants it.

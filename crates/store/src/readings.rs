@@ -5,8 +5,9 @@ use sqlx::{Executor, IntoArguments, QueryBuilder, Transaction};
 
 use crate::error::db;
 use crate::{
-    Backend, CameraRow, MaxIds, ObsRow, PositionRow, Reading, ReadingBatch, ReadingCounts, Result,
-    Store, StoreError, WeatherRow, insert_values, limit_or_default,
+    Appended, Backend, CameraRow, MaxIds, ObsRow, PositionRow, Reading, ReadingBatch,
+    ReadingCounts, Result, Store, StoreError, WeatherRow, insert_skipping, limit_or_default,
+    stored_seqs,
 };
 
 const OBS_INSERT: &str = "INSERT INTO obs \
@@ -17,8 +18,11 @@ const POSITION_INSERT: &str = "INSERT INTO positions \
     (seq, ts_ms, vehicle, class, lat, lon, speed_kmh, heading_deg) ";
 const CAMERA_INSERT: &str = "INSERT INTO camera \
     (seq, ts_ms, camera, kind, direction, stake_m, lane, confidence) ";
-/// A seq already stored is skipped: retrying a batch is harmless.
-const SKIP_DUPLICATES: &str = " ON CONFLICT DO NOTHING";
+/// A row already stored (same seq, or same natural key: see the unique
+/// indexes of migration 0004) is skipped. Which were is asked only when a
+/// statement inserted fewer rows than it carried (RETURNING on every
+/// statement cost SQLite more than half its ingest rate).
+const SKIP: &str = " ON CONFLICT DO NOTHING";
 
 const OBS_AFTER: &str = "SELECT seq, ts_ms, detector, lane, interval_s, volume, speed_kmh, \
     occupancy_pct FROM obs WHERE seq > $1 AND ts_ms >= $2 ORDER BY seq LIMIT $3";
@@ -35,17 +39,23 @@ pub(crate) const SEQ_HWM_KEY: &str = "reading_seq_hwm";
 
 impl Store {
     /// Appends a batch of raw readings in one transaction (all or nothing).
-    /// Rows whose seq is already stored are skipped, so a retried batch
-    /// does not fail; seq must be unique across the four kinds (the caller
-    /// assigns it).
-    pub async fn append_readings(&self, b: &ReadingBatch) -> Result<()> {
+    /// Each reading is stored once: a row whose natural key (time and
+    /// detector and lane; time and station; time and vehicle; time, camera,
+    /// kind, direction and lane) is already stored — a batch re-sent after
+    /// a lost acknowledgement, a replay — is skipped and its seq returned in
+    /// [`Appended::duplicates`] (the first stored copy stays). A row whose
+    /// seq is already stored is skipped too, without being a duplicate: a
+    /// retried batch is harmless. seq must be unique across the four kinds
+    /// (the caller assigns it).
+    pub async fn append_readings(&self, b: &ReadingBatch) -> Result<Appended> {
         const OP: &str = "append_readings";
         if b.is_empty() {
-            return Ok(());
+            return Ok(Appended::default());
         }
+        let mut duplicates = Vec::new();
         in_tx!(self, OP, tx => {
             if !b.obs.is_empty() {
-                insert_values(&mut tx, OBS_INSERT, SKIP_DUPLICATES, 8, &b.obs, |mut v, r| {
+                let short = insert_skipping(&mut tx, OBS_INSERT, SKIP, 8, &b.obs, |mut v, r| {
                     v.push_bind(r.seq)
                         .push_bind(r.ts_ms)
                         .push_bind(r.detector.as_str())
@@ -57,12 +67,17 @@ impl Store {
                 })
                 .await
                 .map_err(db(OP, "obs"))?;
+                if !short.is_empty() {
+                    let seqs = in_ranges(b.obs.iter().map(|r| r.seq), &short);
+                    let stored = stored_seqs(&mut tx, "obs", &seqs).await.map_err(db(OP, "obs"))?;
+                    duplicates.extend(not_in(seqs, stored));
+                }
                 refresh_stations(&mut tx, &b.obs)
                     .await
                     .map_err(db(OP, "obs_station"))?;
             }
             if !b.weather.is_empty() {
-                insert_values(&mut tx, WEATHER_INSERT, SKIP_DUPLICATES, 8, &b.weather, |mut v, r| {
+                let short = insert_skipping(&mut tx, WEATHER_INSERT, SKIP, 8, &b.weather, |mut v, r| {
                     v.push_bind(r.seq)
                         .push_bind(r.ts_ms)
                         .push_bind(r.station.as_str())
@@ -74,9 +89,14 @@ impl Store {
                 })
                 .await
                 .map_err(db(OP, "weather"))?;
+                if !short.is_empty() {
+                    let seqs = in_ranges(b.weather.iter().map(|r| r.seq), &short);
+                    let stored = stored_seqs(&mut tx, "weather", &seqs).await.map_err(db(OP, "weather"))?;
+                    duplicates.extend(not_in(seqs, stored));
+                }
             }
             if !b.positions.is_empty() {
-                insert_values(&mut tx, POSITION_INSERT, SKIP_DUPLICATES, 8, &b.positions, |mut v, r| {
+                let short = insert_skipping(&mut tx, POSITION_INSERT, SKIP, 8, &b.positions, |mut v, r| {
                     v.push_bind(r.seq)
                         .push_bind(r.ts_ms)
                         .push_bind(r.vehicle.as_str())
@@ -88,9 +108,14 @@ impl Store {
                 })
                 .await
                 .map_err(db(OP, "positions"))?;
+                if !short.is_empty() {
+                    let seqs = in_ranges(b.positions.iter().map(|r| r.seq), &short);
+                    let stored = stored_seqs(&mut tx, "positions", &seqs).await.map_err(db(OP, "positions"))?;
+                    duplicates.extend(not_in(seqs, stored));
+                }
             }
             if !b.camera.is_empty() {
-                insert_values(&mut tx, CAMERA_INSERT, SKIP_DUPLICATES, 8, &b.camera, |mut v, r| {
+                let short = insert_skipping(&mut tx, CAMERA_INSERT, SKIP, 8, &b.camera, |mut v, r| {
                     v.push_bind(r.seq)
                         .push_bind(r.ts_ms)
                         .push_bind(r.camera.as_str())
@@ -102,9 +127,15 @@ impl Store {
                 })
                 .await
                 .map_err(db(OP, "camera"))?;
+                if !short.is_empty() {
+                    let seqs = in_ranges(b.camera.iter().map(|r| r.seq), &short);
+                    let stored = stored_seqs(&mut tx, "camera", &seqs).await.map_err(db(OP, "camera"))?;
+                    duplicates.extend(not_in(seqs, stored));
+                }
             }
         });
-        Ok(())
+        duplicates.sort_unstable();
+        Ok(Appended { duplicates })
     }
 
     /// Readings of all four kinds with `seq > after_seq` and
@@ -267,4 +298,18 @@ where
         qb.build().persistent(false).execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// The seqs of the rows at the positions in `ranges`.
+fn in_ranges(all: impl Iterator<Item = i64>, ranges: &[std::ops::Range<usize>]) -> Vec<i64> {
+    all.enumerate()
+        .filter(|(i, _)| ranges.iter().any(|r| r.contains(i)))
+        .map(|(_, s)| s)
+        .collect()
+}
+
+/// `seqs` without those in `drop`.
+fn not_in(seqs: Vec<i64>, drop: Vec<i64>) -> impl Iterator<Item = i64> {
+    let drop: std::collections::HashSet<i64> = drop.into_iter().collect();
+    seqs.into_iter().filter(move |s| !drop.contains(s))
 }

@@ -112,6 +112,15 @@ impl ReadingBatch {
     }
 }
 
+/// What [`crate::Store::append_readings`] did with a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Appended {
+    /// Seqs of the batch's rows not stored because the same reading was
+    /// already stored (a re-sent or replayed row: stored once), ascending.
+    /// Every other row of the batch is stored.
+    pub duplicates: Vec<i64>,
+}
+
 /// One stored reading, read back in ingest order (for resuming the brain).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reading {
@@ -151,7 +160,7 @@ pub struct ReadingCounts {
 }
 
 /// An event and its latest form.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, sqlx::FromRow)]
 pub struct EventRow {
     /// `E17` — the server's id, stable across restarts.
     pub id: String,
@@ -197,7 +206,7 @@ pub struct EventChangeRow {
 }
 
 /// A device command the brain decided (auto-applied or proposed).
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, sqlx::FromRow)]
 pub struct ActionRow {
     /// Assigned by the server, increasing.
     pub id: i64,
@@ -222,7 +231,7 @@ pub struct ActionRow {
 }
 
 /// A proposed action waiting for (or decided by) an operator.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, sqlx::FromRow)]
 pub struct ProposalRow {
     /// Assigned by the server, increasing.
     pub id: i64,

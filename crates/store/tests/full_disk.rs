@@ -19,7 +19,8 @@ fn batch(first_seq: i64, n: usize) -> ReadingBatch {
         obs: (0..n)
             .map(|i| ObsRow {
                 seq: first_seq + i as i64,
-                ts_ms: 1_795_383_600_000 + i as i64 * 30_000,
+                // Distinct readings: a reading is stored once.
+                ts_ms: 1_795_383_600_000 + (first_seq + i as i64) * 30_000,
                 detector: format!("D{:04}{pad}", i % 97),
                 lane: 1,
                 interval_s: 30,

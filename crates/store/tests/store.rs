@@ -14,6 +14,7 @@ both!(
     reopen_keeps_data,
     batch_round_trip,
     duplicate_seq_is_skipped,
+    a_reading_is_stored_once,
     big_batch_is_chunked,
     readings_after_merges_kinds_in_seq_order,
     commit_tick_round_trip,
@@ -312,6 +313,61 @@ async fn duplicate_seq_is_skipped(db: &TestDb) {
     assert_eq!(got[2], Reading::Obs(mixed.obs[1].clone()));
     let c = db.store.count_readings().await.unwrap();
     assert_eq!((c.obs, c.positions), (2, 1));
+}
+
+async fn a_reading_is_stored_once(db: &TestDb) {
+    // A batch stored, then sent again under new seqs (its ack was lost) and
+    // mixed with new rows: only the new rows are stored, the copies are
+    // named, and the first stored copy stays.
+    let mut c_lane = camera(4, 1800);
+    c_lane.lane = Some(2);
+    let first = ReadingBatch {
+        obs: vec![
+            obs(1, 1000, "D1", 1, 12, Some(88.5)),
+            obs(2, 1000, "D1", 2, 9, Some(80.0)),
+        ],
+        weather: vec![weather(3, 1000)],
+        positions: vec![position(5, 1000, "V1")],
+        camera: vec![camera(6, 1800), c_lane],
+    };
+    let a = db.store.append_readings(&first).await.unwrap();
+    assert!(a.duplicates.is_empty(), "{a:?}");
+    let mut changed = obs(11, 1000, "D1", 1, 99, None);
+    changed.interval_s = 60;
+    let mut c_other_lane = camera(17, 1800);
+    c_other_lane.lane = Some(3);
+    let again = ReadingBatch {
+        obs: vec![
+            changed,
+            obs(12, 1000, "D1", 2, 9, Some(80.0)),
+            obs(13, 1030, "D1", 1, 7, Some(85.0)),
+            // The same reading twice in one batch.
+            obs(14, 1060, "D1", 1, 7, Some(85.0)),
+            obs(15, 1060, "D1", 1, 7, Some(85.0)),
+        ],
+        weather: vec![weather(16, 1000), weather(18, 1030)],
+        positions: vec![position(19, 1000, "V1"), position(20, 1000, "V2")],
+        camera: vec![camera(21, 1800), c_other_lane, {
+            let mut c = camera(22, 1800);
+            c.lane = Some(2);
+            c
+        }],
+    };
+    let a = db.store.append_readings(&again).await.unwrap();
+    assert_eq!(a.duplicates, vec![11, 12, 15, 16, 19, 21, 22]);
+    let c = db.store.count_readings().await.unwrap();
+    assert_eq!((c.obs, c.weather, c.positions, c.camera), (4, 2, 2, 3));
+    let got = all_readings(&db.store).await;
+    assert_eq!(
+        got[0],
+        Reading::Obs(first.obs[0].clone()),
+        "the first copy stays"
+    );
+    // The very same batch retried (same seqs: its commit was in doubt) is
+    // no duplicate and stores nothing twice.
+    let a = db.store.append_readings(&again).await.unwrap();
+    assert_eq!(a.duplicates, vec![11, 12, 15, 16, 19, 21, 22]);
+    assert_eq!(db.store.count_readings().await.unwrap(), c);
 }
 
 async fn big_batch_is_chunked(db: &TestDb) {

@@ -13,7 +13,8 @@ use crate::engine::wall_ms;
 
 use super::{ApiError, ApiResult};
 
-/// The caller, from `Authorization: Bearer TOKEN` (or `?token=` on the stream).
+/// The caller, from `Authorization: Bearer TOKEN` (or, on the stream only,
+/// `?ticket=` from `POST /api/stream/ticket`, or `?token=`).
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// User name.
@@ -96,11 +97,21 @@ impl FromRequestParts<AppState> for Caller {
                 "log in first: Authorization: Bearer <token> from POST /api/login".into(),
             )
         };
-        let token = bearer(parts).ok_or_else(unauth)?;
-        if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(unauth());
-        }
-        let h = auth::token_hash(&token);
+        let h = if let Some(ticket) = crate::ticket::in_query(parts) {
+            // A used, unknown or expired ticket opens nothing.
+            st.tickets.redeem(&ticket, wall_ms()).ok_or_else(|| {
+                ApiError::Unauthorized(
+                    "stream ticket unknown, used or expired: ask POST /api/stream/ticket again"
+                        .into(),
+                )
+            })?
+        } else {
+            let token = bearer(parts).ok_or_else(unauth)?;
+            if token.len() != 64 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(unauth());
+            }
+            auth::token_hash(&token)
+        };
         let s: SessionRow = st.store.session(&h).await?.ok_or_else(unauth)?;
         if s.expires_wall_ms <= wall_ms() {
             return Err(ApiError::Unauthorized(

@@ -39,6 +39,9 @@ pub struct IngestAnswer {
     pub problems: Vec<Problem>,
     /// Ingest sequence numbers given to the accepted rows (first, last).
     pub seq: Option<(i64, i64)>,
+    /// Of the accepted rows, those already stored (a batch re-sent after a
+    /// lost answer, a replay): kept once, not stored again.
+    pub duplicates: u64,
 }
 
 /// Reads a request body within the in-flight byte budget: a body larger
@@ -167,6 +170,7 @@ async fn ingest_body(
         refused: refused.rows.len() as u64,
         problems,
         seq: None,
+        duplicates: 0,
     };
     if n == 0 {
         // Nothing usable (a header-only CSV, an empty array, every row
@@ -203,9 +207,10 @@ async fn ingest_body(
         }
     }
     match rx.await {
-        Ok(Ok(seq)) => {
+        Ok(Ok(stored)) => {
             metrics::counter!("zhilu_ingest_rows_total", "kind" => kind.as_str()).increment(n);
-            answer.seq = Some(seq);
+            answer.seq = Some(stored.seq);
+            answer.duplicates = stored.duplicates;
             Ok((StatusCode::OK, Json(answer)))
         }
         Ok(Err(e)) => Err(ApiError::busy(format!("not stored: {e}"), 1)),

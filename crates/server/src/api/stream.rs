@@ -16,12 +16,14 @@ use crate::AppState;
 use crate::auth::Role;
 use crate::engine::wall_ms;
 
-use super::{Caller, ErrorBody};
+use super::{ApiError, Caller, ErrorBody};
 
 /// The live stream (Server-Sent Events: `state`, `event`, `proposal`,
-/// `action`, `device`). Browsers pass the token as `?token=` (this route
-/// only). The stream ends within a second of the session ending: logout,
-/// expiry, the account disabled or its role changed.
+/// `action`, `device`). Browsers, which cannot send the header here, pass
+/// a one-use ticket from `POST /api/stream/ticket` as `?ticket=` (or the
+/// token as `?token=`; this route only). The stream ends within a second
+/// of the session ending: logout, expiry, the account disabled or its role
+/// changed.
 #[utoipa::path(get, path = "/api/stream", tag = "zhilu", security(("bearer" = [])),
     responses((status = 200, content_type = "text/event-stream", body = String), (status = 401, body = ErrorBody)))]
 async fn stream(
@@ -71,5 +73,33 @@ async fn session_ended(st: AppState, c: Caller) {
 
 /// This module's routes.
 pub(super) fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(stream))
+    OpenApiRouter::new()
+        .routes(routes!(stream))
+        .routes(routes!(stream_ticket))
+}
+
+/// A stream ticket.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct TicketAnswer {
+    /// Opens one stream: `GET /api/stream?ticket=…`, once.
+    pub ticket: String,
+    /// Until when (epoch ms, about 30 s).
+    pub expires_ms: i64,
+}
+
+/// A one-use ticket for the live stream, valid about 30 s (for clients
+/// that cannot send headers on the stream, such as a browser's
+/// EventSource: the ticket goes in the stream's URL instead of the session
+/// token; module `ticket`).
+#[utoipa::path(post, path = "/api/stream/ticket", tag = "zhilu", security(("bearer" = [])),
+    responses((status = 200, body = TicketAnswer), (status = 401, body = ErrorBody)))]
+async fn stream_ticket(
+    State(st): State<AppState>,
+    c: Caller,
+) -> Result<axum::Json<TicketAnswer>, ApiError> {
+    let (ticket, expires_ms) = st
+        .tickets
+        .issue(&c.token_hash, wall_ms())
+        .map_err(ApiError::internal)?;
+    Ok(axum::Json(TicketAnswer { ticket, expires_ms }))
 }

@@ -1,0 +1,978 @@
+//! Chaos under load (issue 19): one run of the real `zhilu serve` fed a
+//! simulated morning over HTTP (detector rows) and MQTT (weather rows, a
+//! real mosquitto on loopback, devices on MQTT too), during which a
+//! source's clock is poisoned (rows a year ahead), the server is killed
+//! with SIGKILL mid-flight and restarted, the broker restarts, and the
+//! database's disk (a small tmpfs) fills up and is freed. Afterwards every
+//! row that was acknowledged (HTTP 2xx, MQTT PUBACK) is stored, as sent,
+//! once; health said `degraded` with the right reason at each stage and
+//! `ok` after it; and every device shows what the centre's plans require.
+//!
+//! Needs mosquitto and the right to mount a tmpfs (root); without them it
+//! is skipped, unless ZHILU_REQUIRE_SERVICES=1 (CI), where it fails.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use zhilu_devices::{DeviceSim, SimOpts};
+
+const BIN: &str = env!("CARGO_BIN_EXE_zhilu");
+const PASSWORD: &str = "chaos test password";
+const PREFIX: &str = "zhilu/chaos";
+const YEAR_MS: i64 = 365 * 86_400_000;
+
+fn required() -> bool {
+    std::env::var("ZHILU_REQUIRE_SERVICES").as_deref() == Ok("1")
+}
+
+fn skip(why: &str) {
+    assert!(!required(), "{why} but ZHILU_REQUIRE_SERVICES=1");
+    eprintln!("skipped: {why}");
+}
+
+fn temp_dir() -> PathBuf {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let d = std::env::temp_dir().join(format!("zhilu-chaos-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A size-limited file system for the database: a tmpfs, unmounted (and
+/// the folder removed) on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &Path, mb: u32) -> Option<Tmpfs> {
+        std::fs::create_dir_all(at).unwrap();
+        let ok = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={mb}m,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(at)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(at.to_path_buf()))
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// A real mosquitto that keeps its sessions and queued messages across a
+/// restart (persistence on, saved at shutdown), as a production broker.
+struct Broker {
+    bin: PathBuf,
+    conf: PathBuf,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Broker {
+    fn start(dir: &Path) -> Option<Broker> {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let bin = std::env::split_paths(&path)
+            .chain([PathBuf::from("/usr/sbin")])
+            .map(|d| d.join("mosquitto"))
+            .find(|p| p.is_file())?;
+        let port = free_port();
+        let data = dir.join("mosquitto");
+        std::fs::create_dir_all(&data).unwrap();
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n\
+                 persistence_location {}/\nautosave_interval 0\nmax_queued_messages 0\n",
+                data.display()
+            ),
+        )
+        .unwrap();
+        let mut b = Broker {
+            bin,
+            conf,
+            port,
+            child: None,
+        };
+        b.up();
+        Some(b)
+    }
+
+    fn up(&mut self) {
+        let child = Command::new(&self.bin)
+            .arg("-c")
+            .arg(&self.conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let t0 = Instant::now();
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "mosquitto did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the broker as an operator would (SIGTERM: it saves its state).
+    fn down(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe_sigterm(c.id());
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn unsafe_sigterm(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
+}
+
+/// A roadside gateway on MQTT: publishes one message at a time (QoS 1)
+/// and knows which ones the broker acknowledged.
+struct Gateway {
+    client: AsyncClient,
+    events: mpsc::UnboundedReceiver<Event>,
+}
+
+impl Gateway {
+    fn start(port: u16) -> Gateway {
+        let mut o = MqttOptions::new("chaos-gateway", "127.0.0.1", port);
+        o.set_max_packet_size(1 << 20, 1 << 20);
+        o.set_keep_alive(Duration::from_secs(5));
+        let (client, mut el) = AsyncClient::new(o, 64);
+        let (tx, events) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                match el.poll().await {
+                    Ok(ev) => {
+                        if tx.send(ev).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        Gateway { client, events }
+    }
+
+    /// Publishes and waits (≤ 2 s) for the broker's PUBACK of this very
+    /// message: `true` when the broker took it.
+    async fn publish(&mut self, topic: &str, payload: String) -> bool {
+        while self.events.try_recv().is_ok() {}
+        if self
+            .client
+            .try_publish(topic, QoS::AtLeastOnce, false, payload)
+            .is_err()
+        {
+            return false;
+        }
+        let until = tokio::time::Instant::now() + Duration::from_secs(2);
+        let mut pkid = None;
+        loop {
+            let ev = match tokio::time::timeout_at(until, self.events.recv()).await {
+                Ok(Some(ev)) => ev,
+                _ => return false,
+            };
+            match ev {
+                Event::Outgoing(Outgoing::Publish(id)) if pkid.is_none() => pkid = Some(id),
+                Event::Incoming(Packet::PubAck(a)) if Some(a.pkid) == pkid => return true,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The server process.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(dir: &Path, db: &str) -> Server {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--road"])
+            .arg(dir.join("day/ROAD.toml"))
+            .arg("--config")
+            .arg(dir.join("zhilu.toml"))
+            .args(["--database", db, "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let url = line
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string();
+        Server { child, url }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap(); // SIGKILL
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A row's natural key and the line as sent.
+type Sent = BTreeMap<String, String>;
+
+fn obs_key(line: &str) -> String {
+    let f: Vec<&str> = line.split(',').collect();
+    let t = zhilu_io::parse_time(f[0].as_bytes()).unwrap();
+    format!("{t}/{}/{}", f[1], f[2])
+}
+
+fn weather_key(line: &str) -> String {
+    let f: Vec<&str> = line.split(',').collect();
+    let t = zhilu_io::parse_time(f[0].as_bytes()).unwrap();
+    format!("{t}/{}", f[1])
+}
+
+fn retime(line: &str, by_ms: i64) -> String {
+    let (t, rest) = line.split_once(',').unwrap();
+    let ms = zhilu_io::parse_time(t.as_bytes()).unwrap();
+    format!(
+        "{},{rest}",
+        zhilu_io::jsonl::format_time(ms + by_ms, 8 * 3600)
+    )
+}
+
+async fn health(http: &reqwest::Client, url: &str) -> Value {
+    match http.get(format!("{url}/api/health")).send().await {
+        Ok(r) => r.json().await.unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    }
+}
+
+/// Waits until health satisfies `pred` (≤ `secs`).
+async fn health_until(
+    http: &reqwest::Client,
+    url: &str,
+    secs: u64,
+    what: &str,
+    pred: impl Fn(&Value) -> bool,
+) -> Value {
+    let until = Instant::now() + Duration::from_secs(secs);
+    loop {
+        let h = health(http, url).await;
+        if pred(&h) {
+            return h;
+        }
+        assert!(Instant::now() < until, "health never {what}: {h}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn ok(h: &Value) -> bool {
+    h["status"] == "ok"
+}
+
+fn degraded_by(h: &Value, words: &str) -> bool {
+    h["status"] == "degraded"
+        && h["reasons"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|x| x.as_str().unwrap_or("").contains(words)))
+}
+
+async fn login(http: &reqwest::Client, url: &str) -> String {
+    let v: Value = http
+        .post(format!("{url}/api/login"))
+        .json(&json!({"username": "op", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["token"].as_str().unwrap().to_string()
+}
+
+/// One step of the morning's feed.
+#[derive(Clone)]
+enum Step {
+    /// Detector rows over HTTP.
+    Obs(Vec<String>),
+    /// Weather rows over MQTT.
+    Weather(Vec<String>),
+}
+
+/// HTTP posts in flight: what was acknowledged, what must be sent again.
+#[derive(Default)]
+struct Ledger {
+    obs: Sent,
+    weather: Sent,
+    resend: VecDeque<Step>,
+    refused_503: u64,
+    /// The last detector rows acknowledged.
+    last_acked: Vec<String>,
+    duplicates: u64,
+}
+
+async fn post_obs(
+    http: &reqwest::Client,
+    url: &str,
+    token: &str,
+    header: &str,
+    rows: &[String],
+) -> Result<Value, u16> {
+    let body = format!("{header}\n{}\n", rows.join("\n"));
+    let r = http
+        .post(format!("{url}/api/ingest/observations"))
+        .bearer_auth(token)
+        .header("content-type", "text/csv")
+        .body(body)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|_| 0u16)?;
+    let s = r.status().as_u16();
+    let v: Value = r.json().await.unwrap_or(Value::Null);
+    if (200..300).contains(&s) {
+        Ok(v)
+    } else {
+        Err(s)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chaos_under_load_loses_nothing_and_health_tells_the_truth() {
+    let dir = temp_dir();
+    let Some(mut broker) = Broker::start(&dir) else {
+        return skip("mosquitto not installed");
+    };
+    let Some(disk) = Tmpfs::mount(&dir.join("disk"), 48) else {
+        return skip("cannot mount a tmpfs (not root?)");
+    };
+    let t_start = Instant::now();
+
+    // A 16-station morning with fog (the devices' plans) and ice.
+    let st = Command::new(BIN)
+        .args(["gen-day", "--out"])
+        .arg(dir.join("day"))
+        .args(["--stations", "16", "--from-hour", "5", "--hours", "2"])
+        .args(["--vehicles", "0", "--seed", "3"])
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let road = zhilu_road::RoadBook::from_toml(
+        &std::fs::read_to_string(dir.join("day/ROAD.toml")).unwrap(),
+        "ROAD.toml",
+    )
+    .unwrap();
+    let modes = [
+        "speed_limit",
+        "message",
+        "fog_lights",
+        "entry",
+        "deicing",
+        "tunnel_plan",
+    ]
+    .map(|k| format!("{k} = \"auto\""))
+    .join("\n");
+    std::fs::write(
+        dir.join("zhilu.toml"),
+        format!(
+            "[storage]\nmin_free_mb = 2\n\
+             [ingest]\ntick_grace_s = 1.0\n\
+             [time]\nrecover_s = 2.0\n\
+             [devices]\nadapter = \"mqtt\"\nout_of_plan_alarm_s = 2\n\
+             [mqtt]\ningest = true\nport = {}\nprefix = \"{PREFIX}\"\nack_timeout_s = 0.5\n\
+             heartbeat_s = 0.5\ndevice_timeout_s = 5.0\n\
+             [decisions.modes]\n{modes}\n",
+            broker.port
+        ),
+    )
+    .unwrap();
+    let db = format!("sqlite://{}", disk.0.join("zhilu.db").display());
+    let mut add = Command::new(BIN)
+        .args(["user", "add", "op", "--role", "operator", "--database", &db])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    assert!(add.wait().unwrap().success());
+
+    // The feed: detector rows (120 a request) and weather rows (one
+    // message a time step), merged in time order.
+    let read = |f: &str| -> (String, Vec<String>) {
+        let text = std::fs::read_to_string(dir.join("day").join(f)).unwrap();
+        let mut lines = text.lines().map(str::to_string);
+        let head = lines.next().unwrap();
+        (head, lines.collect())
+    };
+    let (obs_head, obs_rows) = read("OBS.csv");
+    let (wx_head, wx_rows) = read("WEATHER.csv");
+    let mut timed: Vec<(i64, bool, String)> = obs_rows
+        .into_iter()
+        .map(|l| {
+            (
+                zhilu_io::parse_time(l.split(',').next().unwrap().as_bytes()).unwrap(),
+                false,
+                l,
+            )
+        })
+        .chain(wx_rows.into_iter().map(|l| {
+            (
+                zhilu_io::parse_time(l.split(',').next().unwrap().as_bytes()).unwrap(),
+                true,
+                l,
+            )
+        }))
+        .collect();
+    timed.sort_by_key(|(t, w, _)| (*t, *w));
+    let mut steps: Vec<Step> = Vec::new();
+    for (_, is_wx, l) in timed {
+        match (steps.last_mut(), is_wx) {
+            (Some(Step::Obs(v)), false) if v.len() < 120 => v.push(l),
+            (Some(Step::Weather(v)), true) => v.push(l),
+            (_, false) => steps.push(Step::Obs(vec![l])),
+            (_, true) => steps.push(Step::Weather(vec![l])),
+        }
+    }
+    let n = steps.len();
+    eprintln!("chaos: {n} steps");
+
+    // The devices, on the broker.
+    let devices = zhilu_server::engine::fleet::commandable_devices(&road);
+    let sim = DeviceSim::start(
+        "127.0.0.1",
+        broker.port,
+        PREFIX,
+        devices.clone(),
+        SimOpts {
+            confirm_delay: Duration::from_millis(20),
+            heartbeat: Duration::from_millis(300),
+            ..SimOpts::default()
+        },
+    )
+    .unwrap();
+    sim.wait_ready(Duration::from_secs(5)).await.unwrap();
+    let mut gateway = Gateway::start(broker.port);
+
+    let http = reqwest::Client::new();
+    let mut server = Server::start(&dir, &db);
+    let mut token = login(&http, &server.url).await;
+    health_until(&http, &server.url, 10, "ok at start", ok).await;
+
+    let ledger: Arc<Mutex<Ledger>> = Arc::default();
+    let mut inflight = tokio::task::JoinSet::new();
+    let (poison_at, kill_at, broker_at, disk_at) =
+        (n * 15 / 100, n * 35 / 100, n * 55 / 100, n * 75 / 100);
+    let mut stages_seen = Vec::new();
+    let mut next = 0usize;
+    let mut mqtt_paused_until = Instant::now();
+    let mut wx_backlog: VecDeque<Vec<String>> = VecDeque::new();
+    while next < n
+        || !inflight.is_empty()
+        || !ledger.lock().unwrap().resend.is_empty()
+        || !wx_backlog.is_empty()
+    {
+        assert!(
+            t_start.elapsed() < Duration::from_secs(150),
+            "chaos run too slow"
+        );
+
+        // ---- the stages of bad luck, each at its point in the morning.
+        if next == poison_at && !stages_seen.contains(&"poison") {
+            stages_seen.push("poison");
+            // One detector's rows dated a year ahead (HTTP), one weather
+            // station's too (MQTT): refused, named, quarantined.
+            let Step::Obs(rows) = steps[next..]
+                .iter()
+                .find(|s| matches!(s, Step::Obs(_)))
+                .unwrap()
+                .clone()
+            else {
+                unreachable!()
+            };
+            let det = rows[0].split(',').nth(1).unwrap().to_string();
+            let poisoned: Vec<String> = rows
+                .iter()
+                .filter(|l| l.split(',').nth(1) == Some(det.as_str()))
+                .map(|l| retime(l, YEAR_MS))
+                .collect();
+            let r = http
+                .post(format!("{}/api/ingest/observations", server.url))
+                .bearer_auth(&token)
+                .header("content-type", "text/csv")
+                .body(format!("{obs_head}\n{}\n", poisoned.join("\n")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status().as_u16(), 422, "a year ahead is refused");
+            let a: Value = r.json().await.unwrap();
+            assert_eq!(a["refused"].as_u64(), Some(poisoned.len() as u64), "{a}");
+            let wx_line = match steps[next..].iter().find(|s| matches!(s, Step::Weather(_))) {
+                Some(Step::Weather(w)) => w[0].clone(),
+                _ => unreachable!(),
+            };
+            assert!(
+                gateway
+                    .publish(
+                        &format!("{PREFIX}/readings/weather"),
+                        format!("{}\n", retime(&wx_line, YEAR_MS))
+                    )
+                    .await
+            );
+            let h = health_until(&http, &server.url, 5, "degraded by the clock", |h| {
+                degraded_by(h, "source clocks off") && h["sources_off"].to_string().contains(&det)
+            })
+            .await;
+            eprintln!("chaos: poisoned clock: {}", h["reasons"]);
+        }
+        if next == kill_at && !stages_seen.contains(&"kill") {
+            stages_seen.push("kill");
+            // The clock poisoning is over: health came back.
+            health_until(&http, &server.url, 10, "ok after the poisoned clock", ok).await;
+            // SIGKILL with requests in flight, and right after the broker
+            // took a weather message (which the centre may be storing):
+            // the requests are sent again after the restart (those stored
+            // before the kill come back as duplicates, stored once); the
+            // broker keeps the message until the centre has stored it.
+            let j = next
+                + steps[next..]
+                    .iter()
+                    .position(|s| matches!(s, Step::Weather(_)))
+                    .unwrap();
+            // Sent now, not again later.
+            let Step::Weather(wx) = std::mem::replace(&mut steps[j], Step::Weather(Vec::new()))
+            else {
+                unreachable!()
+            };
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            let took = gateway
+                .publish(
+                    &format!("{PREFIX}/readings/weather"),
+                    format!("{}\n", wx.join("\n")),
+                )
+                .await;
+            server.kill9();
+            if took {
+                let mut l = ledger.lock().unwrap();
+                for r in &wx {
+                    l.weather.insert(weather_key(r), r.clone());
+                }
+            }
+            while inflight.join_next().await.is_some() {}
+            server = Server::start(&dir, &db);
+            token = login(&http, &server.url).await;
+            health_until(&http, &server.url, 15, "ok after the restart", ok).await;
+            // A gateway whose answer was lost in the kill sends its last
+            // batch again: stored once, the answer says so.
+            let again = ledger.lock().unwrap().last_acked.clone();
+            assert!(!again.is_empty());
+            let v = post_obs(&http, &server.url, &token, &obs_head, &again)
+                .await
+                .expect("re-sent batch accepted");
+            assert_eq!(v["duplicates"].as_u64(), Some(again.len() as u64), "{v}");
+            ledger.lock().unwrap().duplicates += again.len() as u64;
+            eprintln!("chaos: killed and restarted at {:?}", t_start.elapsed());
+        }
+        if next == broker_at && !stages_seen.contains(&"broker") {
+            stages_seen.push("broker");
+            while inflight.join_next().await.is_some() {}
+            broker.down();
+            let h = health_until(&http, &server.url, 10, "degraded by the broker", |h| {
+                degraded_by(h, "broker")
+            })
+            .await;
+            eprintln!("chaos: broker down: {}", h["reasons"]);
+            // Readings keep arriving over HTTP meanwhile.
+            for s in steps.iter().skip(next).take(6) {
+                if let Step::Obs(rows) = s {
+                    match post_obs(&http, &server.url, &token, &obs_head, rows).await {
+                        Ok(v) => {
+                            let mut l = ledger.lock().unwrap();
+                            l.duplicates += v["duplicates"].as_u64().unwrap_or(0);
+                            for r in rows {
+                                l.obs.insert(obs_key(r), r.clone());
+                            }
+                        }
+                        Err(_) => ledger.lock().unwrap().resend.push_back(s.clone()),
+                    }
+                } else if let Step::Weather(rows) = s {
+                    wx_backlog.push_back(rows.clone());
+                }
+                next += 1;
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            broker.up();
+            health_until(&http, &server.url, 15, "ok after the broker came back", ok).await;
+            eprintln!("chaos: broker back at {:?}", t_start.elapsed());
+            continue;
+        }
+        if next == disk_at && !stages_seen.contains(&"disk") {
+            stages_seen.push("disk");
+            while inflight.join_next().await.is_some() {}
+            // The volume fills to the last byte.
+            let filler = disk.0.join("filler");
+            {
+                let mut f = std::fs::File::create(&filler).unwrap();
+                let chunk = vec![0u8; 64 << 10];
+                while f.write_all(&chunk).is_ok() {}
+                let _ = f.sync_all();
+            }
+            let h = health_until(&http, &server.url, 10, "degraded by the disk", |h| {
+                degraded_by(h, "disk low")
+            })
+            .await;
+            eprintln!("chaos: disk full: {}", h["reasons"]);
+            // Ingest is refused (503) while the disk is full; nothing of
+            // it is acknowledged.
+            let mut refused = 0;
+            for s in steps.iter().skip(next).take(8) {
+                match s {
+                    Step::Obs(rows) => {
+                        match post_obs(&http, &server.url, &token, &obs_head, rows).await {
+                            Ok(v) => panic!("acknowledged on a full disk: {v}"),
+                            Err(503) => {
+                                refused += 1;
+                                ledger.lock().unwrap().resend.push_back(s.clone());
+                            }
+                            Err(e) => panic!("full disk answered {e}"),
+                        }
+                    }
+                    Step::Weather(rows) => {
+                        // The broker takes it; the centre waits for room.
+                        if gateway
+                            .publish(
+                                &format!("{PREFIX}/readings/weather"),
+                                format!("{}\n", rows.join("\n")),
+                            )
+                            .await
+                        {
+                            let mut l = ledger.lock().unwrap();
+                            for r in rows {
+                                l.weather.insert(weather_key(r), r.clone());
+                            }
+                        } else {
+                            wx_backlog.push_back(rows.clone());
+                        }
+                    }
+                }
+                next += 1;
+            }
+            assert!(refused > 0);
+            ledger.lock().unwrap().refused_503 += refused;
+            let h = health(&http, &server.url).await;
+            assert!(degraded_by(&h, "disk low"), "{h}");
+            // Space is back: the same server takes readings again.
+            std::fs::remove_file(&filler).unwrap();
+            health_until(&http, &server.url, 15, "ok after the disk was freed", ok).await;
+            eprintln!("chaos: disk freed at {:?}", t_start.elapsed());
+            continue;
+        }
+
+        // ---- the feed: HTTP up to 3 in flight; weather after them.
+        let resend = ledger.lock().unwrap().resend.pop_front();
+        let step = match resend {
+            Some(s) => Some(s),
+            None if next < n => {
+                next += 1;
+                Some(steps[next - 1].clone())
+            }
+            None => None,
+        };
+        match step {
+            Some(Step::Obs(rows)) => {
+                while inflight.len() >= 3 {
+                    inflight.join_next().await;
+                }
+                let (http, url, token, ledger, head) = (
+                    http.clone(),
+                    server.url.clone(),
+                    token.clone(),
+                    ledger.clone(),
+                    obs_head.clone(),
+                );
+                inflight.spawn(async move {
+                    match post_obs(&http, &url, &token, &head, &rows).await {
+                        Ok(v) => {
+                            let mut l = ledger.lock().unwrap();
+                            l.duplicates += v["duplicates"].as_u64().unwrap_or(0);
+                            for r in &rows {
+                                l.obs.insert(obs_key(r), r.clone());
+                            }
+                            l.last_acked = rows;
+                        }
+                        Err(_) => {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            ledger.lock().unwrap().resend.push_back(Step::Obs(rows));
+                        }
+                    }
+                });
+            }
+            Some(Step::Weather(rows)) if !rows.is_empty() => wx_backlog.push_back(rows),
+            Some(Step::Weather(_)) => {}
+            None => {
+                inflight.join_next().await;
+            }
+        }
+        if Instant::now() >= mqtt_paused_until && !wx_backlog.is_empty() {
+            while inflight.join_next().await.is_some() {}
+            while let Some(rows) = wx_backlog.pop_front() {
+                if gateway
+                    .publish(
+                        &format!("{PREFIX}/readings/weather"),
+                        format!("{}\n", rows.join("\n")),
+                    )
+                    .await
+                {
+                    let mut l = ledger.lock().unwrap();
+                    for r in &rows {
+                        l.weather.insert(weather_key(r), r.clone());
+                    }
+                } else {
+                    wx_backlog.push_front(rows);
+                    mqtt_paused_until = Instant::now() + Duration::from_millis(500);
+                    break;
+                }
+            }
+        }
+    }
+    assert_eq!(stages_seen, ["poison", "kill", "broker", "disk"]);
+    let _ = wx_head;
+
+    // The end: everything taken, health ok, every device as planned.
+    let rows_total = {
+        let l = ledger.lock().unwrap();
+        l.obs.len() + l.weather.len()
+    };
+    // What the broker acknowledged reaches the database: the centre
+    // drains the broker's backlog (the weather held while the disk was
+    // full), in order.
+    {
+        let store = zhilu_store::Store::open(&db).await.unwrap();
+        let t0 = Instant::now();
+        loop {
+            let c = store.count_readings().await.unwrap();
+            if (c.obs + c.weather) as usize >= rows_total {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "{} of {rows_total} acknowledged rows stored",
+                c.obs + c.weather
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        store.close().await;
+    }
+    let settle = Instant::now();
+    let mut last = (-1i64, -1i64);
+    loop {
+        let h = health(&http, &server.url).await;
+        let now = (
+            h["rows"].as_i64().unwrap_or(0),
+            h["ticks"].as_i64().unwrap_or(0),
+        );
+        if now == last && ok(&h) {
+            break;
+        }
+        last = now;
+        assert!(
+            settle.elapsed() < Duration::from_secs(30),
+            "never settled: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let shown: Value = http
+            .get(format!("{}/api/devices", server.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let metrics = http
+            .get(format!("{}/metrics", server.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let out_of_plan = metrics
+            .lines()
+            .find(|l| l.starts_with("zhilu_devices_out_of_plan "))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok());
+        let mismatched: Vec<String> = shown
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| {
+                let id = d["device"].as_str().unwrap();
+                !d["pending"].is_null()
+                    || sim.state(id).map(|s| s.to_json()).unwrap_or(Value::Null) != d["shows"]
+            })
+            .map(|d| d.to_string())
+            .collect();
+        if mismatched.is_empty() && out_of_plan == Some(0.0) {
+            let limits = shown
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|d| d["shows"]["limit_kmh"].is_u64())
+                .count();
+            eprintln!(
+                "chaos: {} devices in plan ({limits} speed limits)",
+                devices.len()
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < until,
+            "devices not in plan: out_of_plan {out_of_plan:?}, {mismatched:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.kill9();
+    drop(sim);
+
+    // Every acknowledged row is stored, as sent, once.
+    let store = zhilu_store::Store::open(&db).await.unwrap();
+    let mut obs: HashMap<String, u32> = HashMap::new();
+    let mut weather: HashMap<String, u32> = HashMap::new();
+    let mut obs_rows: HashMap<String, zhilu_store::ObsRow> = HashMap::new();
+    let mut after = 0;
+    loop {
+        let page = store.readings_after(after, i64::MIN, 50_000).await.unwrap();
+        let Some(l) = page.last() else { break };
+        after = l.seq();
+        for r in page {
+            match r {
+                zhilu_store::Reading::Obs(o) => {
+                    let k = format!("{}/{}/{}", o.ts_ms, o.detector, o.lane);
+                    *obs.entry(k.clone()).or_default() += 1;
+                    obs_rows.insert(k, o);
+                }
+                zhilu_store::Reading::Weather(w) => {
+                    *weather
+                        .entry(format!("{}/{}", w.ts_ms, w.station))
+                        .or_default() += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+    store.close().await;
+    let l = ledger.lock().unwrap();
+    for (k, line) in &l.obs {
+        let o = obs_rows
+            .get(k)
+            .unwrap_or_else(|| panic!("acknowledged row lost: {line}"));
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(
+            (o.detector.as_str(), o.lane.to_string()),
+            (f[1], f[2].to_string()),
+            "{line}"
+        );
+    }
+    let lost: Vec<&String> = l
+        .weather
+        .iter()
+        .filter(|(k, _)| !weather.contains_key(*k))
+        .map(|(_, line)| line)
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{} of {} acknowledged weather rows lost ({} stored), first: {:?}",
+        lost.len(),
+        l.weather.len(),
+        weather.len(),
+        &lost[..lost.len().min(5)]
+    );
+    let dup_obs: Vec<&String> = obs
+        .iter()
+        .filter(|(_, c)| **c > 1)
+        .map(|(k, _)| k)
+        .collect();
+    let dup_wx: Vec<&String> = weather
+        .iter()
+        .filter(|(_, c)| **c > 1)
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        dup_obs.is_empty() && dup_wx.is_empty(),
+        "stored twice: {dup_obs:?} {dup_wx:?}"
+    );
+    // Nothing beyond what was sent (the poisoned rows never got in).
+    assert_eq!(
+        obs.len(),
+        l.obs.len(),
+        "obs stored that were never acknowledged"
+    );
+    eprintln!(
+        "chaos: {rows_total} acknowledged rows all stored once ({} obs, {} weather; {} refused with 503 and re-sent; {} re-sent rows found stored already) in {:?}",
+        l.obs.len(),
+        l.weather.len(),
+        l.refused_503,
+        l.duplicates,
+        t_start.elapsed()
+    );
+    drop(disk);
+    let _ = std::fs::remove_dir_all(&dir);
+}
