@@ -388,7 +388,7 @@ impl Day {
                 for (si, (id, dir, stake)) in self.stations.iter().enumerate() {
                     let truth = self.truth(*dir, *stake, ts);
                     let station_fault = self.fault_at(si as u32, 0, ts);
-                    if station_fault == Some(FaultRule::Missing.as_str()) {
+                    if station_fault == Some(FaultRule::Missing) {
                         continue;
                     }
                     for lane in 1..=c.lanes {
@@ -413,10 +413,10 @@ impl Day {
                         };
                         let li = si * lanes + lane as usize - 1;
                         match self.fault_at(si as u32, lane, ts) {
-                            Some("stuck") => (vol, speed, occ) = last[li],
-                            Some("zero_flow") => (vol, occ) = (0, 0.0),
-                            Some("locked_on") => (vol, occ) = (0, 100.0),
-                            Some("inconsistent") => {
+                            Some(FaultRule::Stuck) => (vol, speed, occ) = last[li],
+                            Some(FaultRule::ZeroFlow) => (vol, occ) = (0, 0.0),
+                            Some(FaultRule::LockedOn) => (vol, occ) = (0, 100.0),
+                            Some(FaultRule::Inconsistent) => {
                                 // Counts chatter while occupancy says nobody passed.
                                 vol = vol * 3 + 20;
                                 occ = 0.0;
@@ -443,11 +443,11 @@ impl Day {
         Ok(rows)
     }
 
-    fn fault_at(&self, station: u32, lane: u8, ts: i64) -> Option<&'static str> {
+    fn fault_at(&self, station: u32, lane: u8, ts: i64) -> Option<FaultRule> {
         self.faults
             .iter()
             .find(|f| f.station == station && f.lane == lane && ts > f.start_ms && ts <= f.end_ms)
-            .map(|f| f.rule)
+            .and_then(|f| FaultRule::parse(f.rule))
     }
 
     /// The true traffic state at a place and time.
