@@ -227,7 +227,13 @@ async fn nothing_acknowledged_is_lost_across_three_kills() {
             let devices = get(&http, &url, &token, "/api/devices").await;
             {
                 let mut prev = PREV.lock().unwrap();
+                // A source's clock fault is judged again from the rows that
+                // come after a restart (the clocks' quorum is not stored):
+                // it is not a detection that must survive the kill.
                 for e in active.as_array().unwrap() {
+                    if e["kind"] == "source_clock" {
+                        continue;
+                    }
                     prev.push((format!("event:{}", e["id"].as_str().unwrap()), Value::Null));
                 }
                 for d in devices.as_array().unwrap() {
