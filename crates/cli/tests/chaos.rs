@@ -12,7 +12,7 @@
 //! is skipped, unless ZHILU_REQUIRE_SERVICES=1 (CI), where it fails.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,11 +20,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rumqttc::{AsyncClient, Event, MqttOptions, Outgoing, Packet, QoS};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use zhilu_devices::{DeviceSim, SimOpts};
 
-const BIN: &str = env!("CARGO_BIN_EXE_zhilu");
+mod common;
+use common::{BIN, add_operator, login, serve, temp_dir};
+
 const PASSWORD: &str = "chaos test password";
 const PREFIX: &str = "zhilu/chaos";
 const YEAR_MS: i64 = 365 * 86_400_000;
@@ -36,16 +38,6 @@ fn required() -> bool {
 fn skip(why: &str) {
     assert!(!required(), "{why} but ZHILU_REQUIRE_SERVICES=1");
     eprintln!("skipped: {why}");
-}
-
-fn temp_dir() -> PathBuf {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let d = std::env::temp_dir().join(format!("zhilu-chaos-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn free_port() -> u16 {
@@ -232,25 +224,8 @@ struct Server {
 
 impl Server {
     fn start(dir: &Path, db: &str) -> Server {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--road"])
-            .arg(dir.join("day/ROAD.toml"))
-            .arg("--config")
-            .arg(dir.join("zhilu.toml"))
-            .args(["--database", db, "--listen", "127.0.0.1:0"])
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let mut out = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string();
+        let config = dir.join("zhilu.toml");
+        let (child, url) = serve(&dir.join("day/ROAD.toml"), Some(&config), db, "error");
         Server { child, url }
     }
 
@@ -328,19 +303,6 @@ fn degraded_by(h: &Value, words: &str) -> bool {
             .is_some_and(|r| r.iter().any(|x| x.as_str().unwrap_or("").contains(words)))
 }
 
-async fn login(http: &reqwest::Client, url: &str) -> String {
-    let v: Value = http
-        .post(format!("{url}/api/login"))
-        .json(&json!({"username": "op", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["token"].as_str().unwrap().to_string()
-}
-
 /// One step of the morning's feed.
 #[derive(Clone)]
 enum Step {
@@ -390,7 +352,7 @@ async fn post_obs(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chaos_under_load_loses_nothing_and_health_tells_the_truth() {
-    let dir = temp_dir();
+    let dir = temp_dir("chaos");
     let Some(mut broker) = Broker::start(&dir) else {
         return skip("mosquitto not installed");
     };
@@ -442,14 +404,7 @@ async fn chaos_under_load_loses_nothing_and_health_tells_the_truth() {
     )
     .unwrap();
     let db = format!("sqlite://{}", disk.0.join("zhilu.db").display());
-    let mut add = Command::new(BIN)
-        .args(["user", "add", "op", "--role", "operator", "--database", &db])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(add.wait().unwrap().success());
+    add_operator(&db, PASSWORD);
 
     // The feed: detector rows (120 a request) and weather rows (one
     // message a time step), merged in time order.
@@ -510,7 +465,7 @@ async fn chaos_under_load_loses_nothing_and_health_tells_the_truth() {
 
     let http = reqwest::Client::new();
     let mut server = Server::start(&dir, &db);
-    let mut token = login(&http, &server.url).await;
+    let mut token = login(&http, &server.url, PASSWORD).await;
     health_until(&http, &server.url, 10, "ok at start", ok).await;
 
     let ledger: Arc<Mutex<Ledger>> = Arc::default();
@@ -614,7 +569,7 @@ async fn chaos_under_load_loses_nothing_and_health_tells_the_truth() {
             }
             while inflight.join_next().await.is_some() {}
             server = Server::start(&dir, &db);
-            token = login(&http, &server.url).await;
+            token = login(&http, &server.url, PASSWORD).await;
             health_until(&http, &server.url, 15, "ok after the restart", ok).await;
             // A gateway whose answer was lost in the kill sends its last
             // batch again: stored once, the answer says so.

@@ -5,60 +5,16 @@
 //! out after the restart.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
-const BIN: &str = env!("CARGO_BIN_EXE_zhilu");
+mod common;
+use common::{BIN, add_operator, login, serve, temp_dir};
+
 const PASSWORD: &str = "kill nine password";
-
-fn temp_dir() -> std::path::PathBuf {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let d = std::env::temp_dir().join(format!("zhilu-kill9-{}-{n}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn start(dir: &Path, db: &str) -> (Child, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--road"])
-        .arg(dir.join("day/ROAD.toml"))
-        .args(["--database", db, "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_string();
-    (child, url)
-}
-
-async fn login(http: &reqwest::Client, url: &str) -> String {
-    let v: Value = http
-        .post(format!("{url}/api/login"))
-        .json(&json!({"username": "op", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["token"].as_str().unwrap().to_string()
-}
 
 async fn get(http: &reqwest::Client, url: &str, token: &str, path: &str) -> Value {
     http.get(format!("{url}{path}"))
@@ -73,7 +29,7 @@ async fn get(http: &reqwest::Client, url: &str, token: &str, path: &str) -> Valu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_acknowledged_is_lost_across_three_kills() {
-    let dir = temp_dir();
+    let dir = temp_dir("kill9");
     let st = Command::new(BIN)
         .args(["gen-day", "--out"])
         .arg(dir.join("day"))
@@ -97,13 +53,7 @@ async fn nothing_acknowledged_is_lost_across_three_kills() {
         String::from_utf8_lossy(&st.stderr)
     );
     let db = format!("sqlite://{}", dir.join("zhilu.db").display());
-    let mut add = Command::new(BIN)
-        .args(["user", "add", "op", "--role", "operator", "--database", &db])
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(add.wait().unwrap().success());
+    add_operator(&db, PASSWORD);
 
     // Detector and weather rows merged in time order, 240 rows a request.
     let mut rows: Vec<(String, &'static str, String)> = Vec::new();
@@ -143,9 +93,9 @@ async fn nothing_acknowledged_is_lost_across_three_kills() {
     ];
     let (mut checked_events, mut checked_devices) = (0, 0);
     for run in 0..=kills_after.len() {
-        let (mut child, url) = start(&dir, &db);
+        let (mut child, url) = serve(&dir.join("day/ROAD.toml"), None, &db, "warn");
         let restarted = wall_ms();
-        let token = login(&http, &url).await;
+        let token = login(&http, &url, PASSWORD).await;
         if run > 0 {
             // What was known before the kill is known after it.
             let before: Vec<(String, Value)> = std::mem::take(&mut *PREV.lock().unwrap());
