@@ -403,9 +403,43 @@ impl Engine {
             // Everything stored was already written: reconcile now.
             self.finish_resume(last_tick).await?;
         }
-        // Devices showing other than their plans: commanded again at once.
+        // A decision written but perhaps never sent (killed between the
+        // commit and the send) goes out again under its own id; then
+        // devices showing other than their plans are commanded at once.
+        self.resend_written().await?;
         self.reconcile().await;
         Ok(n)
+    }
+
+    /// Sends each device's latest written action again, under its own
+    /// command id, when it is still the device's plan and the device does
+    /// not show it (`MQTT.md`, "Delivery of decisions"): the same decision,
+    /// not a new one; a device that had applied it confirms it again.
+    async fn resend_written(&mut self) -> anyhow::Result<()> {
+        if self.adapter.is_none() || self.resume_until_ms.is_some() {
+            return Ok(());
+        }
+        for a in self.store.last_sent_actions().await? {
+            let Ok((command, direction)) = parse_action_command(&a.json) else {
+                continue;
+            };
+            let t = fleet::Target {
+                device: a.device.clone(),
+                kind: command.kind(),
+                direction,
+            };
+            let Some(d) = self.fleet.desired(&t).filter(|d| d.command == command) else {
+                continue;
+            };
+            if !self.fleet.manages(&a.device) || self.fleet.shows(&t) == command {
+                continue;
+            }
+            let cause = d.cause;
+            tracing::info!(device = %a.device, command_id = a.id, "re-sending a written decision after a restart");
+            self.send_to_device(&a.device, a.id, &command, direction, cause)
+                .await;
+        }
+        Ok(())
     }
 
     async fn replay_from(&mut self, from_ts: i64) -> anyhow::Result<u64> {
@@ -1113,7 +1147,10 @@ impl Engine {
             out.push((row, t, d));
         }
         if let Err(e) = self.store.commit_tick(&commit).await {
-            tracing::error!(message = "Recording reconciliation commands failed.", error = %e);
+            // Nothing is sent that is not recorded: tried again later.
+            tracing::error!(message = "Recording reconciliation commands failed; not sent.", error = %e);
+            self.health.commit_failed(now, &e.to_string());
+            return;
         }
         metrics::counter!("zhilu_device_reconciles_total").increment(out.len() as u64);
         for (row, t, d) in out {
