@@ -177,13 +177,9 @@ async fn nothing_acknowledged_is_lost_across_three_kills() {
             let devices = get(&http, &url, &token, "/api/devices").await;
             {
                 let mut prev = PREV.lock().unwrap();
-                // A source's clock fault is judged again from the rows that
-                // come after a restart (the clocks' quorum is not stored):
-                // it is not a detection that must survive the kill.
+                // Every open event, `source_clock` faults too (the clocks'
+                // judgement is stored: migration 0008).
                 for e in active.as_array().unwrap() {
-                    if e["kind"] == "source_clock" {
-                        continue;
-                    }
                     prev.push((format!("event:{}", e["id"].as_str().unwrap()), Value::Null));
                 }
                 for d in devices.as_array().unwrap() {
@@ -434,5 +430,104 @@ async fn a_decision_cut_off_by_a_kill_is_sent_again_under_its_own_id() {
         "a second decision for {device} (its last was {mine}): {new:?}"
     );
     let _ = audit;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A source's clock fault outlives a restart: its `source_clock` event
+/// stays open (not ended "not found again after a restart") and health
+/// still names the source, until it has been on time for `recover_s`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_fault_outlives_a_kill() {
+    let dir = temp_dir("kill9-clock");
+    let st = Command::new(BIN)
+        .args(["gen-day", "--out"])
+        .arg(dir.join("day"))
+        .args(["--stations", "4", "--from-hour", "5", "--hours", "1"])
+        .args(["--vehicles", "0", "--seed", "3"])
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    let config = dir.join("zhilu.toml");
+    std::fs::write(&config, "[time]\nrecover_s = 120.0\n").unwrap();
+    let db = format!("sqlite://{}", dir.join("zhilu.db").display());
+    add_operator(&db, PASSWORD);
+    let http = reqwest::Client::new();
+    let road = dir.join("day/ROAD.toml");
+    let (mut child, url) = serve(&road, Some(&config), &db, "warn");
+    let token = login(&http, &url, PASSWORD).await;
+    let text = std::fs::read_to_string(dir.join("day/OBS.csv")).unwrap();
+    let mut lines = text.lines();
+    let head = lines.next().unwrap();
+    let rows: Vec<&str> = lines.take(400).collect();
+    let post = |body: String| {
+        let (http, url, token) = (http.clone(), url.clone(), token.clone());
+        async move {
+            http.post(format!("{url}/api/ingest/observations"))
+                .bearer_auth(&token)
+                .header("content-type", "text/csv")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(post(format!("{head}\n{}\n", rows.join("\n"))).await, 200);
+    // One detector's row dated a year ahead: refused, its clock is off.
+    let (t, rest) = rows[0].split_once(',').unwrap();
+    let source = rest.split(',').next().unwrap().to_string();
+    let ahead = zhilu_io::parse_time(t.as_bytes()).unwrap().max(wall_ms()) + 365 * 86_400_000;
+    let bad = format!("{},{rest}", zhilu_io::jsonl::format_time(ahead, 8 * 3600));
+    assert_eq!(post(format!("{head}\n{bad}\n")).await, 422);
+    let open_fault = |url: String, token: String| {
+        let http = http.clone();
+        async move {
+            let active = get(&http, &url, &token, "/api/events?active=true").await;
+            active
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["kind"] == "source_clock")
+                .cloned()
+        }
+    };
+    let t0 = Instant::now();
+    let event = loop {
+        if let Some(e) = open_fault(url.clone(), token.clone()).await {
+            break e;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no source_clock event"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let id = event["id"].as_str().unwrap().to_string();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let (mut child, url) = serve(&road, Some(&config), &db, "warn");
+    let token = login(&http, &url, PASSWORD).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let e = get(&http, &url, &token, &format!("/api/events/{id}")).await;
+    let h: Value = http
+        .get(format!("{url}/api/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        e["event"]["end"].is_null() && e["event"]["end_reason"].is_null(),
+        "the clock fault of {source} ended by the restart: {e}"
+    );
+    assert!(
+        h["sources_off"].to_string().contains(&source),
+        "health forgot {source}: {h}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -367,6 +367,18 @@ impl Engine {
             }
             self.devices.insert(d.device.clone(), d);
         }
+        // Sources whose clocks were off stay off, their events open, until
+        // they have been on time for `recover_s` (migration 0008).
+        let off = self.store.source_clocks().await?;
+        self.clocks.restore(&off);
+        for e in self.store.active_events().await? {
+            if let Some(o) = off
+                .iter()
+                .find(|o| o.event_id.as_deref() == Some(e.id.as_str()))
+            {
+                self.clock_events.insert(o.source.clone(), e);
+            }
+        }
         // What operators applied stays in force (the brain's replay below
         // brings back what it applied itself).
         let mut decided = self.store.proposals(None).await?;
@@ -493,7 +505,7 @@ impl Engine {
             self.events.insert(e.seq, (id, json));
         }
         for stored in self.store.active_events().await? {
-            if still.contains(&stored.id) {
+            if still.contains(&stored.id) || self.clock_events.values().any(|r| r.id == stored.id) {
                 continue;
             }
             let mut row = stored.clone();
@@ -633,9 +645,25 @@ impl Engine {
         self.source_clock_events().await;
     }
 
+    /// Opens and ends `source_clock` events, then stores the set of
+    /// sources off when it changed (a restart brings it back).
+    async fn source_clock_events(&mut self) {
+        self.open_close_clock_events().await;
+        let events = &self.clock_events;
+        if let Some(rows) = self
+            .clocks
+            .to_save(wall_ms(), |s| events.get(s).map(|e| e.id.clone()))
+        {
+            match self.store.save_source_clocks(&rows).await {
+                Ok(()) => self.clocks.saved(rows),
+                Err(e) => tracing::warn!(message = "Source clocks not stored.", error = %e),
+            }
+        }
+    }
+
     /// Opens a `source_clock` fault event for each source whose clock is
     /// off and ends it when the source is back (`clock.rs`).
-    async fn source_clock_events(&mut self) {
+    async fn open_close_clock_events(&mut self) {
         let now = wall_ms();
         let off = self.clocks.off(now);
         // Dated at the last tick written (a commit moves `last_tick_ms`):
