@@ -250,6 +250,16 @@ const STATION_REFRESH_TAIL: &str = " GROUP BY ts_ms, detector \
     speed_sum = excluded.speed_sum, speed_weight = excluded.speed_weight, \
     occupancy_sum = excluded.occupancy_sum, occupancy_n = excluded.occupancy_n, \
     samples = excluded.samples";
+/// The packed row of each reading time (`obs_packed`, migration 0008)
+/// rewritten from `obs_station` at some times (`IN (…)` follows): every
+/// station's sums as text, stations split by U+001E, fields by U+001F.
+/// `{c}` is the backend's code-point function (`char` / `chr`).
+const PACKED_REFRESH_HEAD: &str = "INSERT INTO obs_packed (ts_ms, stations) \
+    SELECT ts_ms, string_agg(detector || {c}(31) || volume || {c}(31) || speed_sum || {c}(31) \
+    || speed_weight || {c}(31) || occupancy_sum || {c}(31) || occupancy_n || {c}(31) || samples, \
+    {c}(30)) FROM obs_station WHERE ts_ms IN (";
+const PACKED_REFRESH_TAIL: &str = ") GROUP BY ts_ms \
+    ON CONFLICT (ts_ms) DO UPDATE SET stations = excluded.stations";
 /// Reading times per refresh statement.
 const STATION_REFRESH_TIMES: usize = 500;
 /// Above this many stations in a batch, the refresh reads every station at
@@ -257,7 +267,8 @@ const STATION_REFRESH_TIMES: usize = 500;
 const STATION_REFRESH_NAMED: usize = 2000;
 
 /// Recomputes the station roll-up (`obs_station`) of every station and
-/// reading time in `rows` from the raw rows now stored, inside the
+/// reading time in `rows` from the raw rows now stored, and the packed
+/// rows of those times (`obs_packed`) from it, inside the
 /// caller's transaction: a lane that arrived in an earlier batch is
 /// counted, a duplicate that was skipped is not, and running it twice
 /// changes nothing.
@@ -295,6 +306,18 @@ where
             qb.push(")");
         }
         qb.push(STATION_REFRESH_TAIL);
+        qb.build().persistent(false).execute(&mut **tx).await?;
+        let c = if DB::NAME == "PostgreSQL" {
+            "chr"
+        } else {
+            "char"
+        };
+        let mut qb = QueryBuilder::<DB>::new(PACKED_REFRESH_HEAD.replace("{c}", c));
+        let mut sep = qb.separated(", ");
+        for t in chunk {
+            sep.push_bind(*t);
+        }
+        qb.push(PACKED_REFRESH_TAIL);
         qb.build().persistent(false).execute(&mut **tx).await?;
     }
     Ok(())

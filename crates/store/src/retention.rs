@@ -159,8 +159,9 @@ struct RollUp {
     insert: &'static str,
     /// Deletes the rows older than `$1`.
     delete: &'static str,
-    /// Deletes what else was derived from the rows older than `$1`.
-    derived: Option<(&'static str, &'static str)>,
+    /// Deletes what else was derived from the rows older than `$1`
+    /// (table, statement).
+    derived: &'static [(&'static str, &'static str)],
 }
 
 const OBS: RollUp = RollUp {
@@ -169,7 +170,10 @@ const OBS: RollUp = RollUp {
     max_seq: "SELECT MAX(seq) FROM obs WHERE ts_ms < $1",
     insert: OBS_ROLLUP,
     delete: "DELETE FROM obs WHERE ts_ms < $1",
-    derived: Some(("obs_station", "DELETE FROM obs_station WHERE ts_ms < $1")),
+    derived: &[
+        ("obs_station", "DELETE FROM obs_station WHERE ts_ms < $1"),
+        ("obs_packed", "DELETE FROM obs_packed WHERE ts_ms < $1"),
+    ],
 };
 
 const WEATHER: RollUp = RollUp {
@@ -178,7 +182,7 @@ const WEATHER: RollUp = RollUp {
     max_seq: "SELECT MAX(seq) FROM weather WHERE ts_ms < $1",
     insert: WEATHER_ROLLUP,
     delete: "DELETE FROM weather WHERE ts_ms < $1",
-    derived: None,
+    derived: &[],
 };
 
 /// Raises the meta high-water mark of removed seqs to `$2` (never lowers it).
@@ -346,8 +350,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(db(OP, "meta"))?;
-            if let Some((table, sql)) = k.derived {
-                sqlx::query(sql)
+            for (table, sql) in k.derived {
+                sqlx::query(*sql)
                     .bind(cutoff)
                     .execute(&mut *tx)
                     .await

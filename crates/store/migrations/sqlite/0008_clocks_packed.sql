@@ -1,0 +1,31 @@
+-- 1. The clocks' judgement survives a restart (issue 19): each source whose
+-- clock is off, why, since when, when it last sent a row out of time, and
+-- its open `source_clock` event, so a restart neither ends that event nor
+-- forgets the fault (same change as ../postgres/0008_clocks_packed.sql).
+-- Written by the server whenever the set changes; small (one row a source
+-- that is off now).
+CREATE TABLE source_clocks (
+    source            TEXT    PRIMARY KEY,
+    why               TEXT    NOT NULL,
+    ahead_ms          INTEGER,
+    first_bad_wall_ms INTEGER NOT NULL,
+    last_bad_wall_ms  INTEGER NOT NULL,
+    event_id          TEXT
+) STRICT;
+
+-- 2. The station roll-up packed per reading time (issue 17): one row per
+-- time holding every station's sums as text — stations separated by
+-- U+001E, their fields (detector, volume, speed_sum, speed_weight,
+-- occupancy_sum, occupancy_n, samples, as in obs_station) by U+001F —
+-- rewritten from obs_station in the same transaction whenever a batch
+-- touches that time, removed with it by retention. The time–space query
+-- reads 540 of these for 3 hours of the demo corridor instead of 64,260
+-- station rows: per-row work in the database, not the scan, was its cost.
+CREATE TABLE obs_packed (
+    ts_ms    INTEGER PRIMARY KEY,
+    stations TEXT    NOT NULL
+) STRICT, WITHOUT ROWID;
+
+INSERT INTO obs_packed (ts_ms, stations)
+SELECT ts_ms, string_agg(detector || char(31) || volume || char(31) || speed_sum || char(31) || speed_weight || char(31) || occupancy_sum || char(31) || occupancy_n || char(31) || samples, char(30))
+FROM obs_station GROUP BY ts_ms;
