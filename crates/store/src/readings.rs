@@ -250,7 +250,7 @@ const STATION_REFRESH_TAIL: &str = " GROUP BY ts_ms, detector \
     speed_sum = excluded.speed_sum, speed_weight = excluded.speed_weight, \
     occupancy_sum = excluded.occupancy_sum, occupancy_n = excluded.occupancy_n, \
     samples = excluded.samples";
-/// The packed row of each reading time (`obs_packed`, migration 0008)
+/// The packed row of each reading time (`obs_packed`, migration 0009)
 /// rewritten from `obs_station` at some times (`IN (…)` follows): every
 /// station's sums as text, stations split by U+001E, fields by U+001F.
 /// `{c}` is the backend's code-point function (`char` / `chr`).

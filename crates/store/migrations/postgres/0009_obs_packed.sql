@@ -1,19 +1,5 @@
--- 1. The clocks' judgement survives a restart (issue 19): each source whose
--- clock is off, why, since when, when it last sent a row out of time, and
--- its open `source_clock` event, so a restart neither ends that event nor
--- forgets the fault (same change as ../sqlite/0008_clocks_packed.sql).
--- Written by the server whenever the set changes; small (one row a source
--- that is off now).
-CREATE TABLE source_clocks (
-    source            TEXT   PRIMARY KEY,
-    why               TEXT   NOT NULL,
-    ahead_ms          BIGINT,
-    first_bad_wall_ms BIGINT NOT NULL,
-    last_bad_wall_ms  BIGINT NOT NULL,
-    event_id          TEXT
-);
-
--- 2. The station roll-up packed per reading time (issue 17): one row per
+-- The station roll-up packed per reading time (issue 17; same change as
+-- ../sqlite/0009_obs_packed.sql): one row per
 -- time holding every station's sums as text — stations separated by
 -- U+001E, their fields (detector, volume, speed_sum, speed_weight,
 -- occupancy_sum, occupancy_n, samples, as in obs_station) by U+001F —
