@@ -189,6 +189,9 @@ pub struct Engine {
     /// A tick whose commit failed: written, published and sent with the
     /// next tick that commits (nothing goes out for an unwritten tick).
     carry: Option<Carry>,
+    /// The data time of the last closed tick, for the tasks that follow the
+    /// data clock (the forecasts): sent with the snapshot.
+    ticks: tokio::sync::watch::Sender<Option<i64>>,
 }
 
 /// Ends an event row the server makes itself (a terminal alarm, a source's
@@ -283,7 +286,14 @@ impl Engine {
             clock_events: HashMap::new(),
             health: Arc::new(HealthState::default()),
             carry: None,
+            ticks: tokio::sync::watch::Sender::new(None),
         }
+    }
+
+    /// The data time of each closed tick as it closes (`None` before the
+    /// first): the clock of the tasks that follow data time.
+    pub fn ticks(&self) -> tokio::sync::watch::Receiver<Option<i64>> {
+        self.ticks.subscribe()
     }
 
     /// Shares the source-clock tracker and the health state with the
@@ -1279,6 +1289,7 @@ impl Engine {
             snap.last_tick_ms = Some(tick_ms);
             snap.ticks = self.ticks_seen;
         }
+        self.ticks.send_replace(Some(tick_ms));
     }
 
     async fn send_to_device(

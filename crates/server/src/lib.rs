@@ -217,6 +217,7 @@ impl Centre {
             .context("bringing the brain back from the database")?;
         let next_seq = store.max_ids().await?.reading_seq + 1;
         let vehicle_board = engine.vehicles();
+        let ticks = engine.ticks();
         tasks.push(tokio::spawn(engine.run(engine_rx)));
         {
             let tx = engine_tx.clone();
@@ -269,7 +270,7 @@ impl Centre {
             tasks.push(tokio::spawn(forecast::run(
                 store.clone(),
                 road.clone(),
-                state.snapshot.clone(),
+                ticks,
                 state.forecast.clone(),
                 cfg.forecast.clone(),
             )));
