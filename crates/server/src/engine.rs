@@ -29,7 +29,7 @@ use crate::convert::Ids;
 use crate::health::HealthState;
 use crate::stream::{Hub, StreamKind};
 use crate::vehicles::VehicleBoard;
-use crate::views::{device_json, proposal_json};
+use crate::views::{StateView, device_json, proposal_json};
 use carry::Carry;
 use fleet::{Desired, Edit, Fleet, Target};
 
@@ -118,8 +118,8 @@ const ALARM_EVENTS: [(u32, &str, i16, &str); 4] = [
 /// Shared read-only view the API serves from.
 #[derive(Default)]
 pub struct Snapshot {
-    /// Latest corridor state as JSON.
-    pub state: Option<Value>,
+    /// Latest corridor state.
+    pub state: Option<Arc<StateView>>,
     /// Data time of the last closed tick.
     pub last_tick_ms: Option<i64>,
     /// Ticks closed since start.
@@ -747,7 +747,7 @@ impl Engine {
                     self.events.remove(&e.seq);
                 }
                 if closed {
-                    let state = self.state_json();
+                    let state = self.state_view();
                     self.publish_snapshot(tick_ms, state, false);
                 }
                 return;
@@ -929,9 +929,9 @@ impl Engine {
             && self
                 .ticks_seen
                 .is_multiple_of(self.cfg.storage.snapshot_every_ticks as u64);
-        let state = if closed { self.state_json() } else { None };
+        let state = if closed { self.state_view() } else { None };
         if snap_due {
-            commit.state_json = state.as_ref().map(Value::to_string);
+            commit.state_json = state.as_ref().map(|s| s.json());
         }
         // A tick whose commit failed before goes out with this one (held
         // within a bound: module `carry`).
@@ -1258,31 +1258,18 @@ impl Engine {
         }
     }
 
-    fn state_json(&self) -> Option<Value> {
+    /// The corridor state after the last tick, as the API and the stream
+    /// show it.
+    fn state_view(&self) -> Option<Arc<StateView>> {
         let s = self.brain.state()?;
-        let dirs: Vec<Value> = s
-            .directions
-            .iter()
-            .map(|d| {
-                json!({
-                    "direction": d.direction.as_str(),
-                    "segments": d.segments.iter().map(|c| json!([c.from_m, c.to_m, round1(c.speed_kmh), c.flow_vph.round(), round1(c.density_vpkm)])).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        Some(json!({
-            "time": zhilu_io::jsonl::format_time(s.ts_ms, self.road.tz_offset_s()),
-            "ts_ms": s.ts_ms,
-            "columns": ["from_m", "to_m", "speed_kmh", "flow_vph", "density_vpkm"],
-            "directions": dirs,
-        }))
+        Some(Arc::new(StateView::of(s, self.road.tz_offset_s())))
     }
 
-    /// Puts a closed tick's corridor state (from [`Engine::state_json`]) in
+    /// Puts a closed tick's corridor state (from [`Engine::state_view`]) in
     /// the shared snapshot, and on the stream when `publish`.
-    fn publish_snapshot(&mut self, tick_ms: i64, state: Option<Value>, publish: bool) {
+    fn publish_snapshot(&mut self, tick_ms: i64, state: Option<Arc<StateView>>, publish: bool) {
         if publish && let Some(s) = &state {
-            self.hub.publish(StreamKind::State, s.to_string());
+            self.hub.publish(StreamKind::State, s.json());
         }
         if let Ok(mut snap) = self.snapshot.write() {
             snap.state = state;
@@ -1824,10 +1811,6 @@ pub fn ingest_order(b: &ReadingBatch) -> Vec<(u8, usize)> {
     }
     v.sort_unstable();
     v.into_iter().map(|(_, k, i)| (k, i)).collect()
-}
-
-fn round1(x: f32) -> f64 {
-    crate::roadjson::round1(f64::from(x))
 }
 
 /// A road-book device nothing has been heard from yet.
