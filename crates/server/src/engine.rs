@@ -9,11 +9,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use zhilu_core::{Action, Brain, BrainConfig, Command, Event, EventDetail, EventKind};
 use zhilu_devices::{DeviceAdapter, DeviceCommand, DeviceReport, DeviceState};
-use zhilu_io::jsonl::{action_record, action_record_value, event_json, parse_action_command};
+use zhilu_io::jsonl::{action_record, event_json, parse_action_command};
 use zhilu_road::{Direction, RoadBook};
 use zhilu_store::{
     ActionRow, AuditEntry, DeviceStateRow, EventChangeRow, EventRow, ProposalDecision, ProposalRow,
@@ -27,6 +27,7 @@ pub mod carry;
 pub mod fleet;
 use crate::convert::Ids;
 use crate::health::HealthState;
+use crate::records::{self, AuditDetail, Evidence, ServerEvent};
 use crate::stream::{Hub, StreamKind};
 use crate::vehicles::VehicleBoard;
 use crate::views::{StateView, device_json, proposal_json};
@@ -177,7 +178,7 @@ pub struct Engine {
     /// Event kind by server event id (why a command was sent).
     causes: HashMap<String, EventKind>,
     /// Open `device_out_of_plan` alarms by event id (row, its JSON).
-    plan_alarms: HashMap<String, (EventRow, Value)>,
+    plan_alarms: HashMap<String, EventRow>,
     /// The quorum gate between stored rows and the brain (`clock.rs`).
     gate: Gate,
     /// Sources whose clocks are off (shared with ingest and health).
@@ -199,9 +200,7 @@ pub struct Engine {
 /// (dated `at_ms`).
 fn end_row(row: &mut EventRow, end_ms: i64, at_ms: i64, now: i64, tz: i32) -> EventChangeRow {
     row.end_ms = Some(end_ms);
-    let mut v: Value = serde_json::from_str(&row.json).unwrap_or(Value::Null);
-    v["end"] = Value::from(zhilu_io::jsonl::format_time(end_ms, tz));
-    row.json = v.to_string();
+    row.json = records::event_ended(&row.json, &zhilu_io::jsonl::format_time(end_ms, tz));
     row.updated_wall_ms = now;
     EventChangeRow {
         event_id: row.id.clone(),
@@ -474,21 +473,11 @@ impl Engine {
             }
             let mut row = stored.clone();
             row.end_ms = Some(last_tick);
-            let mut v: Value = serde_json::from_str(&row.json).unwrap_or(Value::Null);
-            if let Value::Object(o) = &mut v {
-                o.insert(
-                    "end".into(),
-                    Value::from(zhilu_io::jsonl::format_time(
-                        last_tick,
-                        self.road.tz_offset_s(),
-                    )),
-                );
-                o.insert(
-                    "end_reason".into(),
-                    Value::from("not found again after a restart"),
-                );
-            }
-            row.json = v.to_string();
+            row.json = records::event_ended_for(
+                &row.json,
+                &zhilu_io::jsonl::format_time(last_tick, self.road.tz_offset_s()),
+                "not found again after a restart",
+            );
             row.updated_wall_ms = now;
             commit.changes.push(EventChangeRow {
                 event_id: row.id.clone(),
@@ -514,11 +503,7 @@ impl Engine {
     fn event_row(&self, e: &Event, id: &str, key: &str, now: i64) -> (EventRow, String) {
         let vehicles = &self.ids.vehicles;
         let raw = event_json(e, &self.road, &|v| vehicles.name(v).to_string());
-        let mut v: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
-        if let Value::Object(o) = &mut v {
-            o.insert("id".into(), Value::from(id));
-        }
-        let json = v.to_string();
+        let json = records::event_with_id(&raw, id);
         let row = EventRow {
             id: id.to_string(),
             kind: e.kind.as_str().into(),
@@ -637,14 +622,25 @@ impl Engine {
                 .map(|d| d.stake_m)
                 .unwrap_or(0.0);
             let id = self.new_event_id();
-            let json = json!({
-                "id": id, "kind": "source_clock", "direction": "both",
-                "from_m": stake, "to_m": stake,
-                "start": t(tick_ms), "detected_at": t(tick_ms), "end": null,
-                "severity": 2, "source": o.source, "clock": o.why,
-                "ahead_s": o.ahead_ms.map(|a| (a as f64 / 1000.0).round()),
-                "evidence": {"detectors": [], "rule": "clock.checked"},
-            });
+            let json = records::server_event(
+                &ServerEvent {
+                    id: &id,
+                    kind: "source_clock",
+                    direction: "both",
+                    from_m: stake,
+                    to_m: stake,
+                    start: t(tick_ms),
+                    detected_at: t(tick_ms),
+                    end: None,
+                    severity: 2,
+                    evidence: Evidence::rule("clock.checked"),
+                },
+                &records::SourceClock {
+                    source: &o.source,
+                    clock: o.why,
+                    ahead_s: o.ahead_ms.map(|a| (a as f64 / 1000.0).round()),
+                },
+            );
             let row = EventRow {
                 id: id.clone(),
                 kind: "source_clock".into(),
@@ -657,7 +653,7 @@ impl Engine {
                 severity: 2,
                 rule: "clock.checked".into(),
                 key: format!("source_clock|both|clock.checked|{}|{tick_ms}", o.source),
-                json: json.to_string(),
+                json,
                 updated_wall_ms: now,
             };
             commit.changes.push(EventChangeRow {
@@ -701,10 +697,9 @@ impl Engine {
             return;
         }
         for c in &commit.changes {
-            let ev: Value = serde_json::from_str(&c.json).unwrap_or(Value::Null);
             self.hub.publish(
                 StreamKind::Event,
-                json!({"change": c.change, "tick_ms": commit.tick_ms, "event": ev}).to_string(),
+                records::event_message(&c.change, commit.tick_ms, &c.json),
             );
         }
     }
@@ -802,7 +797,10 @@ impl Engine {
                 wall_ms: now,
                 json: json.clone(),
             });
-            published.push((StreamKind::Event, json!({"change": change, "tick_ms": tick_ms, "event": serde_json::from_str::<Value>(&json).unwrap_or(Value::Null)}).to_string()));
+            published.push((
+                StreamKind::Event,
+                records::event_message(change, tick_ms, &json),
+            ));
             commit.events.push(row);
             self.causes.insert(id.clone(), e.kind);
             if e.end_ms.is_some() {
@@ -830,8 +828,7 @@ impl Engine {
         let mut dispatch: Vec<(ActionRow, Action)> = Vec::new();
         for a in &out.actions {
             let event_id = a.event_seq.and_then(|s| ended_ids.get(&s).cloned());
-            let v = action_record_value(a, &self.road, event_id.as_deref());
-            let json = v.to_string();
+            let json = action_record(a, &self.road, event_id.as_deref());
             let kind = a.command.kind();
             let mode = self.cfg.decisions.mode(kind);
             let id = self.next_action;
@@ -859,7 +856,12 @@ impl Engine {
                         actor: "system".into(),
                         action: "action.auto".into(),
                         target: a.device.clone(),
-                        detail: json!({"action": id, "command": v, "reason": a.reason}).to_string(),
+                        detail: AuditDetail::Action {
+                            action: Some(id),
+                            command: Some(&row.json),
+                            reason: &a.reason,
+                        }
+                        .json(),
                     });
                     published.push((StreamKind::Action, row.json.clone()));
                     dispatch.push((row.clone(), a.clone()));
@@ -887,7 +889,10 @@ impl Engine {
                             actor: "system".into(),
                             action: "proposal.superseded".into(),
                             target: format!("P{}", p.id),
-                            detail: json!({"by": format!("P{}", self.next_proposal)}).to_string(),
+                            detail: AuditDetail::Superseded {
+                                by: format!("P{}", self.next_proposal),
+                            }
+                            .json(),
                         });
                         published.push((StreamKind::Proposal, proposal_json(&p)));
                         commit.proposals.push(p);
@@ -917,7 +922,12 @@ impl Engine {
                         actor: "system".into(),
                         action: "proposal.created".into(),
                         target: format!("P{pid}"),
-                        detail: json!({"command": v, "reason": a.reason}).to_string(),
+                        detail: AuditDetail::Action {
+                            action: None,
+                            command: Some(&row.json),
+                            reason: &a.reason,
+                        }
+                        .json(),
                     });
                     published.push((StreamKind::Proposal, proposal_json(&p)));
                     commit.proposals.push(p);
@@ -1117,7 +1127,12 @@ impl Engine {
                 actor: "system".into(),
                 action: "action.reconcile".into(),
                 target: t.device.clone(),
-                detail: json!({"action": id, "reason": a.reason}).to_string(),
+                detail: AuditDetail::Action {
+                    action: Some(id),
+                    command: None,
+                    reason: &a.reason,
+                }
+                .json(),
             });
             commit.actions.push(row.clone());
             out.push((row, t, d));
@@ -1164,7 +1179,7 @@ impl Engine {
             tick_ms,
             ..TickCommit::default()
         };
-        let mut published: Vec<Value> = Vec::new();
+        let mut published: Vec<String> = Vec::new();
         for t in raise {
             let id = self.new_event_id();
             let shows = self.fleet.shows(&t);
@@ -1187,15 +1202,26 @@ impl Engine {
             });
             let since = self.fleet.out_of_plan.get(&t).map_or(now, |o| o.since_ms);
             let dir = t.direction.map_or("both", |d| d.as_str());
-            let json = json!({
-                "id": id, "kind": "device_out_of_plan", "direction": dir,
-                "from_m": stake.round(), "to_m": stake.round(),
-                "start": zhilu_io::jsonl::format_time(since, tz),
-                "detected_at": zhilu_io::jsonl::format_time(now, tz), "end": null,
-                "severity": 4, "device": t.device, "command": t.kind.as_str(),
-                "shows": fleet::describe(&shows), "requires": fleet::describe(&requires),
-                "evidence": {"detectors": [], "rule": "devices.out_of_plan"},
-            });
+            let json = records::server_event(
+                &ServerEvent {
+                    id: &id,
+                    kind: "device_out_of_plan",
+                    direction: dir,
+                    from_m: stake.round(),
+                    to_m: stake.round(),
+                    start: zhilu_io::jsonl::format_time(since, tz),
+                    detected_at: zhilu_io::jsonl::format_time(now, tz),
+                    end: None,
+                    severity: 4,
+                    evidence: Evidence::rule("devices.out_of_plan"),
+                },
+                &records::OutOfPlan {
+                    device: &t.device,
+                    command: t.kind.as_str(),
+                    shows: fleet::describe(&shows),
+                    requires: fleet::describe(&requires),
+                },
+            );
             let row = EventRow {
                 id: id.clone(),
                 kind: "device_out_of_plan".into(),
@@ -1211,7 +1237,7 @@ impl Engine {
                     "device_out_of_plan|{dir}|devices.out_of_plan|{}|{since}",
                     t.device
                 ),
-                json: json.to_string(),
+                json,
                 updated_wall_ms: now,
             };
             tracing::warn!(device = %t.device, kind = t.kind.as_str(), shows = %fleet::describe(&shows), requires = %fleet::describe(&requires), "device out of plan");
@@ -1226,20 +1252,19 @@ impl Engine {
             if let Some(o) = self.fleet.out_of_plan.get_mut(&t) {
                 o.alarm = Some(id.clone());
             }
-            published.push(json!({"change": "opened", "tick_ms": tick_ms, "event": json}));
-            self.plan_alarms.insert(id, (row, json));
+            published.push(records::event_message("opened", tick_ms, &row.json));
+            self.plan_alarms.insert(id, row);
             metrics::counter!("zhilu_events_opened_total", "kind" => "device_out_of_plan")
                 .increment(1);
         }
         for (_, id) in back {
-            let Some((mut row, mut v)) = self.plan_alarms.remove(&id) else {
+            let Some(mut row) = self.plan_alarms.remove(&id) else {
                 continue;
             };
             row.end_ms = Some(now);
             row.updated_wall_ms = now;
-            v["end"] = Value::from(zhilu_io::jsonl::format_time(now, tz));
-            row.json = v.to_string();
-            published.push(json!({"change": "ended", "tick_ms": tick_ms, "event": v}));
+            row.json = records::event_ended(&row.json, &zhilu_io::jsonl::format_time(now, tz));
+            published.push(records::event_message("ended", tick_ms, &row.json));
             commit.changes.push(EventChangeRow {
                 event_id: id,
                 change: "ended".into(),
@@ -1254,7 +1279,7 @@ impl Engine {
             return;
         }
         for p in published {
-            self.hub.publish(StreamKind::Event, p.to_string());
+            self.hub.publish(StreamKind::Event, p);
         }
     }
 
@@ -1447,13 +1472,27 @@ impl Engine {
             let key = (vehicle.to_string(), bit);
             if raised & mask != 0 && !self.alarms.contains_key(&key) {
                 let id = self.new_event_id();
-                let json = json!({
-                    "id": id, "kind": "terminal_alarm", "direction": dir,
-                    "from_m": m.stake_m.round(), "to_m": m.stake_m.round(),
-                    "start": t(time_ms), "detected_at": t(time_ms), "end": null,
-                    "severity": severity, "vehicle": vehicle, "alarm": words,
-                    "evidence": {"detectors": [], "rule": rule, "alarm_bits": bits},
-                });
+                let json = records::server_event(
+                    &ServerEvent {
+                        id: &id,
+                        kind: "terminal_alarm",
+                        direction: dir,
+                        from_m: m.stake_m.round(),
+                        to_m: m.stake_m.round(),
+                        start: t(time_ms),
+                        detected_at: t(time_ms),
+                        end: None,
+                        severity,
+                        evidence: Evidence {
+                            alarm_bits: Some(bits),
+                            ..Evidence::rule(rule)
+                        },
+                    },
+                    &records::TerminalAlarm {
+                        vehicle,
+                        alarm: words,
+                    },
+                );
                 let row = EventRow {
                     id: id.clone(),
                     kind: "terminal_alarm".into(),
@@ -1466,7 +1505,7 @@ impl Engine {
                     severity,
                     rule: rule.into(),
                     key: format!("terminal_alarm|{dir}|{rule}|{vehicle}|{time_ms}"),
-                    json: json.to_string(),
+                    json,
                     updated_wall_ms: now,
                 };
                 commit.changes.push(EventChangeRow {
@@ -1498,10 +1537,9 @@ impl Engine {
             return;
         }
         for c in &commit.changes {
-            let ev: Value = serde_json::from_str(&c.json).unwrap_or(Value::Null);
             self.hub.publish(
                 StreamKind::Event,
-                json!({"change": c.change, "tick_ms": commit.tick_ms, "event": ev}).to_string(),
+                records::event_message(&c.change, commit.tick_ms, &c.json),
             );
         }
     }
@@ -1567,7 +1605,12 @@ impl Engine {
             actor: by.clone(),
             action: action.into(),
             target: format!("P{id}"),
-            detail: json!({"reason": reason, "proposed": serde_json::from_str::<Value>(&p.json).unwrap_or(Value::Null), "applied": final_json.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok())}).to_string(),
+            detail: AuditDetail::Decision {
+                reason: reason.as_deref(),
+                proposed: &p.json,
+                applied: final_json.as_deref(),
+            }
+            .json(),
         };
         let d = ProposalDecision {
             status: status.into(),
@@ -1671,7 +1714,10 @@ impl Engine {
             actor: "system".into(),
             action: "proposal.expired".into(),
             target: format!("P{}", p.id),
-            detail: json!({"expires_wall_ms": p.expires_wall_ms}).to_string(),
+            detail: AuditDetail::Expired {
+                expires_wall_ms: p.expires_wall_ms,
+            }
+            .json(),
         };
         if let Ok(Some(row)) = self.store.decide_proposal(p.id, &d, &audit).await {
             self.hub.publish(StreamKind::Proposal, proposal_json(&row));
@@ -1687,17 +1733,17 @@ impl Engine {
             *l
         };
         p.expires_wall_ms = now + self.cfg.decisions.escalation_repeat_s as i64 * 1000;
-        let alarm = json!({
-            "alarm": "proposal_unanswered",
-            "proposal": format!("P{}", p.id),
-            "device": p.device,
-            "kind": p.kind,
-            "event_id": p.event_id,
-            "level": level,
-            "pending_since_wall_ms": p.created_wall_ms,
-            "next_wall_ms": p.expires_wall_ms,
-        })
-        .to_string();
+        let alarm = records::Unanswered {
+            alarm: "proposal_unanswered",
+            proposal: format!("P{}", p.id),
+            device: &p.device,
+            kind: &p.kind,
+            event_id: p.event_id.as_deref(),
+            level,
+            pending_since_wall_ms: p.created_wall_ms,
+            next_wall_ms: p.expires_wall_ms,
+        }
+        .json();
         let commit = TickCommit {
             tick_ms: self
                 .snapshot

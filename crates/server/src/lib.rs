@@ -19,6 +19,7 @@ pub mod health;
 pub mod ingest;
 pub mod jt808;
 pub mod net;
+pub mod records;
 pub mod roadjson;
 pub mod stream;
 pub mod ticket;
