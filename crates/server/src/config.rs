@@ -889,7 +889,7 @@ impl ServerConfig {
             }
         }
         if !self.devices.vms_fallback.is_empty()
-            && let Err(m) = crate::engine::fleet::check_vms_text(&self.devices.vms_fallback)
+            && let Err(m) = crate::signs::check_vms_text(&self.devices.vms_fallback)
         {
             return bad("vms_fallback", m);
         }

@@ -17,7 +17,7 @@ use zhilu_io::jsonl::{action_record, event_json, parse_action_command};
 use zhilu_road::{Direction, RoadBook};
 use zhilu_store::{
     ActionRow, AuditEntry, DeviceStateRow, EventChangeRow, EventRow, ProposalDecision, ProposalRow,
-    Reading, ReadingBatch, Store, TickCommit,
+    ReadingBatch, Store, TickCommit,
 };
 
 use crate::clock::{Admit, Gate, SourceClocks};
@@ -25,7 +25,7 @@ use crate::config::{ApprovalMode, CommandKind, DeadlineAction, ServerConfig};
 
 pub mod carry;
 pub mod fleet;
-use crate::convert::Ids;
+use crate::convert::{Ids, RowRef};
 use crate::health::HealthState;
 use crate::records::{self, AuditDetail, Evidence, ServerEvent};
 use crate::stream::{Hub, StreamKind};
@@ -34,12 +34,7 @@ use crate::views::{StateView, device_json, proposal_json};
 use carry::Carry;
 use fleet::{Desired, Edit, Fleet, Target};
 
-/// Wall clock, epoch ms.
-pub fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use crate::wall_ms;
 
 /// What an operator decided on a proposal.
 #[derive(Debug, Clone, PartialEq)]
@@ -1811,30 +1806,6 @@ impl Engine {
                 }
                 _ = timer.tick() => self.on_timer().await,
             }
-        }
-    }
-}
-
-/// A stored row, borrowed.
-#[derive(Clone, Copy)]
-pub enum RowRef<'a> {
-    /// Detector.
-    Obs(&'a zhilu_store::ObsRow),
-    /// Weather.
-    Weather(&'a zhilu_store::WeatherRow),
-    /// Position.
-    Position(&'a zhilu_store::PositionRow),
-    /// Camera.
-    Camera(&'a zhilu_store::CameraRow),
-}
-
-impl<'a> RowRef<'a> {
-    fn of(r: &'a Reading) -> RowRef<'a> {
-        match r {
-            Reading::Obs(o) => RowRef::Obs(o),
-            Reading::Weather(o) => RowRef::Weather(o),
-            Reading::Position(o) => RowRef::Position(o),
-            Reading::Camera(o) => RowRef::Camera(o),
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod jt808;
 pub mod net;
 pub mod records;
 pub mod roadjson;
+pub mod signs;
 pub mod stream;
 pub mod ticket;
 pub mod vehicles;
@@ -38,8 +39,16 @@ use zhilu_road::RoadBook;
 use zhilu_store::{AuditEntry, ReadingBatch, Store, UserRow};
 
 use crate::config::{AdapterKind, ServerConfig};
-use crate::engine::{Engine, Msg, Snapshot, wall_ms};
+use crate::engine::{Engine, Msg, Snapshot};
 use crate::stream::Hub;
+
+/// Wall clock, epoch ms: what every part of the server means by "now" on
+/// the wall (data time is the engine's ticks).
+pub fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
 
 pub use config::ConfigError;
 
