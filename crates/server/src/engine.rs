@@ -9,15 +9,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 use zhilu_core::{Action, Brain, BrainConfig, Command, Event, EventDetail, EventKind};
 use zhilu_devices::{DeviceAdapter, DeviceCommand, DeviceReport, DeviceState};
-use zhilu_io::jsonl::{action_record, action_record_value, event_json, parse_action_command};
+use zhilu_io::jsonl::{action_record, event_json, parse_action_command};
 use zhilu_road::{Direction, RoadBook};
 use zhilu_store::{
     ActionRow, AuditEntry, DeviceStateRow, EventChangeRow, EventRow, ProposalDecision, ProposalRow,
-    Reading, ReadingBatch, Store, TickCommit,
+    ReadingBatch, Store, TickCommit,
 };
 
 use crate::clock::{Admit, Gate, SourceClocks};
@@ -25,20 +25,16 @@ use crate::config::{ApprovalMode, CommandKind, DeadlineAction, ServerConfig};
 
 pub mod carry;
 pub mod fleet;
-use crate::convert::Ids;
+use crate::convert::{Ids, RowRef};
 use crate::health::HealthState;
+use crate::records::{self, AuditDetail, Evidence, ServerEvent};
 use crate::stream::{Hub, StreamKind};
 use crate::vehicles::VehicleBoard;
-use crate::views::{device_json, proposal_json};
+use crate::views::{StateView, device_json, proposal_json};
 use carry::Carry;
 use fleet::{Desired, Edit, Fleet, Target};
 
-/// Wall clock, epoch ms.
-pub fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use crate::wall_ms;
 
 /// What an operator decided on a proposal.
 #[derive(Debug, Clone, PartialEq)]
@@ -118,8 +114,8 @@ const ALARM_EVENTS: [(u32, &str, i16, &str); 4] = [
 /// Shared read-only view the API serves from.
 #[derive(Default)]
 pub struct Snapshot {
-    /// Latest corridor state as JSON.
-    pub state: Option<Value>,
+    /// Latest corridor state.
+    pub state: Option<Arc<StateView>>,
     /// Data time of the last closed tick.
     pub last_tick_ms: Option<i64>,
     /// Ticks closed since start.
@@ -177,7 +173,7 @@ pub struct Engine {
     /// Event kind by server event id (why a command was sent).
     causes: HashMap<String, EventKind>,
     /// Open `device_out_of_plan` alarms by event id (row, its JSON).
-    plan_alarms: HashMap<String, (EventRow, Value)>,
+    plan_alarms: HashMap<String, EventRow>,
     /// The quorum gate between stored rows and the brain (`clock.rs`).
     gate: Gate,
     /// Sources whose clocks are off (shared with ingest and health).
@@ -189,6 +185,9 @@ pub struct Engine {
     /// A tick whose commit failed: written, published and sent with the
     /// next tick that commits (nothing goes out for an unwritten tick).
     carry: Option<Carry>,
+    /// The data time of the last closed tick, for the tasks that follow the
+    /// data clock (the forecasts): sent with the snapshot.
+    ticks: tokio::sync::watch::Sender<Option<i64>>,
 }
 
 /// Ends an event row the server makes itself (a terminal alarm, a source's
@@ -196,9 +195,7 @@ pub struct Engine {
 /// (dated `at_ms`).
 fn end_row(row: &mut EventRow, end_ms: i64, at_ms: i64, now: i64, tz: i32) -> EventChangeRow {
     row.end_ms = Some(end_ms);
-    let mut v: Value = serde_json::from_str(&row.json).unwrap_or(Value::Null);
-    v["end"] = Value::from(zhilu_io::jsonl::format_time(end_ms, tz));
-    row.json = v.to_string();
+    row.json = records::event_ended(&row.json, &zhilu_io::jsonl::format_time(end_ms, tz));
     row.updated_wall_ms = now;
     EventChangeRow {
         event_id: row.id.clone(),
@@ -283,7 +280,14 @@ impl Engine {
             clock_events: HashMap::new(),
             health: Arc::new(HealthState::default()),
             carry: None,
+            ticks: tokio::sync::watch::Sender::new(None),
         }
+    }
+
+    /// The data time of each closed tick as it closes (`None` before the
+    /// first): the clock of the tasks that follow data time.
+    pub fn ticks(&self) -> tokio::sync::watch::Receiver<Option<i64>> {
+        self.ticks.subscribe()
     }
 
     /// Shares the source-clock tracker and the health state with the
@@ -464,21 +468,11 @@ impl Engine {
             }
             let mut row = stored.clone();
             row.end_ms = Some(last_tick);
-            let mut v: Value = serde_json::from_str(&row.json).unwrap_or(Value::Null);
-            if let Value::Object(o) = &mut v {
-                o.insert(
-                    "end".into(),
-                    Value::from(zhilu_io::jsonl::format_time(
-                        last_tick,
-                        self.road.tz_offset_s(),
-                    )),
-                );
-                o.insert(
-                    "end_reason".into(),
-                    Value::from("not found again after a restart"),
-                );
-            }
-            row.json = v.to_string();
+            row.json = records::event_ended_for(
+                &row.json,
+                &zhilu_io::jsonl::format_time(last_tick, self.road.tz_offset_s()),
+                "not found again after a restart",
+            );
             row.updated_wall_ms = now;
             commit.changes.push(EventChangeRow {
                 event_id: row.id.clone(),
@@ -504,11 +498,7 @@ impl Engine {
     fn event_row(&self, e: &Event, id: &str, key: &str, now: i64) -> (EventRow, String) {
         let vehicles = &self.ids.vehicles;
         let raw = event_json(e, &self.road, &|v| vehicles.name(v).to_string());
-        let mut v: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
-        if let Value::Object(o) = &mut v {
-            o.insert("id".into(), Value::from(id));
-        }
-        let json = v.to_string();
+        let json = records::event_with_id(&raw, id);
         let row = EventRow {
             id: id.to_string(),
             kind: e.kind.as_str().into(),
@@ -627,14 +617,25 @@ impl Engine {
                 .map(|d| d.stake_m)
                 .unwrap_or(0.0);
             let id = self.new_event_id();
-            let json = json!({
-                "id": id, "kind": "source_clock", "direction": "both",
-                "from_m": stake, "to_m": stake,
-                "start": t(tick_ms), "detected_at": t(tick_ms), "end": null,
-                "severity": 2, "source": o.source, "clock": o.why,
-                "ahead_s": o.ahead_ms.map(|a| (a as f64 / 1000.0).round()),
-                "evidence": {"detectors": [], "rule": "clock.checked"},
-            });
+            let json = records::server_event(
+                &ServerEvent {
+                    id: &id,
+                    kind: "source_clock",
+                    direction: "both",
+                    from_m: stake,
+                    to_m: stake,
+                    start: t(tick_ms),
+                    detected_at: t(tick_ms),
+                    end: None,
+                    severity: 2,
+                    evidence: Evidence::rule("clock.checked"),
+                },
+                &records::SourceClock {
+                    source: &o.source,
+                    clock: o.why,
+                    ahead_s: o.ahead_ms.map(|a| (a as f64 / 1000.0).round()),
+                },
+            );
             let row = EventRow {
                 id: id.clone(),
                 kind: "source_clock".into(),
@@ -647,7 +648,7 @@ impl Engine {
                 severity: 2,
                 rule: "clock.checked".into(),
                 key: format!("source_clock|both|clock.checked|{}|{tick_ms}", o.source),
-                json: json.to_string(),
+                json,
                 updated_wall_ms: now,
             };
             commit.changes.push(EventChangeRow {
@@ -691,10 +692,9 @@ impl Engine {
             return;
         }
         for c in &commit.changes {
-            let ev: Value = serde_json::from_str(&c.json).unwrap_or(Value::Null);
             self.hub.publish(
                 StreamKind::Event,
-                json!({"change": c.change, "tick_ms": commit.tick_ms, "event": ev}).to_string(),
+                records::event_message(&c.change, commit.tick_ms, &c.json),
             );
         }
     }
@@ -737,7 +737,7 @@ impl Engine {
                     self.events.remove(&e.seq);
                 }
                 if closed {
-                    let state = self.state_json();
+                    let state = self.state_view();
                     self.publish_snapshot(tick_ms, state, false);
                 }
                 return;
@@ -792,7 +792,10 @@ impl Engine {
                 wall_ms: now,
                 json: json.clone(),
             });
-            published.push((StreamKind::Event, json!({"change": change, "tick_ms": tick_ms, "event": serde_json::from_str::<Value>(&json).unwrap_or(Value::Null)}).to_string()));
+            published.push((
+                StreamKind::Event,
+                records::event_message(change, tick_ms, &json),
+            ));
             commit.events.push(row);
             self.causes.insert(id.clone(), e.kind);
             if e.end_ms.is_some() {
@@ -820,8 +823,7 @@ impl Engine {
         let mut dispatch: Vec<(ActionRow, Action)> = Vec::new();
         for a in &out.actions {
             let event_id = a.event_seq.and_then(|s| ended_ids.get(&s).cloned());
-            let v = action_record_value(a, &self.road, event_id.as_deref());
-            let json = v.to_string();
+            let json = action_record(a, &self.road, event_id.as_deref());
             let kind = a.command.kind();
             let mode = self.cfg.decisions.mode(kind);
             let id = self.next_action;
@@ -849,7 +851,12 @@ impl Engine {
                         actor: "system".into(),
                         action: "action.auto".into(),
                         target: a.device.clone(),
-                        detail: json!({"action": id, "command": v, "reason": a.reason}).to_string(),
+                        detail: AuditDetail::Action {
+                            action: Some(id),
+                            command: Some(&row.json),
+                            reason: &a.reason,
+                        }
+                        .json(),
                     });
                     published.push((StreamKind::Action, row.json.clone()));
                     dispatch.push((row.clone(), a.clone()));
@@ -877,7 +884,10 @@ impl Engine {
                             actor: "system".into(),
                             action: "proposal.superseded".into(),
                             target: format!("P{}", p.id),
-                            detail: json!({"by": format!("P{}", self.next_proposal)}).to_string(),
+                            detail: AuditDetail::Superseded {
+                                by: format!("P{}", self.next_proposal),
+                            }
+                            .json(),
                         });
                         published.push((StreamKind::Proposal, proposal_json(&p)));
                         commit.proposals.push(p);
@@ -907,7 +917,12 @@ impl Engine {
                         actor: "system".into(),
                         action: "proposal.created".into(),
                         target: format!("P{pid}"),
-                        detail: json!({"command": v, "reason": a.reason}).to_string(),
+                        detail: AuditDetail::Action {
+                            action: None,
+                            command: Some(&row.json),
+                            reason: &a.reason,
+                        }
+                        .json(),
                     });
                     published.push((StreamKind::Proposal, proposal_json(&p)));
                     commit.proposals.push(p);
@@ -919,9 +934,9 @@ impl Engine {
             && self
                 .ticks_seen
                 .is_multiple_of(self.cfg.storage.snapshot_every_ticks as u64);
-        let state = if closed { self.state_json() } else { None };
+        let state = if closed { self.state_view() } else { None };
         if snap_due {
-            commit.state_json = state.as_ref().map(Value::to_string);
+            commit.state_json = state.as_ref().map(|s| s.json());
         }
         // A tick whose commit failed before goes out with this one (held
         // within a bound: module `carry`).
@@ -1107,7 +1122,12 @@ impl Engine {
                 actor: "system".into(),
                 action: "action.reconcile".into(),
                 target: t.device.clone(),
-                detail: json!({"action": id, "reason": a.reason}).to_string(),
+                detail: AuditDetail::Action {
+                    action: Some(id),
+                    command: None,
+                    reason: &a.reason,
+                }
+                .json(),
             });
             commit.actions.push(row.clone());
             out.push((row, t, d));
@@ -1154,7 +1174,7 @@ impl Engine {
             tick_ms,
             ..TickCommit::default()
         };
-        let mut published: Vec<Value> = Vec::new();
+        let mut published: Vec<String> = Vec::new();
         for t in raise {
             let id = self.new_event_id();
             let shows = self.fleet.shows(&t);
@@ -1177,15 +1197,26 @@ impl Engine {
             });
             let since = self.fleet.out_of_plan.get(&t).map_or(now, |o| o.since_ms);
             let dir = t.direction.map_or("both", |d| d.as_str());
-            let json = json!({
-                "id": id, "kind": "device_out_of_plan", "direction": dir,
-                "from_m": stake.round(), "to_m": stake.round(),
-                "start": zhilu_io::jsonl::format_time(since, tz),
-                "detected_at": zhilu_io::jsonl::format_time(now, tz), "end": null,
-                "severity": 4, "device": t.device, "command": t.kind.as_str(),
-                "shows": fleet::describe(&shows), "requires": fleet::describe(&requires),
-                "evidence": {"detectors": [], "rule": "devices.out_of_plan"},
-            });
+            let json = records::server_event(
+                &ServerEvent {
+                    id: &id,
+                    kind: "device_out_of_plan",
+                    direction: dir,
+                    from_m: stake.round(),
+                    to_m: stake.round(),
+                    start: zhilu_io::jsonl::format_time(since, tz),
+                    detected_at: zhilu_io::jsonl::format_time(now, tz),
+                    end: None,
+                    severity: 4,
+                    evidence: Evidence::rule("devices.out_of_plan"),
+                },
+                &records::OutOfPlan {
+                    device: &t.device,
+                    command: t.kind.as_str(),
+                    shows: fleet::describe(&shows),
+                    requires: fleet::describe(&requires),
+                },
+            );
             let row = EventRow {
                 id: id.clone(),
                 kind: "device_out_of_plan".into(),
@@ -1201,7 +1232,7 @@ impl Engine {
                     "device_out_of_plan|{dir}|devices.out_of_plan|{}|{since}",
                     t.device
                 ),
-                json: json.to_string(),
+                json,
                 updated_wall_ms: now,
             };
             tracing::warn!(device = %t.device, kind = t.kind.as_str(), shows = %fleet::describe(&shows), requires = %fleet::describe(&requires), "device out of plan");
@@ -1216,20 +1247,19 @@ impl Engine {
             if let Some(o) = self.fleet.out_of_plan.get_mut(&t) {
                 o.alarm = Some(id.clone());
             }
-            published.push(json!({"change": "opened", "tick_ms": tick_ms, "event": json}));
-            self.plan_alarms.insert(id, (row, json));
+            published.push(records::event_message("opened", tick_ms, &row.json));
+            self.plan_alarms.insert(id, row);
             metrics::counter!("zhilu_events_opened_total", "kind" => "device_out_of_plan")
                 .increment(1);
         }
         for (_, id) in back {
-            let Some((mut row, mut v)) = self.plan_alarms.remove(&id) else {
+            let Some(mut row) = self.plan_alarms.remove(&id) else {
                 continue;
             };
             row.end_ms = Some(now);
             row.updated_wall_ms = now;
-            v["end"] = Value::from(zhilu_io::jsonl::format_time(now, tz));
-            row.json = v.to_string();
-            published.push(json!({"change": "ended", "tick_ms": tick_ms, "event": v}));
+            row.json = records::event_ended(&row.json, &zhilu_io::jsonl::format_time(now, tz));
+            published.push(records::event_message("ended", tick_ms, &row.json));
             commit.changes.push(EventChangeRow {
                 event_id: id,
                 change: "ended".into(),
@@ -1244,41 +1274,29 @@ impl Engine {
             return;
         }
         for p in published {
-            self.hub.publish(StreamKind::Event, p.to_string());
+            self.hub.publish(StreamKind::Event, p);
         }
     }
 
-    fn state_json(&self) -> Option<Value> {
+    /// The corridor state after the last tick, as the API and the stream
+    /// show it.
+    fn state_view(&self) -> Option<Arc<StateView>> {
         let s = self.brain.state()?;
-        let dirs: Vec<Value> = s
-            .directions
-            .iter()
-            .map(|d| {
-                json!({
-                    "direction": d.direction.as_str(),
-                    "segments": d.segments.iter().map(|c| json!([c.from_m, c.to_m, round1(c.speed_kmh), c.flow_vph.round(), round1(c.density_vpkm)])).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        Some(json!({
-            "time": zhilu_io::jsonl::format_time(s.ts_ms, self.road.tz_offset_s()),
-            "ts_ms": s.ts_ms,
-            "columns": ["from_m", "to_m", "speed_kmh", "flow_vph", "density_vpkm"],
-            "directions": dirs,
-        }))
+        Some(Arc::new(StateView::of(s, self.road.tz_offset_s())))
     }
 
-    /// Puts a closed tick's corridor state (from [`Engine::state_json`]) in
+    /// Puts a closed tick's corridor state (from [`Engine::state_view`]) in
     /// the shared snapshot, and on the stream when `publish`.
-    fn publish_snapshot(&mut self, tick_ms: i64, state: Option<Value>, publish: bool) {
+    fn publish_snapshot(&mut self, tick_ms: i64, state: Option<Arc<StateView>>, publish: bool) {
         if publish && let Some(s) = &state {
-            self.hub.publish(StreamKind::State, s.to_string());
+            self.hub.publish(StreamKind::State, s.json());
         }
         if let Ok(mut snap) = self.snapshot.write() {
             snap.state = state;
             snap.last_tick_ms = Some(tick_ms);
             snap.ticks = self.ticks_seen;
         }
+        self.ticks.send_replace(Some(tick_ms));
     }
 
     async fn send_to_device(
@@ -1449,13 +1467,27 @@ impl Engine {
             let key = (vehicle.to_string(), bit);
             if raised & mask != 0 && !self.alarms.contains_key(&key) {
                 let id = self.new_event_id();
-                let json = json!({
-                    "id": id, "kind": "terminal_alarm", "direction": dir,
-                    "from_m": m.stake_m.round(), "to_m": m.stake_m.round(),
-                    "start": t(time_ms), "detected_at": t(time_ms), "end": null,
-                    "severity": severity, "vehicle": vehicle, "alarm": words,
-                    "evidence": {"detectors": [], "rule": rule, "alarm_bits": bits},
-                });
+                let json = records::server_event(
+                    &ServerEvent {
+                        id: &id,
+                        kind: "terminal_alarm",
+                        direction: dir,
+                        from_m: m.stake_m.round(),
+                        to_m: m.stake_m.round(),
+                        start: t(time_ms),
+                        detected_at: t(time_ms),
+                        end: None,
+                        severity,
+                        evidence: Evidence {
+                            alarm_bits: Some(bits),
+                            ..Evidence::rule(rule)
+                        },
+                    },
+                    &records::TerminalAlarm {
+                        vehicle,
+                        alarm: words,
+                    },
+                );
                 let row = EventRow {
                     id: id.clone(),
                     kind: "terminal_alarm".into(),
@@ -1468,7 +1500,7 @@ impl Engine {
                     severity,
                     rule: rule.into(),
                     key: format!("terminal_alarm|{dir}|{rule}|{vehicle}|{time_ms}"),
-                    json: json.to_string(),
+                    json,
                     updated_wall_ms: now,
                 };
                 commit.changes.push(EventChangeRow {
@@ -1500,10 +1532,9 @@ impl Engine {
             return;
         }
         for c in &commit.changes {
-            let ev: Value = serde_json::from_str(&c.json).unwrap_or(Value::Null);
             self.hub.publish(
                 StreamKind::Event,
-                json!({"change": c.change, "tick_ms": commit.tick_ms, "event": ev}).to_string(),
+                records::event_message(&c.change, commit.tick_ms, &c.json),
             );
         }
     }
@@ -1569,7 +1600,12 @@ impl Engine {
             actor: by.clone(),
             action: action.into(),
             target: format!("P{id}"),
-            detail: json!({"reason": reason, "proposed": serde_json::from_str::<Value>(&p.json).unwrap_or(Value::Null), "applied": final_json.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok())}).to_string(),
+            detail: AuditDetail::Decision {
+                reason: reason.as_deref(),
+                proposed: &p.json,
+                applied: final_json.as_deref(),
+            }
+            .json(),
         };
         let d = ProposalDecision {
             status: status.into(),
@@ -1673,7 +1709,10 @@ impl Engine {
             actor: "system".into(),
             action: "proposal.expired".into(),
             target: format!("P{}", p.id),
-            detail: json!({"expires_wall_ms": p.expires_wall_ms}).to_string(),
+            detail: AuditDetail::Expired {
+                expires_wall_ms: p.expires_wall_ms,
+            }
+            .json(),
         };
         if let Ok(Some(row)) = self.store.decide_proposal(p.id, &d, &audit).await {
             self.hub.publish(StreamKind::Proposal, proposal_json(&row));
@@ -1689,17 +1728,17 @@ impl Engine {
             *l
         };
         p.expires_wall_ms = now + self.cfg.decisions.escalation_repeat_s as i64 * 1000;
-        let alarm = json!({
-            "alarm": "proposal_unanswered",
-            "proposal": format!("P{}", p.id),
-            "device": p.device,
-            "kind": p.kind,
-            "event_id": p.event_id,
-            "level": level,
-            "pending_since_wall_ms": p.created_wall_ms,
-            "next_wall_ms": p.expires_wall_ms,
-        })
-        .to_string();
+        let alarm = records::Unanswered {
+            alarm: "proposal_unanswered",
+            proposal: format!("P{}", p.id),
+            device: &p.device,
+            kind: &p.kind,
+            event_id: p.event_id.as_deref(),
+            level,
+            pending_since_wall_ms: p.created_wall_ms,
+            next_wall_ms: p.expires_wall_ms,
+        }
+        .json();
         let commit = TickCommit {
             tick_ms: self
                 .snapshot
@@ -1771,30 +1810,6 @@ impl Engine {
     }
 }
 
-/// A stored row, borrowed.
-#[derive(Clone, Copy)]
-pub enum RowRef<'a> {
-    /// Detector.
-    Obs(&'a zhilu_store::ObsRow),
-    /// Weather.
-    Weather(&'a zhilu_store::WeatherRow),
-    /// Position.
-    Position(&'a zhilu_store::PositionRow),
-    /// Camera.
-    Camera(&'a zhilu_store::CameraRow),
-}
-
-impl<'a> RowRef<'a> {
-    fn of(r: &'a Reading) -> RowRef<'a> {
-        match r {
-            Reading::Obs(o) => RowRef::Obs(o),
-            Reading::Weather(o) => RowRef::Weather(o),
-            Reading::Position(o) => RowRef::Position(o),
-            Reading::Camera(o) => RowRef::Camera(o),
-        }
-    }
-}
-
 /// A batch's rows in ingest (seq) order, as on replay after a restart:
 /// (kind 0–3 = obs, weather, positions, camera; index in its list).
 pub fn ingest_order(b: &ReadingBatch) -> Vec<(u8, usize)> {
@@ -1813,10 +1828,6 @@ pub fn ingest_order(b: &ReadingBatch) -> Vec<(u8, usize)> {
     }
     v.sort_unstable();
     v.into_iter().map(|(_, k, i)| (k, i)).collect()
-}
-
-fn round1(x: f32) -> f64 {
-    crate::roadjson::round1(f64::from(x))
 }
 
 /// A road-book device nothing has been heard from yet.

@@ -144,7 +144,7 @@ pub fn disk_room(st: &crate::AppState) -> Result<Option<u64>, u64> {
 /// Judges health now (and sets the `zhilu_health_*` metrics).
 pub fn report(st: &crate::AppState) -> Report {
     let h = &st.health;
-    let now = crate::engine::wall_ms();
+    let now = crate::wall_ms();
     let mut reasons = Vec::new();
     let first_row = h.rows_since_tick_wall_ms.load(Ordering::Relaxed);
     let stall_ms = (st.cfg.ingest.stall_after_s * 1000.0) as i64;

@@ -7,6 +7,11 @@ use std::sync::Arc;
 
 use tokio::sync::broadcast;
 
+/// The one route that takes `?token=` (a browser's EventSource cannot set
+/// headers); everywhere else a token in the query string is ignored, so
+/// it never ends up in links, logs or proxies' records of a write.
+pub const STREAM_PATH: &str = "/api/stream";
+
 /// Message kinds on the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamKind {

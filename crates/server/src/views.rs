@@ -1,14 +1,22 @@
-//! What the API and the live stream show of a stored proposal or device:
-//! one typed shape each, written in one place, so `GET /api/proposals`,
-//! `GET /api/devices` and the stream's `proposal` and `device` messages
-//! are the same JSON. Fields are declared in alphabetical order: the order
-//! in which these objects have always been written.
+//! What the API and the live stream show of a stored proposal or device,
+//! the corridor state, the road book and the vehicle board: one typed
+//! shape each, written in one place, so `GET /api/proposals`,
+//! `GET /api/devices`, `GET /api/state`, `GET /api/road`,
+//! `GET /api/vehicles` and the stream's messages are the same JSON. Fields
+//! are declared in alphabetical order: the order in which these objects
+//! have always been written.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
+use zhilu_core::CorridorState;
 use zhilu_devices::DeviceState;
+use zhilu_road::{Direction, RoadBook};
 use zhilu_store::{DeviceStateRow, ProposalRow};
+
+use crate::roadjson::{round1, round6};
 
 /// A proposal: a command waiting for (or decided by) an operator.
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -139,6 +147,351 @@ impl DeviceView {
     }
 }
 
+/// The corridor state after a tick (`GET /api/state`, the stream's
+/// `state` messages, the stored snapshots): speed, flow and density per
+/// segment of each direction, as rows in the order of `columns`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, ToSchema)]
+pub struct StateView {
+    /// The order of a segment row's values: `from_m`, `to_m`, `speed_kmh`,
+    /// `flow_vph`, `density_vpkm`.
+    pub columns: [&'static str; 5],
+    /// One entry per direction of the road.
+    pub directions: Vec<DirectionStateView>,
+    /// The tick's data time (RFC 3339 in the road's offset).
+    pub time: String,
+    /// The tick's data time (epoch ms).
+    pub ts_ms: i64,
+}
+
+/// One direction of [`StateView`].
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DirectionStateView {
+    /// `up` or `down`.
+    pub direction: &'static str,
+    /// Per segment: from (m), to (m), speed (km/h, one decimal), flow
+    /// (veh/h, whole), density (veh/km, one decimal); `null` where the
+    /// estimate is not a number.
+    #[schema(value_type = Vec<Vec<Option<f64>>>)]
+    pub segments: Vec<[f64; 5]>,
+}
+
+/// The column names of a [`DirectionStateView`] segment row.
+pub const STATE_SEGMENT_COLUMNS: [&str; 5] =
+    ["from_m", "to_m", "speed_kmh", "flow_vph", "density_vpkm"];
+
+impl StateView {
+    /// The view of the brain's corridor state (times in the road's offset
+    /// `tz_offset_s`).
+    pub fn of(s: &CorridorState, tz_offset_s: i32) -> StateView {
+        let r1 = |x: f32| round1(f64::from(x));
+        StateView {
+            columns: STATE_SEGMENT_COLUMNS,
+            directions: s
+                .directions
+                .iter()
+                .map(|d| DirectionStateView {
+                    direction: d.direction.as_str(),
+                    segments: d
+                        .segments
+                        .iter()
+                        .map(|c| {
+                            [
+                                c.from_m,
+                                c.to_m,
+                                r1(c.speed_kmh),
+                                f64::from(c.flow_vph.round()),
+                                r1(c.density_vpkm),
+                            ]
+                        })
+                        .collect(),
+                })
+                .collect(),
+            time: zhilu_io::jsonl::format_time(s.ts_ms, tz_offset_s),
+            ts_ms: s.ts_ms,
+        }
+    }
+
+    /// Its text, as the stream publishes it and the store keeps it.
+    pub fn json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The road book as the console draws it (`GET /api/road`): every item
+/// with its stake(s) and position (`lonlat`: degrees to six decimals).
+/// Fields in alphabetical order, as always written.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct RoadView {
+    /// De-icing systems.
+    pub deicers: Vec<ZoneView>,
+    /// Detector stations.
+    pub detectors: Vec<DetectorView>,
+    /// Directions present (`up`, `down`).
+    pub directions: Vec<&'static str>,
+    /// Off-ramps.
+    pub exits: Vec<JunctionView>,
+    /// Fog-light zones.
+    pub fog_lights: Vec<ZoneView>,
+    /// The centre line: `[stake_m, lon, lat]` points.
+    pub geometry: Vec<[f64; 3]>,
+    /// Road-book id.
+    pub id: String,
+    /// Interchanges.
+    pub interchanges: Vec<JunctionView>,
+    /// Lanes per direction.
+    pub lanes: u8,
+    /// Name.
+    pub name: String,
+    /// The provincial profile of the plans.
+    pub profile: &'static str,
+    /// Service areas.
+    pub service_areas: Vec<ServiceAreaView>,
+    /// Posted speed limit (km/h).
+    pub speed_limit_kmh: u16,
+    /// Tunnels.
+    pub tunnels: Vec<TunnelView>,
+    /// Local offset from UTC (s).
+    pub tz_offset_s: i32,
+    /// Message signs.
+    pub vms: Vec<SignView>,
+    /// Variable speed-limit signs.
+    pub vsl: Vec<SignView>,
+    /// Weather stations.
+    pub weather: Vec<WeatherStationView>,
+}
+
+/// A detector station of [`RoadView`].
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct DetectorView {
+    /// `up` or `down`.
+    pub direction: &'static str,
+    /// Id.
+    pub id: String,
+    /// Lanes it covers.
+    pub lanes: u8,
+    /// `[lon, lat]`.
+    pub lonlat: [f64; 2],
+    /// Stake (m).
+    pub stake_m: f64,
+}
+
+/// A sign (speed limit or message) of [`RoadView`].
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct SignView {
+    /// `up` or `down`.
+    pub direction: &'static str,
+    /// Id.
+    pub id: String,
+    /// `[lon, lat]`.
+    pub lonlat: [f64; 2],
+    /// Stake (m).
+    pub stake_m: f64,
+}
+
+/// A device covering a stretch (fog lights, de-icing) of [`RoadView`].
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ZoneView {
+    /// Start (m).
+    pub from_m: f64,
+    /// Id.
+    pub id: String,
+    /// `[[lon, lat] of from_m, [lon, lat] of to_m]`.
+    pub lonlat: [[f64; 2]; 2],
+    /// End (m).
+    pub to_m: f64,
+}
+
+/// A weather station of [`RoadView`].
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct WeatherStationView {
+    /// Id.
+    pub id: String,
+    /// `[lon, lat]`.
+    pub lonlat: [f64; 2],
+    /// Stake (m).
+    pub stake_m: f64,
+}
+
+/// An interchange or an exit of [`RoadView`].
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct JunctionView {
+    /// The directions it serves.
+    pub directions: Vec<&'static str>,
+    /// Id.
+    pub id: String,
+    /// `[lon, lat]`.
+    pub lonlat: [f64; 2],
+    /// Name.
+    pub name: String,
+    /// Stake (m).
+    pub stake_m: f64,
+}
+
+/// A tunnel of [`RoadView`].
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct TunnelView {
+    /// Start (m).
+    pub from_m: f64,
+    /// Whether vehicles with hazardous goods are forbidden in it.
+    pub hazmat_forbidden: bool,
+    /// Id.
+    pub id: String,
+    /// `[[lon, lat] of from_m, [lon, lat] of to_m]`.
+    pub lonlat: [[f64; 2]; 2],
+    /// End (m).
+    pub to_m: f64,
+}
+
+/// A service area of [`RoadView`].
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct ServiceAreaView {
+    /// Chargers.
+    pub chargers: u32,
+    /// Id.
+    pub id: String,
+    /// `[lon, lat]`.
+    pub lonlat: [f64; 2],
+    /// Name.
+    pub name: String,
+    /// Stake (m).
+    pub stake_m: f64,
+}
+
+impl RoadView {
+    /// The view of a road book.
+    pub fn of(road: &RoadBook) -> RoadView {
+        let at = |stake_m: f64| {
+            let (lon, lat) = road.geometry().lonlat(stake_m);
+            [round6(lon), round6(lat)]
+        };
+        let dirs = |d: &[Direction]| d.iter().map(|d| d.as_str()).collect::<Vec<_>>();
+        let sign = |s: &zhilu_road::Sign| SignView {
+            direction: s.direction.as_str(),
+            id: s.id.clone(),
+            lonlat: at(s.stake_m),
+            stake_m: s.stake_m,
+        };
+        let zone = |z: &zhilu_road::Zone| ZoneView {
+            from_m: z.from_m,
+            id: z.id.clone(),
+            lonlat: [at(z.from_m), at(z.to_m)],
+            to_m: z.to_m,
+        };
+        let junction = |id: &str, name: &str, stake_m: f64, d: &[Direction]| JunctionView {
+            directions: dirs(d),
+            id: id.to_string(),
+            lonlat: at(stake_m),
+            name: name.to_string(),
+            stake_m,
+        };
+        RoadView {
+            deicers: road.deicers().iter().map(zone).collect(),
+            detectors: road
+                .detectors()
+                .iter()
+                .map(|d| DetectorView {
+                    direction: d.direction.as_str(),
+                    id: d.id.clone(),
+                    lanes: d.lanes,
+                    lonlat: at(d.stake_m),
+                    stake_m: d.stake_m,
+                })
+                .collect(),
+            directions: dirs(road.directions()),
+            exits: road
+                .exits()
+                .iter()
+                .map(|x| junction(&x.id, &x.name, x.stake_m, &x.directions))
+                .collect(),
+            fog_lights: road.fog_lights().iter().map(zone).collect(),
+            geometry: road
+                .geometry()
+                .points()
+                .iter()
+                .map(|p| [p.stake_m, p.lon, p.lat])
+                .collect(),
+            id: road.id().to_string(),
+            interchanges: road
+                .interchanges()
+                .iter()
+                .map(|i| junction(&i.id, &i.name, i.stake_m, &i.directions))
+                .collect(),
+            lanes: road.lanes(),
+            name: road.name().to_string(),
+            profile: road.profile().as_str(),
+            service_areas: road
+                .service_areas()
+                .iter()
+                .map(|s| ServiceAreaView {
+                    chargers: s.chargers,
+                    id: s.id.clone(),
+                    lonlat: at(s.stake_m),
+                    name: s.name.clone(),
+                    stake_m: s.stake_m,
+                })
+                .collect(),
+            speed_limit_kmh: road.speed_limit_kmh(),
+            tunnels: road
+                .tunnels()
+                .iter()
+                .map(|t| TunnelView {
+                    from_m: t.from_m,
+                    hazmat_forbidden: t.hazmat_forbidden,
+                    id: t.id.clone(),
+                    lonlat: [at(t.from_m), at(t.to_m)],
+                    to_m: t.to_m,
+                })
+                .collect(),
+            tz_offset_s: road.tz_offset_s(),
+            vms: road.vms().iter().map(sign).collect(),
+            vsl: road.vsl().iter().map(sign).collect(),
+            weather: road
+                .weather()
+                .iter()
+                .map(|w| WeatherStationView {
+                    id: w.id.clone(),
+                    lonlat: at(w.stake_m),
+                    stake_m: w.stake_m,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One vehicle on the board: `[vehicle, class, ts_ms, lon, lat, stake_m,
+/// direction, speed_kmh, heading_deg]` (the order of
+/// `crate::vehicles::COLUMNS`; `direction` `null` off the road).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VehicleRow(
+    pub String,
+    pub String,
+    pub i64,
+    pub f64,
+    pub f64,
+    pub f64,
+    pub Option<&'static str>,
+    pub Option<f64>,
+    pub Option<f64>,
+);
+
+/// Where every vehicle heard of recently is (`GET /api/vehicles`).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct VehiclesView {
+    /// The order of a row's values.
+    pub columns: [&'static str; 9],
+    /// One row per vehicle, by id: `[vehicle, class, ts_ms, lon, lat,
+    /// stake_m, direction, speed_kmh, heading_deg]` (`direction` `null` off
+    /// the road).
+    #[schema(value_type = Vec<Vec<serde_json::Value>>)]
+    pub rows: Vec<VehicleRow>,
+    /// Each vehicle's recent track, oldest first: `[ts_ms, lon, lat]`
+    /// points (only when asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracks: Option<BTreeMap<String, Vec<(i64, f64, f64)>>>,
+    /// Data time of the latest report (`null` before any).
+    pub ts_ms: Option<i64>,
+}
+
 /// A proposal as published on the stream (the text of [`ProposalView`]).
 pub fn proposal_json(p: &ProposalRow) -> String {
     serde_json::to_string(&ProposalView::of(p)).unwrap_or_default()
@@ -201,6 +554,60 @@ mod tests {
         assert_eq!(
             device_json(&row),
             r#"{"confirmed_ms":5,"device":"VMS-1","last_seen_ms":6,"online":true,"pending":null,"shows":null,"state":null}"#
+        );
+    }
+
+    /// The example day's road book.
+    fn road() -> RoadBook {
+        RoadBook::from_toml(include_str!("../../../examples/day/ROAD.toml"), "day")
+            .expect("example road book")
+    }
+
+    #[test]
+    fn the_road_view_has_positions_and_sorted_keys() {
+        let road = road();
+        let v = serde_json::to_value(RoadView::of(&road)).expect("json");
+        assert_eq!(v["detectors"].as_array().map(Vec::len), Some(12));
+        let d = &road.detectors()[0];
+        let (lon, lat) = road.geometry().lonlat(d.stake_m);
+        assert_eq!(
+            v["detectors"][0]["lonlat"],
+            serde_json::json!([round6(lon), round6(lat)])
+        );
+        assert_eq!(v["directions"], serde_json::json!(["up", "down"]));
+        let text = serde_json::to_string(&RoadView::of(&road)).expect("json");
+        assert!(text.starts_with(r#"{"deicers":["#), "{}", &text[..40]);
+        // Keys in alphabetical order at every level, as always written.
+        let keys: Vec<&String> = v.as_object().expect("object").keys().collect();
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(keys, sorted);
+    }
+
+    #[test]
+    fn the_state_view_is_written_as_it_always_was() {
+        use zhilu_core::{Cell, CorridorState, DirectionState};
+        let cell = |from_m: f64, speed_kmh: f32, flow_vph: f32| Cell {
+            from_m,
+            to_m: from_m + 500.0,
+            speed_kmh,
+            flow_vph,
+            density_vpkm: 12.345,
+            support: 1.0,
+        };
+        let state = CorridorState {
+            ts_ms: 1_767_225_600_000,
+            directions: vec![DirectionState {
+                direction: Direction::Down,
+                station_ids: Vec::new(),
+                samples: Vec::new(),
+                stations: Vec::new(),
+                segments: vec![cell(1000.0, 87.66, 1234.6), cell(1500.0, f32::NAN, 0.4)],
+            }],
+        };
+        assert_eq!(
+            StateView::of(&state, 8 * 3600).json(),
+            r#"{"columns":["from_m","to_m","speed_kmh","flow_vph","density_vpkm"],"directions":[{"direction":"down","segments":[[1000.0,1500.0,87.7,1235.0,12.3],[1500.0,2000.0,null,0.0,12.3]]}],"time":"2026-01-01T08:00:00+08:00","ts_ms":1767225600000}"#
         );
     }
 }

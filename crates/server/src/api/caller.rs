@@ -39,10 +39,7 @@ impl Caller {
     }
 }
 
-/// The one route that takes `?token=` (a browser's EventSource cannot set
-/// headers); everywhere else a token in the query string is ignored, so
-/// it never ends up in links, logs or proxies' records of a write.
-pub const STREAM_PATH: &str = "/api/stream";
+pub use crate::stream::STREAM_PATH;
 
 fn bearer(parts: &Parts) -> Option<String> {
     if let Some(h) = parts

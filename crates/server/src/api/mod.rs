@@ -132,6 +132,9 @@ mod tests {
             ("get", "/api/quarantine", "QuarantineView"),
             ("get", "/api/timespace", "TimeSpace"),
             ("get", "/api/forecast", "ForecastSnapshot"),
+            ("get", "/api/state", "StateView"),
+            ("get", "/api/road", "RoadView"),
+            ("get", "/api/vehicles", "VehiclesView"),
             ("get", "/api/users", "UserOut"),
         ];
         for (method, path, name) in typed {
