@@ -172,6 +172,11 @@ pub struct Engine {
     vehicles_published: Instant,
     /// Unanswered proposals past their deadline: id → how often escalated.
     escalations: HashMap<i64, u32>,
+    /// Open events' last history line (id → its JSON): an update makes a
+    /// new line only when it differs in what an operator cares about.
+    recorded: HashMap<String, Value>,
+    /// What counts as such a difference.
+    history_table: crate::flow::HistoryTable,
     /// Commandable devices: desired vs shown state, reconciliation.
     fleet: Fleet,
     /// Event kind by server event id (why a command was sent).
@@ -275,6 +280,8 @@ impl Engine {
             vehicles: Arc::new(std::sync::RwLock::new(VehicleBoard::new())),
             vehicles_published: Instant::now(),
             escalations: HashMap::new(),
+            recorded: HashMap::new(),
+            history_table: crate::flow::HistoryTable::default(),
             fleet,
             causes: HashMap::new(),
             plan_alarms: HashMap::new(),
@@ -691,7 +698,8 @@ impl Engine {
             return;
         }
         for c in &commit.changes {
-            let ev: Value = serde_json::from_str(&c.json).unwrap_or(Value::Null);
+            let mut ev: Value = serde_json::from_str(&c.json).unwrap_or(Value::Null);
+            crate::flow::decorate(&mut ev, &self.road);
             self.hub.publish(
                 StreamKind::Event,
                 json!({"change": c.change, "tick_ms": commit.tick_ms, "event": ev}).to_string(),
@@ -785,14 +793,36 @@ impl Engine {
                 metrics::counter!("zhilu_events_opened_total", "kind" => e.kind.as_str())
                     .increment(1);
             }
-            commit.changes.push(EventChangeRow {
-                event_id: id.clone(),
-                change: change.into(),
-                at_ms: tick_ms,
-                wall_ms: now,
-                json: json.clone(),
-            });
-            published.push((StreamKind::Event, json!({"change": change, "tick_ms": tick_ms, "event": serde_json::from_str::<Value>(&json).unwrap_or(Value::Null)}).to_string()));
+            let value = serde_json::from_str::<Value>(&json).unwrap_or(Value::Null);
+            // The history gets a line when the event opens or ends, and for
+            // an update only when something an operator cares about changed
+            // (`flow::what_changed`); every update still refreshes the
+            // stored event and goes out on the stream.
+            let worth = change != "updated"
+                || self.recorded.get(&id).is_none_or(|last| {
+                    !crate::flow::what_changed(last, &value, &self.road, &self.history_table)
+                        .is_empty()
+                });
+            if worth {
+                commit.changes.push(EventChangeRow {
+                    event_id: id.clone(),
+                    change: change.into(),
+                    at_ms: tick_ms,
+                    wall_ms: now,
+                    json: json.clone(),
+                });
+                if e.end_ms.is_some() {
+                    self.recorded.remove(&id);
+                } else {
+                    self.recorded.insert(id.clone(), value.clone());
+                }
+            }
+            let mut shown = value;
+            crate::flow::decorate(&mut shown, &self.road);
+            published.push((
+                StreamKind::Event,
+                json!({"change": change, "tick_ms": tick_ms, "event": shown}).to_string(),
+            ));
             commit.events.push(row);
             self.causes.insert(id.clone(), e.kind);
             if e.end_ms.is_some() {
@@ -1243,7 +1273,8 @@ impl Engine {
             tracing::error!(message = "Out-of-plan alarm not stored.", error = %e);
             return;
         }
-        for p in published {
+        for mut p in published {
+            crate::flow::decorate(&mut p["event"], &self.road);
             self.hub.publish(StreamKind::Event, p.to_string());
         }
     }
@@ -1500,7 +1531,8 @@ impl Engine {
             return;
         }
         for c in &commit.changes {
-            let ev: Value = serde_json::from_str(&c.json).unwrap_or(Value::Null);
+            let mut ev: Value = serde_json::from_str(&c.json).unwrap_or(Value::Null);
+            crate::flow::decorate(&mut ev, &self.road);
             self.hub.publish(
                 StreamKind::Event,
                 json!({"change": c.change, "tick_ms": commit.tick_ms, "event": ev}).to_string(),
