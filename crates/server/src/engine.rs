@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
+use zhilu_core::event::Severity;
 use zhilu_core::{Action, Brain, BrainConfig, Command, Event, EventDetail, EventKind};
 use zhilu_devices::{DeviceAdapter, DeviceCommand, DeviceReport, DeviceState};
 use zhilu_io::jsonl::{action_record, action_record_value, event_json, parse_action_command};
@@ -502,6 +503,50 @@ impl Engine {
         Ok(())
     }
 
+    /// An event the operators closed while the brain still saw it got
+    /// worse (its severity class rose): it reopens — their close does not
+    /// hide it — with a history line and an audit entry by `system`.
+    async fn reopen_if_closed(
+        &self,
+        id: &str,
+        was: Severity,
+        is: Severity,
+        mut event: Value,
+        tick_ms: i64,
+        now: i64,
+    ) {
+        let text = format!("{} → {}", was.as_str(), is.as_str());
+        let change = EventChangeRow {
+            event_id: id.to_string(),
+            change: "reopened".into(),
+            at_ms: tick_ms,
+            wall_ms: now,
+            json: json!({"by": "system", "text": text}).to_string(),
+        };
+        let audit = AuditEntry {
+            seq: 0,
+            wall_ms: now,
+            actor: "system".into(),
+            action: "event.reopen".into(),
+            target: id.to_string(),
+            detail: json!({"from": was.as_str(), "to": is.as_str()}).to_string(),
+        };
+        match self.store.reopen_event(&change, &audit).await {
+            Ok(true) => {
+                crate::flow::decorate(&mut event, &self.road);
+                self.hub.publish(
+                    StreamKind::Event,
+                    json!({"change": "reopened", "tick_ms": tick_ms, "by": "system", "event": event})
+                        .to_string(),
+                );
+            }
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(message = "Reopening a closed event failed.", event = id, error = %e)
+            }
+        }
+    }
+
     fn new_event_id(&mut self) -> String {
         let id = format!("E{}", self.next_event);
         self.next_event += 1;
@@ -761,6 +806,7 @@ impl Engine {
         let mut published: Vec<(StreamKind, String)> = Vec::new();
         // Events: openings and updates from the open set, endings drained.
         let open: Vec<Event> = self.brain.open_events().cloned().collect();
+        let mut worse: Vec<(String, Severity, Severity, Value)> = Vec::new();
         for e in open.iter().chain(out.events.iter()) {
             let (key, _) = event_key(e, &self.ids);
             let (id, change) = match self.events.get(&e.seq) {
@@ -803,6 +849,18 @@ impl Engine {
                     !crate::flow::what_changed(last, &value, &self.road, &self.history_table)
                         .is_empty()
                 });
+            // Worse than its last line: an operator's close does not hold.
+            if change == "updated"
+                && let Some(last) = self.recorded.get(&id)
+            {
+                let (was, is) = (
+                    crate::flow::level(last, &self.road),
+                    crate::flow::level(&value, &self.road),
+                );
+                if is < was {
+                    worse.push((id.clone(), was, is, value.clone()));
+                }
+            }
             if worth {
                 commit.changes.push(EventChangeRow {
                     event_id: id.clone(),
@@ -830,6 +888,9 @@ impl Engine {
             } else {
                 self.events.insert(e.seq, (id, json));
             }
+        }
+        for (id, was, is, v) in worse {
+            self.reopen_if_closed(&id, was, is, v, tick_ms, now).await;
         }
         // Decisions: auto-applied or proposed. Events ended this tick
         // still name the actions they caused.

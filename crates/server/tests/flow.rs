@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::TestServer;
+use common::{TestServer, day_batches};
 use serde_json::{Value, json};
 
 async fn post(s: &TestServer, token: &str, path: &str, body: Value) -> (u16, Value) {
@@ -307,4 +307,75 @@ async fn event_workflow_history_and_handover() {
     assert!(audit.iter().any(|a| a["action"] == "handover.ack"
         && a["actor"] == "admin"
         && a["target"] == hid.as_str()));
+}
+
+/// An operator closes the fog while it is light (info); the brain still
+/// sees it, and when it thickens (its class rises) the close does not hold:
+/// the event reopens, in its history and in the audit log, by `system`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_event_that_gets_worse_reopens() {
+    let Some(s) = TestServer::start("sqlite", |c| c.decisions.proposal_expiry_s = 3600).await
+    else {
+        return;
+    };
+    let op = s.login("op").await;
+    let admin = s.login("admin").await;
+    let batches = day_batches(&s.dir, 500);
+    let mut closed: Option<(String, String)> = None;
+    let mut reopened = false;
+    for (i, (kind, body)) in batches.iter().enumerate() {
+        let (st, a) = s.post_csv(&op, kind, body.clone()).await;
+        assert_eq!(st, 200, "{a}");
+        if i % 10 != 9 {
+            continue;
+        }
+        s.settle(&op).await;
+        let events = s.get(&op, "/api/events?active=true&kind=fog").await;
+        let Some(fog) = events.as_array().unwrap().first() else {
+            continue;
+        };
+        let id = fog["id"].as_str().unwrap().to_string();
+        match &closed {
+            None => {
+                let (st, a) = post(
+                    &s,
+                    &op,
+                    &format!("/api/events/{id}/close"),
+                    json!({"reason": "能见度尚可"}),
+                )
+                .await;
+                assert_eq!(st, 200, "{a}");
+                assert!(a["warning"].is_string(), "{a}");
+                closed = Some((id, fog["level"].as_str().unwrap().to_string()));
+            }
+            Some((cid, level)) if *cid == id && fog["level"] != level.as_str() => {
+                assert_eq!(fog["workflow"]["status"], "open", "{fog}");
+                reopened = true;
+                break;
+            }
+            Some(_) => {}
+        }
+    }
+    let (id, _) = closed.expect("a fog event to close");
+    assert!(reopened, "the fog got worse and {id} reopened");
+    let life = s.get(&op, &format!("/api/events/{id}")).await;
+    let steps: Vec<(&str, &str)> = life["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| !c["by"].is_null())
+        .map(|c| (c["change"].as_str().unwrap(), c["by"].as_str().unwrap()))
+        .collect();
+    assert_eq!(steps, [("closed", "op"), ("reopened", "system")]);
+    assert!(life["workflow"]["closed_by"].is_null());
+    let audit = s.get(&admin, "/api/audit?limit=10000").await;
+    assert!(
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "event.reopen"
+                && a["actor"] == "system"
+                && a["target"] == id.as_str())
+    );
 }

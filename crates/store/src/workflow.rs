@@ -368,3 +368,51 @@ impl Store {
             .map_err(db("proposals_for_event", "proposals"))
     }
 }
+
+impl Store {
+    /// Reopens an event the operators closed while the brain still saw it,
+    /// because it got worse: in one transaction, sets its workflow back to
+    /// `open` (who acknowledged and who closed, and why, are cleared; the
+    /// history and the audit keep them), writes `change` and `audit`.
+    /// Returns whether it was closed (nothing is written otherwise).
+    pub async fn reopen_event(&self, change: &EventChangeRow, audit: &AuditEntry) -> Result<bool> {
+        const OP: &str = "reopen_event";
+        const SQL: &str = "UPDATE event_workflow SET status = 'open', acked_by = NULL, \
+            acked_wall_ms = NULL, closed_by = NULL, closed_wall_ms = NULL, close_reason = NULL, \
+            updated_wall_ms = $1 WHERE event_id = $2 AND status = 'closed'";
+        const CHANGE: &str = "INSERT INTO event_changes (event_id, change, at_ms, wall_ms, json) \
+            VALUES ($1, $2, $3, $4, $5)";
+        let done: bool = in_tx!(self, OP, tx => {
+            let n = sqlx::query(SQL)
+                .bind(change.wall_ms)
+                .bind(change.event_id.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db(OP, "event_workflow"))?
+                .rows_affected();
+            if n == 0 {
+                return Ok(false);
+            }
+            sqlx::query(CHANGE)
+                .bind(change.event_id.as_str())
+                .bind(change.change.as_str())
+                .bind(change.at_ms)
+                .bind(change.wall_ms)
+                .bind(change.json.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db(OP, "event_changes"))?;
+            sqlx::query(AUDIT)
+                .bind(audit.wall_ms)
+                .bind(audit.actor.as_str())
+                .bind(audit.action.as_str())
+                .bind(audit.target.as_str())
+                .bind(audit.detail.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(db(OP, "audit"))?;
+            true
+        });
+        Ok(done)
+    }
+}

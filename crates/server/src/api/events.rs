@@ -86,8 +86,11 @@ pub struct EventChange {
     pub at_ms: i64,
     /// Who (an operator's step).
     pub by: Option<String>,
-    /// `opened`, `updated`, `ended`, `acknowledged`, `assigned`, `note`, `closed`.
+    /// `opened`, `updated`, `ended`, `acknowledged`, `assigned`, `note`,
+    /// `closed`, `reopened` (by `system`: it got worse after a close).
     pub change: String,
+    /// The severity class after a brain's line.
+    pub level: Option<String>,
     /// The note, the reason to close, or the user assigned.
     pub text: Option<String>,
     /// When it was recorded (wall clock, epoch ms).
@@ -185,6 +188,7 @@ fn changes_view(st: &AppState, rows: Vec<EventChangeRow>) -> Vec<EventChange> {
         .map(|c| {
             let v: Value = serde_json::from_str(&c.json).unwrap_or(Value::Null);
             let brain = matches!(c.change.as_str(), "opened" | "updated" | "ended");
+            let level = brain.then(|| flow::level(&v, &st.road).as_str().to_string());
             let (by, text, what) = if brain {
                 let what = match (&last, c.change.as_str()) {
                     (Some(l), "updated") => flow::what_changed(l, &v, &st.road, &table)
@@ -206,6 +210,7 @@ fn changes_view(st: &AppState, rows: Vec<EventChangeRow>) -> Vec<EventChange> {
                 at_ms: c.at_ms,
                 by,
                 change: c.change,
+                level,
                 text,
                 wall_ms: c.wall_ms,
                 what,
