@@ -61,6 +61,10 @@ export interface Ev {
   detected_at: string;
   end: string | null;
   severity?: number;
+  /** Severity class (`critical` … `info`, flow.ts). */
+  level?: string;
+  /** Where it stands with the operators (flow.ts). */
+  workflow?: { status: string; assigned_to?: string | null; [k: string]: unknown };
   evidence?: { detectors?: string[]; rule?: string; [k: string]: unknown };
   visibility_m?: number;
   surface_temp_c?: number;
@@ -292,6 +296,8 @@ export class Model {
       case "event": {
         const e = data.event as Ev;
         if (!e || !e.id) break;
+        // The brain's updates do not carry the operators' workflow: keep it.
+        if (!e.workflow) e.workflow = this.events.get(e.id)?.workflow;
         if (data.change === "ended" || e.end) this.events.delete(e.id);
         else this.events.set(e.id, e);
         this.emit("events");

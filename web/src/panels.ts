@@ -9,6 +9,7 @@ import { describeSegment } from "./map";
 import { type Ev, type ForecastStation, type Proposal, model, speedInColumn } from "./model";
 import { speedColour } from "./geo";
 import { WhatIf, plannedState } from "./whatif";
+import { compareEvents, levelBadge, renderEventCard, renderHandover, workflowTag } from "./flow";
 
 export function esc(s: unknown): string {
   return String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -45,7 +46,7 @@ function eventLine(e: Ev): string {
 
 export class Panels {
   readonly el: HTMLElement;
-  private tab: "events" | "proposals" | "devices" | "audit" = "events";
+  private tab: "events" | "proposals" | "devices" | "audit" | "handover" = "events";
   private body: HTMLElement;
   private details: HTMLElement;
   private deviceFilter = "";
@@ -118,6 +119,7 @@ export class Panels {
       ["proposals", `${t("proposals")} (${model.proposals.size})`],
       ["devices", t("devices")],
     ];
+    tabs.push(["handover", t("handover")]);
     if (currentSession()?.role === "admin") tabs.push(["audit", t("audit")]);
     const bar = this.el.querySelector(".tabs")!;
     bar.innerHTML = tabs
@@ -153,6 +155,9 @@ export class Panels {
       case "audit":
         this.renderAudit();
         break;
+      case "handover":
+        void renderHandover(this.body);
+        break;
     }
     if (keepState) {
       const again = this.body.querySelector<HTMLInputElement>(`input.${keepState.cls.split(" ").join(".")}`);
@@ -164,9 +169,7 @@ export class Panels {
   }
 
   private renderEvents(): void {
-    const list = [...model.events.values()].sort(
-      (a, b) => (b.severity ?? 0) - (a.severity ?? 0) || Date.parse(b.detected_at) - Date.parse(a.detected_at),
-    );
+    const list = [...model.events.values()].sort(compareEvents);
     if (!list.length) {
       this.body.innerHTML = `<p class="empty">${t("noEvents")}</p>`;
       return;
@@ -175,7 +178,7 @@ export class Panels {
       .map(
         (e) => `<li><button type="button" class="item ev-${esc(e.kind)}" data-event="${esc(e.id)}">
           <span class="badge" style="--c:var(--ev-${e.kind.startsWith("hazmat") ? "hazmat" : esc(e.kind)}, #f472b6)">${esc(kindName(e.kind))}</span>
-          <span class="main">${esc(eventLine(e))}</span>
+          <span class="main">${levelBadge(e.level)} ${esc(eventLine(e))}${workflowTag(e)}</span>
           <span class="sub">${t("detected")} ${esc(clock(Date.parse(e.detected_at)))} · ${t("rule")}: ${esc(e.evidence?.rule ?? "—")}${
             e.visibility_m != null ? ` · ${t("lowestVisibility")} ${Math.round(e.visibility_m)} m` : ""
           }${e.vehicle ? ` · ${esc(e.vehicle)}` : ""}</span>
@@ -465,7 +468,7 @@ export class Panels {
       case "event": {
         const e = model.events.get(f.id);
         if (e) {
-          html += `<p><b>${esc(kindName(e.kind))}</b> ${esc(e.id)} · ${t("severity")} ${e.severity ?? "—"}</p>
+          html += `<p><b>${esc(kindName(e.kind))}</b> ${esc(e.id)} · ${t("severity")} ${levelBadge(e.level)}</p>
             <dl>
               <dt>${t("extent")}</dt><dd>${esc(dirName(e.direction))} ${esc(stake(Math.min(e.from_m, e.to_m)))} – ${esc(stake(Math.max(e.from_m, e.to_m)))}</dd>
               <dt>${t("started")}</dt><dd>${esc(clock(Date.parse(e.start), true))}</dd>
@@ -498,22 +501,24 @@ export class Panels {
         break;
       }
     }
-    // Keep the fetched history while refreshing the live part.
-    const hist = d.querySelector(".event-history, .device-history")?.innerHTML ?? "";
+    // Keep the fetched history (and the event card's controls, with what
+    // is typed in them) while refreshing the live part.
+    const old = d.querySelector(".event-history, .device-history");
+    const focused = old?.contains(document.activeElement) ? (document.activeElement as HTMLElement) : null;
     d.innerHTML = html;
     const h = d.querySelector(".event-history, .device-history");
-    if (h) h.innerHTML = hist;
+    if (h && old && h.className === old.className) {
+      h.replaceWith(old);
+      focused?.focus();
+    }
   }
 
   private async loadEventHistory(id: string): Promise<void> {
+    const h = this.details.querySelector<HTMLElement>(".event-history");
+    if (!h) return;
     try {
-      const r = await get<{ event: Ev; changes: { change: string; at_ms: number }[] }>(`/api/events/${encodeURIComponent(id)}`);
-      if (!model.events.has(id)) model.events.set(id, r.event);
-      const h = this.details.querySelector(".event-history");
-      if (h)
-        h.innerHTML = `<h3>${t("history")}</h3><ul class="hist">${r.changes
-          .map((c) => `<li>${esc(clock(c.at_ms, true))} · ${esc(c.change)}</li>`)
-          .join("")}</ul>`;
+      // The card: workflow actions, basis, lanes, plan, notes, history (flow.ts).
+      await renderEventCard(h, id, () => this.later("body"));
     } catch {
       /* shown as ended */
     }

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
+use zhilu_core::event::Severity;
 use zhilu_core::{Action, Brain, BrainConfig, Command, Event, EventDetail, EventKind};
 use zhilu_devices::{DeviceAdapter, DeviceCommand, DeviceReport, DeviceState};
 use zhilu_io::jsonl::{action_record, event_json, parse_action_command};
@@ -168,6 +169,11 @@ pub struct Engine {
     vehicles_published: Instant,
     /// Unanswered proposals past their deadline: id → how often escalated.
     escalations: HashMap<i64, u32>,
+    /// Open events' last history line (id → its JSON): an update makes a
+    /// new line only when it differs in what an operator cares about.
+    recorded: HashMap<String, crate::flow::EventLine>,
+    /// What counts as such a difference.
+    history_table: crate::flow::HistoryTable,
     /// Commandable devices: desired vs shown state, reconciliation.
     fleet: Fleet,
     /// Event kind by server event id (why a command was sent).
@@ -272,6 +278,8 @@ impl Engine {
             vehicles: Arc::new(std::sync::RwLock::new(VehicleBoard::new())),
             vehicles_published: Instant::now(),
             escalations: HashMap::new(),
+            recorded: HashMap::new(),
+            history_table: crate::flow::HistoryTable::default(),
             fleet,
             causes: HashMap::new(),
             plan_alarms: HashMap::new(),
@@ -489,6 +497,45 @@ impl Engine {
         Ok(())
     }
 
+    /// An event the operators closed while the brain still saw it got
+    /// worse (its severity class rose): it reopens — their close does not
+    /// hide it — with a history line and an audit entry by `system`.
+    async fn reopen_if_closed(
+        &self,
+        id: &str,
+        was: Severity,
+        is: Severity,
+        event_json: String,
+        tick_ms: i64,
+        now: i64,
+    ) {
+        let change = EventChangeRow {
+            event_id: id.to_string(),
+            change: "reopened".into(),
+            at_ms: tick_ms,
+            wall_ms: now,
+            json: records::reopened_line(was, is),
+        };
+        let audit = AuditEntry {
+            seq: 0,
+            wall_ms: now,
+            actor: "system".into(),
+            action: "event.reopen".into(),
+            target: id.to_string(),
+            detail: AuditDetail::Reopen { from: was, to: is }.json(),
+        };
+        match self.store.reopen_event(&change, &audit).await {
+            Ok(true) => self.hub.publish(
+                StreamKind::Event,
+                records::reopened_message(tick_ms, &event_json, &self.road),
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(message = "Reopening a closed event failed.", event = id, error = %e)
+            }
+        }
+    }
+
     fn new_event_id(&mut self) -> String {
         let id = format!("E{}", self.next_event);
         self.next_event += 1;
@@ -694,7 +741,7 @@ impl Engine {
         for c in &commit.changes {
             self.hub.publish(
                 StreamKind::Event,
-                records::event_message(&c.change, commit.tick_ms, &c.json),
+                records::event_message(&c.change, commit.tick_ms, &c.json, &self.road),
             );
         }
     }
@@ -753,6 +800,7 @@ impl Engine {
         let mut published: Vec<(StreamKind, String)> = Vec::new();
         // Events: openings and updates from the open set, endings drained.
         let open: Vec<Event> = self.brain.open_events().cloned().collect();
+        let mut worse: Vec<(String, Severity, Severity, String)> = Vec::new();
         for e in open.iter().chain(out.events.iter()) {
             let (key, _) = event_key(e, &self.ids);
             let (id, change) = match self.events.get(&e.seq) {
@@ -785,16 +833,43 @@ impl Engine {
                 metrics::counter!("zhilu_events_opened_total", "kind" => e.kind.as_str())
                     .increment(1);
             }
-            commit.changes.push(EventChangeRow {
-                event_id: id.clone(),
-                change: change.into(),
-                at_ms: tick_ms,
-                wall_ms: now,
-                json: json.clone(),
-            });
+            let line = crate::flow::EventLine::read(&json);
+            // The history gets a line when the event opens or ends, and for
+            // an update only when something an operator cares about changed
+            // (`flow::EventLine::changed_since`); every update still
+            // refreshes the stored event and goes out on the stream.
+            let worth = change != "updated"
+                || self.recorded.get(&id).is_none_or(|last| {
+                    !line
+                        .changed_since(last, &self.road, &self.history_table)
+                        .is_empty()
+                });
+            // Worse than its last line: an operator's close does not hold.
+            if change == "updated"
+                && let Some(last) = self.recorded.get(&id)
+            {
+                let (was, is) = (last.level(&self.road), line.level(&self.road));
+                if is < was {
+                    worse.push((id.clone(), was, is, json.clone()));
+                }
+            }
+            if worth {
+                commit.changes.push(EventChangeRow {
+                    event_id: id.clone(),
+                    change: change.into(),
+                    at_ms: tick_ms,
+                    wall_ms: now,
+                    json: json.clone(),
+                });
+                if e.end_ms.is_some() {
+                    self.recorded.remove(&id);
+                } else {
+                    self.recorded.insert(id.clone(), line);
+                }
+            }
             published.push((
                 StreamKind::Event,
-                records::event_message(change, tick_ms, &json),
+                records::event_message(change, tick_ms, &json, &self.road),
             ));
             commit.events.push(row);
             self.causes.insert(id.clone(), e.kind);
@@ -803,6 +878,9 @@ impl Engine {
             } else {
                 self.events.insert(e.seq, (id, json));
             }
+        }
+        for (id, was, is, v) in worse {
+            self.reopen_if_closed(&id, was, is, v, tick_ms, now).await;
         }
         // Decisions: auto-applied or proposed. Events ended this tick
         // still name the actions they caused.
@@ -1247,7 +1325,9 @@ impl Engine {
             if let Some(o) = self.fleet.out_of_plan.get_mut(&t) {
                 o.alarm = Some(id.clone());
             }
-            published.push(records::event_message("opened", tick_ms, &row.json));
+            published.push(records::event_message(
+                "opened", tick_ms, &row.json, &self.road,
+            ));
             self.plan_alarms.insert(id, row);
             metrics::counter!("zhilu_events_opened_total", "kind" => "device_out_of_plan")
                 .increment(1);
@@ -1259,7 +1339,9 @@ impl Engine {
             row.end_ms = Some(now);
             row.updated_wall_ms = now;
             row.json = records::event_ended(&row.json, &zhilu_io::jsonl::format_time(now, tz));
-            published.push(records::event_message("ended", tick_ms, &row.json));
+            published.push(records::event_message(
+                "ended", tick_ms, &row.json, &self.road,
+            ));
             commit.changes.push(EventChangeRow {
                 event_id: id,
                 change: "ended".into(),
@@ -1534,7 +1616,7 @@ impl Engine {
         for c in &commit.changes {
             self.hub.publish(
                 StreamKind::Event,
-                records::event_message(&c.change, commit.tick_ms, &c.json),
+                records::event_message(&c.change, commit.tick_ms, &c.json, &self.road),
             );
         }
     }

@@ -14,6 +14,7 @@ pub mod config;
 pub mod console;
 pub mod convert;
 pub mod engine;
+pub mod flow;
 pub mod forecast;
 pub mod health;
 pub mod ingest;

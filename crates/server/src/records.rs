@@ -10,6 +10,8 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use zhilu_core::event::Severity;
+use zhilu_road::RoadBook;
 
 /// The text of a value (objects' keys sorted).
 fn text(v: &impl Serialize) -> String {
@@ -145,18 +147,54 @@ pub fn event_ended_for(json: &str, end: &str, reason: &str) -> String {
 }
 
 /// A stream `event` message: an event's change (`opened`, `updated`,
-/// `ended`) at a tick, with its document.
-pub fn event_message(change: &str, tick_ms: i64, event_json: &str) -> String {
+/// `ended`) at a tick, with its document and its severity class
+/// (`level`, [`crate::flow::decorate`]).
+pub fn event_message(change: &str, tick_ms: i64, event_json: &str, road: &RoadBook) -> String {
     #[derive(Serialize)]
     struct Message<'a> {
         change: &'a str,
         event: Value,
         tick_ms: i64,
     }
+    let mut event = parse(event_json);
+    crate::flow::decorate(&mut event, road);
     text(&Message {
         change,
-        event: parse(event_json),
+        event,
         tick_ms,
+    })
+}
+
+/// The stream message of an event the operators had closed and the brain
+/// found worse: `reopened` by `system`.
+pub fn reopened_message(tick_ms: i64, event_json: &str, road: &RoadBook) -> String {
+    #[derive(Serialize)]
+    struct Message {
+        by: &'static str,
+        change: &'static str,
+        event: Value,
+        tick_ms: i64,
+    }
+    let mut event = parse(event_json);
+    crate::flow::decorate(&mut event, road);
+    text(&Message {
+        by: "system",
+        change: "reopened",
+        event,
+        tick_ms,
+    })
+}
+
+/// The history line of a reopening: by `system`, from one class to the next.
+pub fn reopened_line(was: Severity, is: Severity) -> String {
+    #[derive(Serialize)]
+    struct Line {
+        by: &'static str,
+        text: String,
+    }
+    text(&Line {
+        by: "system",
+        text: format!("{} → {}", was.as_str(), is.as_str()),
     })
 }
 
@@ -192,6 +230,13 @@ pub enum AuditDetail<'a> {
     Expired {
         /// The deadline (wall clock, epoch ms).
         expires_wall_ms: i64,
+    },
+    /// A closed event reopened because its severity class rose.
+    Reopen {
+        /// The class of its last history line.
+        from: Severity,
+        /// The class now.
+        to: Severity,
     },
 }
 
@@ -232,6 +277,10 @@ impl AuditDetail<'_> {
             }
             AuditDetail::Expired { expires_wall_ms } => {
                 o.insert("expires_wall_ms".into(), Value::from(*expires_wall_ms));
+            }
+            AuditDetail::Reopen { from, to } => {
+                o.insert("from".into(), Value::from(from.as_str()));
+                o.insert("to".into(), Value::from(to.as_str()));
             }
         }
         Value::Object(o).to_string()
@@ -333,9 +382,24 @@ mod tests {
         );
         assert_eq!(event_ended("not json", "T"), r#"{"end":"T"}"#);
         assert_eq!(event_ended_for("not json", "T", "gone"), "null");
+        let road = zhilu_traffic::bulk::Day::new(zhilu_traffic::bulk::DayConfig {
+            stations: 4,
+            hours: 1,
+            ..Default::default()
+        })
+        .map(|day| {
+            let mut w = Vec::new();
+            day.write_road(&mut w).expect("road");
+            RoadBook::from_toml(std::str::from_utf8(&w).expect("utf8"), "ROAD.toml").expect("book")
+        })
+        .expect("day");
+        let level = crate::flow::level(&parse(&with_id), &road);
         assert_eq!(
-            event_message("opened", 60_000, &with_id),
-            r#"{"change":"opened","event":{"end":null,"id":"E7","kind":"fog","severity":3},"tick_ms":60000}"#
+            event_message("opened", 60_000, &with_id, &road),
+            format!(
+                r#"{{"change":"opened","event":{{"end":null,"id":"E7","kind":"fog","level":"{}","severity":3}},"tick_ms":60000}}"#,
+                level.as_str()
+            )
         );
     }
 

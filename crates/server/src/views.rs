@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use zhilu_core::CorridorState;
 use zhilu_devices::DeviceState;
 use zhilu_road::{Direction, RoadBook};
-use zhilu_store::{DeviceStateRow, ProposalRow};
+use zhilu_store::{DeviceStateRow, HandoverRow, NoteRow, ProposalRow, WorkflowRow};
 
 use crate::roadjson::{round1, round6};
 
@@ -458,6 +458,50 @@ impl RoadView {
     }
 }
 
+/// Where an event stands with the operators (`status` `open` until someone
+/// acknowledges or closes it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, ToSchema)]
+pub struct WorkflowView {
+    /// Who acknowledged it.
+    pub acked_by: Option<String>,
+    /// When (wall clock, epoch ms).
+    pub acked_ms: Option<i64>,
+    /// Who assigned it.
+    pub assigned_by: Option<String>,
+    /// The user it is assigned to.
+    pub assigned_to: Option<String>,
+    /// Why it was closed.
+    pub close_reason: Option<String>,
+    /// Who closed it.
+    pub closed_by: Option<String>,
+    /// When (wall clock, epoch ms).
+    pub closed_ms: Option<i64>,
+    /// `open`, `acknowledged` or `closed`.
+    pub status: String,
+}
+
+impl WorkflowView {
+    /// The view of a stored workflow (`None`: untouched, open).
+    pub fn of(w: Option<&WorkflowRow>) -> WorkflowView {
+        match w {
+            None => WorkflowView {
+                status: "open".into(),
+                ..WorkflowView::default()
+            },
+            Some(w) => WorkflowView {
+                acked_by: w.acked_by.clone(),
+                acked_ms: w.acked_wall_ms,
+                assigned_by: w.assigned_by.clone(),
+                assigned_to: w.assigned_to.clone(),
+                close_reason: w.close_reason.clone(),
+                closed_by: w.closed_by.clone(),
+                closed_ms: w.closed_wall_ms,
+                status: w.status.clone(),
+            },
+        }
+    }
+}
+
 /// One vehicle on the board: `[vehicle, class, ts_ms, lon, lat, stake_m,
 /// direction, speed_kmh, heading_deg]` (the order of
 /// `crate::vehicles::COLUMNS`; `direction` `null` off the road).
@@ -490,6 +534,69 @@ pub struct VehiclesView {
     pub tracks: Option<BTreeMap<String, Vec<(i64, f64, f64)>>>,
     /// Data time of the latest report (`null` before any).
     pub ts_ms: Option<i64>,
+}
+
+/// An operator's note on an event.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct NoteView {
+    /// Who wrote it.
+    pub author: String,
+    /// The text.
+    pub text: String,
+    /// When (wall clock, epoch ms).
+    pub wall_ms: i64,
+}
+
+impl NoteView {
+    /// The view of a stored note.
+    pub fn of(n: &NoteRow) -> NoteView {
+        NoteView {
+            author: n.author.clone(),
+            text: n.text.clone(),
+            wall_ms: n.wall_ms,
+        }
+    }
+}
+
+/// A signed shift handover (交接班).
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct HandoverView {
+    /// The incoming operator's note.
+    pub ack_note: Option<String>,
+    /// The incoming operator who acknowledged it.
+    pub acked_by: Option<String>,
+    /// When (wall clock, epoch ms).
+    pub acked_ms: Option<i64>,
+    /// Start of the shift it covers (wall clock, epoch ms; 0 for the first).
+    pub from_ms: i64,
+    /// `H3`.
+    pub id: String,
+    /// The shift's log as signed (`GET /api/handover`'s `log`).
+    #[schema(value_type = Object)]
+    pub log: Value,
+    /// The outgoing operator's note.
+    pub note: String,
+    /// The outgoing operator.
+    pub signed_by: String,
+    /// When signed: the end of the shift (wall clock, epoch ms).
+    pub signed_ms: i64,
+}
+
+impl HandoverView {
+    /// The view of a stored handover.
+    pub fn of(h: &HandoverRow) -> HandoverView {
+        HandoverView {
+            ack_note: h.ack_note.clone(),
+            acked_by: h.acked_by.clone(),
+            acked_ms: h.acked_wall_ms,
+            from_ms: h.from_wall_ms,
+            id: format!("H{}", h.id),
+            log: serde_json::from_str(&h.log_json).unwrap_or(Value::Null),
+            note: h.note.clone(),
+            signed_by: h.signed_by.clone(),
+            signed_ms: h.signed_wall_ms,
+        }
+    }
 }
 
 /// A proposal as published on the stream (the text of [`ProposalView`]).

@@ -105,6 +105,50 @@ async fn every_endpoint_times_every_role() {
             None,
             Need::Operator,
         ),
+        (
+            Method::POST,
+            "/api/events/E1/ack",
+            None,
+            None,
+            Need::Operator,
+        ),
+        (
+            Method::POST,
+            "/api/events/E1/assign",
+            Some(json!({"user": "op"})),
+            None,
+            Need::Operator,
+        ),
+        (
+            Method::POST,
+            "/api/events/E1/note",
+            Some(json!({"text": "test"})),
+            None,
+            Need::Operator,
+        ),
+        (
+            Method::POST,
+            "/api/events/E1/close",
+            Some(json!({"reason": "test"})),
+            None,
+            Need::Operator,
+        ),
+        (Method::GET, "/api/handover", None, None, Need::Viewer),
+        (Method::GET, "/api/handovers", None, None, Need::Viewer),
+        (
+            Method::POST,
+            "/api/handover/sign",
+            Some(json!({"note": "test"})),
+            None,
+            Need::Operator,
+        ),
+        (
+            Method::POST,
+            "/api/handover/H999/ack",
+            Some(json!({})),
+            None,
+            Need::Operator,
+        ),
         (Method::GET, "/api/audit", None, None, Need::Admin),
         (Method::GET, "/api/quarantine", None, None, Need::Operator),
         (
@@ -150,6 +194,7 @@ async fn every_endpoint_times_every_role() {
             let p = p
                 .replace("/E1", "/*")
                 .replace("/P999/", "/*/")
+                .replace("/H999/", "/*/")
                 .replace("/users/nobody", "/users/*");
             (m.to_string(), p)
         })

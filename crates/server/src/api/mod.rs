@@ -14,6 +14,7 @@ mod devices;
 mod error;
 mod events;
 mod forecast;
+mod handover;
 mod health;
 mod ingest;
 mod proposals;
@@ -65,6 +66,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(accounts::routes())
         .merge(ingest::routes())
         .merge(events::routes())
+        .merge(handover::routes())
         .merge(proposals::routes())
         .merge(devices::routes())
         .merge(road::routes())
@@ -136,6 +138,11 @@ mod tests {
             ("get", "/api/road", "RoadView"),
             ("get", "/api/vehicles", "VehiclesView"),
             ("get", "/api/users", "UserOut"),
+            ("post", "/api/events/{id}/ack", "StepAnswer"),
+            ("post", "/api/events/{id}/close", "StepAnswer"),
+            ("get", "/api/handover", "HandoverNow"),
+            ("post", "/api/handover/sign", "HandoverView"),
+            ("post", "/api/handover/{id}/ack", "HandoverView"),
         ];
         for (method, path, name) in typed {
             let s = ok_schema(&doc, method, path);
