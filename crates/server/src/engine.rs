@@ -900,6 +900,7 @@ impl Engine {
                         decided_wall_ms: None,
                         decision_reason: None,
                         final_json: None,
+                        plan_id: None,
                     };
                     commit.audit.push(AuditEntry {
                         seq: 0,

@@ -169,6 +169,7 @@ mod tests {
             decided_wall_ms: None,
             decision_reason: None,
             final_json: None,
+            plan_id: None,
         }
     }
 
