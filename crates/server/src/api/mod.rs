@@ -16,6 +16,7 @@ mod events;
 mod forecast;
 mod health;
 mod ingest;
+mod plans;
 mod proposals;
 mod road;
 mod stream;
@@ -66,6 +67,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(ingest::routes())
         .merge(events::routes())
         .merge(proposals::routes())
+        .merge(plans::routes())
         .merge(devices::routes())
         .merge(road::routes())
         .merge(forecast::routes())
@@ -127,6 +129,11 @@ mod tests {
             ("post", "/api/proposals/{id}/approve", "ProposalView"),
             ("post", "/api/proposals/{id}/reject", "ProposalView"),
             ("post", "/api/proposals/{id}/edit", "ProposalView"),
+            ("get", "/api/plans", "PlanView"),
+            ("get", "/api/plans/{id}", "PlanView"),
+            ("post", "/api/plans/{id}/approve", "PlanView"),
+            ("post", "/api/plans/{id}/reject", "PlanView"),
+            ("post", "/api/plans/{id}/edit", "PlanView"),
             ("get", "/api/actions", "ActionView"),
             ("get", "/api/audit", "AuditView"),
             ("get", "/api/quarantine", "QuarantineView"),
