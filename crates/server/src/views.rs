@@ -154,9 +154,9 @@ pub struct PlanView {
     /// The rule its steps name (the first that names one).
     pub rule: Option<String>,
     /// `pending` (a step waits for an operator), `approved` (every step
-    /// applied), `partial` (some applied, some not), `rejected` (none
-    /// applied, one or more rejected), `closed` (none applied: superseded
-    /// or expired).
+    /// applied, superseded ones aside), `partial` (some applied, some
+    /// rejected or expired), `rejected` (none applied, one or more
+    /// rejected), `closed` (none applied: superseded or expired).
     pub status: String,
     /// Its steps, in the order the brain proposed them.
     pub steps: Vec<PlanStepView>,
@@ -198,12 +198,15 @@ impl PlanView {
 
 /// A plan's status from its steps' statuses (see [`PlanView::status`]).
 pub fn plan_status<'a>(steps: impl IntoIterator<Item = &'a str>) -> &'static str {
+    // A superseded step is history (a newer step on the same device took
+    // its place): it counts only when nothing else is left.
     let (mut pending, mut applied, mut rejected, mut other) = (0, 0, 0, 0);
     for s in steps {
         match s {
             "pending" => pending += 1,
             "approved" | "edited" => applied += 1,
             "rejected" => rejected += 1,
+            "superseded" => {}
             _ => other += 1,
         }
     }
@@ -342,7 +345,8 @@ mod tests {
             (&["pending", "approved"], "pending"),
             (&["approved", "edited"], "approved"),
             (&["approved", "rejected"], "partial"),
-            (&["approved", "superseded"], "partial"),
+            (&["approved", "superseded"], "approved"),
+            (&["approved", "expired"], "partial"),
             (&["rejected", "superseded"], "rejected"),
             (&["superseded", "expired"], "closed"),
             (&[], "closed"),
