@@ -244,6 +244,10 @@ test("a fog plan arrives as one plan; left unanswered, its safety step raises an
   const dev = closure.device;
   const devState = (await api("/api/devices")).find((d) => d.device === dev);
   assert.ok(!(devState?.state?.value === "closed" && devState?.state?.direction === closure.direction), JSON.stringify(devState));
+  // Reloaded, the console reads the actions from the API, where the
+  // proposals' records are (mode confirm, applied false).
+  await page.reload();
+  await page.waitForSelector(".conn.ok", { timeout: 30_000 });
   await page.locator("#tab-devices").click();
   const row = page.locator(`tr[data-device="${dev}"]`);
   await row.waitFor();
