@@ -203,6 +203,11 @@ test("a fog plan arrives as one plan; left unanswered, its safety step raises an
   }
   assert.match(await card.locator(".plan-basis").textContent(), /第八十一条/);
   await shot("plans-01-card");
+  // The what-if compares the plan's steps with doing nothing.
+  await card.getByRole("button", { name: "推演此预案" }).click();
+  const wi = page.locator("table.whatif-table");
+  await wi.locator("thead th", { hasText: plan.name }).waitFor({ timeout: 60_000 });
+  assert.ok((await wi.locator("thead th").allTextContents()).includes("不采取措施"));
 
   // Unanswered past the deadline: the alarm, in the page and on the stream.
   const closure = pending.find((s) => s.command.value === "closed") ?? pending[0];

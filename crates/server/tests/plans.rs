@@ -203,6 +203,24 @@ async fn a_fog_event_gives_one_plan_decided_as_a_whole_or_by_step() {
     )
     .await;
     assert_eq!(st, 409);
+    // A list with a decided step decides none of it, not even the pending one.
+    let second = live(&after)
+        .iter()
+        .find(|x| x["status"] == "pending")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (st, _) = post(
+        &s,
+        &op,
+        &format!("/api/plans/{id}/approve"),
+        json!({"steps": [second, first]}),
+    )
+    .await;
+    assert_eq!(st, 409);
+    let v = s.get(&viewer, &format!("/api/plans/{id}")).await;
+    assert_eq!(by_id(&v, &second)["status"], "pending");
 
     // Approve the rest in one request: every pending step applied.
     let (st, done) = post(&s, &op, &format!("/api/plans/{id}/approve"), json!({})).await;
