@@ -187,7 +187,11 @@ impl PlanView {
             from_m: event.map(|e| e.from_m.min(e.to_m)),
             id: format!("PL{}", plan.id),
             name: plan.name.clone(),
-            rule: steps.iter().find_map(|s| s.rule.clone()),
+            // The steps' rule, else the event's (a reason may name none).
+            rule: steps
+                .iter()
+                .find_map(|s| s.rule.clone())
+                .or_else(|| event.map(|e| e.rule.clone()).filter(|r| !r.is_empty())),
             status: plan_status(steps.iter().map(|s| s.status.as_str())).into(),
             steps,
             to_m: event.map(|e| e.from_m.max(e.to_m)),
@@ -354,6 +358,59 @@ mod tests {
         for (steps, want) in cases {
             assert_eq!(plan_status(steps.iter().copied()), *want, "{steps:?}");
         }
+    }
+
+    #[test]
+    fn a_plan_view_names_devices_from_the_road_book_and_keeps_its_own_steps() {
+        let road = RoadBook::from_toml(
+            include_str!("../../../examples/demo/ROAD.toml"),
+            "ROAD.toml",
+        )
+        .expect("the demo road");
+        let ic = &road.interchanges()[0];
+        let plan = PlanRow {
+            id: 12,
+            name: "交通事故 K12+345 上行 处置预案".into(),
+            event_id: Some("E3".into()),
+            ..PlanRow::default()
+        };
+        let step = |id, device: &str, plan_id| ProposalRow {
+            id,
+            device: device.into(),
+            plan_id: Some(plan_id),
+            reason: "交通事件: 1–2 米; 上游限速渐变".into(),
+            status: "pending".into(),
+            json: r#"{"action":"entry","value":"closed","direction":"up"}"#.into(),
+            ..ProposalRow::default()
+        };
+        let event = EventRow {
+            id: "E3".into(),
+            kind: "incident".into(),
+            direction: "up".into(),
+            from_m: 12_400.0,
+            to_m: 12_300.0,
+            rule: "incident.speed_drop".into(),
+            ..EventRow::default()
+        };
+        let v = PlanView::of(
+            &plan,
+            &[
+                step(12, &ic.id, 12),
+                step(13, "S_X", 12),
+                step(14, &ic.id, 99),
+            ],
+            Some(&event),
+            &road,
+        );
+        assert_eq!(v.id, "PL12");
+        assert_eq!(v.steps.len(), 2, "a step of another plan is not shown");
+        assert_eq!(v.steps[0].device_name, ic.name);
+        assert_eq!(v.steps[1].device_name, "S_X");
+        assert_eq!(v.steps[0].direction.as_deref(), Some("up"));
+        // No rule named in the reasons: the event's rule.
+        assert_eq!(v.rule.as_deref(), Some("incident.speed_drop"));
+        assert_eq!((v.from_m, v.to_m), (Some(12_300.0), Some(12_400.0)));
+        assert_eq!(v.status, "pending");
     }
 
     #[test]
