@@ -232,7 +232,15 @@ mod tests {
 
     #[test]
     fn causes_rules_and_bases_come_from_the_reason() {
-        let cases: &[(Option<&str>, &str, &str, Option<&str>, Option<&str>)] = &[
+        // (event, reason, cause, rule, basis)
+        type Case<'a> = (
+            Option<&'a str>,
+            &'a str,
+            &'a str,
+            Option<&'a str>,
+            Option<&'a str>,
+        );
+        let cases: &[Case] = &[
             (
                 Some("E4"),
                 FOG,
