@@ -1,4 +1,5 @@
-//! Response plans on the simulated fog morning (docs/SERVER.md, "Response
+//! Response plans on the simulated fog morning (SQLite, and PostgreSQL
+//! when ZHILU_TEST_PG_URL is set) (docs/SERVER.md, "Response
 //! plans"): the brain's entry closures for one fog event arrive as one
 //! plan with named steps, an operator rejects one step and approves the
 //! rest in one request, and an unanswered safety step escalates and never
@@ -62,10 +63,19 @@ fn live(plan: &Value) -> Vec<Value> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fog_event_gives_one_plan_decided_as_a_whole_or_by_step() {
-    let s = TestServer::start("sqlite", |c| c.decisions.proposal_expiry_s = 3600)
-        .await
-        .unwrap();
+async fn a_fog_event_gives_one_plan_decided_as_a_whole_or_by_step_sqlite() {
+    fog_plan("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fog_event_gives_one_plan_decided_as_a_whole_or_by_step_postgres() {
+    fog_plan("postgres").await;
+}
+
+async fn fog_plan(backend: &str) {
+    let Some(s) = TestServer::start(backend, |c| c.decisions.proposal_expiry_s = 3600).await else {
+        return;
+    };
     let op = s.login("op").await;
     let viewer = s.login("viewer").await;
     foggy_morning(&s, &op).await;
