@@ -142,6 +142,26 @@ async fn fog_plan(backend: &str) {
         assert!(st["applied"].is_null());
     }
     assert_eq!(s.get(&viewer, &format!("/api/plans/{id}")).await["id"], id);
+    let of_event = s
+        .get(
+            &viewer,
+            &format!("/api/plans?event={}", plan["event"].as_str().unwrap()),
+        )
+        .await;
+    assert!(
+        of_event
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["event"] == plan["event"])
+    );
+    assert!(
+        of_event
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["id"] == id.as_str())
+    );
 
     // Checks first: a viewer cannot decide; a step of another plan or an
     // unlawful edit is refused and decides nothing.

@@ -20,13 +20,22 @@ const STEP_COLS: &str = "id, created_wall_ms, expires_wall_ms, at_ms, device, ki
 
 impl Store {
     /// Plans, newest first, at most `limit` (0 = 1000); with `pending_only`
-    /// only those with a step still pending.
-    pub async fn plans(&self, pending_only: bool, limit: u32) -> Result<Vec<PlanRow>> {
+    /// only those with a step still pending; with `event` only those
+    /// answering that event.
+    pub async fn plans(
+        &self,
+        pending_only: bool,
+        event: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<PlanRow>> {
         on_pool!(self, p => {
-            let mut qb = QueryBuilder::new(format!("SELECT {PLAN_COLS} FROM plans"));
+            let mut qb = QueryBuilder::new(format!("SELECT {PLAN_COLS} FROM plans WHERE 1 = 1"));
             if pending_only {
-                qb.push(" WHERE EXISTS (SELECT 1 FROM proposals s WHERE s.plan_id = plans.id \
+                qb.push(" AND EXISTS (SELECT 1 FROM proposals s WHERE s.plan_id = plans.id \
                     AND s.status = 'pending')");
+            }
+            if let Some(e) = event {
+                qb.push(" AND event_id = ").push_bind(e);
             }
             qb.push(" ORDER BY id DESC LIMIT ")
                 .push_bind(crate::limit_or_default(limit));

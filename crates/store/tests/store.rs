@@ -1780,7 +1780,12 @@ async fn plans_group_steps_and_list_while_pending(db: &TestDb) {
         ..TickCommit::default()
     };
     s.commit_tick(&t).await.unwrap();
-    assert_eq!(s.plans(true, 0).await.unwrap(), vec![plan.clone()]);
+    assert_eq!(s.plans(true, None, 0).await.unwrap(), vec![plan.clone()]);
+    assert_eq!(
+        s.plans(false, Some("E1"), 0).await.unwrap(),
+        vec![plan.clone()]
+    );
+    assert!(s.plans(false, Some("E2"), 0).await.unwrap().is_empty());
     assert_eq!(s.plan(3).await.unwrap(), Some(plan.clone()));
     assert_eq!(s.plan(4).await.unwrap(), None);
     let ids: Vec<i64> = s
@@ -1822,6 +1827,6 @@ async fn plans_group_steps_and_list_while_pending(db: &TestDb) {
         .unwrap()
         .unwrap();
     }
-    assert!(s.plans(true, 0).await.unwrap().is_empty());
-    assert_eq!(s.plans(false, 0).await.unwrap().len(), 1);
+    assert!(s.plans(true, None, 0).await.unwrap().is_empty());
+    assert_eq!(s.plans(false, None, 0).await.unwrap().len(), 1);
 }

@@ -26,6 +26,8 @@ pub struct PlansQuery {
     pub status: Option<String>,
     /// At most this many (default 200, newest first).
     pub limit: Option<u32>,
+    /// Only the plans answering this event (`E17`): an event's card shows its plan.
+    pub event: Option<String>,
 }
 
 const STATUSES: [&str; 5] = ["pending", "approved", "partial", "rejected", "closed"];
@@ -72,7 +74,7 @@ async fn plans(
     let limit = q.limit.unwrap_or(200).clamp(1, 1000);
     let pending = q.status.as_deref() == Some("pending");
     // Statuses other than `pending` are derived from the steps: filter here.
-    let rows = st.store.plans(pending, limit).await?;
+    let rows = st.store.plans(pending, q.event.as_deref(), limit).await?;
     let mut out = views(&st, &rows).await?;
     if let Some(s) = q.status.as_deref() {
         out.retain(|p| p.status == s);
