@@ -110,7 +110,9 @@ export function planTitle(p: Plan): string {
     const extent = Math.abs(b - a) < 1 ? stake(a) : `${stake(a)}–${stake(b)}`;
     return `${kindName(p.event_kind)} ${extent} ${dirName(p.direction)} ${t("plan")}`;
   }
-  return p.name.startsWith("解除管控") ? `${t("planReleased")} ${t("plan")}` : p.name;
+  if (p.name.startsWith("解除管控")) return `${t("planReleased")} ${t("plan")}`;
+  // Named by its rule (`state.congestion 处置预案`): the rule, then the word.
+  return `${p.name.replace(/\s*处置预案$/, "")} ${t("plan")}`;
 }
 
 /** The commands of a plan's pending steps as one what-if plan (the twin
