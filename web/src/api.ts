@@ -87,7 +87,7 @@ export const post = <T>(path: string, body: unknown): Promise<T> => call<T>("POS
 
 export type StreamHandler = (kind: string, data: any) => void;
 
-const STREAM_KINDS = ["hello", "state", "event", "proposal", "action", "device", "vehicles", "alarm", "lagged"];
+const STREAM_KINDS = ["hello", "state", "event", "proposal", "action", "device", "vehicles", "alarm", "plan", "lagged"];
 
 /** The live stream. An EventSource cannot send the session token as a
  * header, and a token in a URL may be kept by proxies and logs: each

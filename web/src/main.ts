@@ -9,6 +9,7 @@ import { MapView, perf } from "./map";
 import { type ForecastStation, model } from "./model";
 import { Panels, esc } from "./panels";
 import { TimeSpaceView } from "./timespace";
+import { planBook } from "./plans";
 
 const app = document.getElementById("app")!;
 let stream: LiveStream | null = null;
@@ -163,6 +164,7 @@ async function showConsole(s: Session): Promise<void> {
   app.querySelector(".road-name")!.textContent = model.road.name;
   labels();
   await model.reload();
+  await planBook.reload();
   dataTime();
   void model.loadLiveHistory();
 
@@ -172,18 +174,23 @@ async function showConsole(s: Session): Promise<void> {
     (kind, data) => {
       if (kind === "alarm") {
         alarms.raise(data);
+        planBook.alarm(data);
+        return;
+      }
+      if (kind === "plan") {
+        planBook.apply(data);
         return;
       }
       if (kind === "proposal" && data?.status && data.status !== "pending") alarms.answered(data.id);
       if (kind === "lagged") {
         panels.toast(t("lagged"));
-        void model.reload();
+        void model.reload().then(() => planBook.reload());
         return;
       }
       model.apply(kind, data);
     },
     (open) => {
-      if (open && everOpen && !model.connected) void model.reload();
+      if (open && everOpen && !model.connected) void model.reload().then(() => planBook.reload());
       everOpen ||= open;
       model.connected = open;
       model.emit("status");
@@ -230,8 +237,9 @@ class Alarms {
     private el: HTMLElement,
     private restoreTitle: () => void,
   ) {}
-  raise(a: { proposal: string; device: string; level: number }) {
-    this.open.set(a.proposal, { device: a.device, level: a.level });
+  raise(a: { proposal: string; device: string; device_name?: string; plan_name?: string | null; level: number }) {
+    const who = a.device_name && a.device_name !== a.device ? `${a.device_name} (${a.device})` : a.device;
+    this.open.set(a.proposal, { device: a.plan_name ? `${who} · ${a.plan_name}` : who, level: a.level });
     this.render();
     tone();
   }

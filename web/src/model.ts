@@ -92,6 +92,8 @@ export interface Proposal {
 export interface Action {
   id?: number;
   mode?: string;
+  /** false for a proposal's record (mode `confirm`): nothing was sent. */
+  applied?: boolean;
   proposal?: string | null;
   wall_ms?: number;
   command: any;
@@ -339,6 +341,8 @@ export class Model {
   /** The latest command for a device (and, for entries, a direction). */
   lastCommand(device: string, direction?: string): any {
     for (const a of this.actions) {
+      // A proposal's record was never sent: it is not a command.
+      if (a.mode === "confirm" || a.applied === false) continue;
       const c = a.command;
       if (c && c.device === device && (direction == null || c.direction == null || c.direction === direction)) return c;
     }

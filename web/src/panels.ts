@@ -10,6 +10,7 @@ import { type Ev, type ForecastStation, type Proposal, model, speedInColumn } fr
 import { speedColour } from "./geo";
 import { WhatIf, plannedState } from "./whatif";
 import { compareEvents, levelBadge, renderEventCard, renderHandover, workflowTag } from "./flow";
+import { decidePlan, planBook, planCard, planWhatIf, stepLine } from "./plans";
 
 export function esc(s: unknown): string {
   return String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -68,6 +69,10 @@ export class Panels {
       <section class="details" aria-live="polite"></section>`;
     this.body = host.querySelector(".panel-body")!;
     this.details = host.querySelector(".details")!;
+    // Plans group the pending proposals (web/src/plans.ts).
+    planBook.on(() => {
+      if (this.tab === "proposals") this.later("body");
+    });
     model.on((c) => {
       if (
         (c === "events" && this.tab === "events") ||
@@ -202,7 +207,20 @@ export class Panels {
       this.body.innerHTML = html + `<p class="empty">${t("noProposals")}</p>`;
       return;
     }
-    html += `<ul class="list">${list.map((p) => this.proposalItem(p, decide)).join("")}</ul>`;
+    // One card per pending plan with its pending steps; proposals of no
+    // known plan (made before plans existed, or not yet grouped) alone.
+    const inPlan = new Set<string>();
+    const cards = [...planBook.plans.values()]
+      .sort((a, b) => a.created_ms - b.created_ms)
+      .map((pl) => {
+        const steps = pl.steps.filter((s) => s.status === "pending" && model.proposals.has(s.id)).map((s) => model.proposals.get(s.id)!);
+        if (!steps.length) return "";
+        steps.forEach((x) => inPlan.add(x.id));
+        return planCard(pl, steps.map((x) => this.proposalItem(x, decide)).join(""), decide);
+      })
+      .join("");
+    const loose = list.filter((p) => !inPlan.has(p.id));
+    html += `<ul class="list plans">${cards}${loose.map((p) => this.proposalItem(p, decide)).join("")}</ul>`;
     html += `<section class="whatif" aria-label="${esc(t("whatif"))}"></section>`;
     this.body.innerHTML = html;
     const key = list
@@ -223,6 +241,7 @@ export class Panels {
 
   private proposalItem(p: Proposal, decide: boolean): string {
     const ev = p.event ? model.events.get(p.event) : undefined;
+    const step = planBook.step(p.id);
     const cmd = p.command ?? {};
     let form = "";
     if (decide && this.editing?.id === p.id) {
@@ -256,7 +275,8 @@ export class Panels {
         </div>`
       : "";
     return `<li class="proposal" data-proposal="${esc(p.id)}">
-      <div class="main"><b>${esc(p.id)}</b> ${esc(kindName(p.kind))} · ${esc(p.device)} → <b>${esc(commandText(cmd))}</b></div>
+      <div class="main"><b>${esc(p.id)}</b> ${esc(kindName(p.kind))} · ${esc(step?.device_name ?? p.device)} → <b>${esc(commandText(cmd))}</b></div>
+      ${step ? stepLine(step) : ""}
       <div class="sub">${esc(p.reason ?? "")}${ev ? ` · ${esc(eventLine(ev))}` : p.event ? ` · ${esc(p.event)}` : ""}</div>
       <div class="sub">${t("createdBy")} ${esc(wall(p.created_ms))} · ${t("expires")} ${esc(wall(p.expires_ms))}</div>
       ${buttons}${form}
@@ -264,6 +284,17 @@ export class Panels {
   }
 
   private async act(id: string, act: string): Promise<void> {
+    if (act === "plan-approve") {
+      await this.sendPlan(id, "approve", {});
+      return;
+    }
+    if (act === "plan-whatif") {
+      const pl = planBook.plans.get(id);
+      if (!pl) return;
+      this.whatif.setExtra([planWhatIf(pl, plannedState)]);
+      void this.whatif.run();
+      return;
+    }
     if (act === "cancel") {
       this.editing = null;
       this.whatif.setExtra([]);
@@ -290,7 +321,9 @@ export class Panels {
       this.body.querySelector<HTMLInputElement>(`form[data-id="${id}"] .edit-value, form[data-id="${id}"] .reason`)?.focus();
       return;
     }
-    await this.send(id, "approve", {});
+    const pl = planBook.planOf(id);
+    if (pl) await this.sendPlan(pl.id, "approve", { steps: [id] });
+    else await this.send(id, "approve", {});
   }
 
   private async submitForm(f: HTMLFormElement): Promise<void> {
@@ -308,7 +341,9 @@ export class Panels {
       const a = p?.command?.action;
       body.edit = a === "speed_limit" ? { value: Number(el.value) } : a === "entry" ? { value: el.value } : { text: el.value };
     }
-    await this.send(id, mode, body);
+    const pl = planBook.planOf(id);
+    if (pl) await this.sendPlan(pl.id, mode, mode === "edit" ? { ...body, step: id } : { ...body, steps: [id] });
+    else await this.send(id, mode, body);
   }
 
   private async send(id: string, verb: string, body: Record<string, unknown>): Promise<void> {
@@ -318,6 +353,19 @@ export class Panels {
       this.whatif.setExtra([]);
       model.apply("proposal", p);
       this.toast(`${p.id}: ${kindName(p.status)}`);
+    } catch (e) {
+      this.toast(`${t("error")}: ${e instanceof ApiError ? e.message : String(e)}`);
+    }
+  }
+
+  /** A decision on a plan (all its pending steps, or those listed). */
+  private async sendPlan(id: string, verb: "approve" | "reject" | "edit", body: Record<string, unknown>): Promise<void> {
+    try {
+      const p = await decidePlan(id, verb, body);
+      this.editing = null;
+      this.whatif.setExtra([]);
+      this.toast(`${p.id}: ${kindName(p.status === "closed" ? "closed_plan" : p.status)}`);
+      this.renderBody();
     } catch (e) {
       this.toast(`${t("error")}: ${e instanceof ApiError ? e.message : String(e)}`);
     }
@@ -525,7 +573,9 @@ export class Panels {
   }
 
   private async loadDeviceHistory(id: string): Promise<void> {
-    const acts = model.actions.filter((a) => a.command?.device === id).slice(0, 20);
+    // Only commands that were sent: a proposal's record (mode `confirm`,
+    // `applied: false`) never reads as applied.
+    const acts = model.actions.filter((a) => a.command?.device === id && a.mode !== "confirm" && (a as { applied?: boolean }).applied !== false).slice(0, 20);
     const h = this.details.querySelector(".device-history");
     if (h)
       h.innerHTML = `<h3>${t("history")}</h3><ul class="hist">${

@@ -26,6 +26,7 @@ use crate::config::{ApprovalMode, CommandKind, DeadlineAction, ServerConfig};
 
 pub mod carry;
 pub mod fleet;
+pub mod plans;
 use crate::convert::{Ids, RowRef};
 use crate::health::HealthState;
 use crate::records::{self, AuditDetail, Evidence, ServerEvent};
@@ -81,6 +82,22 @@ pub enum Msg {
         reason: Option<String>,
         /// The answer.
         reply: oneshot::Sender<Result<ProposalRow, DecideError>>,
+    },
+    /// An operator's decision on steps of one response plan, taken in
+    /// order with nothing in between; every listed step must be pending.
+    DecidePlan {
+        /// Plan id (the id of its first step).
+        plan: i64,
+        /// The steps (proposal ids), in order.
+        steps: Vec<i64>,
+        /// What (the same for every step).
+        verdict: Verdict,
+        /// Who.
+        by: String,
+        /// Why (required for rejections and edits).
+        reason: Option<String>,
+        /// The steps as decided.
+        reply: oneshot::Sender<Result<Vec<ProposalRow>, DecideError>>,
     },
     /// A device adapter's report.
     Device(DeviceReport),
@@ -899,6 +916,7 @@ impl Engine {
             }
         }
         let mut dispatch: Vec<(ActionRow, Action)> = Vec::new();
+        let mut pass = plans::Pass::default();
         for a in &out.actions {
             let event_id = a.event_seq.and_then(|s| ended_ids.get(&s).cloned());
             let json = action_record(a, &self.road, event_id.as_deref());
@@ -933,6 +951,7 @@ impl Engine {
                             action: Some(id),
                             command: Some(&row.json),
                             reason: &a.reason,
+                            plan: None,
                         }
                         .json(),
                     });
@@ -948,10 +967,12 @@ impl Engine {
                             Vec::new()
                         }
                     };
+                    let pending_before = pending.clone();
                     for mut p in pending {
                         if p.device != a.device {
                             continue;
                         }
+                        pass.touch(p.plan_id);
                         p.status = "superseded".into();
                         p.decided_by = Some("system".into());
                         p.decided_wall_ms = Some(now);
@@ -973,7 +994,7 @@ impl Engine {
                     let pid = self.next_proposal;
                     self.next_proposal += 1;
                     row.proposal_id = Some(pid);
-                    let p = ProposalRow {
+                    let mut p = ProposalRow {
                         id: pid,
                         created_wall_ms: now,
                         expires_wall_ms: now + self.cfg.decisions.proposal_expiry_s as i64 * 1000,
@@ -988,7 +1009,23 @@ impl Engine {
                         decided_wall_ms: None,
                         decision_reason: None,
                         final_json: None,
+                        plan_id: None,
                     };
+                    // One plan per event and pass (module `plans`).
+                    let stored;
+                    let event = match p.event_id.as_deref() {
+                        Some(id) => match commit.events.iter().rev().find(|r| r.id == id) {
+                            Some(r) => Some(r),
+                            None => {
+                                stored = self.store.event(id).await.ok().flatten();
+                                stored.as_ref()
+                            }
+                        },
+                        None => None,
+                    };
+                    if let Some(audit) = pass.join(&mut p, &pending_before, event, now) {
+                        commit.audit.push(audit);
+                    }
                     commit.audit.push(AuditEntry {
                         seq: 0,
                         wall_ms: now,
@@ -999,6 +1036,7 @@ impl Engine {
                             action: None,
                             command: Some(&row.json),
                             reason: &a.reason,
+                            plan: p.plan_id,
                         }
                         .json(),
                     });
@@ -1008,6 +1046,8 @@ impl Engine {
             }
             commit.actions.push(row);
         }
+        let plan_changes = std::mem::take(&mut pass.changes);
+        commit.plans = pass.rows;
         let snap_due = closed
             && self
                 .ticks_seen
@@ -1086,6 +1126,11 @@ impl Engine {
             .store(0, std::sync::atomic::Ordering::Relaxed);
         for (k, data) in published {
             self.hub.publish(k, data);
+        }
+        let mut plan_changes: Vec<(i64, &str)> = plan_changes.into_iter().collect();
+        plan_changes.sort_unstable();
+        for (id, change) in plan_changes {
+            self.publish_plan(id, change).await;
         }
         if closed {
             self.publish_snapshot(tick_ms, state, true);
@@ -1204,6 +1249,7 @@ impl Engine {
                     action: Some(id),
                     command: None,
                     reason: &a.reason,
+                    plan: None,
                 }
                 .json(),
             });
@@ -1628,6 +1674,109 @@ impl Engine {
         by: String,
         reason: Option<String>,
     ) -> Result<ProposalRow, DecideError> {
+        self.decide_step(id, verdict, by, reason, true).await
+    }
+
+    /// Decides steps of plan `plan` in order: every listed step must be a
+    /// pending step of the plan (else nothing is decided); one audit entry
+    /// for the plan, one `plan` message after the last step. An edit that
+    /// fails the law's checks stops there (steps before it stay decided).
+    async fn decide_plan(
+        &mut self,
+        plan: i64,
+        steps: Vec<i64>,
+        verdict: Verdict,
+        by: String,
+        reason: Option<String>,
+    ) -> Result<Vec<ProposalRow>, DecideError> {
+        let rows = self
+            .store
+            .plan_steps(&[plan])
+            .await
+            .map_err(|e| DecideError::Store(e.to_string()))?;
+        for id in &steps {
+            match rows.iter().find(|r| r.id == *id) {
+                None => return Err(DecideError::NotFound(*id)),
+                Some(r) if r.status != "pending" => {
+                    return Err(DecideError::NotPending(*id, r.status.clone()));
+                }
+                Some(_) => {}
+            }
+        }
+        let mut out = Vec::with_capacity(steps.len());
+        let mut failed = None;
+        for id in &steps {
+            match self
+                .decide_step(*id, verdict.clone(), by.clone(), reason.clone(), false)
+                .await
+            {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if !out.is_empty() {
+            let action = match &verdict {
+                Verdict::Approve => "plan.approve",
+                Verdict::Reject => "plan.reject",
+                Verdict::Edit(_) => "plan.edit",
+            };
+            let audit = AuditEntry {
+                seq: 0,
+                wall_ms: wall_ms(),
+                actor: by,
+                action: action.into(),
+                target: format!("PL{plan}"),
+                detail: AuditDetail::PlanDecision {
+                    steps: out.iter().map(|r| format!("P{}", r.id)).collect(),
+                    reason: reason.as_deref(),
+                }
+                .json(),
+            };
+            if let Err(e) = self.store.append_audit(&audit).await {
+                tracing::error!(message = "Recording a plan decision failed.", plan, error = %e);
+            }
+            self.publish_plan(plan, "changed").await;
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// Publishes plan `id` as it is stored (`change`: `created`, or
+    /// `changed` — sent as `decided` once no step is pending).
+    async fn publish_plan(&mut self, id: i64, change: &str) {
+        let Ok(Some(plan)) = self.store.plan(id).await else {
+            return;
+        };
+        let Ok(steps) = self.store.plan_steps(&[id]).await else {
+            return;
+        };
+        let event = match plan.event_id.as_deref() {
+            Some(e) => self.store.event(e).await.ok().flatten(),
+            None => None,
+        };
+        let view = crate::views::PlanView::of(&plan, &steps, event.as_ref(), &self.road);
+        let change = if change == "changed" && view.status != "pending" {
+            "decided"
+        } else {
+            change
+        };
+        self.hub
+            .publish(StreamKind::Plan, records::plan_message(change, &view));
+    }
+
+    async fn decide_step(
+        &mut self,
+        id: i64,
+        verdict: Verdict,
+        by: String,
+        reason: Option<String>,
+        publish_plan: bool,
+    ) -> Result<ProposalRow, DecideError> {
         let p = self
             .store
             .proposal(id)
@@ -1686,6 +1835,7 @@ impl Engine {
                 reason: reason.as_deref(),
                 proposed: &p.json,
                 applied: final_json.as_deref(),
+                plan: p.plan_id,
             }
             .json(),
         };
@@ -1703,6 +1853,10 @@ impl Engine {
             .map_err(|e| DecideError::Store(e.to_string()))?
             .ok_or_else(|| DecideError::NotPending(id, "decided".into()))?;
         self.hub.publish(StreamKind::Proposal, proposal_json(&row));
+        self.escalations.remove(&id);
+        if publish_plan && let Some(plan) = row.plan_id {
+            self.publish_plan(plan, "changed").await;
+        }
         if let Some(j) = final_json {
             // The command carries the id of the action the proposal came from.
             let action_id = self.next_action;
@@ -1798,6 +1952,9 @@ impl Engine {
         };
         if let Ok(Some(row)) = self.store.decide_proposal(p.id, &d, &audit).await {
             self.hub.publish(StreamKind::Proposal, proposal_json(&row));
+            if let Some(plan) = row.plan_id {
+                self.publish_plan(plan, "changed").await;
+            }
         }
     }
 
@@ -1810,11 +1967,18 @@ impl Engine {
             *l
         };
         p.expires_wall_ms = now + self.cfg.decisions.escalation_repeat_s as i64 * 1000;
+        let plan_name = match p.plan_id {
+            Some(id) => self.store.plan(id).await.ok().flatten().map(|r| r.name),
+            None => None,
+        };
         let alarm = records::Unanswered {
             alarm: "proposal_unanswered",
             proposal: format!("P{}", p.id),
             device: &p.device,
             kind: &p.kind,
+            device_name: plans::device_name(&self.road, &p.device),
+            plan: p.plan_id.map(|id| format!("PL{id}")),
+            plan_name,
             event_id: p.event_id.as_deref(),
             level,
             pending_since_wall_ms: p.created_wall_ms,
@@ -1878,6 +2042,10 @@ impl Engine {
                         }
                         Msg::Decide { id, verdict, by, reason, reply } => {
                             let r = self.decide(id, verdict, by, reason).await;
+                            let _ = reply.send(r);
+                        }
+                        Msg::DecidePlan { plan, steps, verdict, by, reason, reply } => {
+                            let r = self.decide_plan(plan, steps, verdict, by, reason).await;
                             let _ = reply.send(r);
                         }
                         Msg::Device(r) => self.on_device(r).await,

@@ -198,6 +198,17 @@ pub fn reopened_line(was: Severity, is: Severity) -> String {
     })
 }
 
+/// A stream `plan` message: `{"change": "created" | "changed" | "decided",
+/// "plan": PlanView}`.
+pub fn plan_message(change: &str, view: &crate::views::PlanView) -> String {
+    #[derive(Serialize)]
+    struct Message<'a> {
+        change: &'a str,
+        plan: &'a crate::views::PlanView,
+    }
+    text(&Message { change, plan: view })
+}
+
 /// An audit entry's detail.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AuditDetail<'a> {
@@ -210,6 +221,8 @@ pub enum AuditDetail<'a> {
         command: Option<&'a str>,
         /// Why the brain sent it.
         reason: &'a str,
+        /// The response plan it is a step of (written only when it is one).
+        plan: Option<i64>,
     },
     /// A pending proposal superseded by a newer one (`P13`).
     Superseded {
@@ -225,11 +238,29 @@ pub enum AuditDetail<'a> {
         proposed: &'a str,
         /// The command applied (its text).
         applied: Option<&'a str>,
+        /// The response plan the proposal is a step of (written only when it is one).
+        plan: Option<i64>,
     },
     /// A proposal that expired at its deadline.
     Expired {
         /// The deadline (wall clock, epoch ms).
         expires_wall_ms: i64,
+    },
+    /// A response plan made by the brain: its name, the event, its cause key.
+    PlanMade {
+        /// The plan's name.
+        name: &'a str,
+        /// The event it answers.
+        event: Option<&'a str>,
+        /// The cause it groups (event id or kind).
+        cause: &'a str,
+    },
+    /// An operator's decision on steps of a plan: the steps, the reason.
+    PlanDecision {
+        /// The steps decided (`P12`).
+        steps: Vec<String>,
+        /// The operator's reason.
+        reason: Option<&'a str>,
     },
     /// A closed event reopened because its severity class rose.
     Reopen {
@@ -249,7 +280,11 @@ impl AuditDetail<'_> {
                 action,
                 command,
                 reason,
+                plan,
             } => {
+                if let Some(p) = plan {
+                    o.insert("plan".into(), Value::from(format!("PL{p}")));
+                }
                 if let Some(a) = action {
                     o.insert("action".into(), Value::from(*a));
                 }
@@ -265,7 +300,11 @@ impl AuditDetail<'_> {
                 reason,
                 proposed,
                 applied,
+                plan,
             } => {
+                if let Some(p) = plan {
+                    o.insert("plan".into(), Value::from(format!("PL{p}")));
+                }
                 o.insert("reason".into(), Value::from(*reason));
                 o.insert("proposed".into(), parse(proposed));
                 o.insert(
@@ -277,6 +316,15 @@ impl AuditDetail<'_> {
             }
             AuditDetail::Expired { expires_wall_ms } => {
                 o.insert("expires_wall_ms".into(), Value::from(*expires_wall_ms));
+            }
+            AuditDetail::PlanMade { name, event, cause } => {
+                o.insert("name".into(), Value::from(*name));
+                o.insert("event".into(), Value::from(*event));
+                o.insert("cause".into(), Value::from(*cause));
+            }
+            AuditDetail::PlanDecision { steps, reason } => {
+                o.insert("steps".into(), Value::from(steps.clone()));
+                o.insert("reason".into(), Value::from(*reason));
             }
             AuditDetail::Reopen { from, to } => {
                 o.insert("from".into(), Value::from(from.as_str()));
@@ -296,6 +344,12 @@ pub struct Unanswered<'a> {
     pub proposal: String,
     /// The device it commands.
     pub device: &'a str,
+    /// The device's name in the road book (its id when it has none).
+    pub device_name: String,
+    /// The response plan it is a step of (`PL4`).
+    pub plan: Option<String>,
+    /// The plan's name.
+    pub plan_name: Option<String>,
     /// The command's kind.
     pub kind: &'a str,
     /// The event it answers.
@@ -412,6 +466,7 @@ mod tests {
                     action: Some(3),
                     command: Some(cmd),
                     reason: "fog",
+                    plan: None,
                 },
                 r#"{"action":3,"command":{"action":"speed_limit","value":60},"reason":"fog"}"#,
             ),
@@ -420,6 +475,7 @@ mod tests {
                     action: None,
                     command: Some(cmd),
                     reason: "fog",
+                    plan: None,
                 },
                 r#"{"command":{"action":"speed_limit","value":60},"reason":"fog"}"#,
             ),
@@ -428,6 +484,7 @@ mod tests {
                     action: Some(4),
                     command: None,
                     reason: "plan",
+                    plan: None,
                 },
                 r#"{"action":4,"reason":"plan"}"#,
             ),
@@ -440,6 +497,7 @@ mod tests {
                     reason: None,
                     proposed: cmd,
                     applied: None,
+                    plan: None,
                 },
                 r#"{"applied":null,"proposed":{"action":"speed_limit","value":60},"reason":null}"#,
             ),
@@ -460,10 +518,13 @@ mod tests {
             level: 2,
             pending_since_wall_ms: 1,
             next_wall_ms: 2,
+            device_name: "VSL-1".into(),
+            plan: None,
+            plan_name: None,
         };
         assert_eq!(
             u.json(),
-            r#"{"alarm":"proposal_unanswered","device":"VSL-1","event_id":null,"kind":"speed_limit","level":2,"next_wall_ms":2,"pending_since_wall_ms":1,"proposal":"P2"}"#
+            r#"{"alarm":"proposal_unanswered","device":"VSL-1","device_name":"VSL-1","event_id":null,"kind":"speed_limit","level":2,"next_wall_ms":2,"pending_since_wall_ms":1,"plan":null,"plan_name":null,"proposal":"P2"}"#
         );
     }
 }

@@ -39,6 +39,8 @@ async fn every_endpoint_times_every_role() {
         (Method::GET, "/api/events/E1", None, None, Need::Viewer),
         (Method::GET, "/api/devices", None, None, Need::Viewer),
         (Method::GET, "/api/proposals", None, None, Need::Viewer),
+        (Method::GET, "/api/plans", None, None, Need::Viewer),
+        (Method::GET, "/api/plans/PL999", None, None, Need::Viewer),
         (Method::GET, "/api/actions", None, None, Need::Viewer),
         (Method::GET, "/api/state", None, None, Need::Viewer),
         (Method::GET, "/api/road", None, None, Need::Viewer),
@@ -149,6 +151,27 @@ async fn every_endpoint_times_every_role() {
             None,
             Need::Operator,
         ),
+        (
+            Method::POST,
+            "/api/plans/PL999/approve",
+            Some(json!({})),
+            None,
+            Need::Operator,
+        ),
+        (
+            Method::POST,
+            "/api/plans/PL999/reject",
+            Some(json!({"reason": "test"})),
+            None,
+            Need::Operator,
+        ),
+        (
+            Method::POST,
+            "/api/plans/PL999/edit",
+            Some(json!({"reason": "test", "step": "P999", "edit": {"value": 40}})),
+            None,
+            Need::Operator,
+        ),
         (Method::GET, "/api/audit", None, None, Need::Admin),
         (Method::GET, "/api/quarantine", None, None, Need::Operator),
         (
@@ -195,6 +218,8 @@ async fn every_endpoint_times_every_role() {
                 .replace("/E1", "/*")
                 .replace("/P999/", "/*/")
                 .replace("/H999/", "/*/")
+                .replace("/PL999/", "/*/")
+                .replace("/plans/PL999", "/plans/*")
                 .replace("/users/nobody", "/users/*");
             (m.to_string(), p)
         })

@@ -100,6 +100,7 @@ mod accounts;
 mod error;
 mod events;
 mod history;
+mod plans;
 mod quarantine;
 mod readings;
 mod retention;

@@ -222,7 +222,7 @@ impl Store {
     pub async fn proposals_decided_since(&self, since_wall_ms: i64) -> Result<Vec<ProposalRow>> {
         const SQL: &str = "SELECT id, created_wall_ms, expires_wall_ms, at_ms, device, kind, \
             json, event_id, reason, status, decided_by, decided_wall_ms, decision_reason, \
-            final_json FROM proposals WHERE decided_wall_ms >= $1 ORDER BY decided_wall_ms, id";
+            final_json, plan_id FROM proposals WHERE decided_wall_ms >= $1 ORDER BY decided_wall_ms, id";
         on_pool!(self, p => sqlx::query_as(SQL).bind(since_wall_ms).fetch_all(p).await)
             .map_err(db("proposals_decided_since", "proposals"))
     }
@@ -361,9 +361,10 @@ impl Store {
 impl Store {
     /// The proposals that answer one event, oldest first.
     pub async fn proposals_for_event(&self, event_id: &str) -> Result<Vec<ProposalRow>> {
+        // The columns of `events::PROPOSAL_COLS` (a ProposalRow).
         const SQL: &str = "SELECT id, created_wall_ms, expires_wall_ms, at_ms, device, kind, \
             json, event_id, reason, status, decided_by, decided_wall_ms, decision_reason, \
-            final_json FROM proposals WHERE event_id = $1 ORDER BY id";
+            final_json, plan_id FROM proposals WHERE event_id = $1 ORDER BY id";
         on_pool!(self, p => sqlx::query_as(SQL).bind(event_id).fetch_all(p).await)
             .map_err(db("proposals_for_event", "proposals"))
     }

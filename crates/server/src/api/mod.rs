@@ -17,6 +17,7 @@ mod forecast;
 mod handover;
 mod health;
 mod ingest;
+mod plans;
 mod proposals;
 mod road;
 mod stream;
@@ -68,6 +69,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(events::routes())
         .merge(handover::routes())
         .merge(proposals::routes())
+        .merge(plans::routes())
         .merge(devices::routes())
         .merge(road::routes())
         .merge(forecast::routes())
@@ -129,6 +131,11 @@ mod tests {
             ("post", "/api/proposals/{id}/approve", "ProposalView"),
             ("post", "/api/proposals/{id}/reject", "ProposalView"),
             ("post", "/api/proposals/{id}/edit", "ProposalView"),
+            ("get", "/api/plans", "PlanView"),
+            ("get", "/api/plans/{id}", "PlanView"),
+            ("post", "/api/plans/{id}/approve", "PlanView"),
+            ("post", "/api/plans/{id}/reject", "PlanView"),
+            ("post", "/api/plans/{id}/edit", "PlanView"),
             ("get", "/api/actions", "ActionView"),
             ("get", "/api/audit", "AuditView"),
             ("get", "/api/quarantine", "QuarantineView"),
