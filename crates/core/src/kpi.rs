@@ -21,6 +21,7 @@
 
 use zhilu_road::{Direction, RoadBook};
 
+use crate::event::Severity;
 use crate::state::{CorridorState, DirectionState};
 
 /// Thresholds of the key figures.
@@ -227,14 +228,27 @@ pub fn congested_km(speeds: &DirectionSpeeds, cfg: &KpiConfig) -> f64 {
         / 1000.0
 }
 
-/// Open events counted by severity: `[0]` is severity 1 (minor) … `[4]`
-/// severity 5 (worst); a severity outside 1–5 counts as the nearest.
-pub fn by_severity(severities: impl IntoIterator<Item = u8>) -> [u32; 5] {
-    let mut n = [0u32; 5];
+/// Open events counted by severity class, in [`Severity::ALL`] order:
+/// `[critical, major, minor, info]`.
+pub fn by_severity(severities: impl IntoIterator<Item = Severity>) -> [u32; 4] {
+    let mut n = [0u32; 4];
     for s in severities {
-        n[usize::from(s.clamp(1, 5) - 1)] += 1;
+        n[Severity::ALL.iter().position(|x| *x == s).unwrap_or(3)] += 1;
     }
     n
+}
+
+/// The class of an event the core does not judge (the centre's own
+/// alarms: a source's clock, a device out of plan, a truck terminal's
+/// alarm), from the detector's 1–5 score its line carries: 5 critical,
+/// 4 major, 2–3 minor, 1 (or none) info.
+pub fn severity_of_score(score: u8) -> Severity {
+    match score {
+        5.. => Severity::Critical,
+        4 => Severity::Major,
+        2 | 3 => Severity::Minor,
+        _ => Severity::Info,
+    }
 }
 
 /// What is known of a device's health.
@@ -575,9 +589,15 @@ mod tests {
 
     #[test]
     fn events_by_severity_and_devices_by_health() {
-        assert_eq!(by_severity([1, 3, 3, 5, 0, 9]), [2, 0, 2, 0, 2]);
-        assert_eq!(by_severity([]), [0; 5]);
-        use DeviceHealth::*;
+        use Severity::*;
+        assert_eq!(by_severity([Minor, Critical, Minor, Info]), [1, 0, 2, 1]);
+        assert_eq!(by_severity([]), [0; 4]);
+        let scores: Vec<Severity> = (0..=6).map(severity_of_score).collect();
+        assert_eq!(
+            scores,
+            [Info, Info, Minor, Minor, Major, Critical, Critical]
+        );
+        use DeviceHealth::{Faulty, Offline, Ok, Unheard};
         assert_eq!(
             device_counts([Ok, Offline, Unheard, Faulty, Ok, Offline]),
             DeviceCounts {
