@@ -16,6 +16,7 @@ mod events;
 mod forecast;
 mod health;
 mod ingest;
+mod kpi;
 mod proposals;
 mod road;
 mod stream;
@@ -71,6 +72,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(forecast::routes())
         .merge(stream::routes())
         .merge(whatif::routes())
+        .merge(kpi::routes())
 }
 
 /// The router with every route, and the OpenAPI document.
@@ -133,6 +135,8 @@ mod tests {
             ("get", "/api/timespace", "TimeSpace"),
             ("get", "/api/forecast", "ForecastSnapshot"),
             ("get", "/api/users", "UserOut"),
+            ("get", "/api/kpi", "KpiView"),
+            ("get", "/api/kpi/history", "KpiHistory"),
         ];
         for (method, path, name) in typed {
             let s = ok_schema(&doc, method, path);
