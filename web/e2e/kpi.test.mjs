@@ -273,6 +273,19 @@ test("legend, layer switches, readable signs, fit and clicks that hit", async ()
   const big = await page.evaluate(() => window.__zhilu.map.corridorBox());
   assert.ok(big.right - big.left >= 0.85 * big.w, JSON.stringify(big));
   await page.screenshot({ path: join(ART, "kpi-1920x1080.png") });
+
+  // A 3840×2160 wall: the numbers grow with the panel and still fit their discs.
+  await page.setViewportSize({ width: 3840, height: 2160 });
+  await page.waitForFunction(() => window.__zhilu.map.corridorBox().w > 3000);
+  await page.evaluate((id) => {
+    const { model, map } = window.__zhilu;
+    model.devices.set(id, { ...model.devices.get(id), state: { action: "speed_limit", value: 100 } });
+    map.invalidate();
+  }, sign);
+  await nextFrame(page);
+  const wall = (await page.evaluate(() => window.__zhilu.map.signLabels)).find((l) => l.id === sign);
+  assert.ok(wall.height >= 16, `text ${wall.height} px high on the wall`);
+  assert.ok(wall.left >= wall.x - wall.r + 1 && wall.left + wall.width <= wall.x + wall.r - 1, JSON.stringify(wall));
   assert.deepEqual(errors, []);
   await page.close();
 });

@@ -542,7 +542,9 @@ export class MapView {
     for (const s of L.signs ? road.vms : []) {
       const p = this.pt(s.stake_m, this.sideOf(s.direction) * (off + 22));
       const text: string = model.devices.get(s.id)?.state?.text ?? "";
-      if (zoomed && text) {
+      // The text only where the signs are far enough apart for their boxes
+      // (about 20 m a pixel: 2 km between signs is 100 px).
+      if (this.scale > 0.05 && text) {
         c.font = FONT;
         const tw = Math.min(200, c.measureText(text).width);
         c.fillStyle = "#111827";
@@ -560,15 +562,17 @@ export class MapView {
 
     // VSL signs: a ring with the limit they show, the disc always wide
     // enough for its number ("100" in full, at any zoom).
+    // On a large panel (a video wall) the numbers grow with it, up to twice.
     this.signLabels = [];
-    const signFont = zoomed ? "bold 11px system-ui, sans-serif" : "bold 10px system-ui, sans-serif";
-    c.font = signFont;
+    const ui = Math.max(1, Math.min(2, this.w / 1400, this.h / 700));
+    const fontPx = Math.round((zoomed ? 11 : 10) * ui);
+    c.font = `bold ${fontPx}px system-ui, sans-serif`;
     for (const s of L.signs ? road.vsl : []) {
       const state = model.devices.get(s.id)?.state;
       const v = state && state.action === "speed_limit" ? state.value : null;
       const txt = v != null ? String(v) : "";
       const tw = txt ? c.measureText(txt).width : 0;
-      const r = Math.max(zoomed ? 10 : 6, Math.ceil(tw / 2) + 4);
+      const r = Math.max((zoomed ? 10 : 6) * ui, Math.ceil(tw / 2) + 4);
       const p = this.pt(s.stake_m, this.sideOf(s.direction) * (off + 6 + r));
       c.beginPath();
       c.arc(p.x, p.y, r, 0, Math.PI * 2);
@@ -582,7 +586,7 @@ export class MapView {
         c.textBaseline = "middle";
         c.fillText(txt, p.x - tw / 2, p.y + 0.5);
         c.textBaseline = "alphabetic";
-        const h = zoomed ? 11 : 10;
+        const h = fontPx;
         this.signLabels.push({ id: s.id, text: txt, x: p.x, y: p.y, r, left: p.x - tw / 2, top: p.y + 0.5 - h / 2, width: tw, height: h });
       }
       this.picks.push({ x: p.x, y: p.y, r: r + 2, f: { type: "device", id: s.id, kind: "vsl" } });
