@@ -299,5 +299,13 @@ test("GET /api/kpi/history gives travel times per bucket for the period", async 
   assert.ok(h.buckets.length > 0, "buckets of the demo's readings");
   assert.ok(h.buckets.every((b) => b.travel_s.length === 6 && b.congested_km.length === 2));
   assert.ok(h.buckets.some((b) => b.travel_s.some((t) => t > 0)));
+  // The panel follows the time–space diagram's period.
+  await page.locator(".ts-hours").fill("2");
+  await page.locator(".ts-show").click();
+  await page.waitForFunction(() => {
+    const h = window.__zhilu.kpi.history;
+    return h && h.to_ms - h.from_ms === 2 * 3600_000;
+  }, null, { timeout: 15_000 });
+  assert.equal(await page.locator(".kpi-spark").count(), 2);
   await page.close();
 });
