@@ -220,7 +220,23 @@ async fn kpi_now(State(st): State<AppState>, _c: Caller) -> ApiResult<Json<KpiVi
     let cfg = KpiConfig::default();
     let state = st.snapshot.read().ok().and_then(|s| s.state.clone());
     let at_ms = state.as_ref().and_then(|s| s["ts_ms"].as_i64());
-    let speeds = state.as_ref().map(speeds_of_state_json).unwrap_or_default();
+    // Every carriageway of the road book, with the speeds the state has.
+    let known = state.as_ref().map(speeds_of_state_json).unwrap_or_default();
+    let speeds: Vec<DirectionSpeeds> = st
+        .road
+        .directions()
+        .iter()
+        .map(|&d| {
+            known
+                .iter()
+                .find(|k| k.direction == d)
+                .cloned()
+                .unwrap_or(DirectionSpeeds {
+                    direction: d,
+                    stretches: Vec::new(),
+                })
+        })
+        .collect();
     let traffic = kpi::traffic(&st.road, at_ms.unwrap_or(0), &speeds, &cfg);
 
     let open = st
