@@ -179,7 +179,7 @@ test("legend, layer switches, readable signs, fit and clicks that hit", async ()
   const { page, errors } = await open({ width: 1366, height: 768 });
   // A symbol per object kind, a switch per layer.
   const legend = page.locator(".legend");
-  assert.equal(await legend.locator(".sym").count(), 8);
+  assert.equal(await legend.locator(".sym").count(), 12);
   assert.equal(await legend.locator("input[data-layer]").count(), 7);
   assert.match(await legend.textContent(), /危化品车/);
 

@@ -154,6 +154,10 @@ const zh = {
   symVehicle: "车辆",
   symHazmat: "危化品车",
   symEvent: "事件",
+  symFog: "雾灯",
+  symDeicer: "除冰",
+  symTunnel: "隧道",
+  symService: "服务区",
 } as const;
 
 export type Key = keyof typeof zh;
@@ -309,6 +313,10 @@ const en: Record<Key, string> = {
   symVehicle: "Vehicle",
   symHazmat: "Hazmat truck",
   symEvent: "Event",
+  symFog: "Fog lights",
+  symDeicer: "De-icer",
+  symTunnel: "Tunnel",
+  symService: "Service area",
 };
 
 const kindsZh: Record<string, string> = {

@@ -740,6 +740,10 @@ export class MapView {
       ["detectors", "symStation", svg(`<rect x="-1.5" y="-1.5" width="3" height="3" fill="#e2e8f0"/>`)],
       ["vehicles", "symVehicle", svg(`<rect x="-1.5" y="-1.5" width="3" height="3" fill="#cbd5e1"/>`)],
       ["vehicles", "symHazmat", svg(`<path d="M0-7L7 0 0 7-7 0Z" fill="#f97316" stroke="#0b1220" stroke-width="1.5"/>`)],
+      ["weather", "symFog", svg(`<path d="M-7 0H7" stroke="#fde047" stroke-width="3" stroke-dasharray="4 2"/>`)],
+      ["weather", "symDeicer", svg(`<path d="M-7 0H7" stroke="#22d3ee" stroke-width="3" stroke-dasharray="4 2"/>`)],
+      ["segments", "symTunnel", svg(`<rect x="-8" y="-5" width="16" height="10" fill="#334155"/><path d="M-8 0H8" stroke="#22c55e" stroke-width="2"/>`)],
+      ["segments", "symService", svg(`<rect x="-6" y="-6" width="12" height="12" fill="#2563eb"/><text x="-3" y="4" font-size="9" fill="#fff">P</text>`)],
       ["events", "symEvent", svg(`<path d="M0-7L6.5 5.5H-6.5Z" fill="#ef4444" stroke="#0b1220" stroke-width="1.5"/><text y="4.5" x="-1.6" font-size="8" font-weight="bold" fill="#0b1220">!</text>`)],
     ];
     el.innerHTML = `<div class="legend-speed">${speed}</div>
