@@ -28,8 +28,9 @@ use crate::state::{CorridorState, DirectionState};
 #[derive(Debug, Clone, PartialEq)]
 pub struct KpiConfig {
     /// A stretch slower than this is congested (km/h). 40 km/h: the
-    /// expressway congestion threshold of GB/T 33171 (拥堵, < 40 km/h), and
-    /// the congestion detector's own entry speed.
+    /// congestion detector's own entry speed
+    /// (`CongestionConfig::enter_kmh`), so that the mileage and the
+    /// congestion events speak of the same queues.
     pub congested_below_kmh: f32,
     /// Slowest speed used for travel time (km/h, > 0): a queue at 0 km/h
     /// would otherwise give an infinite time.
