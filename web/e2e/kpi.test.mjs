@@ -166,6 +166,16 @@ test("the KPI panel shows what GET /api/kpi answers", async () => {
       // Live figures: travel times known on every link of the demo.
       assert.ok(api.links.every((l) => l.travel_s > 0 && l.free_flow_s > 0), JSON.stringify(api.links));
       assert.ok(api.devices.total > 0);
+      // In English: the panel's own words translated (only the road book's
+      // names stay Chinese).
+      await page.locator("button.lang").click();
+      await page.locator(".kpi h3", { hasText: "Key figures" }).waitFor();
+      const en = await page.locator(".kpi").innerText();
+      const names = new Set(api.links.flatMap((l) => [l.from_name, l.to_name]));
+      let rest = en;
+      for (const n of names) rest = rest.split(n).join("");
+      assert.doesNotMatch(rest, /[\u4e00-\u9fff]/, rest);
+      await page.screenshot({ path: join(ART, "kpi-1366x768-en.png") });
       assert.deepEqual(errors, []);
       await page.close();
       return;
