@@ -202,6 +202,14 @@ test("legend, layer switches, readable signs, fit and clicks that hit", async ()
   assert.ok(box.right - box.left >= 0.85 * box.w, `corridor ${Math.round(box.right - box.left)} px of ${box.w}`);
   assert.ok(box.top >= fit.insets.top && box.bottom <= box.h - fit.insets.bottom, JSON.stringify(fit));
 
+  // The panel folds away and back.
+  await page.locator(".kpi-toggle").click();
+  assert.equal(await page.locator(".kpi table").count(), 0);
+  assert.equal(await page.locator(".kpi-toggle").getAttribute("aria-expanded"), "false");
+  await page.locator(".kpi-toggle").click();
+  await page.locator(".kpi table").waitFor();
+  await nextFrame(page);
+
   // A "100" on a sign fits its disc at full view on 1366×768 (it read "0").
   const sign = await page.evaluate(() => {
     const { model, map } = window.__zhilu;

@@ -60,8 +60,6 @@ export class KpiPanel {
   private timer = 0;
   private last = 0;
   private collapsed = false;
-  /** Called after each render (the map refits around the panel). */
-  onResize: () => void = () => {};
 
   constructor(host: HTMLElement) {
     this.el = host;
@@ -185,6 +183,5 @@ export class KpiPanel {
       this.render();
       this.el.querySelector<HTMLElement>(".kpi-toggle")?.focus();
     });
-    this.onResize();
   }
 }
