@@ -245,7 +245,10 @@ test("legend, layer switches, readable signs, fit and clicks that hit", async ()
   assert.deepEqual(dark, [true, true, true]);
   await page.screenshot({ path: join(ART, "kpi-1366x768.png") });
 
-  // A click 8 px beside a weather station (drawn 5 px wide) selects it.
+  // A click 8 px beside a weather station (drawn 5 px wide) selects it
+  // (moving vehicles and events off, so that none passes by in between).
+  await page.evaluate(() => Object.assign(window.__zhilu.map.layers, { vehicles: false, events: false }));
+  await nextFrame(page);
   const ws = await page.evaluate(() => {
     const w = window.__zhilu.model.road.weather[0];
     return { id: w.id, at: window.__zhilu.map.markerAt({ type: "device", id: w.id, kind: "weather" }) };
@@ -254,6 +257,7 @@ test("legend, layer switches, readable signs, fit and clicks that hit", async ()
   const cv = await page.locator(".map-canvas").boundingBox();
   await page.mouse.click(cv.x + ws.at.x + 8, cv.y + ws.at.y);
   assert.equal(await page.evaluate(() => window.__zhilu.map.selected?.id), ws.id);
+  await page.evaluate(() => Object.assign(window.__zhilu.map.layers, { vehicles: true, events: true }));
 
   // A layer switched off disappears: the sign's white disc is gone from the
   // canvas and the sign can no longer be clicked.
@@ -305,6 +309,36 @@ test("legend, layer switches, readable signs, fit and clicks that hit", async ()
   assert.ok(wall.height >= 16, `text ${wall.height} px high on the wall`);
   assert.ok(wall.left >= wall.x - wall.r + 1 && wall.left + wall.width <= wall.x + wall.r - 1, JSON.stringify(wall));
   assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test("a high-density screen: clicks still hit (screen px, not device px)", async () => {
+  const page = await browser.newPage({ viewport: { width: 1366, height: 768 }, deviceScaleFactor: 2 });
+  await page.goto(url);
+  await page.getByLabel(/用户名|User name/).fill("demo");
+  await page.getByLabel(/密码|Password/).fill("demo");
+  await page.getByRole("button", { name: /登录|Log in/ }).click();
+  await page.waitForFunction(() => window.__zhilu?.perf.firstLiveDraw > 0, null, { timeout: 30_000 });
+  await page.evaluate(() => Object.assign(window.__zhilu.map.layers, { vehicles: false, events: false }));
+  await nextFrame(page);
+  const cv = await page.locator(".map-canvas").boundingBox();
+  // Weather stations with no other marker within 20 px (where markers
+  // crowd, the nearest edge wins, as it should).
+  const lone = await page.evaluate(() => {
+    const { map, model } = window.__zhilu;
+    return model.road.weather
+      .map((w) => w.id)
+      .filter((id) => {
+        const at = map.markerAt({ type: "device", id, kind: "weather" });
+        return at && !map.picks.some((p) => p.f.id !== id && Math.hypot(p.x - at.x, p.y - at.y) < 20);
+      });
+  });
+  assert.ok(lone.length > 0, "a weather station stands alone");
+  for (const w of lone) {
+    const at = await page.evaluate((id) => window.__zhilu.map.markerAt({ type: "device", id, kind: "weather" }), w);
+    await page.mouse.click(cv.x + at.x - 7, cv.y + at.y + 3);
+    assert.equal(await page.evaluate(() => window.__zhilu.map.selected?.id), w);
+  }
   await page.close();
 });
 
