@@ -257,6 +257,19 @@ test("legend, layer switches, readable signs, fit and clicks that hit", async ()
   const cv = await page.locator(".map-canvas").boundingBox();
   await page.mouse.click(cv.x + ws.at.x + 8, cv.y + ws.at.y);
   assert.equal(await page.evaluate(() => window.__zhilu.map.selected?.id), ws.id);
+  // A fog-light zone is hit anywhere along it, not only at its middle.
+  const zone = await page.evaluate(() => {
+    const { map, model } = window.__zhilu;
+    const z = model.road.fog_lights[0];
+    for (const f of [0.2, 0.3, 0.7, 0.8, 0.4, 0.6]) {
+      const p = map.pt(z.from_m + (z.to_m - z.from_m) * f, 0);
+      if (!map.picks.some((k) => k.f.id !== z.id && Math.hypot(k.x - p.x, k.y - p.y) < 16)) return { id: z.id, x: p.x, y: p.y };
+    }
+    return null;
+  });
+  assert.ok(zone, "a clear point on the fog-light zone");
+  await page.mouse.click(cv.x + zone.x, cv.y + zone.y + 2);
+  assert.equal(await page.evaluate(() => window.__zhilu.map.selected?.id), zone.id);
   await page.evaluate(() => Object.assign(window.__zhilu.map.layers, { vehicles: true, events: true }));
 
   // A layer switched off disappears: the sign's white disc is gone from the

@@ -269,6 +269,19 @@ export class MapView {
     return direction === "up" ? 1 : direction === "down" ? -1 : 0;
   }
 
+  /** A zone on the centre line is clickable along its whole length: its
+   * middle first (where the selection ring goes), then every ~16 px. */
+  private zonePicks(from: number, to: number, f: Feature): void {
+    const m = this.pt((from + to) / 2, 0);
+    this.picks.push({ x: m.x, y: m.y, r: 8, f });
+    const n = Math.min(400, Math.floor((Math.abs(to - from) * this.scale) / 16));
+    for (let i = 0; i <= n && n > 0; i++) {
+      const p = this.pt(from + ((to - from) * i) / n, 0);
+      if (p.x < -10 || p.y < -10 || p.x > this.w + 10 || p.y > this.h + 10) continue;
+      this.picks.push({ x: p.x, y: p.y, r: 8, f });
+    }
+  }
+
   /** Adds an offset polyline of world points to the current path. */
   private polyline(pts: Float64Array, side: number): void {
     const c = this.ctx;
@@ -345,8 +358,7 @@ export class MapView {
       c.beginPath();
       this.polyline(this.seg(z.from_m, z.to_m), 0);
       c.stroke();
-      const m = this.pt((z.from_m + z.to_m) / 2, 0);
-      this.picks.push({ x: m.x, y: m.y, r: 8, f: { type: "device", id: z.id, kind: "fog_lights" } });
+      this.zonePicks(z.from_m, z.to_m, { type: "device", id: z.id, kind: "fog_lights" });
     }
     for (const z of L.weather ? road.deicers : []) {
       const on = model.devices.get(z.id)?.state?.value === "on";
@@ -354,8 +366,7 @@ export class MapView {
       c.beginPath();
       this.polyline(this.seg(z.from_m, z.to_m), 0);
       c.stroke();
-      const m = this.pt((z.from_m + z.to_m) / 2, 0);
-      this.picks.push({ x: m.x, y: m.y, r: 8, f: { type: "device", id: z.id, kind: "deicer" } });
+      this.zonePicks(z.from_m, z.to_m, { type: "device", id: z.id, kind: "deicer" });
     }
     c.setLineDash([]);
 
