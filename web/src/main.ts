@@ -3,8 +3,8 @@
 
 import "./style.css";
 import { type LiveStream, type Session, currentSession, get, loadSession, login, logout, openStream, setUnauthorizedHandler } from "./api";
-import { SPEED_STEPS, NO_DATA } from "./geo";
 import { type Lang, clock, getLang, kindName, setLang, setTz, t } from "./i18n";
+import { KpiPanel } from "./kpi";
 import { MapView, perf } from "./map";
 import { type ForecastStation, model } from "./model";
 import { Panels, esc } from "./panels";
@@ -80,7 +80,8 @@ async function showConsole(s: Session): Promise<void> {
           <button type="button" class="zfit"></button>
           <label class="hz"><input type="checkbox" class="hazmat-only"> <span></span></label>
         </div>
-        <div class="legend" aria-hidden="true"></div>
+        <div class="legend" role="group"></div>
+        <section class="kpi" aria-labelledby="kpi-h"></section>
       </section>
       <aside class="side" aria-label=""></aside>
       <section class="ts-area" aria-labelledby="ts-h"><h2 id="ts-h" class="sr-only"></h2><div class="ts-host"></div></section>
@@ -89,6 +90,19 @@ async function showConsole(s: Session): Promise<void> {
   const map = new MapView(app.querySelector(".map-host")!);
   const panels = new Panels(app.querySelector(".side")!);
   const ts = new TimeSpaceView(app.querySelector(".ts-host")!);
+  const kpi = new KpiPanel(app.querySelector(".kpi")!);
+  // The corridor is fitted into the band the panels over the map leave free.
+  const mapArea = app.querySelector<HTMLElement>(".map-area")!;
+  map.insets = () => {
+    const a = mapArea.getBoundingClientRect();
+    const k = kpi.el.getBoundingClientRect();
+    const tools = app.querySelector(".map-tools")!.getBoundingClientRect();
+    const lg = app.querySelector(".legend")!.getBoundingClientRect();
+    return { top: Math.max(k.bottom, tools.bottom) - a.top, bottom: lg.height ? a.bottom - lg.top : 0 };
+  };
+  new ResizeObserver(() => map.refit()).observe(kpi.el);
+  new ResizeObserver(() => map.refit()).observe(app.querySelector(".legend")!);
+  ts.onPeriod = (from, to) => void kpi.loadHistory(from, to);
   panels.onFocus = (m) => map.focus(m);
   map.onSelect = (f) => panels.showDetails(f);
   app.querySelector(".zin")!.addEventListener("click", () => map.zoom(1.4));
@@ -117,11 +131,10 @@ async function showConsole(s: Session): Promise<void> {
     app.querySelector(".zout")!.setAttribute("aria-label", t("zoomOut"));
     app.querySelector(".zfit")!.textContent = t("resetView");
     app.querySelector(".hz span")!.textContent = t("hazmatOnly");
-    const bounds = [0, ...SPEED_STEPS.slice(0, -1).map(([v]) => v)];
-    app.querySelector(".legend")!.innerHTML =
-      `<span>${t("legendSpeed")}</span>` +
-      SPEED_STEPS.map(([, c], i) => `<i style="background:${c}"></i><span>${i === SPEED_STEPS.length - 1 ? `≥${bounds[i]}` : `${bounds[i]}–${SPEED_STEPS[i][0]}`}</span>`).join("") +
-      `<i style="background:${NO_DATA}"></i><span>${t("noData")}</span>`;
+    const legend = app.querySelector<HTMLElement>(".legend")!;
+    legend.setAttribute("aria-label", t("layers"));
+    map.renderLegend(legend);
+    kpi.render();
     map.label();
     ts.label();
     panels.render();
@@ -158,7 +171,7 @@ async function showConsole(s: Session): Promise<void> {
     dataTime();
   });
 
-  window.__zhilu = { perf, model, map, ts, panels };
+  window.__zhilu = { perf, model, map, ts, panels, kpi };
   await model.loadRoad();
   setTz(model.road.tz_offset_s);
   app.querySelector(".road-name")!.textContent = model.road.name;
@@ -167,6 +180,8 @@ async function showConsole(s: Session): Promise<void> {
   await planBook.reload();
   dataTime();
   void model.loadLiveHistory();
+  void kpi.load();
+  void kpi.loadHistory();
 
   const alarms = new Alarms(app.querySelector<HTMLElement>(".alarm")!, () => labels());
   let everOpen = false;

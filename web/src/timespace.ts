@@ -24,6 +24,8 @@ export class TimeSpaceView {
   private lastDraw = 0;
   forecast: ForecastStation[] = [];
   forecastIssued = 0;
+  /** Told the period shown (`undefined` = live, the last 3 hours). */
+  onPeriod: (from?: number, to?: number) => void = () => {};
   /** The speed cells drawn so far (redrawn whole only when the window,
    * the size or the mode changes; live columns are added one by one). */
   private base = document.createElement("canvas");
@@ -52,6 +54,8 @@ export class TimeSpaceView {
     host.querySelectorAll<HTMLInputElement>("input[name=ts-mode]").forEach((r) =>
       r.addEventListener("change", () => {
         this.mode = r.value === "period" ? "period" : "live";
+        if (this.mode === "live") this.onPeriod();
+        else if (this.periodRange[1] > 0) this.onPeriod(...this.periodRange);
         this.invalidate();
       }),
     );
@@ -103,6 +107,7 @@ export class TimeSpaceView {
       this.mode = "period";
       this.el.querySelector<HTMLInputElement>("input[value=period]")!.checked = true;
       this.status.textContent = `${clock(from, true)} – ${clock(to, true)}`;
+      this.onPeriod(from, to);
     } catch (e) {
       this.status.textContent = `${t("error")}: ${(e as Error).message}`;
     }

@@ -17,6 +17,7 @@ pub mod decide;
 pub mod event;
 pub mod forecast;
 pub mod incident;
+pub mod kpi;
 pub mod plans;
 pub mod quality;
 pub mod reading;

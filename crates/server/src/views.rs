@@ -125,19 +125,19 @@ impl PlanStepView {
                 .final_json
                 .as_deref()
                 .and_then(|j| serde_json::from_str::<Value>(j).ok()),
-            basis: crate::engine::plans::basis_of(&p.reason),
+            basis: basis_of(&p.reason),
             direction: command["direction"].as_str().map(str::to_string),
             command,
             decided_by: p.decided_by.clone(),
             decided_ms: p.decided_wall_ms,
             decision_reason: p.decision_reason.clone(),
             device: p.device.clone(),
-            device_name: crate::engine::plans::device_name(road, &p.device),
+            device_name: device_name(road, &p.device),
             expires_ms: p.expires_wall_ms,
             id: format!("P{}", p.id),
             kind: p.kind.clone(),
             reason: p.reason.clone(),
-            rule: crate::engine::plans::rule_of(&p.reason),
+            rule: rule_of(&p.reason),
             status: p.status.clone(),
         }
     }
@@ -768,6 +768,36 @@ pub fn proposal_json(p: &ProposalRow) -> String {
 /// A device state as published on the stream (the text of [`DeviceView`]).
 pub fn device_json(d: &DeviceStateRow) -> String {
     serde_json::to_string(&DeviceView::of(d)).unwrap_or_default()
+}
+
+/// The rule a brain reason names: `… [规则 weather.fog_band, 预案 …]` →
+/// `weather.fog_band`.
+pub fn rule_of(reason: &str) -> Option<String> {
+    let (_, rest) = reason.split_once("[规则 ")?;
+    let end = rest.find([',', ']', '，']).unwrap_or(rest.len());
+    let r = rest[..end].trim();
+    (!r.is_empty()).then(|| r.to_string())
+}
+
+/// The legal or regulatory basis a brain reason gives (after `依据:`).
+pub fn basis_of(reason: &str) -> Option<String> {
+    let (_, rest) = reason
+        .split_once("依据:")
+        .or_else(|| reason.split_once("依据："))?;
+    let b = rest.trim();
+    (!b.is_empty()).then(|| b.to_string())
+}
+
+/// A device's name from the road book: an interchange's or service area's
+/// name (固安), else its id.
+pub fn device_name(road: &RoadBook, id: &str) -> String {
+    if let Some(i) = road.interchanges().iter().find(|i| i.id == id) {
+        return i.name.clone();
+    }
+    if let Some(s) = road.service_areas().iter().find(|s| s.id == id) {
+        return s.name.clone();
+    }
+    id.to_string()
 }
 
 #[cfg(test)]

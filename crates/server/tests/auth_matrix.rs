@@ -47,6 +47,8 @@ async fn every_endpoint_times_every_role() {
         (Method::GET, "/api/vehicles", None, None, Need::Viewer),
         (Method::GET, "/api/timespace", None, None, Need::Viewer),
         (Method::GET, "/api/forecast", None, None, Need::Viewer),
+        (Method::GET, "/api/kpi", None, None, Need::Viewer),
+        (Method::GET, "/api/kpi/history", None, None, Need::Viewer),
         (Method::GET, "/api/stream", None, None, Need::Viewer),
         (Method::POST, "/api/stream/ticket", None, None, Need::Viewer),
         (

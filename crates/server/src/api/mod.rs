@@ -17,6 +17,7 @@ mod forecast;
 mod handover;
 mod health;
 mod ingest;
+mod kpi;
 mod plans;
 mod proposals;
 mod road;
@@ -75,6 +76,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(forecast::routes())
         .merge(stream::routes())
         .merge(whatif::routes())
+        .merge(kpi::routes())
 }
 
 /// The router with every route, and the OpenAPI document.
@@ -150,6 +152,8 @@ mod tests {
             ("get", "/api/handover", "HandoverNow"),
             ("post", "/api/handover/sign", "HandoverView"),
             ("post", "/api/handover/{id}/ack", "HandoverView"),
+            ("get", "/api/kpi", "KpiView"),
+            ("get", "/api/kpi/history", "KpiHistory"),
         ];
         for (method, path, name) in typed {
             let s = ok_schema(&doc, method, path);

@@ -10,8 +10,10 @@
 
 use std::collections::HashMap;
 
-use zhilu_road::{RoadBook, Stake};
+use zhilu_road::Stake;
 use zhilu_store::{AuditEntry, EventRow, PlanRow, ProposalRow};
+
+pub use crate::views::{basis_of, device_name, rule_of};
 
 /// What groups proposals into one plan: the event they answer, else the
 /// rule their reason names (`[规则 …]`), else the reason's first words
@@ -33,24 +35,6 @@ pub fn cause_of(event_id: Option<&str>, reason: &str) -> String {
     } else {
         head.to_string()
     }
-}
-
-/// The rule a brain reason names: `… [规则 weather.fog_band, 预案 …]` →
-/// `weather.fog_band`.
-pub fn rule_of(reason: &str) -> Option<String> {
-    let (_, rest) = reason.split_once("[规则 ")?;
-    let end = rest.find([',', ']', '，']).unwrap_or(rest.len());
-    let r = rest[..end].trim();
-    (!r.is_empty()).then(|| r.to_string())
-}
-
-/// The legal or regulatory basis a brain reason gives (after `依据:`).
-pub fn basis_of(reason: &str) -> Option<String> {
-    let (_, rest) = reason
-        .split_once("依据:")
-        .or_else(|| reason.split_once("依据："))?;
-    let b = rest.trim();
-    (!b.is_empty()).then(|| b.to_string())
 }
 
 /// An event kind in Chinese, for plan names (the console renders its own
@@ -102,18 +86,6 @@ pub fn plan_name(event: Option<&EventRow>, cause: &str) -> String {
         None if cause == "released" => "解除管控 处置预案".into(),
         None => format!("{cause} 处置预案"),
     }
-}
-
-/// A device's name from the road book: an interchange's or service area's
-/// name (固安), else its id.
-pub fn device_name(road: &RoadBook, id: &str) -> String {
-    if let Some(i) = road.interchanges().iter().find(|i| i.id == id) {
-        return i.name.clone();
-    }
-    if let Some(s) = road.service_areas().iter().find(|s| s.id == id) {
-        return s.name.clone();
-    }
-    id.to_string()
 }
 
 /// The plans one decision pass makes or joins.
