@@ -7,6 +7,9 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
+use serde_json::json;
+use zhilu_contract::HealthCode;
+
 /// How long (ms) after a failed commit health still reports it, unless a
 /// commit succeeded since.
 const COMMIT_FAILURE_MEMORY_MS: i64 = 300_000;
@@ -118,6 +121,10 @@ pub struct Report {
     pub status: String,
     /// Why degraded (empty when ok).
     pub reasons: Vec<String>,
+    /// The same reasons as codes with parameters, in the same order
+    /// (`{"code": "disk_low", "free_mb": 900, "min_mb": 500}`).
+    #[schema(value_type = Vec<Object>)]
+    pub codes: Vec<serde_json::Value>,
     /// Free bytes where the database lives (SQLite).
     pub disk_free_bytes: Option<u64>,
     /// Sources whose clocks are off now.
@@ -146,10 +153,23 @@ pub fn report(st: &crate::AppState) -> Report {
     let h = &st.health;
     let now = crate::engine::wall_ms();
     let mut reasons = Vec::new();
+    let mut codes = Vec::new();
+    let mut code = |c: HealthCode, params: serde_json::Value| {
+        let mut o = match params {
+            serde_json::Value::Object(o) => o,
+            _ => serde_json::Map::new(),
+        };
+        o.insert("code".into(), c.as_str().into());
+        codes.push(serde_json::Value::Object(o));
+    };
     let first_row = h.rows_since_tick_wall_ms.load(Ordering::Relaxed);
     let stall_ms = (st.cfg.ingest.stall_after_s * 1000.0) as i64;
     let stalled = first_row != 0 && now - first_row > stall_ms;
     if stalled {
+        code(
+            HealthCode::TicksStalled,
+            json!({"seconds": (now - first_row) / 1000}),
+        );
         reasons.push(format!(
             "ticks stalled: rows arriving for {} s, no tick closed",
             (now - first_row) / 1000
@@ -158,16 +178,22 @@ pub fn report(st: &crate::AppState) -> Report {
     let failing = h.storage_failing(now);
     if failing {
         let e = h.last_error.lock().map(|e| e.clone()).unwrap_or_default();
+        code(HealthCode::CommitsFailing, json!({"error": e}));
         reasons.push(format!("storage: commits failing ({e})"));
     }
     let carried = h.carry_items.load(Ordering::Relaxed);
     if carried > 0 {
+        code(HealthCode::TicksWaiting, json!({"rows": carried}));
         reasons.push(format!(
             "storage: {carried} rows of unwritten ticks waiting (nothing of them published or sent yet)"
         ));
     }
     let dropped_at = h.carry_dropped_wall_ms.load(Ordering::Relaxed);
     if dropped_at != 0 && now - dropped_at < COMMIT_FAILURE_MEMORY_MS {
+        code(
+            HealthCode::HistoryDropped,
+            json!({"rows": h.carry_dropped.load(Ordering::Relaxed)}),
+        );
         reasons.push(format!(
             "storage: {} rows of unwritten ticks' history dropped (stream messages, event changes, audit; events, proposals and actions kept)",
             h.carry_dropped.load(Ordering::Relaxed)
@@ -177,6 +203,10 @@ pub fn report(st: &crate::AppState) -> Report {
     let min = st.cfg.storage.min_free_mb.saturating_mul(1 << 20);
     let low = free.is_some_and(|f| min > 0 && f < min.saturating_mul(2));
     if let (true, Some(f)) = (low, free) {
+        code(
+            HealthCode::DiskLow,
+            json!({"free_mb": f >> 20, "min_mb": st.cfg.storage.min_free_mb}),
+        );
         reasons.push(format!(
             "disk low: {} MB free (ingest stops below {} MB)",
             f >> 20,
@@ -185,6 +215,7 @@ pub fn report(st: &crate::AppState) -> Report {
     }
     let broker_down = st.broker.as_ref().is_some_and(|b| !b.is_connected());
     if broker_down {
+        code(HealthCode::BrokerDown, json!({}));
         reasons.push("device broker unreachable".into());
     }
     let off = st.clocks.off(now);
@@ -194,6 +225,8 @@ pub fn report(st: &crate::AppState) -> Report {
             .take(10)
             .map(|o| format!("{} ({})", o.source, o.why))
             .collect();
+        let sources: Vec<&str> = off.iter().map(|o| o.source.as_str()).collect();
+        code(HealthCode::SourceClocksOff, json!({"sources": sources}));
         reasons.push(format!(
             "source clocks off: {}{}",
             names.join(", "),
@@ -215,6 +248,7 @@ pub fn report(st: &crate::AppState) -> Report {
     Report {
         status: if reasons.is_empty() { "ok" } else { "degraded" }.into(),
         reasons,
+        codes,
         disk_free_bytes: free,
         sources_off: off.into_iter().map(|o| o.source).collect(),
         held_rows: held,

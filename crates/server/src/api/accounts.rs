@@ -80,7 +80,7 @@ async fn login(
                 detail: "{}".into(),
             })
             .await;
-        return Err(ApiError::Unauthorized("wrong user name or password".into()));
+        return Err(ApiError::BadLogin);
     };
     st.limiter.succeed(&b.username);
     let token = auth::new_token().map_err(ApiError::internal)?;
@@ -143,7 +143,8 @@ pub struct AuditView {
     pub action: String,
     /// Who did it.
     pub actor: String,
-    /// Details of the action.
+    /// Details of the action (a `reason` text of the brain's with its
+    /// `reason_code` beside it).
     #[schema(value_type = Object)]
     pub detail: Value,
     /// Sequence number (gapless, increasing).
@@ -173,7 +174,8 @@ async fn audit(
     Ok(Json(
         rows.into_iter()
             .map(|a| AuditView {
-                detail: serde_json::from_str::<Value>(&a.detail).unwrap_or(Value::Null),
+                detail: serde_json::from_str::<Value>(&crate::views::with_reason_code(&a.detail))
+                    .unwrap_or(Value::Null),
                 action: a.action,
                 actor: a.actor,
                 seq: a.seq,

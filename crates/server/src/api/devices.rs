@@ -47,7 +47,8 @@ pub struct LimitQuery {
 /// A command decided (fields in alphabetical order, as always written).
 #[derive(Serialize, ToSchema)]
 pub struct ActionView {
-    /// The command, e.g. `{"action": "speed_limit", "device": "VSL-01", "value": 60, …}`.
+    /// The command, e.g. `{"action": "speed_limit", "device": "VSL-01", "value": 60, …}`,
+    /// with its reason's `reason_code` beside the `reason` text.
     #[schema(value_type = Object)]
     pub command: Value,
     /// Action id.
@@ -75,7 +76,8 @@ async fn actions(
     Ok(Json(
         rows.iter()
             .map(|a| ActionView {
-                command: serde_json::from_str::<Value>(&a.json).unwrap_or(Value::Null),
+                command: serde_json::from_str::<Value>(&crate::views::with_reason_code(&a.json))
+                    .unwrap_or(Value::Null),
                 id: a.id,
                 mode: a.mode.clone(),
                 proposal: a.proposal_id.map(|p| format!("P{p}")),
