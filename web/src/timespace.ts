@@ -6,6 +6,7 @@
 
 import { NO_DATA, eventColour, speedColour } from "./geo";
 import { clock, dirName, stake, t } from "./i18n";
+import { hhmm } from "./time";
 import { type Ev, type ForecastStation, type TsColumn, model, speedInColumn } from "./model";
 import { get } from "./api";
 
@@ -272,7 +273,7 @@ export class TimeSpaceView {
     const off = (road.tz_offset_s ?? 0) * 1000;
     for (let tm = Math.ceil((t0 + off) / tick) * tick - off; tm <= t1; tm += tick) {
       const xx = x(tm);
-      c.fillText(clock(tm).slice(0, 5), xx - 14, L.h - 6);
+      c.fillText(hhmm(tm), xx - 14, L.h - 6);
       c.fillRect(xx, L.h - 22, 1, 4);
     }
   }
