@@ -244,11 +244,11 @@ test("the demo in Chinese and English: no untranslated server string, one time f
   for (const v of await page.evaluate(() => [...window.__zhilu.model.vehicles.keys()])) ids.add(v);
 
   /** Every view a duty officer reads, as visible text, in the current language. */
-  const views = async () => {
+  const views = async (changes) => {
     const out = {};
     await page.locator("#tab-events").click();
     await page.locator(".item.ev-fog").first().click();
-    await page.locator(".details .event-history li").first().waitFor();
+    await page.locator(".details .event-history li", { hasText: changes }).first().waitFor();
     out.events = await visibleText(page);
     await page.locator("#tab-proposals").click();
     await page.waitForTimeout(300);
@@ -263,7 +263,7 @@ test("the demo in Chinese and English: no untranslated server string, one time f
     return out;
   };
 
-  const zh = await views();
+  const zh = await views(/发生|更新|结束/);
   await page.screenshot({ path: join(ART, "lang-02-audit-zh.png") });
   const zhLeft = Object.entries(zh).flatMap(([tab, text]) => [
     ...latinWords(text, ids).map((w) => `${tab}: English word ${w}`),
@@ -278,7 +278,7 @@ test("the demo in Chinese and English: no untranslated server string, one time f
 
   await page.getByRole("button", { name: "切换语言" }).click();
   assert.equal(await page.locator(".brand").textContent(), "zhilu Operations Console");
-  const en = await views();
+  const en = await views(/opened|updated|ended/);
   await page.screenshot({ path: join(ART, "lang-03-audit-en.png") });
   const enLeft = Object.entries(en).flatMap(([tab, text]) => [
     ...hanLeft(text, names).map((w) => `${tab}: Chinese ${w}`),
@@ -289,6 +289,13 @@ test("the demo in Chinese and English: no untranslated server string, one time f
   assert.match(en.events, /opened/);
   // The header's data time is the one format.
   assert.match(await page.locator(".data-time").textContent(), /^Data time \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
+
+  // Opened again once a forecast exists: the console asks for it (and for
+  // the state) and is live at once, still without a 404.
+  await page.waitForFunction(async () => (await (await fetch("/api/health")).json()).forecast_ready, null, { timeout: 60_000 });
+  await page.reload();
+  await page.locator(".conn.ok").waitFor({ timeout: 30_000 });
+  await page.waitForFunction(() => window.__zhilu.panels.forecast.length > 0, null, { timeout: 30_000 });
 
   assert.deepEqual(failed, [], "requests answered 404");
   assert.deepEqual(errors, []);

@@ -129,6 +129,7 @@ async function showConsole(s: Session): Promise<void> {
   };
   const healthEl = app.querySelector<HTMLElement>(".health")!;
   let health: Health = { status: "ok", reasons: [] };
+  let forecastAsked = false;
   const showHealth = () => {
     const bad = health.status !== "ok";
     healthEl.hidden = !bad;
@@ -210,7 +211,7 @@ async function showConsole(s: Session): Promise<void> {
     },
   );
 
-  const loadForecast = async () => {
+  async function loadForecast(): Promise<void> {
     if (!health.forecast_ready) return;
     try {
       const f = await get<{ issued_ms: number; method: string; stations: ForecastStation[] }>("/api/forecast");
@@ -221,13 +222,13 @@ async function showConsole(s: Session): Promise<void> {
     } catch {
       /* no forecast yet (or none served): the views show none */
     }
-  };
+  }
+
   forecastTimer = window.setInterval(loadForecast, 30_000);
 
   // The centre's own health: `degraded` with its reasons (storage failing,
   // disk low, broker down, a source's clock off, ticks stalled) in the
   // header until it is `ok` again.
-  let forecastAsked = false;
   async function loadHealth(): Promise<void> {
     try {
       const h = await get<Health>("/api/health");

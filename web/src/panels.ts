@@ -426,6 +426,9 @@ export class Panels {
 
   showDetails(f: Feature | null): void {
     this.selected = f;
+    // A new selection starts without the last one's history (a live
+    // refresh of the same one keeps it).
+    this.details.innerHTML = "";
     this.renderDetailsLive();
     if (f?.type === "event") void this.loadEventHistory(f.id);
     if (f?.type === "device") void this.loadDeviceHistory(f.id);
