@@ -271,6 +271,8 @@ const kindsZh: Record<string, string> = {
   detector_fault: "检测器故障",
   terminal_alarm: "车载终端报警",
   tunnel_emergency: "隧道紧急事件",
+  device_out_of_plan: "设备状态偏离预案",
+  source_clock: "数据源时钟异常",
   speed_limit: "可变限速",
   message: "情报板",
   fog_lights: "雾灯",
@@ -357,6 +359,8 @@ const kindsEn: Record<string, string> = {
   detector_fault: "Detector fault",
   terminal_alarm: "Terminal alarm",
   tunnel_emergency: "Tunnel emergency",
+  device_out_of_plan: "Device out of plan",
+  source_clock: "Source clock off",
   speed_limit: "Speed limit",
   message: "Message sign",
   fog_lights: "Fog lights",
@@ -564,6 +568,9 @@ export function reasonText(code: ReasonCode | null | undefined, text?: string | 
       break;
     case "released":
       s = zhL ? "解除：已无预案需要此设备" : "Released: no plan asks for this device any more";
+      break;
+    case "reconcile":
+      s = zhL ? "校正：设备状态与预案不符，重新下发" : "Reconcile: the device showed other than its plan; commanded again";
       break;
     default:
       return text ?? code.code;

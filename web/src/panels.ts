@@ -635,7 +635,8 @@ function focusKey(e: Element | null): string | null {
 function summarizeDetail(d: any): string {
   if (!d || typeof d !== "object") return "";
   const parts: string[] = [];
-  if (d.reason_code) parts.push(reasonText(d.reason_code, d.reason));
+  const code = d.reason_code ?? d.command?.reason_code;
+  if (code) parts.push(reasonText(code, d.reason));
   else if (d.reason) parts.push(`“${d.reason}”`);
   const cmd = d.applied ?? d.command;
   if (cmd) parts.push(commandText(cmd));

@@ -1,15 +1,13 @@
 //! Why a device was commanded, as a code with parameters (理由代码).
 //!
-//! The core writes an action's reason as one line of text (Chinese, with
-//! the rule, the evidence and the legal basis; `ACTIONS.jsonl` keeps it
-//! byte for byte). The live API and stream carry beside that text a typed
-//! [`Reason`] — a [`ReasonCode`] and its parameters (visibility, band,
-//! limit basis, stations, extent, rule …) — so that a console renders it in
-//! its own language. [`Reason::parse`] reads the core's texts; a text it
-//! does not know gives `None` (the caller shows the text as it is).
-//!
-//! The texts read here are written by `zhilu-core` (`plans.rs`: fog, ice,
-//! congestion, incident and tunnel plans; `decide.rs`: releases).
+//! The core decides *why* it commands a device as a typed [`Reason`]: a
+//! [`ReasonCode`] and its parameters (band, visibility, stations, legal
+//! basis, extent, rule …), built where it decides (`zhilu-core`'s
+//! `plans.rs` and `decide.rs`). The one line of text an operator reads in
+//! `ACTIONS.jsonl` (Chinese, with the rule, the evidence and the legal
+//! basis) is rendered from it at the doors by [`Reason::text`]; the live
+//! API and stream carry the code and parameters beside that text, so that
+//! a console says it in its own language.
 
 use std::fmt;
 
@@ -30,6 +28,9 @@ spelled! {
         Tunnel = "tunnel",
         /// 解除: no plan asks for the device any more; back to its default.
         Released = "released",
+        /// 校正: the device shows other than its plan requires; commanded again
+        /// (the live server's, not the brain's).
+        Reconcile = "reconcile",
     }
 }
 
@@ -69,12 +70,33 @@ spelled! {
     }
 }
 
-/// A reason as a code with its parameters. Absent parameters are `None`
-/// (or empty / false).
-#[derive(Debug, Clone, PartialEq, Default)]
+impl LegalBasis {
+    /// The basis in the words of `ACTIONS.jsonl`.
+    pub const fn text(self) -> &'static str {
+        match self {
+            LegalBasis::Art81Below200 => {
+                "《道路交通安全法实施条例》第八十一条: 能见度小于200米时车速不得超过每小时60公里, 与同车道前车保持100米以上距离"
+            }
+            LegalBasis::Art81Below100 => {
+                "《道路交通安全法实施条例》第八十一条: 能见度小于100米时车速不得超过每小时40公里, 与同车道前车保持50米以上距离"
+            }
+            LegalBasis::Art81Below50 => {
+                "《道路交通安全法实施条例》第八十一条: 能见度小于50米时车速不得超过每小时20公里, 并从最近的出口尽快驶离高速公路"
+            }
+            LegalBasis::FogPractice500 => "能见度小于500米: 限速80公里/小时、车距150米 (通行做法)",
+            LegalBasis::DeicingPractice => {
+                "路面温度不高于冰点+1°C且路面潮湿/湿度≥90%/接近露点时预防性喷洒 (自动喷洒系统通行做法)"
+            }
+        }
+    }
+}
+
+/// Why a device was commanded: a code and its parameters. Parameters a
+/// code does not use are `None` (or empty / false).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Reason {
-    /// What kind of reason; `None` only in a default value.
-    pub code: Option<ReasonCode>,
+    /// What kind of reason.
+    pub code: ReasonCode,
     /// Fog band (1–5).
     pub band: Option<u8>,
     /// Lowest visibility now (m).
@@ -102,132 +124,105 @@ pub struct Reason {
     /// A sign upstream of the zone: the approach taper (at most 20 km/h
     /// lower per sign).
     pub taper: bool,
+    /// Reconcile: what the device shows (in words).
+    pub shows: Option<String>,
+    /// Reconcile: what its plan requires (in words).
+    pub requires: Option<String>,
 }
 
 const TAPER: &str = "; 上游渐变限速 (每块标志降幅不超过20公里/小时)";
-const RELEASED: &str = "released: no plan asks for this device any more";
 const JIANGSU_ICE: &str = "; 江苏方案: 部分路段结冰, 限速40公里/小时";
 
-/// The text between `open` and the next `close` after it, and the rest.
-fn between<'a>(s: &'a str, open: &str, close: &str) -> Option<(&'a str, &'a str)> {
-    let a = s.find(open)? + open.len();
-    let b = s[a..].find(close)? + a;
-    Some((&s[a..b], &s[b + close.len()..]))
-}
-
-fn stations(s: &str) -> Vec<String> {
-    s.split(',')
-        .filter(|x| !x.is_empty())
-        .map(str::to_string)
-        .collect()
-}
-
-/// `12000–15000 米` → (12000, 15000).
-fn extent(s: &str) -> Option<(f64, f64)> {
-    let s = s.trim().strip_suffix('米')?.trim();
-    let (a, b) = s.split_once('–')?;
-    Some((a.trim().parse().ok()?, b.trim().parse().ok()?))
-}
-
 impl Reason {
-    /// Reads one of the core's reason texts; `None` for any other text.
-    pub fn parse(text: &str) -> Option<Reason> {
-        if text == RELEASED {
-            return Some(Reason {
-                code: Some(ReasonCode::Released),
-                ..Reason::default()
-            });
+    /// A reason of `code` without parameters yet.
+    pub fn new(code: ReasonCode) -> Reason {
+        Reason {
+            code,
+            band: None,
+            visibility_m: None,
+            surface_temp_c: None,
+            stations: Vec::new(),
+            profile: None,
+            basis: None,
+            from_m: None,
+            to_m: None,
+            rule: None,
+            tunnel: None,
+            fire: false,
+            jiangsu: false,
+            taper: false,
+            shows: None,
+            requires: None,
         }
-        let (text, taper) = match text.strip_suffix(TAPER) {
-            Some(t) => (t, true),
-            None => (text, false),
-        };
-        let mut r = Reason {
-            taper,
-            ..Reason::default()
-        };
-        if let Some(rest) = text.strip_prefix("团雾") {
-            // 团雾{band}级: 能见度{vis}米 ({stations}) [规则 weather.fog_band, 预案 {profile}]; 依据: {basis}
-            let (band, rest) = rest.split_once("级: 能见度")?;
-            let (vis, rest) = rest.split_once("米 (")?;
-            let (st, rest) = rest.split_once(") [规则 weather.fog_band, 预案 ")?;
-            let (profile, basis) = rest.split_once("]; 依据: ")?;
-            r.code = Some(ReasonCode::FogBand);
-            r.band = Some(band.parse().ok()?);
-            r.visibility_m = Some(vis.parse().ok()?);
-            r.stations = stations(st);
-            r.profile = Some(profile.to_string());
-            r.basis = Some(if basis.contains("第八十一条") {
-                if basis.contains("能见度小于200米") {
-                    LegalBasis::Art81Below200
-                } else if basis.contains("能见度小于100米") {
-                    LegalBasis::Art81Below100
-                } else if basis.contains("能见度小于50米") {
-                    LegalBasis::Art81Below50
+    }
+
+    /// The same reason for a sign upstream of the zone (the approach taper).
+    pub fn tapered(&self) -> Reason {
+        Reason {
+            taper: true,
+            ..self.clone()
+        }
+    }
+
+    /// The reason in the words of `ACTIONS.jsonl` (one line, Chinese; the
+    /// release and the reconcile in English), e.g. `团雾4级: 能见度49米
+    /// (W03) [规则 weather.fog_band, 预案 national]; 依据: …`.
+    pub fn text(&self) -> String {
+        let stations = self.stations.join(",");
+        let basis = self.basis.map_or("", LegalBasis::text);
+        let rule = self.rule.as_deref().unwrap_or("");
+        let from = self.from_m.unwrap_or(0.0).round();
+        let to = self.to_m.unwrap_or(0.0).round();
+        let mut s = match self.code {
+            ReasonCode::FogBand => format!(
+                "团雾{}级: 能见度{:.0}米 ({stations}) [规则 weather.fog_band, 预案 {}]; 依据: {basis}",
+                self.band.unwrap_or(0),
+                self.visibility_m.unwrap_or(0.0),
+                self.profile.as_deref().unwrap_or(""),
+            ),
+            ReasonCode::IceRisk | ReasonCode::IceObserved => format!(
+                "{}: 路面温度{:.1}°C ({stations}) [规则 weather.ice_risk]; 依据: {basis}{}",
+                if self.code == ReasonCode::IceObserved {
+                    "路面结冰"
                 } else {
-                    return None;
-                }
-            } else if basis.starts_with("能见度小于500米") {
-                LegalBasis::FogPractice500
-            } else {
-                return None;
-            });
-            return Some(r);
-        }
-        for (prefix, code) in [
-            ("路面结冰风险: 路面温度", ReasonCode::IceRisk),
-            ("路面结冰: 路面温度", ReasonCode::IceObserved),
-        ] {
-            if let Some(rest) = text.strip_prefix(prefix) {
-                // {t}°C ({stations}) [规则 weather.ice_risk]; 依据: …{; 江苏方案 …}
-                let (temp, rest) = rest.split_once("°C (")?;
-                let (st, rest) = rest.split_once(") [规则 weather.ice_risk]; 依据: ")?;
-                r.code = Some(code);
-                r.surface_temp_c = Some(temp.parse().ok()?);
-                r.stations = stations(st);
-                r.basis = Some(LegalBasis::DeicingPractice);
-                r.jiangsu = rest.ends_with(JIANGSU_ICE);
-                return Some(r);
+                    "路面结冰风险"
+                },
+                self.surface_temp_c.unwrap_or(0.0),
+                if self.jiangsu { JIANGSU_ICE } else { "" },
+            ),
+            ReasonCode::Congestion => {
+                format!("拥堵: {from}–{to} 米 [规则 state.congestion]")
             }
+            ReasonCode::Incident => {
+                format!("交通事件: {from}–{to} 米 [规则 {rule}]; 上游限速渐变、情报板预警")
+            }
+            ReasonCode::Tunnel => format!(
+                "隧道{}: {} [规则 {rule}]; 隧道应急预案: 关闭入口、车道指示器红叉、情报板、通风与全亮照明",
+                self.tunnel.as_deref().unwrap_or(""),
+                if self.fire {
+                    "火灾/烟雾"
+                } else {
+                    "交通事件"
+                },
+            ),
+            ReasonCode::Released => "released: no plan asks for this device any more".to_string(),
+            ReasonCode::Reconcile => format!(
+                "reconcile: the device shows {}, its plan requires {}",
+                self.shows.as_deref().unwrap_or(""),
+                self.requires.as_deref().unwrap_or(""),
+            ),
+        };
+        if self.taper {
+            s.push_str(TAPER);
         }
-        if let Some(rest) = text.strip_prefix("拥堵: ") {
-            // 拥堵: {from}–{to} 米 [规则 state.congestion]
-            let (ext, _) = rest.split_once(" [规则 state.congestion]")?;
-            let (a, b) = extent(ext)?;
-            r.code = Some(ReasonCode::Congestion);
-            (r.from_m, r.to_m) = (Some(a), Some(b));
-            r.rule = Some("state.congestion".into());
-            return Some(r);
-        }
-        if let Some(rest) = text.strip_prefix("交通事件: ") {
-            // 交通事件: {from}–{to} 米 [规则 {rule}]; 上游限速渐变、情报板预警
-            let (ext, rest) = rest.split_once(" [规则 ")?;
-            let (rule, _) = rest.split_once(']')?;
-            let (a, b) = extent(ext)?;
-            r.code = Some(ReasonCode::Incident);
-            (r.from_m, r.to_m) = (Some(a), Some(b));
-            r.rule = Some(rule.to_string());
-            return Some(r);
-        }
-        if let Some(rest) = text.strip_prefix("隧道") {
-            // 隧道{id}: {火灾/烟雾|交通事件} [规则 {rule}]; 隧道应急预案: …
-            let (id, rest) = rest.split_once(": ")?;
-            let (what, rest) = rest.split_once(" [规则 ")?;
-            let (rule, _) = between(rest, "", "]")?;
-            r.code = Some(ReasonCode::Tunnel);
-            r.tunnel = Some(id.to_string());
-            r.fire = what == "火灾/烟雾";
-            r.rule = Some(rule.to_string());
-            return Some(r);
-        }
-        None
+        s
     }
 }
 
 impl fmt::Display for Reason {
     /// A short form for logs: `fog_band band=4 visibility_m=49 …`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code.map_or("", ReasonCode::as_str))?;
+        f.write_str(self.code.as_str())?;
         if let Some(b) = self.band {
             write!(f, " band={b}")?;
         }
@@ -260,103 +255,86 @@ impl fmt::Display for Reason {
 mod tests {
     use super::*;
 
-    const ART81_50: &str = "《道路交通安全法实施条例》第八十一条: 能见度小于50米时车速不得超过每小时20公里, 并从最近的出口尽快驶离高速公路";
-
-    /// The core's texts (as `plans.rs` and `decide.rs` write them) and what
-    /// each reads as.
-    #[test]
-    fn the_cores_texts_read_as_codes() {
-        let fog = format!(
-            "团雾4级: 能见度49米 (W10,W20) [规则 weather.fog_band, 预案 national]; 依据: {ART81_50}"
-        );
-        let r = Reason::parse(&fog).expect("fog");
-        assert_eq!(r.code, Some(ReasonCode::FogBand));
-        assert_eq!(r.band, Some(4));
-        assert_eq!(r.visibility_m, Some(49.0));
-        assert_eq!(r.stations, ["W10", "W20"]);
-        assert_eq!(r.profile.as_deref(), Some("national"));
-        assert_eq!(r.basis, Some(LegalBasis::Art81Below50));
-        assert!(!r.taper);
-        let r = Reason::parse(&format!("{fog}{TAPER}")).expect("fog taper");
-        assert!(r.taper);
-        assert_eq!(r.band, Some(4));
-
-        let cases: &[(&str, ReasonCode, Option<LegalBasis>)] = &[
-            (
-                "团雾2级: 能见度150米 (W1) [规则 weather.fog_band, 预案 jiangsu]; 依据: 《道路交通安全法实施条例》第八十一条: 能见度小于200米时车速不得超过每小时60公里, 与同车道前车保持100米以上距离",
-                ReasonCode::FogBand,
-                Some(LegalBasis::Art81Below200),
-            ),
-            (
-                "团雾3级: 能见度80米 (W1) [规则 weather.fog_band, 预案 national]; 依据: 《道路交通安全法实施条例》第八十一条: 能见度小于100米时车速不得超过每小时40公里, 与同车道前车保持50米以上距离",
-                ReasonCode::FogBand,
-                Some(LegalBasis::Art81Below100),
-            ),
-            (
-                "团雾1级: 能见度400米 (W1) [规则 weather.fog_band, 预案 national]; 依据: 能见度小于500米: 限速80公里/小时、车距150米 (通行做法)",
-                ReasonCode::FogBand,
-                Some(LegalBasis::FogPractice500),
-            ),
-            (
-                "路面结冰风险: 路面温度0.4°C (W20) [规则 weather.ice_risk]; 依据: 路面温度不高于冰点+1°C且路面潮湿/湿度≥90%/接近露点时预防性喷洒 (自动喷洒系统通行做法)",
-                ReasonCode::IceRisk,
-                Some(LegalBasis::DeicingPractice),
-            ),
-            (
-                "路面结冰: 路面温度-1.5°C (W20) [规则 weather.ice_risk]; 依据: 路面温度不高于冰点+1°C且路面潮湿/湿度≥90%/接近露点时预防性喷洒 (自动喷洒系统通行做法); 江苏方案: 部分路段结冰, 限速40公里/小时",
-                ReasonCode::IceObserved,
-                Some(LegalBasis::DeicingPractice),
-            ),
-            (
-                "拥堵: 12000–15500 米 [规则 state.congestion]",
-                ReasonCode::Congestion,
-                None,
-            ),
-            (
-                "交通事件: 45200–46000 米 [规则 incident.queue]; 上游限速渐变、情报板预警; 上游渐变限速 (每块标志降幅不超过20公里/小时)",
-                ReasonCode::Incident,
-                None,
-            ),
-            (
-                "隧道TN1: 火灾/烟雾 [规则 incident.camera_fire]; 隧道应急预案: 关闭入口、车道指示器红叉、情报板、通风与全亮照明",
-                ReasonCode::Tunnel,
-                None,
-            ),
-            (
-                "released: no plan asks for this device any more",
-                ReasonCode::Released,
-                None,
-            ),
-        ];
-        for (text, code, basis) in cases {
-            let r = Reason::parse(text).unwrap_or_else(|| panic!("{text}"));
-            assert_eq!(r.code, Some(*code), "{text}");
-            assert_eq!(r.basis, *basis, "{text}");
+    fn fog(band: u8, vis: f64, basis: LegalBasis) -> Reason {
+        Reason {
+            band: Some(band),
+            visibility_m: Some(vis),
+            stations: vec!["W10".into(), "W20".into()],
+            profile: Some("national".into()),
+            basis: Some(basis),
+            ..Reason::new(ReasonCode::FogBand)
         }
-        let r = Reason::parse(cases[4].0).unwrap();
-        assert_eq!(r.surface_temp_c, Some(-1.5));
-        assert!(r.jiangsu);
-        let r = Reason::parse(cases[5].0).unwrap();
-        assert_eq!((r.from_m, r.to_m), (Some(12000.0), Some(15500.0)));
-        let r = Reason::parse(cases[6].0).unwrap();
-        assert_eq!(r.rule.as_deref(), Some("incident.queue"));
-        assert!(r.taper);
-        let r = Reason::parse(cases[7].0).unwrap();
-        assert_eq!(r.tunnel.as_deref(), Some("TN1"));
-        assert!(r.fire);
-        assert_eq!(r.rule.as_deref(), Some("incident.camera_fire"));
     }
 
+    /// Each code's text, word for word as `ACTIONS.jsonl` has always had it.
     #[test]
-    fn other_texts_are_not_guessed() {
-        for t in [
-            "",
-            "operator's note",
-            "团雾x级: 能见度49米 (W1) [规则 weather.fog_band, 预案 national]; 依据: x",
-            "团雾4级: 能见度49米 (W1) [规则 weather.fog_band, 预案 national]; 依据: 别的依据",
-            "拥堵: somewhere [规则 state.congestion]",
-        ] {
-            assert_eq!(Reason::parse(t), None, "{t}");
+    fn each_code_reads_as_actions_jsonl_writes_it() {
+        let ice = |code, t, jiangsu| Reason {
+            surface_temp_c: Some(t),
+            stations: vec!["W20".into()],
+            basis: Some(LegalBasis::DeicingPractice),
+            jiangsu,
+            ..Reason::new(code)
+        };
+        let extent = |code, rule: &str| Reason {
+            from_m: Some(45_199.6),
+            to_m: Some(46_000.2),
+            rule: Some(rule.into()),
+            ..Reason::new(code)
+        };
+        let cases: Vec<(Reason, &str)> = vec![
+            (
+                fog(4, 49.4, LegalBasis::Art81Below50),
+                "团雾4级: 能见度49米 (W10,W20) [规则 weather.fog_band, 预案 national]; 依据: 《道路交通安全法实施条例》第八十一条: 能见度小于50米时车速不得超过每小时20公里, 并从最近的出口尽快驶离高速公路",
+            ),
+            (
+                fog(2, 150.0, LegalBasis::Art81Below200).tapered(),
+                "团雾2级: 能见度150米 (W10,W20) [规则 weather.fog_band, 预案 national]; 依据: 《道路交通安全法实施条例》第八十一条: 能见度小于200米时车速不得超过每小时60公里, 与同车道前车保持100米以上距离; 上游渐变限速 (每块标志降幅不超过20公里/小时)",
+            ),
+            (
+                fog(1, 400.0, LegalBasis::FogPractice500),
+                "团雾1级: 能见度400米 (W10,W20) [规则 weather.fog_band, 预案 national]; 依据: 能见度小于500米: 限速80公里/小时、车距150米 (通行做法)",
+            ),
+            (
+                ice(ReasonCode::IceRisk, 0.44, false),
+                "路面结冰风险: 路面温度0.4°C (W20) [规则 weather.ice_risk]; 依据: 路面温度不高于冰点+1°C且路面潮湿/湿度≥90%/接近露点时预防性喷洒 (自动喷洒系统通行做法)",
+            ),
+            (
+                ice(ReasonCode::IceObserved, -1.5, true),
+                "路面结冰: 路面温度-1.5°C (W20) [规则 weather.ice_risk]; 依据: 路面温度不高于冰点+1°C且路面潮湿/湿度≥90%/接近露点时预防性喷洒 (自动喷洒系统通行做法); 江苏方案: 部分路段结冰, 限速40公里/小时",
+            ),
+            (
+                extent(ReasonCode::Congestion, "state.congestion"),
+                "拥堵: 45200–46000 米 [规则 state.congestion]",
+            ),
+            (
+                extent(ReasonCode::Incident, "incident.queue").tapered(),
+                "交通事件: 45200–46000 米 [规则 incident.queue]; 上游限速渐变、情报板预警; 上游渐变限速 (每块标志降幅不超过20公里/小时)",
+            ),
+            (
+                Reason {
+                    tunnel: Some("TN1".into()),
+                    fire: true,
+                    rule: Some("incident.camera_fire".into()),
+                    ..Reason::new(ReasonCode::Tunnel)
+                },
+                "隧道TN1: 火灾/烟雾 [规则 incident.camera_fire]; 隧道应急预案: 关闭入口、车道指示器红叉、情报板、通风与全亮照明",
+            ),
+            (
+                Reason::new(ReasonCode::Released),
+                "released: no plan asks for this device any more",
+            ),
+            (
+                Reason {
+                    shows: Some("60 km/h".into()),
+                    requires: Some("40 km/h".into()),
+                    ..Reason::new(ReasonCode::Reconcile)
+                },
+                "reconcile: the device shows 60 km/h, its plan requires 40 km/h",
+            ),
+        ];
+        for (r, text) in cases {
+            assert_eq!(r.text(), text, "{r}");
         }
     }
 
@@ -368,5 +346,9 @@ mod tests {
         for b in LegalBasis::ALL {
             assert_eq!(LegalBasis::parse(b.as_str()), Some(b));
         }
+        assert_eq!(
+            fog(4, 49.0, LegalBasis::Art81Below50).to_string(),
+            "fog_band band=4 visibility_m=49 basis=art81_50"
+        );
     }
 }

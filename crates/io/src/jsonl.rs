@@ -4,7 +4,7 @@ use std::io::Write;
 
 use serde::Serialize;
 use serde::ser::Serializer;
-use zhilu_core::{Action, Command, Event, EventDetail};
+use zhilu_core::{Action, Command, Event, EventDetail, Reason};
 use zhilu_road::{Direction, RoadBook};
 
 /// Formats epoch ms as RFC 3339 in the road's offset (`2026-11-23T06:00:20+08:00`).
@@ -168,7 +168,10 @@ struct ActionLine<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     banned: Option<Vec<&'static str>>,
     event: Option<String>,
-    reason: &'a str,
+    reason: String,
+    /// The live server's record only: the reason as a code with parameters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason_code: Option<serde_json::Value>,
 }
 
 /// The contract's fields of a command: `action`, and `value`, `text`,
@@ -224,8 +227,43 @@ fn action_line<'a>(a: &'a Action, road: &RoadBook, event: Option<String>) -> Act
         direction: a.direction.map(|d| d.as_str()),
         banned: p.banned,
         event,
-        reason: &a.reason,
+        reason: a.reason.text(),
+        reason_code: None,
     }
+}
+
+/// A reason as a code with its parameters, as the live API and stream
+/// carry it beside the text: `{"code": "fog_band", "band": 4,
+/// "visibility_m": 49, "stations": ["W03"], "profile": "national",
+/// "basis": "art81_50"}` — only the parameters it has.
+pub fn reason_value(r: &Reason) -> serde_json::Value {
+    let mut o = serde_json::Map::new();
+    o.insert("code".into(), r.code.as_str().into());
+    let mut put = |k: &str, v: serde_json::Value| {
+        if !v.is_null() {
+            o.insert(k.into(), v);
+        }
+    };
+    put("band", r.band.into());
+    put("visibility_m", r.visibility_m.into());
+    put("surface_temp_c", r.surface_temp_c.into());
+    if !r.stations.is_empty() {
+        put("stations", r.stations.clone().into());
+    }
+    put("profile", r.profile.clone().into());
+    put("basis", r.basis.map(|b| b.as_str()).into());
+    put("from_m", r.from_m.into());
+    put("to_m", r.to_m.into());
+    put("rule", r.rule.clone().into());
+    put("tunnel", r.tunnel.clone().into());
+    put("shows", r.shows.clone().into());
+    put("requires", r.requires.clone().into());
+    for (k, b) in [("fire", r.fire), ("jiangsu", r.jiangsu), ("taper", r.taper)] {
+        if b {
+            put(k, true.into());
+        }
+    }
+    serde_json::Value::Object(o)
 }
 
 /// Renders one action as a JSON line (without the newline).
@@ -235,14 +273,16 @@ pub fn action_json(a: &Action, road: &RoadBook) -> String {
 }
 
 /// The live server's record of an action: the line of [`action_json`] with
-/// the server's event id (or `null`) as `event`, keys in sorted order.
+/// the server's event id (or `null`) as `event` and the reason's
+/// [`reason_value`] as `reason_code`, keys in sorted order.
 pub fn action_record(a: &Action, road: &RoadBook, event: Option<&str>) -> String {
     action_record_value(a, road, event).to_string()
 }
 
 /// [`action_record`] as a JSON value (to embed in an audit entry).
 pub fn action_record_value(a: &Action, road: &RoadBook, event: Option<&str>) -> serde_json::Value {
-    let line = action_line(a, road, event.map(str::to_string));
+    let mut line = action_line(a, road, event.map(str::to_string));
+    line.reason_code = Some(reason_value(&a.reason));
     serde_json::to_value(&line).unwrap_or_default()
 }
 
@@ -402,7 +442,7 @@ impl<W: Write> JsonlWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zhilu_core::{EntryState, FogLightMode};
+    use zhilu_core::{EntryState, FogLightMode, ReasonCode};
 
     #[test]
     fn action_records_read_back_to_their_command() {
@@ -449,7 +489,7 @@ lanes = 3
                 direction,
                 command: command.clone(),
                 event_seq: Some(3),
-                reason: "r".into(),
+                reason: Reason::new(ReasonCode::Released),
             };
             for text in [action_json(&a, &road), action_record(&a, &road, Some("E9"))] {
                 assert_eq!(

@@ -834,7 +834,7 @@ impl Engine {
                 kind: kind.as_str().into(),
                 json,
                 event_id: event_id.clone(),
-                reason: a.reason.clone(),
+                reason: a.reason.text(),
                 mode: match mode {
                     ApprovalMode::Auto => "auto".into(),
                     ApprovalMode::Confirm => "confirm".into(),
@@ -849,7 +849,8 @@ impl Engine {
                         actor: "system".into(),
                         action: "action.auto".into(),
                         target: a.device.clone(),
-                        detail: json!({"action": id, "command": v, "reason": a.reason}).to_string(),
+                        detail: json!({"action": id, "command": v, "reason": a.reason.text()})
+                            .to_string(),
                     });
                     published.push((StreamKind::Action, row.json.clone()));
                     dispatch.push((row.clone(), a.clone()));
@@ -894,7 +895,7 @@ impl Engine {
                         kind: kind.as_str().into(),
                         json: row.json.clone(),
                         event_id,
-                        reason: a.reason.clone(),
+                        reason: a.reason.text(),
                         status: "pending".into(),
                         decided_by: None,
                         decided_wall_ms: None,
@@ -907,7 +908,7 @@ impl Engine {
                         actor: "system".into(),
                         action: "proposal.created".into(),
                         target: format!("P{pid}"),
-                        detail: json!({"command": v, "reason": a.reason}).to_string(),
+                        detail: json!({"command": v, "reason": a.reason.text()}).to_string(),
                     });
                     published.push((StreamKind::Proposal, proposal_json(&p)));
                     commit.proposals.push(p);
@@ -1083,11 +1084,11 @@ impl Engine {
                 direction: t.direction,
                 command: d.command.clone(),
                 event_seq: None,
-                reason: format!(
-                    "reconcile: the device shows {}, its plan requires {}",
-                    fleet::describe(&shows),
-                    fleet::describe(&d.command)
-                ),
+                reason: zhilu_core::Reason {
+                    shows: Some(fleet::describe(&shows)),
+                    requires: Some(fleet::describe(&d.command)),
+                    ..zhilu_core::Reason::new(zhilu_core::ReasonCode::Reconcile)
+                },
             };
             let row = ActionRow {
                 id,
@@ -1097,7 +1098,7 @@ impl Engine {
                 kind: t.kind.as_str().into(),
                 json: action_record(&a, &self.road, None),
                 event_id: None,
-                reason: a.reason.clone(),
+                reason: a.reason.text(),
                 mode: "reconcile".into(),
                 proposal_id: None,
             };
@@ -1107,7 +1108,7 @@ impl Engine {
                 actor: "system".into(),
                 action: "action.reconcile".into(),
                 target: t.device.clone(),
-                detail: json!({"action": id, "reason": a.reason}).to_string(),
+                detail: json!({"action": id, "reason": a.reason.text(), "reason_code": zhilu_io::jsonl::reason_value(&a.reason)}).to_string(),
             });
             commit.actions.push(row.clone());
             out.push((row, t, d));

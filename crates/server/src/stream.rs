@@ -64,13 +64,8 @@ impl Hub {
         Hub { tx }
     }
 
-    /// Publishes (nobody listening is fine). An action goes out with its
-    /// reason's code beside the text ([`crate::views::with_reason_code`]).
+    /// Publishes (nobody listening is fine).
     pub fn publish(&self, kind: StreamKind, data: String) {
-        let data = match kind {
-            StreamKind::Action => crate::views::with_reason_code(&data),
-            _ => data,
-        };
         metrics::counter!("zhilu_stream_messages_total", "kind" => kind.as_str()).increment(1);
         let _ = self.tx.send(StreamMsg {
             kind,

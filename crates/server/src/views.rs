@@ -7,7 +7,6 @@
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
-use zhilu_contract::Reason;
 use zhilu_devices::DeviceState;
 use zhilu_store::{DeviceStateRow, ProposalRow};
 
@@ -42,8 +41,9 @@ pub struct ProposalView {
     pub kind: String,
     /// Why the brain proposed it (the core's text, as in `ACTIONS.jsonl`).
     pub reason: String,
-    /// The same reason as a code with parameters ([`reason_value`]), for
-    /// a console to render in its language; `null` for a text it does not know.
+    /// The same reason as a code with parameters
+    /// (`zhilu_io::jsonl::reason_value`), for a console to say in its
+    /// language; `null` for a proposal stored without one.
     #[schema(value_type = Option<Object>)]
     pub reason_code: Option<Value>,
     /// `pending`, `approved`, `edited`, `rejected`, `expired`, `superseded`.
@@ -70,7 +70,9 @@ impl ProposalView {
             id: format!("P{}", p.id),
             kind: p.kind.clone(),
             reason: p.reason.clone(),
-            reason_code: reason_value(&p.reason),
+            reason_code: serde_json::from_str::<Value>(&p.json)
+                .ok()
+                .and_then(|mut v| v.get_mut("reason_code").map(Value::take)),
             status: p.status.clone(),
         }
     }
@@ -148,57 +150,6 @@ impl DeviceView {
     }
 }
 
-/// A reason text as a code with parameters (`{"code": "fog_band",
-/// "band": 4, "visibility_m": 49, "basis": "art81_50", …}`; only the
-/// parameters it has), or `None` for a text that is not one of the core's.
-pub fn reason_value(text: &str) -> Option<Value> {
-    let r = Reason::parse(text)?;
-    let mut o = serde_json::Map::new();
-    o.insert("code".into(), r.code.map(|c| c.as_str()).into());
-    let mut put = |k: &str, v: Value| {
-        if !v.is_null() {
-            o.insert(k.into(), v);
-        }
-    };
-    put("band", r.band.into());
-    put("visibility_m", r.visibility_m.into());
-    put("surface_temp_c", r.surface_temp_c.into());
-    if !r.stations.is_empty() {
-        put("stations", r.stations.into());
-    }
-    put("profile", r.profile.into());
-    put("basis", r.basis.map(|b| b.as_str()).into());
-    put("from_m", r.from_m.into());
-    put("to_m", r.to_m.into());
-    put("rule", r.rule.into());
-    put("tunnel", r.tunnel.into());
-    for (k, b) in [("fire", r.fire), ("jiangsu", r.jiangsu), ("taper", r.taper)] {
-        if b {
-            put(k, true.into());
-        }
-    }
-    Some(Value::Object(o))
-}
-
-/// An action record (or any object with a `reason` text) with its
-/// `reason_code` beside the text: how the stream and the API show actions.
-pub fn with_reason_code(record: &str) -> String {
-    let Ok(Value::Object(mut o)) = serde_json::from_str::<Value>(record) else {
-        return record.to_string();
-    };
-    let code = o
-        .get("reason")
-        .and_then(Value::as_str)
-        .and_then(reason_value);
-    match code {
-        Some(c) => {
-            o.insert("reason_code".into(), c);
-            Value::Object(o).to_string()
-        }
-        None => record.to_string(),
-    }
-}
-
 /// A proposal as published on the stream (the text of [`ProposalView`]).
 pub fn proposal_json(p: &ProposalRow) -> String {
     serde_json::to_string(&ProposalView::of(p)).unwrap_or_default()
@@ -243,24 +194,16 @@ mod tests {
     }
 
     #[test]
-    fn a_reason_carries_its_code_beside_the_text() {
+    fn a_proposal_carries_its_reason_code_beside_the_text() {
         let mut p = proposal();
-        p.reason = "团雾4级: 能见度49米 (W1) [规则 weather.fog_band, 预案 national]; 依据: 《道路交通安全法实施条例》第八十一条: 能见度小于50米时车速不得超过每小时20公里, 并从最近的出口尽快驶离高速公路".into();
+        p.json = r#"{"action":"speed_limit","value":60,"reason":"r","reason_code":{"code":"fog_band","band":4}}"#.into();
         let v: Value = serde_json::from_str(&proposal_json(&p)).expect("json");
-        assert_eq!(v["reason"], p.reason.as_str(), "the text is kept");
+        assert_eq!(v["reason"], "fog", "the text is the stored one");
         assert_eq!(
             v["reason_code"],
-            serde_json::json!({"code": "fog_band", "band": 4, "visibility_m": 49.0, "stations": ["W1"], "profile": "national", "basis": "art81_50"})
+            serde_json::json!({"code": "fog_band", "band": 4})
         );
-        let released = with_reason_code(
-            r#"{"at":"2026-12-08T07:00:00+08:00","device":"V1","reason":"released: no plan asks for this device any more"}"#,
-        );
-        let v: Value = serde_json::from_str(&released).expect("json");
-        assert_eq!(v["reason_code"], serde_json::json!({"code": "released"}));
-        assert_eq!(v["device"], "V1");
-        // An unknown text and a record that is not an object pass as they are.
-        assert_eq!(with_reason_code(r#"{"reason":"x"}"#), r#"{"reason":"x"}"#);
-        assert_eq!(with_reason_code("[1]"), "[1]");
+        assert_eq!(v["command"]["reason_code"]["code"], "fog_band");
     }
 
     #[test]

@@ -143,8 +143,8 @@ pub struct AuditView {
     pub action: String,
     /// Who did it.
     pub actor: String,
-    /// Details of the action (a `reason` text of the brain's with its
-    /// `reason_code` beside it).
+    /// Details of the action (the brain's `reason` text with its
+    /// `reason_code` beside it, in the detail or its `command`).
     #[schema(value_type = Object)]
     pub detail: Value,
     /// Sequence number (gapless, increasing).
@@ -174,8 +174,7 @@ async fn audit(
     Ok(Json(
         rows.into_iter()
             .map(|a| AuditView {
-                detail: serde_json::from_str::<Value>(&crate::views::with_reason_code(&a.detail))
-                    .unwrap_or(Value::Null),
+                detail: serde_json::from_str::<Value>(&a.detail).unwrap_or(Value::Null),
                 action: a.action,
                 actor: a.actor,
                 seq: a.seq,

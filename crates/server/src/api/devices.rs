@@ -76,8 +76,7 @@ async fn actions(
     Ok(Json(
         rows.iter()
             .map(|a| ActionView {
-                command: serde_json::from_str::<Value>(&crate::views::with_reason_code(&a.json))
-                    .unwrap_or(Value::Null),
+                command: serde_json::from_str::<Value>(&a.json).unwrap_or(Value::Null),
                 id: a.id,
                 mode: a.mode.clone(),
                 proposal: a.proposal_id.map(|p| format!("P{p}")),
