@@ -287,6 +287,16 @@ test("the demo in Chinese and English: no untranslated server string, one time f
   assert.deepEqual(enLeft, [], "the English console");
   assert.match(en.audit, /proposal approved/);
   assert.match(en.events, /opened/);
+  // A past period of the time–space diagram is asked for in the same
+  // format (no browser date picker, which writes the browser's locale).
+  const hourAgo = await page.evaluate(() => window.__zhilu.model.state.ts_ms - 3_600_000);
+  const minute = (ms) => new Date(ms + road.tz_offset_s * 1000).toISOString().replace("T", " ").slice(0, 16);
+  await page.locator(".ts-from").fill(minute(hourAgo));
+  await page.locator(".ts-hours").fill("1");
+  await page.locator(".ts-show").click();
+  await page.waitForFunction(() => / – /.test(document.querySelector(".ts-status")?.textContent ?? ""));
+  const period = await page.locator(".ts-status").textContent();
+  assert.equal(period, `${minute(hourAgo)}:00 – ${minute(hourAgo + 3_600_000)}:00`);
   // The header's data time is the one format.
   assert.match(await page.locator(".data-time").textContent(), /^Data time \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$/);
 

@@ -312,7 +312,8 @@ export class Model {
         break;
       }
       case "action":
-        this.actions.unshift({ command: data, wall_ms: Date.now() });
+        // The record carries its data time (`at`); no browser clock here.
+        this.actions.unshift({ command: data });
         if (this.actions.length > 1000) this.actions.length = 1000;
         this.emit("actions");
         break;
