@@ -445,6 +445,38 @@ mod tests {
     use zhilu_core::{EntryState, FogLightMode, ReasonCode};
 
     #[test]
+    fn the_server_record_carries_the_reason_code_and_the_file_only_the_text() {
+        let road = zhilu_road::RoadBook::from_toml(
+            "[road]\nid = \"R\"\ntz = \"+08:00\"\ndirections = [\"up\"]\ngeometry = [[0, 116.0, 39.0], [1000, 116.0, 39.01]]\nlanes = 2\nspeed_limit_kmh = 120\n",
+            "ROAD.toml",
+        )
+        .unwrap();
+        let a = Action {
+            at_ms: 1_700_000_000_000,
+            device: "S1".into(),
+            direction: None,
+            command: Command::SpeedLimit(Some(40)),
+            event_seq: Some(2),
+            reason: zhilu_core::Reason {
+                band: Some(3),
+                visibility_m: Some(80.0),
+                basis: Some(zhilu_core::LegalBasis::Art81Below100),
+                ..zhilu_core::Reason::new(ReasonCode::FogBand)
+            },
+        };
+        let file: serde_json::Value = serde_json::from_str(&action_json(&a, &road)).unwrap();
+        assert_eq!(file["reason"], a.reason.text().as_str());
+        assert!(file.get("reason_code").is_none(), "{file}");
+        let record: serde_json::Value =
+            serde_json::from_str(&action_record(&a, &road, Some("E7"))).unwrap();
+        assert_eq!(record["reason"], a.reason.text().as_str());
+        assert_eq!(
+            record["reason_code"],
+            serde_json::json!({"code": "fog_band", "band": 3, "visibility_m": 80.0, "basis": "art81_100"})
+        );
+    }
+
+    #[test]
     fn action_records_read_back_to_their_command() {
         let road = RoadBook::from_toml(
             r#"
