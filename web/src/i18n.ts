@@ -407,7 +407,7 @@ const kindsEn: Record<string, string> = {
   login: "log in",
   "login.failed": "failed log-in",
   logout: "log out",
-  "action.auto": "command applied automatically",
+  "action.auto": "automatic command",
   "action.reconcile": "device state reconciled",
   "proposal.created": "proposal made",
   "proposal.approve": "proposal approved",

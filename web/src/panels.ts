@@ -396,7 +396,7 @@ export class Panels {
       <table class="audit"><thead><tr><th scope="col">${t("time")}</th><th scope="col">${t("actor")}</th><th scope="col">${t("action")}</th><th scope="col">${t("target")}</th></tr></thead>
       <tbody>${this.auditRows
         .map(
-          (a) => `<tr title="${esc(JSON.stringify(a.detail))}"><td>${esc(wall(a.wall_ms))}</td><td>${esc(a.actor === "system" || a.actor === "cli" ? kindName(`actor.${a.actor}`) : a.actor)}</td><td>${esc(kindName(a.action))}</td><td>${esc(model.deviceName(a.target))}<br><span class="sub">${esc(
+          (a) => `<tr title="${esc(JSON.stringify(a.detail))}"><td>${stamp(wall(a.wall_ms))}</td><td>${esc(a.actor === "system" || a.actor === "cli" ? kindName(`actor.${a.actor}`) : a.actor)}</td><td>${esc(kindName(a.action))}</td><td>${esc(model.deviceName(a.target))}<br><span class="sub">${esc(
             summarizeDetail(a.detail),
           )}</span></td></tr>`,
         )
@@ -628,6 +628,13 @@ function focusKey(e: Element | null): string | null {
   if (d.event) return `[data-event="${q(d.event)}"]`;
   if (e.classList.contains("whatif-run")) return "button.whatif-run";
   return null;
+}
+
+/** A time in a narrow column: date and clock each kept whole, the line
+ * broken only between them (the text stays `2026-12-08 07:25:40`). */
+function stamp(time: string): string {
+  const [d, c] = time.split(" ");
+  return c ? `<span class="nw">${esc(d)}</span> <span class="nw">${esc(c)}</span>` : esc(time);
 }
 
 /** An audit entry's detail in words: the brain's reason from its code, an
