@@ -171,7 +171,7 @@ struct ActionLine<'a> {
     reason: String,
     /// The live server's record only: the reason as a code with parameters.
     #[serde(skip_serializing_if = "Option::is_none")]
-    reason_code: Option<serde_json::Value>,
+    reason_code: Option<ReasonLine<'a>>,
 }
 
 /// The contract's fields of a command: `action`, and `value`, `text`,
@@ -236,34 +236,65 @@ fn action_line<'a>(a: &'a Action, road: &RoadBook, event: Option<String>) -> Act
 /// carry it beside the text: `{"code": "fog_band", "band": 4,
 /// "visibility_m": 49, "stations": ["W03"], "profile": "national",
 /// "basis": "art81_50"}` — only the parameters it has.
+#[derive(Serialize)]
+struct ReasonLine<'a> {
+    code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    band: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    visibility_m: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    surface_temp_c: Option<f64>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stations: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    basis: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from_m: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to_m: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tunnel: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    fire: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    jiangsu: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    taper: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shows: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requires: Option<&'a str>,
+}
+
+fn reason_line(r: &Reason) -> ReasonLine<'_> {
+    ReasonLine {
+        code: r.code.as_str(),
+        band: r.band,
+        visibility_m: r.visibility_m,
+        surface_temp_c: r.surface_temp_c,
+        stations: &r.stations,
+        profile: r.profile.as_deref(),
+        basis: r.basis.map(|b| b.as_str()),
+        from_m: r.from_m,
+        to_m: r.to_m,
+        rule: r.rule.as_deref(),
+        tunnel: r.tunnel.as_deref(),
+        fire: r.fire,
+        jiangsu: r.jiangsu,
+        taper: r.taper,
+        shows: r.shows.as_deref(),
+        requires: r.requires.as_deref(),
+    }
+}
+
+/// [`ReasonLine`] of a reason, as a JSON value.
 pub fn reason_value(r: &Reason) -> serde_json::Value {
-    let mut o = serde_json::Map::new();
-    o.insert("code".into(), r.code.as_str().into());
-    let mut put = |k: &str, v: serde_json::Value| {
-        if !v.is_null() {
-            o.insert(k.into(), v);
-        }
-    };
-    put("band", r.band.into());
-    put("visibility_m", r.visibility_m.into());
-    put("surface_temp_c", r.surface_temp_c.into());
-    if !r.stations.is_empty() {
-        put("stations", r.stations.clone().into());
-    }
-    put("profile", r.profile.clone().into());
-    put("basis", r.basis.map(|b| b.as_str()).into());
-    put("from_m", r.from_m.into());
-    put("to_m", r.to_m.into());
-    put("rule", r.rule.clone().into());
-    put("tunnel", r.tunnel.clone().into());
-    put("shows", r.shows.clone().into());
-    put("requires", r.requires.clone().into());
-    for (k, b) in [("fire", r.fire), ("jiangsu", r.jiangsu), ("taper", r.taper)] {
-        if b {
-            put(k, true.into());
-        }
-    }
-    serde_json::Value::Object(o)
+    serde_json::to_value(reason_line(r)).unwrap_or_default()
 }
 
 /// Renders one action as a JSON line (without the newline).
@@ -282,7 +313,7 @@ pub fn action_record(a: &Action, road: &RoadBook, event: Option<&str>) -> String
 /// [`action_record`] as a JSON value (to embed in an audit entry).
 pub fn action_record_value(a: &Action, road: &RoadBook, event: Option<&str>) -> serde_json::Value {
     let mut line = action_line(a, road, event.map(str::to_string));
-    line.reason_code = Some(reason_value(&a.reason));
+    line.reason_code = Some(reason_line(&a.reason));
     serde_json::to_value(&line).unwrap_or_default()
 }
 

@@ -7,7 +7,6 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
-use serde_json::json;
 use zhilu_contract::HealthCode;
 
 /// How long (ms) after a failed commit health still reports it, unless a
@@ -114,6 +113,43 @@ pub fn free_bytes(path: &std::path::Path) -> Option<u64> {
     }
 }
 
+/// One reason for `degraded` as a code with its parameters (only those
+/// it has), for a console to say in its language.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct HealthReason {
+    /// `zhilu_contract::HealthCode`: `ticks_stalled`, `commits_failing`,
+    /// `ticks_waiting`, `history_dropped`, `disk_low`, `broker_down`,
+    /// `source_clocks_off`.
+    pub code: &'static str,
+    /// Ticks stalled: for how long (s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<i64>,
+    /// Commits failing: the last storage error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Rows of unwritten ticks waiting, or dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    /// Disk low: free megabytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub free_mb: Option<u64>,
+    /// Disk low: ingest stops below this many megabytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_mb: Option<u64>,
+    /// Source clocks off: which sources.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<String>>,
+}
+
+impl HealthReason {
+    fn of(code: HealthCode) -> HealthReason {
+        HealthReason {
+            code: code.as_str(),
+            ..HealthReason::default()
+        }
+    }
+}
+
 /// Health as answered.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Report {
@@ -123,8 +159,7 @@ pub struct Report {
     pub reasons: Vec<String>,
     /// The same reasons as codes with parameters, in the same order
     /// (`{"code": "disk_low", "free_mb": 900, "min_mb": 500}`).
-    #[schema(value_type = Vec<Object>)]
-    pub codes: Vec<serde_json::Value>,
+    pub codes: Vec<HealthReason>,
     /// Free bytes where the database lives (SQLite).
     pub disk_free_bytes: Option<u64>,
     /// Sources whose clocks are off now.
@@ -154,22 +189,14 @@ pub fn report(st: &crate::AppState) -> Report {
     let now = crate::engine::wall_ms();
     let mut reasons = Vec::new();
     let mut codes = Vec::new();
-    let mut code = |c: HealthCode, params: serde_json::Value| {
-        let mut o = match params {
-            serde_json::Value::Object(o) => o,
-            _ => serde_json::Map::new(),
-        };
-        o.insert("code".into(), c.as_str().into());
-        codes.push(serde_json::Value::Object(o));
-    };
     let first_row = h.rows_since_tick_wall_ms.load(Ordering::Relaxed);
     let stall_ms = (st.cfg.ingest.stall_after_s * 1000.0) as i64;
     let stalled = first_row != 0 && now - first_row > stall_ms;
     if stalled {
-        code(
-            HealthCode::TicksStalled,
-            json!({"seconds": (now - first_row) / 1000}),
-        );
+        codes.push(HealthReason {
+            seconds: Some((now - first_row) / 1000),
+            ..HealthReason::of(HealthCode::TicksStalled)
+        });
         reasons.push(format!(
             "ticks stalled: rows arriving for {} s, no tick closed",
             (now - first_row) / 1000
@@ -178,22 +205,28 @@ pub fn report(st: &crate::AppState) -> Report {
     let failing = h.storage_failing(now);
     if failing {
         let e = h.last_error.lock().map(|e| e.clone()).unwrap_or_default();
-        code(HealthCode::CommitsFailing, json!({"error": e}));
+        codes.push(HealthReason {
+            error: Some(e.clone()),
+            ..HealthReason::of(HealthCode::CommitsFailing)
+        });
         reasons.push(format!("storage: commits failing ({e})"));
     }
     let carried = h.carry_items.load(Ordering::Relaxed);
     if carried > 0 {
-        code(HealthCode::TicksWaiting, json!({"rows": carried}));
+        codes.push(HealthReason {
+            rows: Some(carried),
+            ..HealthReason::of(HealthCode::TicksWaiting)
+        });
         reasons.push(format!(
             "storage: {carried} rows of unwritten ticks waiting (nothing of them published or sent yet)"
         ));
     }
     let dropped_at = h.carry_dropped_wall_ms.load(Ordering::Relaxed);
     if dropped_at != 0 && now - dropped_at < COMMIT_FAILURE_MEMORY_MS {
-        code(
-            HealthCode::HistoryDropped,
-            json!({"rows": h.carry_dropped.load(Ordering::Relaxed)}),
-        );
+        codes.push(HealthReason {
+            rows: Some(h.carry_dropped.load(Ordering::Relaxed)),
+            ..HealthReason::of(HealthCode::HistoryDropped)
+        });
         reasons.push(format!(
             "storage: {} rows of unwritten ticks' history dropped (stream messages, event changes, audit; events, proposals and actions kept)",
             h.carry_dropped.load(Ordering::Relaxed)
@@ -203,10 +236,11 @@ pub fn report(st: &crate::AppState) -> Report {
     let min = st.cfg.storage.min_free_mb.saturating_mul(1 << 20);
     let low = free.is_some_and(|f| min > 0 && f < min.saturating_mul(2));
     if let (true, Some(f)) = (low, free) {
-        code(
-            HealthCode::DiskLow,
-            json!({"free_mb": f >> 20, "min_mb": st.cfg.storage.min_free_mb}),
-        );
+        codes.push(HealthReason {
+            free_mb: Some(f >> 20),
+            min_mb: Some(st.cfg.storage.min_free_mb),
+            ..HealthReason::of(HealthCode::DiskLow)
+        });
         reasons.push(format!(
             "disk low: {} MB free (ingest stops below {} MB)",
             f >> 20,
@@ -215,7 +249,7 @@ pub fn report(st: &crate::AppState) -> Report {
     }
     let broker_down = st.broker.as_ref().is_some_and(|b| !b.is_connected());
     if broker_down {
-        code(HealthCode::BrokerDown, json!({}));
+        codes.push(HealthReason::of(HealthCode::BrokerDown));
         reasons.push("device broker unreachable".into());
     }
     let off = st.clocks.off(now);
@@ -225,8 +259,10 @@ pub fn report(st: &crate::AppState) -> Report {
             .take(10)
             .map(|o| format!("{} ({})", o.source, o.why))
             .collect();
-        let sources: Vec<&str> = off.iter().map(|o| o.source.as_str()).collect();
-        code(HealthCode::SourceClocksOff, json!({"sources": sources}));
+        codes.push(HealthReason {
+            sources: Some(off.iter().map(|o| o.source.clone()).collect()),
+            ..HealthReason::of(HealthCode::SourceClocksOff)
+        });
         reasons.push(format!(
             "source clocks off: {}{}",
             names.join(", "),

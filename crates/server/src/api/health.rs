@@ -24,8 +24,7 @@ pub struct Health {
     /// The same reasons as codes with parameters, in the same order, for a
     /// console to say in its language (`{"code": "disk_low", "free_mb":
     /// 900, "min_mb": 500}`; `zhilu_contract::HealthCode`).
-    #[schema(value_type = Vec<Object>)]
-    pub codes: Vec<serde_json::Value>,
+    pub codes: Vec<crate::health::HealthReason>,
     /// `sqlite` / `postgres`.
     pub database: String,
     /// Corridor id.
