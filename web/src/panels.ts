@@ -3,7 +3,8 @@
 // audit log (admins, searchable) and the details of whatever is selected.
 
 import { ApiError, currentSession, get, post } from "./api";
-import { clock, dirName, kindName, stake, t, wall } from "./i18n";
+import { clock, dirName, kindName, reasonText, stake, t, wall } from "./i18n";
+import { dataTime, hhmm } from "./time";
 import type { Feature } from "./map";
 import { describeSegment } from "./map";
 import { type Ev, type ForecastStation, type Proposal, model, speedInColumn } from "./model";
@@ -35,6 +36,13 @@ export function commandText(c: any): string {
       return `${kindName(c.value)}${c.direction ? ` (${dirName(c.direction)})` : ""}`;
     case "deicing":
       return kindName(c.value);
+    case "tunnel_plan": {
+      // `T1-fire`: the tunnel's plan for a fire (or an incident).
+      if (c.value == null) return t("none");
+      const v = String(c.value);
+      const i = v.lastIndexOf("-");
+      return i > 0 ? `${v.slice(0, i)} ${kindName(v.slice(i + 1) === "fire" ? "fire" : "incident")}` : v;
+    }
     default:
       return c.value != null ? String(c.value) : JSON.stringify(c);
   }
@@ -275,10 +283,10 @@ export class Panels {
         </div>`
       : "";
     return `<li class="proposal" data-proposal="${esc(p.id)}">
-      <div class="main"><b>${esc(p.id)}</b> ${esc(kindName(p.kind))} · ${esc(step?.device_name ?? p.device)} → <b>${esc(commandText(cmd))}</b></div>
+      <div class="main"><b>${esc(p.id)}</b> ${esc(kindName(p.kind))} · ${esc(step?.device_name ?? model.deviceName(p.device))} → <b>${esc(commandText(cmd))}</b></div>
       ${step ? stepLine(step) : ""}
-      <div class="sub">${esc(p.reason ?? "")}${ev ? ` · ${esc(eventLine(ev))}` : p.event ? ` · ${esc(p.event)}` : ""}</div>
-      <div class="sub">${t("createdBy")} ${esc(wall(p.created_ms))} · ${t("expires")} ${esc(wall(p.expires_ms))}</div>
+      <div class="sub reason">${esc(reasonText(p.reason_code, p.reason))}${ev ? ` · ${esc(eventLine(ev))}` : p.event ? ` · ${esc(p.event)}` : ""}</div>
+      <div class="sub">${t("createdBy")} ${esc(p.at_ms != null ? dataTime(p.at_ms) : wall(p.created_ms))} · ${t("expires")} ${esc(wall(p.expires_ms))}</div>
       ${buttons}${form}
     </li>`;
   }
@@ -370,13 +378,20 @@ export class Panels {
       this.toast(`${t("error")}: ${e instanceof ApiError ? e.message : String(e)}`);
     }
   }
+  private toastTimer = 0;
 
   toast(msg: string): void {
     const el = document.querySelector(".toast");
     if (!el) return;
     el.textContent = msg;
     el.classList.add("show");
-    setTimeout(() => el.classList.remove("show"), 4000);
+    window.clearTimeout(this.toastTimer);
+    // Gone, text and all, once faded: a stale message is not left in the
+    // page (nor in the language it was said in).
+    this.toastTimer = window.setTimeout(() => {
+      el.classList.remove("show");
+      this.toastTimer = window.setTimeout(() => (el.textContent = ""), 300);
+    }, 4000);
   }
 
   private renderDevices(): void {
@@ -400,7 +415,7 @@ export class Panels {
         .map((d) => {
           const cmd = d.pending ?? model.lastCommand(d.device);
           const f = faults.get(d.device);
-          return `<tr data-device="${esc(d.device)}"><td><button type="button" class="link" data-device="${esc(d.device)}">${esc(d.device)}</button><br><span class="sub">${esc(kindName(model.deviceKind.get(d.device)))}</span></td>
+          return `<tr data-device="${esc(d.device)}"><td><button type="button" class="link" data-device="${esc(d.device)}">${esc(model.deviceName(d.device))}</button><br><span class="sub">${esc(kindName(model.deviceKind.get(d.device)))}</span></td>
             <td>${esc(commandText(cmd))}${d.pending ? ` <span class="pending">(${t("pending")})</span>` : ""}</td>
             <td>${esc(d.state && !d.state.blank ? commandText(d.state) : "—")}</td>
             <td>${d.online ? `<span class="ok">${t("online")}</span>` : `<span class="bad">${t("offline")}</span>`}${f ? ` <span class="bad">${t("faults")}: ${f}</span>` : ""}</td>
@@ -431,7 +446,7 @@ export class Panels {
       <table class="audit"><thead><tr><th scope="col">${t("time")}</th><th scope="col">${t("actor")}</th><th scope="col">${t("action")}</th><th scope="col">${t("target")}</th></tr></thead>
       <tbody>${this.auditRows
         .map(
-          (a) => `<tr title="${esc(JSON.stringify(a.detail))}"><td>${esc(wall(a.wall_ms))}</td><td>${esc(a.actor)}</td><td>${esc(a.action)}</td><td>${esc(a.target)}<br><span class="sub">${esc(
+          (a) => `<tr title="${esc(JSON.stringify(a.detail))}"><td>${stamp(wall(a.wall_ms))}</td><td>${esc(a.actor === "system" || a.actor === "cli" ? kindName(`actor.${a.actor}`) : a.actor)}</td><td>${esc(kindName(a.action))}</td><td>${esc(model.deviceName(a.target))}<br><span class="sub">${esc(
             summarizeDetail(a.detail),
           )}</span></td></tr>`,
         )
@@ -461,6 +476,9 @@ export class Panels {
 
   showDetails(f: Feature | null): void {
     this.selected = f;
+    // A new selection starts without the last one's history (a live
+    // refresh of the same one keeps it).
+    this.details.innerHTML = "";
     this.renderDetailsLive();
     if (f?.type === "event") void this.loadEventHistory(f.id);
     if (f?.type === "device") void this.loadDeviceHistory(f.id);
@@ -494,7 +512,8 @@ export class Panels {
       case "device": {
         const dev = model.devices.get(f.id);
         const s = deviceStake(f.id);
-        html += `<p><b>${esc(kindName(f.kind || model.deviceKind.get(f.id)))}</b> ${esc(f.id)}${s != null ? ` · ${stake(s)}` : ""}</p>
+        const name = model.deviceName(f.id);
+        html += `<p><b>${esc(kindName(f.kind || model.deviceKind.get(f.id)))}</b> ${esc(name)}${name !== f.id ? ` (${esc(f.id)})` : ""}${s != null ? ` · ${stake(s)}` : ""}</p>
           <dl>
             <dt>${t("confirmed")}</dt><dd class="confirmed-state">${esc(dev?.state && !dev.state.blank ? commandText(dev.state) : "—")}</dd>
             <dt>${t("commanded")}</dt><dd>${esc(commandText(dev?.pending ?? model.lastCommand(f.id)))}${dev?.pending ? ` (${t("pending")})` : ""}</dd>
@@ -583,7 +602,7 @@ export class Panels {
           ? acts
               .map(
                 (a) =>
-                  `<li>${esc(a.command?.at ? clock(Date.parse(a.command.at), true) : wall(a.wall_ms))} · ${esc(commandText(a.command))}${a.mode ? ` · ${esc(a.mode)}` : ""}</li>`,
+                  `<li>${esc(a.command?.at ? clock(Date.parse(a.command.at), true) : wall(a.wall_ms))} · ${esc(commandText(a.command))}${a.mode ? ` · ${esc(kindName(`mode.${a.mode}`))}` : ""}${a.command?.reason ? `<br><span class="sub reason">${esc(reasonText(a.command.reason_code, a.command.reason))}</span>` : ""}</li>`,
               )
               .join("")
           : `<li>${t("none")}</li>`
@@ -633,14 +652,14 @@ export class Panels {
       .map((v) => `<text x="2" y="${y(v) + 4}" class="axis">${v}</text><line x1="26" x2="${W - 4}" y1="${y(v)}" y2="${y(v)}" class="grid"/>`)
       .join("");
     return `<figure class="forecast" aria-label="${esc(`${t("forecast")} ${st.detector}`)}">
-      <figcaption>${bare ? `${t("history")} · ${esc(stake(st.stake_m))} · ${t("noForecast")}` : `${t("forecast")} · ${esc(st.detector)} ${esc(stake(st.stake_m))} · ${esc(this.forecastMethod)} · ${t("forecastBand")}`}</figcaption>
+      <figcaption>${bare ? `${t("history")} · ${esc(stake(st.stake_m))} · ${t("noForecast")}` : `${t("forecast")} · ${esc(st.detector)} ${esc(stake(st.stake_m))} · ${esc(kindName(`method.${this.forecastMethod}`))} · ${t("forecastBand")}`}</figcaption>
       <svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img">
         ${ticks}
         <polygon points="${band.join(" ")}" class="band"/>
         <polyline points="${hist.join(" ")}" class="hist-line"/>
         <polyline points="${fc.join(" ")}" class="fc-line"/>
         <line x1="${x(now)}" x2="${x(now)}" y1="4" y2="${H - 14}" class="now"/>
-        <text x="${x(now) - 10}" y="${H - 2}" class="axis">${esc(clock(now).slice(0, 5))}</text>
+        <text x="${x(now) - 10}" y="${H - 2}" class="axis">${esc(hhmm(now))}</text>
         ${st.last_speed_kmh == null ? "" : `<circle cx="${x(now)}" cy="${y(st.last_speed_kmh)}" r="3" fill="${speedColour(st.last_speed_kmh)}"/>`}
       </svg></figure>`;
   }
@@ -665,14 +684,30 @@ function focusKey(e: Element | null): string | null {
   return null;
 }
 
+/** A time in a narrow column: date and clock each kept whole, the line
+ * broken only between them (the text stays `2026-12-08 07:25:40`). */
+function stamp(time: string): string {
+  const [d, c] = time.split(" ");
+  return c ? `<span class="nw">${esc(d)}</span> <span class="nw">${esc(c)}</span>` : esc(time);
+}
+
+/** An audit entry's detail in words: the brain's reason from its code, an
+ * operator's reason as typed (in “…”), commands, roles, deadlines. */
 function summarizeDetail(d: any): string {
   if (!d || typeof d !== "object") return "";
-  if (d.reason) return String(d.reason);
-  if (d.command) return commandText(d.command);
-  return Object.entries(d)
-    .slice(0, 3)
-    .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`)
-    .join(" ");
+  const parts: string[] = [];
+  const code = d.reason_code ?? d.command?.reason_code;
+  if (code) parts.push(reasonText(code, d.reason));
+  else if (d.reason) parts.push(`“${d.reason}”`);
+  const cmd = d.applied ?? d.command;
+  if (cmd) parts.push(commandText(cmd));
+  if (d.role) parts.push(kindName(d.role));
+  if (d.disabled === true) parts.push(kindName("user.disable"));
+  if (d.by) parts.push(String(d.by));
+  if (d.expires_wall_ms) parts.push(`${t("expires")} ${wall(d.expires_wall_ms)}`);
+  if (d.next_wall_ms) parts.push(`${t("expires")} ${wall(d.next_wall_ms)}`);
+  if (d.level != null) parts.push(`${t("alarmLevel")} ${d.level}`);
+  return parts.join(" · ");
 }
 
 export function deviceStake(id: string): number | null {

@@ -26,7 +26,10 @@ pub mod vehicles;
 pub mod weather;
 
 pub use brain::{Brain, BrainConfig, Outputs};
-pub use event::{Action, Command, EntryState, Event, EventDetail, EventKind, FogLightMode};
+pub use event::{
+    Action, Command, EntryState, Event, EventDetail, EventKind, FogLightMode, LegalBasis, Reason,
+    ReasonCode,
+};
 pub use quality::{FaultRule, Quality, QualityConfig, Recorded};
 pub use reading::{
     CameraKind, CameraObs, Obs, PositionObs, SurfaceState, VehicleClass, WeatherObs,

@@ -297,7 +297,7 @@ fn fire_in_a_tunnel_runs_the_tunnel_plan() {
         .find(|a| a.device == "TN")
         .expect("tunnel plan");
     assert_eq!(plan.command, Command::TunnelPlan(Some("TN-fire".into())));
-    assert!(plan.reason.contains("通风"));
+    assert!(plan.reason.text().contains("通风"));
     let entry = actions
         .iter()
         .find(|a| a.device == "T1")

@@ -932,7 +932,7 @@ impl Engine {
                 kind: kind.as_str().into(),
                 json,
                 event_id: event_id.clone(),
-                reason: a.reason.clone(),
+                reason: a.reason.text(),
                 mode: match mode {
                     ApprovalMode::Auto => "auto".into(),
                     ApprovalMode::Confirm => "confirm".into(),
@@ -950,8 +950,9 @@ impl Engine {
                         detail: AuditDetail::Action {
                             action: Some(id),
                             command: Some(&row.json),
-                            reason: &a.reason,
+                            reason: &a.reason.text(),
                             plan: None,
+                            code: None,
                         }
                         .json(),
                     });
@@ -1003,7 +1004,7 @@ impl Engine {
                         kind: kind.as_str().into(),
                         json: row.json.clone(),
                         event_id,
-                        reason: a.reason.clone(),
+                        reason: a.reason.text(),
                         status: "pending".into(),
                         decided_by: None,
                         decided_wall_ms: None,
@@ -1035,8 +1036,9 @@ impl Engine {
                         detail: AuditDetail::Action {
                             action: None,
                             command: Some(&row.json),
-                            reason: &a.reason,
+                            reason: &a.reason.text(),
                             plan: p.plan_id,
+                            code: None,
                         }
                         .json(),
                     });
@@ -1221,11 +1223,11 @@ impl Engine {
                 direction: t.direction,
                 command: d.command.clone(),
                 event_seq: None,
-                reason: format!(
-                    "reconcile: the device shows {}, its plan requires {}",
-                    fleet::describe(&shows),
-                    fleet::describe(&d.command)
-                ),
+                reason: zhilu_core::Reason {
+                    shows: Some(fleet::describe(&shows)),
+                    requires: Some(fleet::describe(&d.command)),
+                    ..zhilu_core::Reason::new(zhilu_core::ReasonCode::Reconcile)
+                },
             };
             let row = ActionRow {
                 id,
@@ -1235,7 +1237,7 @@ impl Engine {
                 kind: t.kind.as_str().into(),
                 json: action_record(&a, &self.road, None),
                 event_id: None,
-                reason: a.reason.clone(),
+                reason: a.reason.text(),
                 mode: "reconcile".into(),
                 proposal_id: None,
             };
@@ -1248,8 +1250,9 @@ impl Engine {
                 detail: AuditDetail::Action {
                     action: Some(id),
                     command: None,
-                    reason: &a.reason,
+                    reason: &a.reason.text(),
                     plan: None,
+                    code: Some(&a.reason),
                 }
                 .json(),
             });

@@ -223,6 +223,9 @@ pub enum AuditDetail<'a> {
         reason: &'a str,
         /// The response plan it is a step of (written only when it is one).
         plan: Option<i64>,
+        /// The reason as a code with parameters (`reason_code`), when the
+        /// command's record does not already carry it.
+        code: Option<&'a zhilu_core::Reason>,
     },
     /// A pending proposal superseded by a newer one (`P13`).
     Superseded {
@@ -281,9 +284,13 @@ impl AuditDetail<'_> {
                 command,
                 reason,
                 plan,
+                code,
             } => {
                 if let Some(p) = plan {
                     o.insert("plan".into(), Value::from(format!("PL{p}")));
+                }
+                if let Some(c) = code {
+                    o.insert("reason_code".into(), zhilu_io::jsonl::reason_value(c));
                 }
                 if let Some(a) = action {
                     o.insert("action".into(), Value::from(*a));
@@ -467,6 +474,7 @@ mod tests {
                     command: Some(cmd),
                     reason: "fog",
                     plan: None,
+                    code: None,
                 },
                 r#"{"action":3,"command":{"action":"speed_limit","value":60},"reason":"fog"}"#,
             ),
@@ -476,6 +484,7 @@ mod tests {
                     command: Some(cmd),
                     reason: "fog",
                     plan: None,
+                    code: None,
                 },
                 r#"{"command":{"action":"speed_limit","value":60},"reason":"fog"}"#,
             ),
@@ -485,6 +494,7 @@ mod tests {
                     command: None,
                     reason: "plan",
                     plan: None,
+                    code: None,
                 },
                 r#"{"action":4,"reason":"plan"}"#,
             ),

@@ -26,6 +26,8 @@ pub struct ProposalView {
     /// The command as applied (an edit's value), once approved or edited.
     #[schema(value_type = Option<Object>)]
     pub applied: Option<Value>,
+    /// Data time of the tick that proposed it (epoch ms).
+    pub at_ms: i64,
     /// The proposed command, e.g. `{"action": "speed_limit", "value": 60}`.
     #[schema(value_type = Object)]
     pub command: Value,
@@ -47,8 +49,13 @@ pub struct ProposalView {
     pub id: String,
     /// The command's kind (`speed_limit`, `message`, …).
     pub kind: String,
-    /// Why the brain proposed it.
+    /// Why the brain proposed it (the core's text, as in `ACTIONS.jsonl`).
     pub reason: String,
+    /// The same reason as a code with parameters
+    /// (`zhilu_io::jsonl::reason_value`), for a console to say in its
+    /// language; `null` for a proposal stored without one.
+    #[schema(value_type = Option<Object>)]
+    pub reason_code: Option<Value>,
     /// `pending`, `approved`, `edited`, `rejected`, `expired`, `superseded`.
     pub status: String,
 }
@@ -61,6 +68,7 @@ impl ProposalView {
                 .final_json
                 .as_deref()
                 .and_then(|j| serde_json::from_str::<Value>(j).ok()),
+            at_ms: p.at_ms,
             command: serde_json::from_str::<Value>(&p.json).unwrap_or(Value::Null),
             created_ms: p.created_wall_ms,
             decided_by: p.decided_by.clone(),
@@ -72,6 +80,9 @@ impl ProposalView {
             id: format!("P{}", p.id),
             kind: p.kind.clone(),
             reason: p.reason.clone(),
+            reason_code: serde_json::from_str::<Value>(&p.json)
+                .ok()
+                .and_then(|mut v| v.get_mut("reason_code").map(Value::take)),
             status: p.status.clone(),
         }
     }
@@ -830,7 +841,7 @@ mod tests {
         // in alphabetical order, absent values as null.
         assert_eq!(
             proposal_json(&proposal()),
-            r#"{"applied":null,"command":{"action":"speed_limit","value":60},"created_ms":1000,"decided_by":null,"decided_ms":null,"decision_reason":null,"device":"VSL-01","event":"E3","expires_ms":2000,"id":"P12","kind":"speed_limit","reason":"fog","status":"pending"}"#
+            r#"{"applied":null,"at_ms":900,"command":{"action":"speed_limit","value":60},"created_ms":1000,"decided_by":null,"decided_ms":null,"decision_reason":null,"device":"VSL-01","event":"E3","expires_ms":2000,"id":"P12","kind":"speed_limit","reason":"fog","reason_code":null,"status":"pending"}"#
         );
     }
 
@@ -902,6 +913,19 @@ mod tests {
         assert_eq!(v.rule.as_deref(), Some("incident.speed_drop"));
         assert_eq!((v.from_m, v.to_m), (Some(12_300.0), Some(12_400.0)));
         assert_eq!(v.status, "pending");
+    }
+
+    #[test]
+    fn a_proposal_carries_its_reason_code_beside_the_text() {
+        let mut p = proposal();
+        p.json = r#"{"action":"speed_limit","value":60,"reason":"r","reason_code":{"code":"fog_band","band":4}}"#.into();
+        let v: Value = serde_json::from_str(&proposal_json(&p)).expect("json");
+        assert_eq!(v["reason"], "fog", "the text is the stored one");
+        assert_eq!(
+            v["reason_code"],
+            serde_json::json!({"code": "fog_band", "band": 4})
+        );
+        assert_eq!(v["command"]["reason_code"]["code"], "fog_band");
     }
 
     #[test]

@@ -316,6 +316,9 @@ async fn login_is_rate_limited_and_audited() {
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), 401);
+        // One answer, with a code a console says in its own language.
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["code"], "bad_login", "{e}");
     }
     // Even the right password waits now.
     let r = s

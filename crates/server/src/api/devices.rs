@@ -51,7 +51,8 @@ pub struct ActionView {
     /// (`mode` `confirm`), which nothing applies until an operator decides
     /// (the decision is then an action of its own, mode `confirmed`).
     pub applied: bool,
-    /// The command, e.g. `{"action": "speed_limit", "device": "VSL-01", "value": 60, …}`.
+    /// The command, e.g. `{"action": "speed_limit", "device": "VSL-01", "value": 60, …}`,
+    /// with its reason's `reason_code` beside the `reason` text.
     #[schema(value_type = Object)]
     pub command: Value,
     /// Action id.
