@@ -396,6 +396,18 @@ impl Engine {
             }
             self.devices.insert(d.device.clone(), d);
         }
+        // Sources whose clocks were off stay off, their events open, until
+        // they have been on time for `recover_s` (migration 0008).
+        let off = self.store.source_clocks().await?;
+        self.clocks.restore(&off);
+        for e in self.store.active_events().await? {
+            if let Some(o) = off
+                .iter()
+                .find(|o| o.event_id.as_deref() == Some(e.id.as_str()))
+            {
+                self.clock_events.insert(o.source.clone(), e);
+            }
+        }
         // What operators applied stays in force (the brain's replay below
         // brings back what it applied itself).
         let mut decided = self.store.proposals(None).await?;
@@ -432,9 +444,43 @@ impl Engine {
             // Everything stored was already written: reconcile now.
             self.finish_resume(last_tick).await?;
         }
-        // Devices showing other than their plans: commanded again at once.
+        // A decision written but perhaps never sent (killed between the
+        // commit and the send) goes out again under its own id; then
+        // devices showing other than their plans are commanded at once.
+        self.resend_written().await?;
         self.reconcile().await;
         Ok(n)
+    }
+
+    /// Sends each device's latest written action again, under its own
+    /// command id, when it is still the device's plan and the device does
+    /// not show it (`MQTT.md`, "Delivery of decisions"): the same decision,
+    /// not a new one; a device that had applied it confirms it again.
+    async fn resend_written(&mut self) -> anyhow::Result<()> {
+        if self.adapter.is_none() || self.resume_until_ms.is_some() {
+            return Ok(());
+        }
+        for a in self.store.last_sent_actions().await? {
+            let Ok((command, direction)) = parse_action_command(&a.json) else {
+                continue;
+            };
+            let t = fleet::Target {
+                device: a.device.clone(),
+                kind: command.kind(),
+                direction,
+            };
+            let Some(d) = self.fleet.desired(&t).filter(|d| d.command == command) else {
+                continue;
+            };
+            if !self.fleet.manages(&a.device) || self.fleet.shows(&t) == command {
+                continue;
+            }
+            let cause = d.cause;
+            tracing::info!(device = %a.device, command_id = a.id, "re-sending a written decision after a restart");
+            self.send_to_device(&a.device, a.id, &command, direction, cause)
+                .await;
+        }
+        Ok(())
     }
 
     async fn replay_from(&mut self, from_ts: i64) -> anyhow::Result<u64> {
@@ -488,7 +534,7 @@ impl Engine {
             self.events.insert(e.seq, (id, json));
         }
         for stored in self.store.active_events().await? {
-            if still.contains(&stored.id) {
+            if still.contains(&stored.id) || self.clock_events.values().any(|r| r.id == stored.id) {
                 continue;
             }
             let mut row = stored.clone();
@@ -653,9 +699,25 @@ impl Engine {
         self.source_clock_events().await;
     }
 
+    /// Opens and ends `source_clock` events, then stores the set of
+    /// sources off when it changed (a restart brings it back).
+    async fn source_clock_events(&mut self) {
+        self.open_close_clock_events().await;
+        let events = &self.clock_events;
+        if let Some(rows) = self
+            .clocks
+            .to_save(wall_ms(), |s| events.get(s).map(|e| e.id.clone()))
+        {
+            match self.store.save_source_clocks(&rows).await {
+                Ok(()) => self.clocks.saved(rows),
+                Err(e) => tracing::warn!(message = "Source clocks not stored.", error = %e),
+            }
+        }
+    }
+
     /// Opens a `source_clock` fault event for each source whose clock is
     /// off and ends it when the source is back (`clock.rs`).
-    async fn source_clock_events(&mut self) {
+    async fn open_close_clock_events(&mut self) {
         let now = wall_ms();
         let off = self.clocks.off(now);
         // Dated at the last tick written (a commit moves `last_tick_ms`):
@@ -1260,7 +1322,10 @@ impl Engine {
             out.push((row, t, d));
         }
         if let Err(e) = self.store.commit_tick(&commit).await {
-            tracing::error!(message = "Recording reconciliation commands failed.", error = %e);
+            // Nothing is sent that is not recorded: tried again later.
+            tracing::error!(message = "Recording reconciliation commands failed; not sent.", error = %e);
+            self.health.commit_failed(now, &e.to_string());
+            return;
         }
         metrics::counter!("zhilu_device_reconciles_total").increment(out.len() as u64);
         for (row, t, d) in out {

@@ -397,7 +397,8 @@ async fn a_full_disk_heals_and_health_tells_the_truth() {
 async fn open_stream(s: &TestServer, token: &str) -> reqwest::Response {
     let r = s
         .http
-        .get(format!("{}/api/stream?token={token}", s.url))
+        .get(format!("{}/api/stream", s.url))
+        .bearer_auth(token)
         .send()
         .await
         .unwrap();
@@ -470,7 +471,16 @@ async fn sessions_end_when_they_end_and_no_door_stays_open() {
         "stream outlived a role change"
     );
 
-    // ?token= is for the stream only: a write with it is unauthenticated.
+    // The session token never rides in the query string: not on the
+    // stream (browsers use the one-use ticket) ...
+    let r = s
+        .http
+        .get(format!("{}/api/stream?token={admin}", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401, "?token= opens no stream");
+    // ... and not on a write.
     let r = s
         .http
         .post(format!("{}/api/users?token={admin}", s.url))

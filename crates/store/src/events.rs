@@ -247,6 +247,18 @@ impl Store {
         .map_err(db("actions", "actions"))
     }
 
+    /// Each device's latest action that was to be sent (mode `auto`,
+    /// `reconcile` or `confirmed`; not a `confirm` proposal), by device.
+    /// After a restart the server sends it again under its own id when the
+    /// device does not show it (a kill between the commit and the send).
+    pub async fn last_sent_actions(&self) -> Result<Vec<ActionRow>> {
+        const SQL: &str = "SELECT id, at_ms, wall_ms, device, kind, json, event_id, reason, \
+            mode, proposal_id FROM actions WHERE id IN (SELECT MAX(id) FROM actions \
+            WHERE mode IN ('auto', 'reconcile', 'confirmed') GROUP BY device) ORDER BY device";
+        on_pool!(self, p => sqlx::query_as(SQL).fetch_all(p).await)
+            .map_err(db("last_sent_actions", "actions"))
+    }
+
     /// Proposals, newest first, optionally only those with `status`.
     pub async fn proposals(&self, status: Option<&str>) -> Result<Vec<ProposalRow>> {
         on_pool!(self, p => {

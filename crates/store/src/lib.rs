@@ -401,6 +401,20 @@ impl Store {
         }
     }
 
+    /// SQLite: copies the write-ahead log into the database file and
+    /// empties it (`wal_checkpoint(TRUNCATE)`), e.g. before a file copy;
+    /// afterwards every write needs new room on the disk. PostgreSQL:
+    /// nothing to do.
+    pub async fn truncate_log(&self) -> Result<()> {
+        if let Pool::Sqlite(p) = &self.pool {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(p)
+                .await
+                .map_err(error::db("truncate_log", "wal"))?;
+        }
+        Ok(())
+    }
+
     /// Closes every connection (waits for the ones in use to be returned).
     /// Clones of this store can no longer be used afterwards.
     pub async fn close(&self) {

@@ -448,3 +448,21 @@ pub struct QuarantineRow {
     /// The row as received.
     pub row_json: String,
 }
+
+/// A source whose clock is off, as the server judged it (survives a
+/// restart: migration 0008).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct SourceClockRow {
+    /// Source id (detector, station, vehicle, camera).
+    pub source: String,
+    /// Why (`ahead of the server clock`, `ahead of the other sources`, …).
+    pub why: String,
+    /// How far ahead it was last seen (ms), if known.
+    pub ahead_ms: Option<i64>,
+    /// First row out of time (server clock).
+    pub first_bad_wall_ms: i64,
+    /// Last row out of time (server clock): it recovers `recover_s` later.
+    pub last_bad_wall_ms: i64,
+    /// Its open `source_clock` event, if one is open.
+    pub event_id: Option<String>,
+}

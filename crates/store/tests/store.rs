@@ -31,6 +31,8 @@ both!(
     open_existing_refuses_a_missing_file,
     device_states,
     terminals,
+    source_clocks,
+    last_sent_actions,
     meta_and_snapshots,
     max_ids,
     retention_rolls_up_obs,
@@ -1064,6 +1066,64 @@ async fn open_existing_refuses_a_missing_file(db: &TestDb) {
 }
 
 // ---------------------------------------------------------------- state
+
+async fn source_clocks(db: &TestDb) {
+    let s = &db.store;
+    assert!(s.source_clocks().await.unwrap().is_empty());
+    let row = |src: &str, ev: Option<&str>| zhilu_store::SourceClockRow {
+        source: src.into(),
+        why: "ahead of the server clock".into(),
+        ahead_ms: Some(31_536_000_000),
+        first_bad_wall_ms: 10,
+        last_bad_wall_ms: 20,
+        event_id: ev.map(str::to_string),
+    };
+    let set = vec![row("D1", Some("E3")), row("W1", None)];
+    s.save_source_clocks(&set).await.unwrap();
+    assert_eq!(s.source_clocks().await.unwrap(), set);
+    // The set is replaced as a whole.
+    s.save_source_clocks(&set[1..]).await.unwrap();
+    assert_eq!(s.source_clocks().await.unwrap(), set[1..]);
+    s.save_source_clocks(&[]).await.unwrap();
+    assert!(s.source_clocks().await.unwrap().is_empty());
+}
+
+async fn last_sent_actions(db: &TestDb) {
+    let s = &db.store;
+    let a = |id: i64, device: &str, mode: &str| ActionRow {
+        id,
+        at_ms: id,
+        wall_ms: id,
+        device: device.into(),
+        kind: "speed_limit".into(),
+        json: format!("{{\"n\":{id}}}"),
+        event_id: None,
+        reason: "r".into(),
+        mode: mode.into(),
+        proposal_id: None,
+    };
+    let commit = TickCommit {
+        tick_ms: 1,
+        actions: vec![
+            a(1, "S1", "auto"),
+            a(2, "S1", "reconcile"),
+            a(3, "S1", "confirm"),
+            a(4, "S2", "confirmed"),
+            a(5, "S3", "confirm"),
+        ],
+        ..TickCommit::default()
+    };
+    s.commit_tick(&commit).await.unwrap();
+    let last: Vec<(i64, String)> = s
+        .last_sent_actions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, r.device))
+        .collect();
+    // A proposal (`confirm`) was never to be sent.
+    assert_eq!(last, [(2, "S1".to_string()), (4, "S2".to_string())]);
+}
 
 async fn terminals(db: &TestDb) {
     let s = &db.store;
