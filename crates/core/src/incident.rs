@@ -14,6 +14,7 @@
 //! | a wave that came from downstream is not a queue (California #8) | `wave_test` | [`WaveConfig`] |
 //! | the station below starves while the one above carries its flow | `starvation_test` | [`StarvationConfig`] |
 //! | vehicles vanishing between the stations (off by default) | `imbalance_test` | [`ImbalanceConfig`] |
+//! | the upstream station slowed well below its normal speed while not dense, the one below at its normal (a speed discontinuity in free flow) | `slowed_test` | [`SlowedConfig`] |
 //! | a lane's share of its station's vehicles fell (bounded CUSUM) | `IncidentWatch::lane_test` | [`LaneConfig`] |
 //! | a lane standing still over its loop, or emptied at it, while the others move | `IncidentWatch::stopped_lanes`, `pair_tick` | [`StoppedConfig`] |
 //! | how long a pair must be anomalous | `persisted` | [`PersistConfig`] |
@@ -141,6 +142,35 @@ pub struct StarvationConfig {
     /// queue dissolving upstream leaves the station below falling back
     /// from capacity to demand.
     pub up_queue_memory_s: u32,
+}
+
+/// A speed discontinuity in free flow (速度突变): the upstream station runs
+/// well below its own normal speed while it stays sparse, and the station
+/// below runs at its normal speed. In free flow speed does not depend on
+/// the flow, so a station slowed without growing dense has drivers braking
+/// to merge out of a lane blocked just past its loop; with light demand
+/// no queue forms and the lane's vehicles reach the station below in the
+/// other lanes (issue 15: light one-lane blocks at 500 m / 20 s took
+/// 200–350 s). Its persistence is `PersistConfig`'s time of data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlowedConfig {
+    /// Whether the test runs.
+    pub enabled: bool,
+    /// The upstream station's speed in the interval (the space-mean speed
+    /// of its vehicles) at least this far (km/h) below its own normal speed
+    /// (learnt, frozen while anomalous), in every interval of
+    /// [`slowed_ticks`] …
+    pub deficit_kmh: f32,
+    /// … while its occupancy (over the last minute) stays below this (%;
+    /// free flow runs up to about 25 %: slow traffic grown dense is a
+    /// queue, the queue test's, or a queue for an off-ramp) …
+    pub max_occ_pct: f32,
+    /// … and the station below runs free and within this much (km/h) of its
+    /// own normal speed (slow all along the road is the weather or demand) …
+    pub below_within_kmh: f32,
+    /// … with at least this flow upstream (veh/h, all lanes: the mean of a
+    /// few vehicles is one truck's speed).
+    pub min_flow_vph: f32,
 }
 
 /// The older flow-imbalance test (vehicles vanishing between the stations).
@@ -272,6 +302,11 @@ pub struct ClearingConfig {
     pub calm_s: u32,
     /// … and at least this many calm ticks.
     pub calm_min_ticks: u32,
+    /// An incident raised on the speed discontinuity ([`SlowedConfig`])
+    /// ends only after this long calm (s): in light traffic drivers brake
+    /// only when the lane they merge into is busy, minutes apart, and the
+    /// lane test needs its window (`LaneConfig::window_s`) to take over.
+    pub slowed_calm_s: u32,
     /// An open incident's zone reaches up over at most this many stations
     /// above its pair that run free but starved (the block is above them).
     pub zone_up_max: usize,
@@ -391,6 +426,8 @@ pub struct IncidentConfig {
     pub starvation: StarvationConfig,
     /// The flow-imbalance test (off).
     pub imbalance: ImbalanceConfig,
+    /// A speed discontinuity in free flow.
+    pub slowed: SlowedConfig,
     /// Test 3: a lane emptied.
     pub lane: LaneConfig,
     /// A lane standing still over its loop.
@@ -454,6 +491,13 @@ impl Default for IncidentConfig {
                 min_vph: 500.0,
                 min_flow_vph: 900.0,
             },
+            slowed: SlowedConfig {
+                enabled: true,
+                deficit_kmh: 25.0,
+                max_occ_pct: 15.0,
+                below_within_kmh: 12.5,
+                min_flow_vph: 600.0,
+            },
             lane: LaneConfig {
                 enabled: true,
                 share_ratio: 0.7,
@@ -492,6 +536,7 @@ impl Default for IncidentConfig {
             clearing: ClearingConfig {
                 calm_s: 180,
                 calm_min_ticks: 2,
+                slowed_calm_s: 300,
                 zone_up_max: 2,
                 slowed_reach_m: 500.0,
                 merge_covered: true,
@@ -661,6 +706,8 @@ struct PairMem {
     run_start: i64,
     /// Ticks in a row the starvation test held.
     starve_run: u32,
+    /// Ticks in a row the speed-discontinuity test held.
+    slowed_run: u32,
     calm: u32,
     open: Option<Event>,
     /// Whether the road gives this stretch a reason to jam every day: an
@@ -786,6 +833,42 @@ fn queue_test(cfg: &IncidentConfig, s: &PairSignals, silent_below: bool) -> bool
         && (!(s.has_cause || s.weather) || (s.starved_below && !silent_below))
 }
 
+/// The speed-discontinuity test ([`SlowedConfig`]): the upstream station
+/// slowed below its own normal speed while sparse, the station below at its
+/// normal speed and free. Not under a plan's lowered limit (drivers obey
+/// it), in or near the weather, on a stretch that jams daily unless the
+/// station below starves, behind a wave from downstream, or below an
+/// incident upstream (its displaced drivers still change lanes).
+fn slowed_test(
+    cfg: &IncidentConfig,
+    s: &PairSignals,
+    mu: &StationMem,
+    md: &StationMem,
+    explained: bool,
+    t_now: i64,
+) -> bool {
+    let c = &cfg.slowed;
+    c.enabled
+        && s.warm
+        && mu.n_normal >= cfg.normal.warmup_ticks
+        && mu.normal_kmh > 0.0
+        && md.normal_kmh > 0.0
+        && s.u.flow >= c.min_flow_vph
+        && s.u.occ < c.max_occ_pct
+        && mu
+            .recent
+            .last()
+            .is_some_and(|r| r.0 == t_now && r.2 <= mu.normal_kmh - c.deficit_kmh)
+        && s.dn.kmh >= cfg.normal.free_kmh
+        && s.dn.kmh >= md.normal_kmh - c.below_within_kmh
+        && !lowered(mu)
+        && !lowered(md)
+        && !s.weather
+        && !s.wave
+        && (!s.has_cause || s.starved_below)
+        && !explained
+}
+
 /// California #8's compression wave: the downstream station was congested
 /// within `memory_s`, so the slow traffic upstream came from there — unless
 /// it now runs free with a fraction of its flow (a wave passed on leaves it
@@ -898,7 +981,7 @@ fn emptied_shows_upstream(c: &StoppedConfig, s: &PairSignals, above: (f32, f32))
 /// last `StarvationConfig::persist_s` (a block that caps the flow keeps
 /// starving the station below, a lull between platoons does not); a queue
 /// above and a station starved below at once are two independent signs and
-/// need no run.
+/// need no run; the speed discontinuity needs [`slowed_ticks`] of its own.
 fn persisted(
     cfg: &IncidentConfig,
     pair: &PairMem,
@@ -911,10 +994,36 @@ fn persisted(
         && (fired.queue
             || fired.vanishing
             || (pair.starve_run as i64) * step >= cfg.starvation.persist_s as i64 * 1000))
+        || (pair.run >= cfg.persist.ticks && pair.slowed_run >= slowed_ticks(cfg, step))
         || fired.lane_since.is_some()
         || (fired.queue
             && cfg.queue.strong_starve_ratio > 0.0
             && s.dn.flow <= cfg.queue.strong_starve_ratio * s.dn_normal)
+}
+
+/// Ticks in a row the speed-discontinuity test must hold: it reads each
+/// interval's own speed (a minute's mean would carry one crawling
+/// vehicle's interval for a minute), over `PersistConfig::seconds` of data
+/// and in two intervals at least — at 30-s data two ticks, at 20 s three,
+/// at 60 s two.
+fn slowed_ticks(cfg: &IncidentConfig, step: i64) -> u32 {
+    let persist_ticks = (cfg.persist.seconds as i64 * 1000 + step - 1) / step;
+    persist_ticks.max(2).max(cfg.persist.ticks as i64) as u32
+}
+
+/// The rule of an incident raised on the speed discontinuity.
+const SLOWED_RULE: &str = "incident.slowed";
+
+/// Calm data (s) before an open incident ends: `ClearingConfig::calm_s`, and
+/// for one raised on the speed discontinuity alone at least
+/// `ClearingConfig::slowed_calm_s`.
+fn calm_needed_s(cfg: &IncidentConfig, open: Option<&Event>) -> i64 {
+    let c = &cfg.clearing;
+    if open.is_some_and(|e| e.rule == SLOWED_RULE) {
+        c.calm_s.max(c.slowed_calm_s) as i64
+    } else {
+        c.calm_s as i64
+    }
 }
 
 /// Which tests fired on a pair this tick.
@@ -923,13 +1032,15 @@ struct Fired {
     queue: bool,
     vanishing: bool,
     starved: bool,
+    /// The speed-discontinuity test ([`SlowedConfig`]).
+    slowed: bool,
     /// The lane test: when its evidence began.
     lane_since: Option<i64>,
 }
 
 impl Fired {
     fn any(&self) -> bool {
-        self.queue || self.vanishing || self.starved || self.lane_since.is_some()
+        self.queue || self.vanishing || self.starved || self.slowed || self.lane_since.is_some()
     }
 
     /// The rule an incident raised now is reported under.
@@ -940,6 +1051,8 @@ impl Fired {
             "incident.starvation"
         } else if self.lane_since.is_some() {
             "incident.lane_blocked"
+        } else if self.slowed {
+            SLOWED_RULE
         } else {
             "incident.vehicles_vanishing"
         }
@@ -1862,6 +1975,7 @@ impl IncidentWatch {
         let queue = queue_test(cfg, &s, ctx.silent_lane[p + 1]) || stopped || emptied;
         let (vanishing, vanish_level) = imbalance_test(cfg, pair, md, &s, step);
         let starved = starvation_test(cfg, pair, mu, md, &s, explained, ctx.silent_lane[p + 1], t);
+        let slowed = slowed_test(cfg, &s, mu, md, explained, now);
         // A lane emptied at the downstream station: the block is upstream of
         // it — unless an incident upstream explains it (its displaced
         // vehicles keep their lanes for kilometres downstream).
@@ -1869,6 +1983,7 @@ impl IncidentWatch {
             queue,
             vanishing,
             starved,
+            slowed,
             lane_since: ctx.lane_at[p + 1]
                 .filter(|_| !explained && (!s.plan_cause || s.starved_below)),
         };
@@ -1892,10 +2007,15 @@ impl IncidentWatch {
             // A lane still standing over the upstream loop, or silent there
             // while the others count, is the block's too.
             let lane_held = cfg.stopped.enabled && (ctx.stopped_lane[p] || ctx.silent_lane[p]);
-            if !masked_by_own_plan(cfg, pair, &s)
-                && !still_blocked(cfg, pair, &s, ctx.lane_evidence[p + 1], t)
-                && !(pair.open.is_some() && lane_held)
-            {
+            // Raised on the speed discontinuity at the upstream station: a
+            // lane there still short of its share is the block's (drivers
+            // leave it before the loop when the block stands just past it).
+            let slowed_open = pair.open.as_ref().is_some_and(|e| e.rule == SLOWED_RULE);
+            let held = masked_by_own_plan(cfg, pair, &s)
+                || still_blocked(cfg, pair, &s, ctx.lane_evidence[p + 1], t)
+                || (pair.open.is_some() && lane_held)
+                || (slowed_open && ctx.lane_evidence[p]);
+            if !held {
                 pair.calm += 1;
             } else {
                 pair.calm = 0;
@@ -1919,6 +2039,7 @@ impl IncidentWatch {
             road.detectors()[d.station_ids[p + 1] as usize].stake_m,
         );
         pair.starve_run = if starved { pair.starve_run + 1 } else { 0 };
+        pair.slowed_run = if slowed { pair.slowed_run + 1 } else { 0 };
         let persisted = persisted(cfg, pair, &fired, &s, step);
         // Start: where the evidence began, less the travel from the block
         // to the downstream station (about one interval).
@@ -1969,7 +2090,7 @@ impl IncidentWatch {
             }
         } else if pair.open.is_some()
             && pair.calm >= cfg.clearing.calm_min_ticks
-            && pair.calm as i64 * step >= cfg.clearing.calm_s as i64 * 1000
+            && pair.calm as i64 * step >= calm_needed_s(cfg, pair.open.as_ref()) * 1000
             && let Some(mut e) = pair.open.take()
         {
             e.end_ms = Some(now - (pair.calm as i64 - 1) * step);
@@ -1991,7 +2112,7 @@ impl IncidentWatch {
         if raise
             && let Some(old) = self.pairs[di].get_mut(p + 1).and_then(|q| {
                 q.open.take_if(|e| {
-                    (lane_only && e.rule == "incident.lane_blocked")
+                    (lane_only && (e.rule == "incident.lane_blocked" || e.rule == SLOWED_RULE))
                         || (cfg.clearing.merge_covered && e.from_m <= lo && e.to_m >= hi)
                 })
             })

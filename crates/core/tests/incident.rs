@@ -1634,6 +1634,9 @@ fn a_sharp_speed_drop_needs_less_occupancy_difference() {
     let count = |drop: f32| {
         let mut cfg = IncidentConfig::default();
         cfg.queue.speed_drop_kmh = drop;
+        // The queue test alone (the speed discontinuity in sparse traffic,
+        // `SlowedConfig`, sees this too).
+        cfg.slowed.enabled = false;
         incidents(&run(80, cfg, f)).len()
     };
     assert_eq!(count(0.0), 0, "6 points: not a queue by occupancy alone");
@@ -1899,4 +1902,131 @@ fn an_incident_stays_open_while_a_lane_above_stays_empty() {
     let end = end_tick(true);
     assert!(early < 85, "without the rule it ends at tick {early}");
     assert!(end >= 90, "ends when the lanes count again: tick {end}");
+}
+
+/// The speed discontinuity in free flow (`SlowedConfig`): light traffic
+/// (1,500 veh/h at ~100 km/h, 5 % occupancy) where station 5 slows while
+/// it stays sparse — drivers braking to merge out of a lane blocked just
+/// past its loop — and station 6 runs at its normal speed (stations 3–4
+/// hold a merge: there the station below must starve).
+#[test]
+fn slowed_table() {
+    struct Case {
+        name: &'static str,
+        /// (station, tick) → (occupancy %, speed km/h, flow veh/h).
+        f: fn(usize, i64) -> (f32, f32, f32),
+        /// Switch the test off.
+        off: bool,
+        /// Expected: detected within this many ticks of tick 40, open until
+        /// at least tick 80 — or nothing.
+        expect: Option<i64>,
+    }
+    fn light(st: usize, k: i64) -> (f32, f32, f32) {
+        free(st, k, 1500.0)
+    }
+    let cases = [
+        Case {
+            name: "station 5 slowed to 72 km/h and sparse, station 6 at its normal speed",
+            f: |st, k| match (st, k) {
+                (5, 40..80) => (6.0, 72.0 + 3.0 * noise(k, st, 7), 1500.0),
+                _ => light(st, k),
+            },
+            off: false,
+            // 60 s of data: two 30-s ticks.
+            expect: Some(2),
+        },
+        Case {
+            name: "the same, the test switched off",
+            f: |st, k| match (st, k) {
+                (5, 40..80) => (6.0, 72.0 + 3.0 * noise(k, st, 7), 1500.0),
+                _ => light(st, k),
+            },
+            off: true,
+            expect: None,
+        },
+        Case {
+            name: "one slow interval (one vehicle crawling over the loop)",
+            f: |st, k| match (st, k) {
+                (5, 40) => (6.0, 45.0, 1500.0),
+                _ => light(st, k),
+            },
+            off: false,
+            expect: None,
+        },
+        Case {
+            name: "every station slowed (rain, a lower limit obeyed, demand): no discontinuity",
+            f: |st, k| match k {
+                40..80 => (6.0, 72.0 + 3.0 * noise(k, st, 7), 1500.0),
+                _ => light(st, k),
+            },
+            off: false,
+            expect: None,
+        },
+        Case {
+            name: "the station below slowed as well (the disturbance is further down)",
+            f: |st, k| match (st, k) {
+                (5, 40..80) => (6.0, 72.0, 1500.0),
+                (6, 40..80) => (6.0, 80.0, 1500.0),
+                _ => light(st, k),
+            },
+            off: false,
+            expect: None,
+        },
+        Case {
+            name: "a few vehicles a minute: the mean is one truck's speed",
+            f: |st, k| match (st, k) {
+                (5, 40..80) => (2.0, 72.0, 400.0),
+                _ => free(st, k, 400.0),
+            },
+            off: false,
+            expect: None,
+        },
+    ];
+    for c in cases {
+        let mut cfg = IncidentConfig::default();
+        if c.off {
+            cfg.slowed.enabled = false;
+        }
+        let events = run(120, cfg, c.f);
+        let inc = incidents(&events);
+        match c.expect {
+            None => assert!(inc.is_empty(), "{}: {inc:?}", c.name),
+            Some(ticks) => {
+                assert_eq!(inc.len(), 1, "{}: {inc:?}", c.name);
+                let e = inc[0];
+                assert_eq!(e.rule, "incident.slowed", "{}", c.name);
+                // Slowed but sparse: the site may lie a little above station 5.
+                assert_eq!((e.from_m, e.to_m), (5500.0, 7000.0), "{}", c.name);
+                let t = (e.detected_ms - T0) / STEP - 40 + 1;
+                assert!(t <= ticks, "{}: detected at tick {t}", c.name);
+                let end = e.end_ms.map_or(i64::MAX, |x| (x - T0) / STEP);
+                assert!(end >= 79, "{}: ended at tick {end}", c.name);
+            }
+        }
+    }
+}
+
+/// The speed discontinuity's persistence follows the interval: 60 s of
+/// data in two intervals at least — two 30-s ticks, three 20-s ones, two
+/// 60-s ones.
+#[test]
+fn slowed_persistence_follows_the_data_interval() {
+    let f = |st: usize, k: i64| match (st, k) {
+        (5, 40..) => (6.0, 70.0, 1500.0),
+        _ => free(st, k, 1500.0),
+    };
+    for (step_s, want) in [(30, 2), (20, 3), (60, 2)] {
+        let events = drive_step(
+            IncidentConfig::default(),
+            step_s * 1000,
+            80,
+            f,
+            |_, _, _| f32::NAN,
+        );
+        let inc = incidents(&events);
+        assert_eq!(inc.len(), 1, "{step_s}-s data: {events:?}");
+        assert_eq!(inc[0].rule, "incident.slowed");
+        let ticks = (inc[0].detected_ms - T0) / (step_s * 1000) - 40 + 1;
+        assert_eq!(ticks, want, "{step_s}-s data");
+    }
 }
