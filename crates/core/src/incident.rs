@@ -280,6 +280,15 @@ pub struct StoppedConfig {
     /// station carrying its own flow, also refused a light two-lane block
     /// 270 m before a loop on issue 15's 2-km test day).
     pub emptied_free_kmh: f32,
+    /// A lane standing still over the loop of a carriageway's last station
+    /// (no station below to compare it with) while the station's other
+    /// lanes move (at least `moving_kmh`) at least `slower_kmh` below the
+    /// station's own normal speed (drivers merging out of it; a loop stuck
+    /// on slows nobody) is a block just past that station
+    /// (`incident.lane_stopped`; issue 15: a block 17 m past the corridor's
+    /// last station on test16's 1-km day was missed, and the lane standing
+    /// over the loop flagged `locked_on`).
+    pub last_station: bool,
 }
 
 /// How long a pair must be anomalous before an alarm: a time of data, so
@@ -528,6 +537,7 @@ impl Default for IncidentConfig {
                 emptied_starve_ratio: 0.6,
                 emptied_up_hold: 0.85,
                 emptied_free_kmh: 95.0,
+                last_station: true,
             },
             persist: PersistConfig {
                 ticks: 1,
@@ -1111,6 +1121,9 @@ pub struct IncidentWatch {
     /// Per corridor lane: since when it has stood still over its loop
     /// (counting nothing at full occupancy), 0 when it does not.
     stopped_since: Vec<i64>,
+    /// Per direction: the incident of a lane standing still over the last
+    /// station's loop (`StoppedConfig::last_station`), and its calm ticks.
+    tail: Vec<(Option<Event>, u32)>,
     /// Scratch for one carriageway's tick: each station's recent means
     /// ([`smooth`]), computed once and read by `block_above` and the pairs.
     smoothed: Vec<Option<Smoothed>>,
@@ -1135,6 +1148,7 @@ impl IncidentWatch {
             closed_at: Vec::new(),
             lane_raw: Vec::new(),
             stopped_since: Vec::new(),
+            tail: Vec::new(),
             smoothed: Vec::new(),
         }
     }
@@ -1254,6 +1268,7 @@ impl IncidentWatch {
             .iter()
             .flatten()
             .filter_map(|p| p.open.as_ref())
+            .chain(self.tail.iter().filter_map(|(e, _)| e.as_ref()))
             .chain(self.spot.iter().map(|(e, _)| e))
     }
 
@@ -1327,6 +1342,16 @@ impl IncidentWatch {
                     closed,
                 );
             }
+            self.tail_tick(
+                road,
+                di,
+                d,
+                &stopped_lane,
+                &silent_lane,
+                t,
+                next_seq,
+                closed,
+            );
             learn_station_normals(
                 &mut self.stations[di],
                 &anomalous_station,
@@ -1371,6 +1396,7 @@ impl IncidentWatch {
             .iter()
             .map(|d| vec![i64::MIN / 4; d.samples.len().saturating_sub(1)])
             .collect();
+        self.tail = vec![(None, 0); state.directions.len()];
     }
 
     /// Probe vehicles reporting within the last minute, per carriageway
@@ -1757,6 +1783,93 @@ impl IncidentWatch {
                 stopped && others_move
             })
             .collect()
+    }
+
+    /// A lane standing still over the loop of the carriageway's last
+    /// station, past which no station can starve
+    /// (`StoppedConfig::last_station`): raises `incident.lane_stopped` from
+    /// that station to `ClearingConfig::lane_ahead_m` past it, and clears it
+    /// after `ClearingConfig::calm_s` of data with no lane there standing
+    /// or silent.
+    #[allow(clippy::too_many_arguments)]
+    fn tail_tick(
+        &mut self,
+        road: &RoadBook,
+        di: usize,
+        d: &DirectionState,
+        stopped_lane: &[bool],
+        silent_lane: &[bool],
+        t: Tick,
+        next_seq: &mut u64,
+        closed: &mut Vec<Event>,
+    ) {
+        let cfg = &self.cfg;
+        let c = &cfg.stopped;
+        let Some(k) = d.samples.len().checked_sub(1) else {
+            return;
+        };
+        if !(c.enabled && c.last_station) {
+            return;
+        }
+        let det = d.station_ids[k];
+        let dir = d.direction;
+        let stake = road.detectors()[det as usize].stake_m;
+        let m = &self.stations[di][k];
+        let slowed = self.smoothed[k].is_some_and(|x| {
+            m.n_normal >= cfg.normal.warmup_ticks
+                && m.normal_kmh > 0.0
+                && x.kmh >= c.moving_kmh
+                && x.kmh <= m.normal_kmh - c.slower_kmh
+        });
+        let weather = in_weather(&self.weather, dir, stake);
+        // The last pair's incident already holds the station.
+        let covered = k > 0
+            && self.pairs[di][k - 1]
+                .open
+                .as_ref()
+                .is_some_and(|e| e.from_m <= stake && e.to_m >= stake);
+        let standing = stopped_lane[k];
+        let (open, calm) = &mut self.tail[di];
+        if open.is_none() {
+            if standing && slowed && !weather && !lowered(m) && !covered {
+                let first = road.detectors()[det as usize].first_lane as usize;
+                let lanes = road.detectors()[det as usize].lanes as usize;
+                let since = self.stopped_since[first..first + lanes]
+                    .iter()
+                    .copied()
+                    .filter(|&x| x != 0)
+                    .min()
+                    .unwrap_or(t.now);
+                let ahead = dir.travel_m(dir.travel_m(stake) + cfg.clearing.lane_ahead_m);
+                *open = Some(Event {
+                    seq: *next_seq,
+                    kind: EventKind::Incident,
+                    direction: Some(dir),
+                    from_m: stake.min(ahead),
+                    to_m: stake.max(ahead),
+                    start_ms: since - t.step,
+                    detected_ms: t.now,
+                    end_ms: None,
+                    severity: 3,
+                    rule: "incident.lane_stopped",
+                    detectors: vec![det],
+                    detail: EventDetail::None,
+                });
+                *next_seq += 1;
+                *calm = 0;
+            }
+        } else if standing || silent_lane[k] {
+            *calm = 0;
+        } else {
+            *calm += 1;
+            if *calm >= cfg.clearing.calm_min_ticks
+                && *calm as i64 * t.step >= cfg.clearing.calm_s as i64 * 1000
+                && let Some(mut e) = open.take()
+            {
+                e.end_ms = Some(t.now - (*calm as i64 - 1) * t.step);
+                closed.push(e);
+            }
+        }
     }
 
     /// Per station: a lane still shows at least `ClearingConfig::lane_fraction`

@@ -2030,3 +2030,103 @@ fn slowed_persistence_follows_the_data_interval() {
         assert_eq!(ticks, want, "{step_s}-s data");
     }
 }
+
+/// A lane standing still over the loop of the carriageway's last station
+/// (8 km; no station below it to starve): a block just past it, raised as
+/// `incident.lane_stopped` from the station to 300 m past it, while the
+/// station's moving lanes run slower than their normal (drivers merging out
+/// of the stopped lane); a loop stuck on slows nobody.
+#[test]
+fn a_lane_standing_still_over_the_last_station_is_a_block_past_it() {
+    struct Case {
+        name: &'static str,
+        /// The station's moving lanes from tick 40 (km/h; ~100 before).
+        v_others: f32,
+        /// The lane stands still until this tick.
+        until: i64,
+        last_station: bool,
+        /// Expected: detected within this many ticks of tick 40, ended
+        /// (when it ends) no earlier than the lane moved again.
+        expect: Option<i64>,
+    }
+    let cases = [
+        Case {
+            name: "lane 3 stands, the others merge at 75 km/h",
+            v_others: 75.0,
+            until: 70,
+            last_station: true,
+            // 60 s of standing: two 30-s ticks (the first counts from the
+            // interval before it).
+            expect: Some(2),
+        },
+        Case {
+            name: "the same, the rule switched off",
+            v_others: 75.0,
+            until: 70,
+            last_station: false,
+            expect: None,
+        },
+        Case {
+            name: "a loop stuck on: the others run at their normal speed",
+            v_others: 100.0,
+            until: 70,
+            last_station: true,
+            expect: None,
+        },
+        Case {
+            name: "every lane crawls (a jam from beyond the corridor's end)",
+            v_others: 20.0,
+            until: 70,
+            last_station: true,
+            expect: None,
+        },
+    ];
+    let road = road();
+    let ids_len = road.stations(Direction::Up).len();
+    let last = ids_len - 1;
+    for c in cases {
+        let mut cfg = IncidentConfig::default();
+        cfg.stopped.last_station = c.last_station;
+        let (v_others, until) = (c.v_others, c.until);
+        let f = move |s: usize, k: i64| {
+            if s == last && (40..until).contains(&k) {
+                (16.0, v_others, 3000.0)
+            } else {
+                normal(s, k)
+            }
+        };
+        let events = drive(&road, cfg, 100, f, |watch, k| {
+            let ts = T0 + k * STEP;
+            let raw: Vec<(i64, u16, f32)> = (0..ids_len * 3)
+                .map(|i| {
+                    if i == last * 3 + 2 && (40..until).contains(&k) {
+                        (ts, 0, 100.0)
+                    } else {
+                        (ts, 12, 15.0)
+                    }
+                })
+                .collect();
+            watch.set_lane_raw(&raw);
+        });
+        let inc = incidents(&events);
+        match c.expect {
+            None => assert!(inc.is_empty(), "{}: {inc:?}", c.name),
+            Some(ticks) => {
+                assert_eq!(inc.len(), 1, "{}: {inc:?}", c.name);
+                let e = inc[0];
+                assert_eq!(e.rule, "incident.lane_stopped", "{}", c.name);
+                assert_eq!((e.from_m, e.to_m), (8000.0, 8300.0), "{}", c.name);
+                let t = (e.detected_ms - T0) / STEP - 40 + 1;
+                assert!(t <= ticks, "{}: detected at tick {t}", c.name);
+                let s = (e.start_ms - (T0 + 40 * STEP)) / 1000;
+                assert!(s.abs() <= 60, "{}: start {s} s off", c.name);
+                let end = (e.end_ms.expect("cleared") - T0) / STEP;
+                assert!(
+                    (until..until + 8).contains(&end),
+                    "{}: ended at tick {end}",
+                    c.name
+                );
+            }
+        }
+    }
+}

@@ -92,6 +92,7 @@ fn apply_env(c: &mut IncidentConfig) -> Result<(), String> {
         stopped.emptied_starve_ratio,
         stopped.emptied_up_hold,
         stopped.emptied_free_kmh,
+        stopped.last_station,
         persist.ticks,
         persist.seconds,
         clearing.calm_s,
