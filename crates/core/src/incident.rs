@@ -289,6 +289,12 @@ pub struct StoppedConfig {
     /// last station on test16's 1-km day was missed, and the lane standing
     /// over the loop flagged `locked_on`).
     pub last_station: bool,
+    /// … or (with the station below free) the station below starves beyond
+    /// the counts' noise (`QueueConfig::cause_starve_ratio`, `cause_sigma`):
+    /// a loop stuck on loses no vehicle below, a block caps the flow (issue
+    /// 15: two lanes standing 31 m before a block left the third lane
+    /// running at its normal speed, so the moving lanes were not slower).
+    pub starved_below: bool,
 }
 
 /// How long a pair must be anomalous before an alarm: a time of data, so
@@ -538,6 +544,7 @@ impl Default for IncidentConfig {
                 emptied_up_hold: 0.85,
                 emptied_free_kmh: 95.0,
                 last_station: true,
+                starved_below: true,
             },
             persist: PersistConfig {
                 ticks: 1,
@@ -2049,7 +2056,8 @@ impl IncidentWatch {
             && !s.wave
             && s.dn.kmh >= cfg.normal.free_kmh
             && (s.u.kmh <= s.dn.kmh.min(self.stations[di][p].normal_kmh) - cfg.stopped.slower_kmh
-                || ctx.lane_evidence[p + 1])
+                || ctx.lane_evidence[p + 1]
+                || (cfg.stopped.starved_below && s.starved_below))
             // A daily jam (a merge below) slows every lane; a block stops
             // one lane dead while the others still move.
             && (!s.has_cause || s.starved_below || s.u.kmh >= cfg.stopped.moving_kmh);

@@ -1729,6 +1729,16 @@ fn a_lane_standing_still_over_its_loop_is_a_queue() {
         "at a merge without the moving-lanes rule the station below must starve"
     );
     assert_eq!(run(3, 100.0, 75.0, 0.87, cfg()), vec![(4000.0, 5000.0)]);
+    // Nobody slowed, but the station below starves (a stuck loop loses no
+    // vehicle below; a block just past the loop caps the flow): a block.
+    assert_eq!(
+        run(5, 100.0, 100.0, 0.5, cfg()),
+        vec![(6000.0, 7000.0)],
+        "the station below starved"
+    );
+    let mut no_starved = cfg();
+    no_starved.stopped.starved_below = false;
+    assert_eq!(run(5, 100.0, 100.0, 0.5, no_starved), vec![]);
 }
 
 /// Two lanes of a station fall silent while the third still counts, just

@@ -93,6 +93,7 @@ fn apply_env(c: &mut IncidentConfig) -> Result<(), String> {
         stopped.emptied_up_hold,
         stopped.emptied_free_kmh,
         stopped.last_station,
+        stopped.starved_below,
         persist.ticks,
         persist.seconds,
         clearing.calm_s,
