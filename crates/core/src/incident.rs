@@ -91,6 +91,13 @@ pub struct QueueConfig {
     /// Upstream slower than this (km/h; under a lowered limit also
     /// `LimitConfig::margin_kmh` below it).
     pub up_slow_kmh: f32,
+    /// … or denser than this (occupancy %, the station's lanes averaged;
+    /// 0 = off): half the cross-section standing over its loops is a
+    /// stationary queue even while the lane left open runs at speed (the
+    /// station's speed is that of the vehicles counted, and a lane standing
+    /// still counts none; issue 15: two lanes standing 31 m before a block,
+    /// the third at 100 km/h).
+    pub standing_occ_pct: f32,
     /// Where the stretch jams daily (a merge, a portal, a lane drop, a
     /// weather zone, a learned jam), the downstream flow (90 s) must be at
     /// most this share of its normal …
@@ -480,6 +487,7 @@ impl Default for IncidentConfig {
                 speed_drop_kmh: 40.0,
                 drop_occ_diff_pct: 4.0,
                 up_slow_kmh: 50.0,
+                standing_occ_pct: 50.0,
                 cause_starve_ratio: 0.75,
                 cause_sigma: 3.0,
                 strong_starve_ratio: 0.6,
@@ -843,7 +851,7 @@ fn queue_test(cfg: &IncidentConfig, s: &PairSignals, silent_below: bool) -> bool
     q.enabled
         && s.occ_diff >= occ_diff
         && s.occ_diff / s.u.occ.max(1e-3) >= q.occ_rel_diff
-        && s.u.kmh < s.up_slow_kmh
+        && (s.u.kmh < s.up_slow_kmh || (q.standing_occ_pct > 0.0 && s.u.occ >= q.standing_occ_pct))
         && s.dn.kmh >= cfg.normal.free_kmh
         && s.warm
         && !s.wave

@@ -2140,3 +2140,30 @@ fn a_lane_standing_still_over_the_last_station_is_a_block_past_it() {
         }
     }
 }
+
+/// Half the cross-section standing over its loops is a stationary queue
+/// even while the lane left open runs at speed: the station's speed is that
+/// of the vehicles counted, and a lane standing still counts none (two
+/// lanes at 100 % occupancy, the third at 10 % and 95 km/h).
+#[test]
+fn half_the_cross_section_standing_is_a_queue() {
+    let f = |st: usize, k: i64| match (st, k) {
+        (5, 40..) => (70.0 + noise(k, st, 4), 95.0, 3800.0),
+        (6, 40..) => (8.0, 100.0, 3825.0),
+        _ => normal(st, k),
+    };
+    let found = |standing: f32| {
+        let mut cfg = IncidentConfig::default();
+        cfg.queue.standing_occ_pct = standing;
+        incidents(&run(80, cfg, f))
+            .iter()
+            .map(|e| (e.rule, e.from_m, e.to_m, (e.detected_ms - T0) / STEP))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        found(IncidentConfig::default().queue.standing_occ_pct),
+        // (The minute's mean shows it from tick 41; 60 s of data: 42.)
+        [("incident.queue_starvation", 6000.0, 7000.0, 42)]
+    );
+    assert_eq!(found(0.0), [], "off: the counted vehicles run at 95 km/h");
+}

@@ -41,6 +41,7 @@ fn apply_env(c: &mut IncidentConfig) -> Result<(), String> {
         queue.speed_drop_kmh,
         queue.drop_occ_diff_pct,
         queue.up_slow_kmh,
+        queue.standing_occ_pct,
         queue.cause_starve_ratio,
         queue.cause_sigma,
         queue.strong_starve_ratio,
