@@ -302,6 +302,11 @@ pub struct StoppedConfig {
     /// 15: two lanes standing 31 m before a block left the third lane
     /// running at its normal speed, so the moving lanes were not slower).
     pub starved_below: bool,
+    /// The lane's standing still for `persist_s` is the test's persistence:
+    /// no run of the pair's on top (the pair's run made a block over a loop
+    /// wait 120 s, and data quality flagged the standing lane `locked_on`
+    /// at the tick the incident was raised).
+    pub own_persistence: bool,
 }
 
 /// How long a pair must be anomalous before an alarm: a time of data, so
@@ -553,6 +558,7 @@ impl Default for IncidentConfig {
                 emptied_free_kmh: 95.0,
                 last_station: true,
                 starved_below: true,
+                own_persistence: true,
             },
             persist: PersistConfig {
                 ticks: 1,
@@ -861,9 +867,10 @@ fn queue_test(cfg: &IncidentConfig, s: &PairSignals, silent_below: bool) -> bool
 /// The speed-discontinuity test ([`SlowedConfig`]): the upstream station
 /// slowed below its own normal speed while sparse, the station below at its
 /// normal speed and free. Not under a plan's lowered limit (drivers obey
-/// it), in or near the weather, on a stretch that jams daily unless the
-/// station below starves, behind a wave from downstream, or below an
-/// incident upstream (its displaced drivers still change lanes).
+/// it), in or near the weather, behind a wave from downstream, or below an
+/// incident upstream (its displaced drivers still change lanes). A stretch
+/// that jams daily needs no more: its queue is dense, and merging traffic
+/// slows the station past the merge, not the sparse one above it.
 fn slowed_test(
     cfg: &IncidentConfig,
     s: &PairSignals,
@@ -890,7 +897,6 @@ fn slowed_test(
         && !lowered(md)
         && !s.weather
         && !s.wave
-        && (!s.has_cause || s.starved_below)
         && !explained
 }
 
@@ -1020,6 +1026,7 @@ fn persisted(
             || fired.vanishing
             || (pair.starve_run as i64) * step >= cfg.starvation.persist_s as i64 * 1000))
         || (pair.run >= cfg.persist.ticks && pair.slowed_run >= slowed_ticks(cfg, step))
+        || (fired.stopped && cfg.stopped.own_persistence)
         || fired.lane_since.is_some()
         || (fired.queue
             && cfg.queue.strong_starve_ratio > 0.0
@@ -1059,6 +1066,9 @@ struct Fired {
     starved: bool,
     /// The speed-discontinuity test ([`SlowedConfig`]).
     slowed: bool,
+    /// A lane standing still over the upstream loop ([`StoppedConfig`]; it
+    /// counts as the queue test, with its own persistence).
+    stopped: bool,
     /// The lane test: when its evidence began.
     lane_since: Option<i64>,
 }
@@ -1332,7 +1342,7 @@ impl IncidentWatch {
             let lane_evidence = self.lane_evidence(road, d, lane_h);
             // Per station: the block is above it (free and starved).
             let block_above = self.block_above(di, t);
-            let stopped_lane = self.stopped_lanes(road, d, t);
+            let stopped_lane = self.stopped_lanes(road, d, lane_flow, t);
             let mut anomalous_station = vec![false; d.samples.len()];
             // Whether a pair upstream of the one at hand holds an incident, open
             // or cleared within the hold-off (kept as the pairs go by, in order).
@@ -1764,7 +1774,13 @@ impl IncidentWatch {
     /// ≥ `StoppedConfig::occ_pct` occupancy) for `StoppedConfig::persist_s`
     /// while another lane there counts vehicles: a queue in that lane
     /// behind a block just past the loop.
-    fn stopped_lanes(&mut self, road: &RoadBook, d: &DirectionState, t: Tick) -> Vec<bool> {
+    fn stopped_lanes(
+        &mut self,
+        road: &RoadBook,
+        d: &DirectionState,
+        lane_flow: &[f32],
+        t: Tick,
+    ) -> Vec<bool> {
         let c = &self.cfg.stopped;
         if self.stopped_since.len() != self.lane_raw.len() {
             self.stopped_since = vec![0; self.lane_raw.len()];
@@ -1782,7 +1798,10 @@ impl IncidentWatch {
                 let mut stopped = false;
                 for l in lanes.clone() {
                     let r = self.lane_raw[l];
-                    if this_tick(&r) && r.1 == 0 && r.2 >= c.occ_pct {
+                    // (A lane data quality already found faulty is its
+                    // business: a loop stuck on, not a lane newly standing.)
+                    let trusted = lane_flow.get(l).is_some_and(|f| f.is_finite());
+                    if this_tick(&r) && r.1 == 0 && r.2 >= c.occ_pct && trusted {
                         if self.stopped_since[l] == 0 {
                             self.stopped_since[l] = t.now - t.step;
                         }
@@ -1843,12 +1862,25 @@ impl IncidentWatch {
                 .open
                 .as_ref()
                 .is_some_and(|e| e.from_m <= stake && e.to_m >= stake);
-        let standing = stopped_lane[k];
+        // Standing over the loop, or emptied at it (a lane that normally
+        // counts `emptied_min_count` an interval silent for
+        // `emptied_silent_s`: the block stands just past the loop and the
+        // lane's queue stops short of it).
+        let first = road.detectors()[det as usize].first_lane as usize;
+        let lanes = road.detectors()[det as usize].lanes as usize;
+        let emptied = c.emptied
+            && silent_lane[k]
+            && self.lanes.get(first..first + lanes).is_some_and(|ls| {
+                ls.iter().any(|m| {
+                    m.normal >= c.emptied_min_count
+                        && t.now - m.last_count
+                            >= (c.emptied_silent_s as i64 * 1000).max(2 * t.step)
+                })
+            });
+        let standing = stopped_lane[k] || emptied;
         let (open, calm) = &mut self.tail[di];
         if open.is_none() {
             if standing && slowed && !weather && !lowered(m) && !covered {
-                let first = road.detectors()[det as usize].first_lane as usize;
-                let lanes = road.detectors()[det as usize].lanes as usize;
                 let since = self.stopped_since[first..first + lanes]
                     .iter()
                     .copied()
@@ -2113,6 +2145,7 @@ impl IncidentWatch {
             vanishing,
             starved,
             slowed,
+            stopped,
             lane_since: ctx.lane_at[p + 1]
                 .filter(|_| !explained && (!s.plan_cause || s.starved_below)),
         };

@@ -1686,19 +1686,28 @@ fn a_lane_standing_still_over_its_loop_is_a_queue() {
                 normal(s, k)
             }
         };
-        let events = drive(&road(), cfg, 80, f, |watch, k| {
-            let ts = T0 + k * STEP;
-            let raw: Vec<(i64, u16, f32)> = (0..ids_len * 3)
-                .map(|i| {
-                    if i == st * 3 + 2 && k >= 40 {
-                        (ts, 0, 100.0)
-                    } else {
-                        (ts, 12, 15.0)
-                    }
-                })
-                .collect();
-            watch.set_lane_raw(&raw);
-        });
+        // (Every lane trusted by data quality: finite lane flows, equal
+        // shares, so the lane test stays quiet.)
+        let events = drive_lanes(
+            &road(),
+            cfg,
+            80,
+            f,
+            |_, _, _| 1500.0,
+            |watch, k| {
+                let ts = T0 + k * STEP;
+                let raw: Vec<(i64, u16, f32)> = (0..ids_len * 3)
+                    .map(|i| {
+                        if i == st * 3 + 2 && k >= 40 {
+                            (ts, 0, 100.0)
+                        } else {
+                            (ts, 12, 15.0)
+                        }
+                    })
+                    .collect();
+                watch.set_lane_raw(&raw);
+            },
+        );
         incidents(&events)
             .iter()
             .map(|e| (e.from_m, e.to_m))
@@ -2055,6 +2064,8 @@ fn a_lane_standing_still_over_the_last_station_is_a_block_past_it() {
         /// The lane stands still until this tick.
         until: i64,
         last_station: bool,
+        /// Data quality trusts the standing lane (not yet found faulty).
+        trusted: bool,
         /// Expected: detected within this many ticks of tick 40, ended
         /// (when it ends) no earlier than the lane moved again.
         expect: Option<i64>,
@@ -2065,6 +2076,7 @@ fn a_lane_standing_still_over_the_last_station_is_a_block_past_it() {
             v_others: 75.0,
             until: 70,
             last_station: true,
+            trusted: true,
             // 60 s of standing: two 30-s ticks (the first counts from the
             // interval before it).
             expect: Some(2),
@@ -2074,6 +2086,7 @@ fn a_lane_standing_still_over_the_last_station_is_a_block_past_it() {
             v_others: 75.0,
             until: 70,
             last_station: false,
+            trusted: true,
             expect: None,
         },
         Case {
@@ -2081,6 +2094,7 @@ fn a_lane_standing_still_over_the_last_station_is_a_block_past_it() {
             v_others: 100.0,
             until: 70,
             last_station: true,
+            trusted: true,
             expect: None,
         },
         Case {
@@ -2088,6 +2102,15 @@ fn a_lane_standing_still_over_the_last_station_is_a_block_past_it() {
             v_others: 20.0,
             until: 70,
             last_station: true,
+            trusted: true,
+            expect: None,
+        },
+        Case {
+            name: "a lane data quality already found faulty (a loop stuck on)",
+            v_others: 75.0,
+            until: 70,
+            last_station: true,
+            trusted: false,
             expect: None,
         },
     ];
@@ -2105,7 +2128,15 @@ fn a_lane_standing_still_over_the_last_station_is_a_block_past_it() {
                 normal(s, k)
             }
         };
-        let events = drive(&road, cfg, 100, f, |watch, k| {
+        let trusted = c.trusted;
+        let lane = move |s: usize, l: usize, k: i64| {
+            if !trusted && s == last && l == 2 && k >= 40 {
+                f32::NAN
+            } else {
+                1500.0
+            }
+        };
+        let events = drive_lanes(&road, cfg, 100, f, lane, |watch, k| {
             let ts = T0 + k * STEP;
             let raw: Vec<(i64, u16, f32)> = (0..ids_len * 3)
                 .map(|i| {
@@ -2166,4 +2197,70 @@ fn half_the_cross_section_standing_is_a_queue() {
         [("incident.queue_starvation", 6000.0, 7000.0, 42)]
     );
     assert_eq!(found(0.0), [], "off: the counted vehicles run at 95 km/h");
+}
+
+/// A lane standing still over its loop raises the block once it has stood
+/// `stopped.persist_s` (its own persistence), not a pair's run later; and
+/// at the last station a lane emptied at its loop (counting nothing at 0 %
+/// occupancy, the block just past it and the lane's queue short of the
+/// loop) with the others slowed is a block past it too.
+#[test]
+fn a_standing_or_emptied_lane_is_raised_on_its_own_persistence() {
+    let road = road();
+    let n = road.stations(Direction::Up).len();
+    // Station `st`'s lane 3 from tick 40: `(vehicles, occupancy)` per
+    // interval; the station's moving lanes at 82 km/h (18 below normal: not
+    // the speed discontinuity's 25).
+    let detect = |st: usize, raw3: (u16, f32), cfg: IncidentConfig| {
+        let f = move |s: usize, k: i64| match (s, k) {
+            (s, 40..) if s == st => (16.0, 82.0, 3000.0),
+            (s, 40..) if s == st + 1 => (13.0, 100.0, 4500.0 * 0.87),
+            _ => normal(s, k),
+        };
+        let lane = move |s: usize, l: usize, k: i64| {
+            if s == st && l == 2 && k >= 40 {
+                raw3.0 as f32 * 120.0
+            } else {
+                1500.0
+            }
+        };
+        let events = drive_lanes(&road, cfg, 80, f, lane, |watch, k| {
+            let ts = T0 + k * STEP;
+            let raw: Vec<(i64, u16, f32)> = (0..n * 3)
+                .map(|i| {
+                    if i == st * 3 + 2 && k >= 40 {
+                        (ts, raw3.0, raw3.1)
+                    } else {
+                        (ts, 12, 15.0)
+                    }
+                })
+                .collect();
+            watch.set_lane_raw(&raw);
+        });
+        incidents(&events)
+            .iter()
+            .map(|e| (e.rule, (e.detected_ms - T0) / STEP - 40 + 1))
+            .collect::<Vec<_>>()
+    };
+    let cfg = IncidentConfig::default;
+    // Standing 60 s: two 30-s ticks, then raised.
+    assert_eq!(
+        detect(5, (0, 100.0), cfg()),
+        [("incident.queue_starvation", 2)]
+    );
+    let mut run_too = cfg();
+    run_too.stopped.own_persistence = false;
+    assert_eq!(
+        detect(5, (0, 100.0), run_too),
+        [("incident.queue_starvation", 3)],
+        "with the pair's run on top"
+    );
+    // Emptied at the last station: raised once silent 90 s (three ticks).
+    assert_eq!(
+        detect(n - 1, (0, 0.0), cfg()),
+        [("incident.lane_stopped", 3)]
+    );
+    let mut no_emptied = cfg();
+    no_emptied.stopped.emptied = false;
+    assert_eq!(detect(n - 1, (0, 0.0), no_emptied), []);
 }

@@ -95,6 +95,7 @@ fn apply_env(c: &mut IncidentConfig) -> Result<(), String> {
         stopped.emptied_free_kmh,
         stopped.last_station,
         stopped.starved_below,
+        stopped.own_persistence,
         persist.ticks,
         persist.seconds,
         clearing.calm_s,
