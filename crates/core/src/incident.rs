@@ -243,6 +243,10 @@ pub struct LaneConfig {
     /// After the limits in force at a station change, or a fog or ice zone
     /// there ends, the higher threshold holds this long (s).
     pub settle_s: u32,
+    /// A lane deficit placed at a carriageway's first station is a block
+    /// before it (no station above can show it; issue 15's generator puts
+    /// blocks from 1.3 km, before the first station at 2-km spacing).
+    pub first_station: bool,
 }
 
 /// A lane standing still over its loop while the others move (a queue in
@@ -543,6 +547,7 @@ impl Default for IncidentConfig {
                 calm_fraction: 0.25,
                 place_fraction: 0.5,
                 settle_s: 900,
+                first_station: true,
             },
             stopped: StoppedConfig {
                 enabled: true,
@@ -1149,6 +1154,9 @@ pub struct IncidentWatch {
     /// Per direction: the incident of a lane standing still over the last
     /// station's loop (`StoppedConfig::last_station`), and its calm ticks.
     tail: Vec<(Option<Event>, u32)>,
+    /// Per direction: the incident of a lane deficit at the first station
+    /// (`LaneConfig::first_station`), and its calm ticks.
+    head: Vec<(Option<Event>, u32)>,
     /// Scratch for one carriageway's tick: each station's recent means
     /// ([`smooth`]), computed once and read by `block_above` and the pairs.
     smoothed: Vec<Option<Smoothed>>,
@@ -1174,6 +1182,7 @@ impl IncidentWatch {
             lane_raw: Vec::new(),
             stopped_since: Vec::new(),
             tail: Vec::new(),
+            head: Vec::new(),
             smoothed: Vec::new(),
         }
     }
@@ -1294,6 +1303,7 @@ impl IncidentWatch {
             .flatten()
             .filter_map(|p| p.open.as_ref())
             .chain(self.tail.iter().filter_map(|(e, _)| e.as_ref()))
+            .chain(self.head.iter().filter_map(|(e, _)| e.as_ref()))
             .chain(self.spot.iter().map(|(e, _)| e))
     }
 
@@ -1377,6 +1387,7 @@ impl IncidentWatch {
                 next_seq,
                 closed,
             );
+            self.head_tick(road, di, d, &lane_at, &lane_evidence, t, next_seq, closed);
             learn_station_normals(
                 &mut self.stations[di],
                 &anomalous_station,
@@ -1422,6 +1433,7 @@ impl IncidentWatch {
             .map(|d| vec![i64::MIN / 4; d.samples.len().saturating_sub(1)])
             .collect();
         self.tail = vec![(None, 0); state.directions.len()];
+        self.head = vec![(None, 0); state.directions.len()];
     }
 
     /// Probe vehicles reporting within the last minute, per carriageway
@@ -1906,6 +1918,71 @@ impl IncidentWatch {
                 *calm = 0;
             }
         } else if standing || silent_lane[k] {
+            *calm = 0;
+        } else {
+            *calm += 1;
+            if *calm >= cfg.clearing.calm_min_ticks
+                && *calm as i64 * t.step >= cfg.clearing.calm_s as i64 * 1000
+                && let Some(mut e) = open.take()
+            {
+                e.end_ms = Some(t.now - (*calm as i64 - 1) * t.step);
+                closed.push(e);
+            }
+        }
+    }
+
+    /// A lane deficit placed at the carriageway's first station, above
+    /// which no station can show it (`LaneConfig::first_station`): raises
+    /// `incident.lane_blocked` from one station spacing above it to
+    /// `ClearingConfig::lane_ahead_m` past it, and clears it after
+    /// `ClearingConfig::calm_s` of data without lane evidence there.
+    #[allow(clippy::too_many_arguments)]
+    fn head_tick(
+        &mut self,
+        road: &RoadBook,
+        di: usize,
+        d: &DirectionState,
+        lane_at: &[Option<i64>],
+        lane_evidence: &[bool],
+        t: Tick,
+        next_seq: &mut u64,
+        closed: &mut Vec<Event>,
+    ) {
+        let cfg = &self.cfg;
+        if !(cfg.lane.enabled && cfg.lane.first_station) || d.station_ids.len() < 2 {
+            return;
+        }
+        let dir = d.direction;
+        let stake = |k: usize| road.detectors()[d.station_ids[k] as usize].stake_m;
+        let (s0, s1) = (stake(0), stake(1));
+        let m = &self.stations[di][0];
+        let weather = in_weather(&self.weather, dir, s0);
+        let (open, calm) = &mut self.head[di];
+        if open.is_none() {
+            if let Some(since) = lane_at[0]
+                && !weather
+                && !lowered(m)
+            {
+                let above = dir.travel_m(dir.travel_m(s0) - (s1 - s0).abs());
+                let ahead = dir.travel_m(dir.travel_m(s0) + cfg.clearing.lane_ahead_m);
+                *open = Some(Event {
+                    seq: *next_seq,
+                    kind: EventKind::Incident,
+                    direction: Some(dir),
+                    from_m: above.min(ahead),
+                    to_m: above.max(ahead),
+                    start_ms: since - t.step,
+                    detected_ms: t.now,
+                    end_ms: None,
+                    severity: 3,
+                    rule: "incident.lane_blocked",
+                    detectors: vec![d.station_ids[0]],
+                    detail: EventDetail::None,
+                });
+                *next_seq += 1;
+                *calm = 0;
+            }
+        } else if lane_evidence[0] || lane_at[0].is_some() {
             *calm = 0;
         } else {
             *calm += 1;

@@ -601,6 +601,29 @@ fn lane_deficit_table() {
             expect: None,
         },
         Case {
+            name: "outer lane blocked before the first station (no station above it): from one spacing above to 300 m past it",
+            lanes: |st, l, k| {
+                let s = if st == 0 && k >= 40 {
+                    [0.42, 0.42, 0.16]
+                } else {
+                    NORMAL
+                };
+                split(3000.0, s, st, l, k)
+            },
+            expect: Some(((0.0, 1300.0), 300)),
+        },
+        Case {
+            name: "a dead loop on lane 3 of the first station: not an incident",
+            lanes: |st, l, k| {
+                if st == 0 && l == 2 && k >= 40 {
+                    0.0
+                } else {
+                    split(3000.0, NORMAL, st, l, k)
+                }
+            },
+            expect: None,
+        },
+        Case {
             name: "a dead loop on lane 3 of station 4 (counts nothing, the station loses a third): not an incident",
             lanes: |st, l, k| {
                 if st == 4 && l == 2 && k >= 40 {

@@ -82,6 +82,7 @@ fn apply_env(c: &mut IncidentConfig) -> Result<(), String> {
         lane.calm_fraction,
         lane.place_fraction,
         lane.settle_s,
+        lane.first_station,
         stopped.enabled,
         stopped.occ_pct,
         stopped.persist_s,
