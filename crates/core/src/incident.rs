@@ -17,6 +17,8 @@
 //! | the upstream station slowed well below its normal speed while not dense, the one below at its normal (a speed discontinuity in free flow) | `slowed_test` | [`SlowedConfig`] |
 //! | a lane's share of its station's vehicles fell (bounded CUSUM) | `IncidentWatch::lane_test` | [`LaneConfig`] |
 //! | a lane standing still over its loop, or emptied at it, while the others move | `IncidentWatch::stopped_lanes`, `pair_tick` | [`StoppedConfig`] |
+//! | a lane standing still over (or emptied at) the last station's loop: a block past the corridor's last station | `IncidentWatch::tail_tick` | [`StoppedConfig`] (`last_station`) |
+//! | a lane deficit at the first station: a block before it | `IncidentWatch::head_tick` | [`LaneConfig`] (`first_station`) |
 //! | how long a pair must be anomalous | `persisted` | [`PersistConfig`] |
 //! | when an incident ends (the road no longer blocked: `still_blocked`), hold-off, learned jams, the zone covering the site | `IncidentWatch::pair_tick` | [`ClearingConfig`] |
 //! | trucks held up where the road runs free | `IncidentWatch::probes_tick` | [`ProbeConfig`] |
@@ -165,8 +167,10 @@ pub struct SlowedConfig {
     pub enabled: bool,
     /// The upstream station's speed in the interval (the space-mean speed
     /// of its vehicles) at least this far (km/h) below its own normal speed
-    /// (learnt, frozen while anomalous), in every interval of
-    /// [`slowed_ticks`] …
+    /// (learnt, frozen while anomalous), in every interval over
+    /// `PersistConfig::seconds` of data and two intervals at least (each
+    /// interval's own speed: one crawling vehicle moves a minute's mean for
+    /// a minute) …
     pub deficit_kmh: f32,
     /// … while its occupancy (over the last minute) stays below this (%;
     /// free flow runs up to about 25 %: slow traffic grown dense is a
