@@ -1938,7 +1938,8 @@ impl IncidentWatch {
     /// A lane deficit placed at the carriageway's first station, above
     /// which no station can show it (`LaneConfig::first_station`): raises
     /// `incident.lane_blocked` from one station spacing above it to
-    /// `ClearingConfig::lane_ahead_m` past it, and clears it after
+    /// `ClearingConfig::lane_ahead_m` past it (unless the first pair's
+    /// incident already holds the station), and clears it after
     /// `ClearingConfig::calm_s` of data without lane evidence there.
     #[allow(clippy::too_many_arguments)]
     fn head_tick(
@@ -1961,11 +1962,17 @@ impl IncidentWatch {
         let (s0, s1) = (stake(0), stake(1));
         let m = &self.stations[di][0];
         let weather = in_weather(&self.weather, dir, s0);
+        // The first pair's incident already holds the station.
+        let covered = self.pairs[di][0]
+            .open
+            .as_ref()
+            .is_some_and(|e| e.from_m <= s0 && e.to_m >= s0);
         let (open, calm) = &mut self.head[di];
         if open.is_none() {
             if let Some(since) = lane_at[0]
                 && !weather
                 && !lowered(m)
+                && !covered
             {
                 let above = dir.travel_m(dir.travel_m(s0) - (s1 - s0).abs());
                 let ahead = dir.travel_m(dir.travel_m(s0) + cfg.clearing.lane_ahead_m);
