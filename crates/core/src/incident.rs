@@ -51,8 +51,12 @@ pub struct NormalConfig {
     pub congested_occ_pct: f32,
     /// Time constant of the stations' normal flows (s).
     pub normal_s: f32,
-    /// Ticks of normals needed before alarms are allowed.
+    /// Ticks of normals needed before alarms are allowed …
     pub warmup_ticks: u32,
+    /// … or this much data (s), whichever comes first: a 60-s count holds
+    /// the vehicles of two 30-s ones, and 20 of them took 20 min (issue 15:
+    /// a block 12 min into a 2-km / 60-s day went unseen).
+    pub warmup_s: u32,
 }
 
 /// The speed limits in force (drivers obeying a plan's limit are not a queue).
@@ -486,6 +490,7 @@ impl Default for IncidentConfig {
                 congested_occ_pct: 25.0,
                 normal_s: 300.0,
                 warmup_ticks: 20,
+                warmup_s: 600,
             },
             limits: LimitConfig {
                 margin_kmh: 15.0,
@@ -887,11 +892,12 @@ fn slowed_test(
     md: &StationMem,
     explained: bool,
     t_now: i64,
+    step: i64,
 ) -> bool {
     let c = &cfg.slowed;
     c.enabled
         && s.warm
-        && mu.n_normal >= cfg.normal.warmup_ticks
+        && mu.n_normal >= warm_ticks(&cfg.normal, step)
         && mu.normal_kmh > 0.0
         && md.normal_kmh > 0.0
         && s.u.flow >= c.min_flow_vph
@@ -938,7 +944,7 @@ fn imbalance_test(
     pair.residual += beta * ((imbalance - pair.normal_imbalance) - pair.residual);
     let vanish_level = (c.share * s.u.flow).max(c.min_vph);
     let vanishing = c.enabled
-        && pair.n_normal >= cfg.normal.warmup_ticks
+        && pair.n_normal >= warm_ticks(&cfg.normal, step)
         && s.u.flow >= c.min_flow_vph
         && pair.residual >= vanish_level
         && md.short_flow <= 0.85 * md.normal_flow
@@ -984,7 +990,7 @@ fn starvation_test(
         && !explained
         && !silent_below
         && s.warm
-        && mu.n_normal >= cfg.normal.warmup_ticks
+        && mu.n_normal >= warm_ticks(&cfg.normal, t.step)
         && u.flow >= c.min_flow_vph
         && u.flow >= c.up_hold * mu.normal_flow
         && dn.flow <= c.fast_ratio * md.normal_flow.max(md.slow_flow)
@@ -1101,6 +1107,13 @@ impl Fired {
             "incident.vehicles_vanishing"
         }
     }
+}
+
+/// Ticks of normals needed before alarms: `NormalConfig::warmup_ticks`, or
+/// `warmup_s` of data at this interval when that is fewer.
+fn warm_ticks(cfg: &NormalConfig, step: i64) -> u32 {
+    let by_time = (cfg.warmup_s as i64 * 1000 + step - 1) / step.max(1);
+    cfg.warmup_ticks.min(by_time.max(1) as u32)
 }
 
 /// Station normals, frozen where something is wrong (`anomalous`).
@@ -1633,7 +1646,9 @@ impl IncidentWatch {
                 // (in a queue every lane crawls, and lanes swap vehicles).
                 let s = &d.samples[k];
                 let free = s.valid && s.speed_kmh >= cfg.normal.free_kmh;
-                let warm = range.clone().all(|l| lanes[l].n >= cfg.normal.warmup_ticks);
+                let warm = range
+                    .clone()
+                    .all(|l| lanes[l].n >= warm_ticks(&cfg.normal, step));
                 let counts_total: f32 = range.clone().map(|l| lane_flow[l] * step_h).sum();
                 let normal_sum: f32 = range.clone().map(|l| lanes[l].normal).sum();
                 let window = ((lc.window_s as i64 * 1000 / step).max(1) as usize).min(LANE_WINDOW);
@@ -1866,7 +1881,7 @@ impl IncidentWatch {
         let stake = road.detectors()[det as usize].stake_m;
         let m = &self.stations[di][k];
         let slowed = self.smoothed[k].is_some_and(|x| {
-            m.n_normal >= cfg.normal.warmup_ticks
+            m.n_normal >= warm_ticks(&cfg.normal, t.step)
                 && m.normal_kmh > 0.0
                 && x.kmh >= c.moving_kmh
                 && x.kmh <= m.normal_kmh - c.slower_kmh
@@ -2043,7 +2058,7 @@ impl IncidentWatch {
                 let Some(x) = *x else {
                     return Above::No;
                 };
-                if m.n_normal < cfg.normal.warmup_ticks {
+                if m.n_normal < warm_ticks(&cfg.normal, t.step) {
                     return Above::No;
                 }
                 if x.kmh < cfg.normal.free_kmh {
@@ -2096,7 +2111,7 @@ impl IncidentWatch {
         let cfg = &self.cfg;
         let (mu, md) = (&self.stations[di][p], &self.stations[di][p + 1]);
         let (u, dn) = (self.smoothed[p]?, self.smoothed[p + 1]?);
-        let warm = md.n_normal >= cfg.normal.warmup_ticks;
+        let warm = md.n_normal >= warm_ticks(&cfg.normal, t.step);
         // Under a lowered limit drivers go slow on purpose: the upstream
         // station is queued only well below that limit.
         let up_slow_kmh = cfg
@@ -2224,7 +2239,7 @@ impl IncidentWatch {
         let queue = queue_test(cfg, &s, ctx.silent_lane[p + 1]) || stopped || emptied;
         let (vanishing, vanish_level) = imbalance_test(cfg, pair, md, &s, step);
         let starved = starvation_test(cfg, pair, mu, md, &s, explained, ctx.silent_lane[p + 1], t);
-        let slowed = slowed_test(cfg, &s, mu, md, explained, now);
+        let slowed = slowed_test(cfg, &s, mu, md, explained, now, step);
         // A lane emptied at the downstream station: the block is upstream of
         // it — unless an incident upstream explains it (its displaced
         // vehicles keep their lanes for kilometres downstream).
@@ -2628,7 +2643,7 @@ impl IncidentWatch {
             }
             let mems = &self.stations[di];
             let free = |m: &StationMem| {
-                m.n_normal >= all.normal.warmup_ticks
+                m.n_normal >= warm_ticks(&all.normal, step)
                     && m.recent
                         .last()
                         .is_some_and(|r| now - r.0 <= 2 * step && r.2 >= all.normal.free_kmh)

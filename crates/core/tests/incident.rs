@@ -2287,3 +2287,24 @@ fn a_standing_or_emptied_lane_is_raised_on_its_own_persistence() {
     no_emptied.stopped.emptied = false;
     assert_eq!(detect(n - 1, (0, 0.0), no_emptied), []);
 }
+
+/// Normals warm up over 20 intervals or 10 minutes of data, whichever comes
+/// first: at 60-s data a queue 12 minutes in is raised (20 intervals would
+/// take 20 minutes), at 30-s data not (10 minutes are 20 intervals).
+#[test]
+fn warm_up_is_a_time_of_data_too() {
+    // A queue at station 5 over a free station 6 from tick 12 to 17.
+    let f = |st: usize, k: i64| match (st, k) {
+        (5, 12..18) => (35.0 + noise(k, st, 4), 25.0, 3800.0),
+        (6, 12..18) => (8.0, 100.0, 3825.0),
+        _ => normal(st, k),
+    };
+    let found = |step_s: i64, warmup_s: u32| {
+        let mut cfg = IncidentConfig::default();
+        cfg.normal.warmup_s = warmup_s;
+        incidents(&drive_step(cfg, step_s * 1000, 40, f, |_, _, _| f32::NAN)).len()
+    };
+    assert_eq!(found(60, 600), 1, "60-s data: warm after 10 minutes");
+    assert_eq!(found(60, 1200), 0, "20 minutes of 60-s data");
+    assert_eq!(found(30, 600), 0, "30-s data: 20 intervals are 10 minutes");
+}

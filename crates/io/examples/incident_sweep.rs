@@ -33,6 +33,7 @@ fn apply_env(c: &mut IncidentConfig) -> Result<(), String> {
         normal.congested_occ_pct,
         normal.normal_s,
         normal.warmup_ticks,
+        normal.warmup_s,
         limits.margin_kmh,
         limits.memory_s,
         queue.enabled,
