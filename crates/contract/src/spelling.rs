@@ -131,6 +131,30 @@ spelled! {
 }
 
 spelled! {
+    /// How urgent an event is for the duty operator (事件等级), most severe
+    /// first, so that sorting ascending puts the worst on top. This is the
+    /// platform's operational priority, judged from the event's own facts
+    /// (the core's `event::SeverityTable`); it is not the police response
+    /// level I–IV of 公通字〔2008〕54号, which depends on how long and how far
+    /// traffic is interrupted and is decided by people.
+    pub enum Severity {
+        /// 特别重大 / 重大: life at risk now — fog below 50 m (Art. 81: leave
+        /// the expressway), wrong-way driver, fire, every lane blocked, an
+        /// incident in a tunnel, a hazardous-goods vehicle where it is banned.
+        Critical = "critical",
+        /// 较大: a lane blocked, fog below 100 m, ice observed, hazardous
+        /// goods speeding or stopped, a long queue.
+        Major = "major",
+        /// 一般: fog below 200 m, ice predicted, a queue, a station-level
+        /// detector fault, a driving-time breach.
+        Minor = "minor",
+        /// 提示: worth knowing, nothing to do at once (light fog, a short
+        /// queue, one faulty lane).
+        Info = "info",
+    }
+}
+
+spelled! {
     /// A data-quality rule that finds a faulty detector (a `detector_fault`
     /// event's `evidence.rule`/`rules`; the core's `quality` owns what each
     /// rule tests).
@@ -301,6 +325,7 @@ mod tests {
         );
         round_trips(&EntryState::ALL, EntryState::as_str, EntryState::parse);
         round_trips(&BadRowKind::ALL, BadRowKind::as_str, BadRowKind::parse);
+        round_trips(&Severity::ALL, Severity::as_str, Severity::parse);
         for r in FaultRule::ALL {
             assert_eq!(r.event_rule(), format!("quality.{}", r.as_str()));
         }
@@ -323,6 +348,9 @@ mod tests {
         assert_eq!(words(&modes), "off,guidance,tail_marking,warning_flash");
         let entry: Vec<_> = EntryState::ALL.iter().map(|s| s.as_str()).collect();
         assert_eq!(words(&entry), "open,metered,closed");
+        let sev: Vec<_> = Severity::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(words(&sev), "critical,major,minor,info");
+        assert!(Severity::Critical < Severity::Info, "the worst sorts first");
     }
 
     #[test]

@@ -30,7 +30,7 @@ use std::sync::Mutex;
 use zhilu_store::{QuarantineRow, Reading, ReadingBatch, SourceClockRow};
 
 use crate::config::{ClockMode, TimeSection};
-use crate::engine::RowRef;
+use crate::convert::RowRef;
 
 /// 2000-01-01T00:00:00Z: anything earlier is a clock that was never set.
 pub const EARLIEST_MS: i64 = 946_684_800_000;

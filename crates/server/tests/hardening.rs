@@ -727,6 +727,15 @@ async fn ingest_stops_at_the_disk_watermark() {
     let h = s.get(&op, "/api/health").await;
     assert_eq!(h["status"], "degraded", "{h}");
     assert!(h["reasons"].to_string().contains("disk low"), "{h}");
+    // The same reason as a code with its figures, for the console.
+    let disk = h["codes"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["code"] == "disk_low"))
+        .unwrap_or_else(|| panic!("no disk_low code: {h}"));
+    assert!(
+        disk["free_mb"].is_u64() && disk["min_mb"].is_u64(),
+        "{disk}"
+    );
     let c = s.state().store.count_readings().await.unwrap();
     assert_eq!(c.obs + c.weather + c.positions, 0);
 }

@@ -100,12 +100,14 @@ mod accounts;
 mod error;
 mod events;
 mod history;
+mod plans;
 mod quarantine;
 mod readings;
 mod retention;
 mod state;
 mod terminals;
 mod types;
+mod workflow;
 
 pub use accounts::AccountSummary;
 pub use error::StoreError;
@@ -113,6 +115,7 @@ pub use history::StationBucket;
 pub use retention::{Obs5MinRow, Weather5MinRow};
 pub use terminals::TerminalRow;
 pub use types::*;
+pub use workflow::{HandoverRow, NoteRow, WorkflowRow};
 
 /// The store's result type.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

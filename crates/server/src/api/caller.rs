@@ -44,7 +44,7 @@ impl Caller {
 /// token itself is taken from the `Authorization` header only, on every
 /// route including this one, so it never ends up in links, logs or
 /// proxies' records; `?token=` is refused (401).
-pub const STREAM_PATH: &str = "/api/stream";
+pub use crate::stream::STREAM_PATH;
 
 fn bearer(parts: &Parts) -> Option<String> {
     parts
