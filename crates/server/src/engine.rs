@@ -477,6 +477,24 @@ impl Engine {
             }
             let cause = d.cause;
             tracing::info!(device = %a.device, command_id = a.id, "re-sending a written decision after a restart");
+            let entry = AuditEntry {
+                seq: 0,
+                wall_ms: wall_ms(),
+                actor: "system".into(),
+                action: "action.resent".into(),
+                target: a.device.clone(),
+                detail: AuditDetail::Action {
+                    action: Some(a.id),
+                    command: None,
+                    reason: "written before a restart; the device does not show it",
+                    plan: None,
+                    code: None,
+                }
+                .json(),
+            };
+            if let Err(e) = self.store.append_audit(&entry).await {
+                tracing::error!(message = "Audit append failed.", error = %e);
+            }
             self.send_to_device(&a.device, a.id, &command, direction, cause)
                 .await;
         }
