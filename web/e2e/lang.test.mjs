@@ -106,9 +106,12 @@ const LATIN_OK = [
   /\b[a-z_]+\.[a-z_]+\b/g, // rule names (weather.fog_band, incident.queue)
   /\bdocs\/[A-Z]+\.md\b/g, // where the documentation says more
   /\bkm\/h\b|\bveh·h\b|\bveh\/[hk]m?\b|\bkm\b|\bMB\b|°C|\bms\b|\bmin\b|\bm\b|\bs\b|\bh\b/g, // units
-  /\b[EP]\d+\b/g, // event and proposal ids
+  /\b(E|P|PL)\d+\b/g, // event, proposal and plan ids
+  /\b(GB|JT)\/T \d+(-\d{4})?/g, // national and industry standards
+  /\bzhilu-core( [a-z]+)?/g, // the rule's module, named as the source
   /\b(VSL|VMS|ETC|Enter)\b/g, // names people use as they are
   /\bEnglish\b/g, // the language switch names the other language
+  /^P$/gm, // the map legend's service-area sign (P, as on the road)
 ];
 
 /** Latin words left in `text` once the allowed ones are taken out. */
@@ -132,7 +135,7 @@ function strayTimes(text) {
   const s = text.replace(/\b\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\b/g, " ");
   return [
     ...(s.match(/\b\d{1,2}:\d{2}(:\d{2})?\b/g) ?? []),
-    ...(s.match(/\b\d{1,4}\/\d{1,2}\/\d{1,4}\b/g) ?? []),
+    ...(s.match(/\b\d{4}\/\d{1,2}\/\d{1,2}\b|\b\d{1,2}\/\d{1,2}\/\d{4}\b/g) ?? []),
     ...(s.match(/\b\d{4}-\d{2}-\d{2}T/g) ?? []),
     ...(s.match(/\b(AM|PM|上午|下午)\b/g) ?? []),
   ];

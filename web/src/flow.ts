@@ -5,7 +5,7 @@
 
 import "./flow.css";
 import { ApiError, currentSession, get, post } from "./api";
-import { type Key, clock, dirName, kindName, stake, t, wall } from "./i18n";
+import { type Key, clock, dirName, eventBasis, kindName, stake, t, wall } from "./i18n";
 import type { Ev } from "./model";
 
 function esc(s: unknown): string {
@@ -113,7 +113,7 @@ export async function renderEventCard(host: HTMLElement, id: string, done: () =>
     }${w.assigned_to ? ` · ${t("assignedTo")} ${esc(w.assigned_to)}` : ""}${
       closed ? ` · ${t("closedBy")} ${esc(w.closed_by)}: ${esc(w.close_reason)}` : ""
     }${closed && !r.event.end ? ` <span class="flow-still">(${t("stillDetected")})</span>` : ""}</p>
-    <dl><dt>${t("legalBasis")}</dt><dd class="flow-basis">${esc(r.basis)}</dd></dl>`;
+    <dl><dt>${t("legalBasis")}</dt><dd class="flow-basis">${esc(eventBasis(r.event.kind, r.basis))}</dd></dl>`;
   if (r.event.kind === "incident") {
     html += `<dl><dt>${t("lanesBlocked")}</dt><dd class="flow-lanes">${
       r.lanes.length

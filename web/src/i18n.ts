@@ -815,3 +815,26 @@ export function healthText(c: { code: string; [k: string]: unknown }): string {
       return c.code;
   }
 }
+
+/** Where an event kind's measures come from (the server's `basis`, in
+ * Chinese), in the console's language. */
+const eventBasisEn: Record<string, string> = {
+  fog: "Road Traffic Safety Law Regulations, Art. 81 (visibility < 200/100/50 m: ≤ 60/40/20 km/h, < 50 m leave the expressway); Art. 81 last para.: the authority posts limits; fog zones graded per GB/T 31445-2015",
+  ice: "Surface state per GB/T 33697-2017 (dry/moist/wet/snow/ice); ice risk and de-icing triggers are platform rules (zhilu-core weather: surface ≤ 0 °C and wet); control per the Jiangsu severe-weather expressway scheme (partial icing: level-1 control, 40 km/h)",
+  congestion: "Platform rule (zhilu-core congestion: consecutive segments below the speed threshold); traffic blockage reporting: expected closure > 2 h is reported (Ministry of Transport)",
+  incident: "Road Traffic Safety Law, Art. 68 (warning for a broken-down vehicle); Expressway traffic emergency management rules (2008 No. 54); detection is a platform rule (zhilu-core incident)",
+  hazmat_speeding: "Dangerous goods road transport safety rules, Art. 46 (expressway ≤ 80 km/h)",
+  hazmat_stopped: "Dangerous goods road transport safety rules; Road Traffic Safety Law, Art. 68 (warning when stopped)",
+  hazmat_restricted_zone: "Dangerous goods road transport safety rules, Art. 49 (long tunnels, major bridges restricted)",
+  hazmat_driving_time: "Road Traffic Safety Law Regulations, Art. 62 (7) (more than 4 h driving: rest at least 20 min)",
+  wrong_way: "Road Traffic Safety Law Regulations, Art. 82 (no reversing or wrong-way driving on expressways)",
+  detector_fault: "Platform data-quality rules (zhilu-core quality, docs/QUALITY.md)",
+  device_out_of_plan: "Platform device check (the device shows other than its plan)",
+  terminal_alarm: "JT/T 808 alarm flags (table 24)",
+  source_clock: "Platform clock check (a source's clock is off)",
+};
+
+export function eventBasis(kind: string, text: string | null | undefined): string {
+  if (lang === "zh") return text ?? "—";
+  return eventBasisEn[kind] ?? (kind ? "Platform rule" : (text ?? "—"));
+}

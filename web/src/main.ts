@@ -301,9 +301,12 @@ class Alarms {
     private el: HTMLElement,
     private restoreTitle: () => void,
   ) {}
-  raise(a: { proposal: string; device: string; device_name?: string; plan_name?: string | null; level: number }) {
+  raise(a: { proposal: string; device: string; device_name?: string; plan?: string | null; plan_name?: string | null; level: number }) {
     const who = a.device_name && a.device_name !== a.device ? `${a.device_name} (${a.device})` : a.device;
-    this.open.set(a.proposal, { device: a.plan_name ? `${who} · ${a.plan_name}` : who, level: a.level });
+    // The plan's name is written in Chinese by the server: in English the
+    // plan goes by its id.
+    const plan = getLang() === "zh" ? a.plan_name : a.plan;
+    this.open.set(a.proposal, { device: plan ? `${who} · ${plan}` : who, level: a.level });
     this.render();
     tone();
   }

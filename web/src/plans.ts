@@ -6,7 +6,7 @@
 // the pending proposals the model already holds; this module groups them.
 
 import { ApiError, get, post } from "./api";
-import { dirName, getLang, kindName, stake, t } from "./i18n";
+import { basisText, dirName, getLang, kindName, stake, t } from "./i18n";
 import { model } from "./model";
 
 export interface PlanStep {
@@ -20,6 +20,8 @@ export interface PlanStep {
   reason: string;
   rule: string | null;
   basis: string | null;
+  /** The basis as a code (`art81_50`), said in the console's language. */
+  basis_code?: string | null;
   status: string;
   expires_ms: number;
 }
@@ -146,7 +148,8 @@ export function planCard(p: Plan, stepsHtml: string, decide: boolean): string {
   const pending = p.steps.filter((s) => s.status === "pending");
   const ev = p.event ? model.events.get(p.event) : undefined;
   // The law of the steps waiting now (a superseded step's band may differ).
-  const basis = (pending.length ? pending : p.steps).find((s) => s.basis)?.basis;
+  const step = (pending.length ? pending : p.steps).find((s) => s.basis_code || s.basis);
+  const basis = step ? (step.basis_code ? basisText(step.basis_code) : step.basis) : null;
   const esc2 = [...pending].map((s) => planBook.escalated.get(s.id) ?? 0).reduce((a, b) => Math.max(a, b), 0);
   const done = p.steps.filter((s) => s.status !== "pending" && s.status !== "superseded");
   return `<li class="plan${esc2 ? " plan-escalated" : ""}" data-plan="${esc(p.id)}">

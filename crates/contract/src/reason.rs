@@ -164,6 +164,18 @@ impl Reason {
         }
     }
 
+    /// The rule behind it (`weather.fog_band`, `incident.queue`), where
+    /// there is one.
+    pub fn rule(&self) -> Option<&str> {
+        match self.code {
+            ReasonCode::FogBand => Some("weather.fog_band"),
+            ReasonCode::IceRisk | ReasonCode::IceObserved => Some("weather.ice_risk"),
+            ReasonCode::Congestion => Some("state.congestion"),
+            ReasonCode::Incident | ReasonCode::Tunnel => self.rule.as_deref(),
+            ReasonCode::Released | ReasonCode::Reconcile => None,
+        }
+    }
+
     /// The reason in the words of `ACTIONS.jsonl` (one line, Chinese; the
     /// release and the reconcile in English), e.g. `团雾4级: 能见度49米
     /// (W03) [规则 weather.fog_band, 预案 national]; 依据: …`.

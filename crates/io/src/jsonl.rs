@@ -282,7 +282,7 @@ fn reason_line(r: &Reason) -> ReasonLine<'_> {
         basis: r.basis.map(|b| b.as_str()),
         from_m: r.from_m,
         to_m: r.to_m,
-        rule: r.rule.as_deref(),
+        rule: r.rule(),
         tunnel: r.tunnel.as_deref(),
         fire: r.fire,
         jiangsu: r.jiangsu,
@@ -503,7 +503,7 @@ mod tests {
         assert_eq!(record["reason"], a.reason.text().as_str());
         assert_eq!(
             record["reason_code"],
-            serde_json::json!({"code": "fog_band", "band": 3, "visibility_m": 80.0, "basis": "art81_100"})
+            serde_json::json!({"code": "fog_band", "band": 3, "visibility_m": 80.0, "basis": "art81_100", "rule": "weather.fog_band"})
         );
     }
 

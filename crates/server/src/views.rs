@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
-use zhilu_core::CorridorState;
+use zhilu_core::{CorridorState, LegalBasis};
 use zhilu_devices::DeviceState;
 use zhilu_road::{Direction, RoadBook};
 use zhilu_store::{
@@ -80,9 +80,7 @@ impl ProposalView {
             id: format!("P{}", p.id),
             kind: p.kind.clone(),
             reason: p.reason.clone(),
-            reason_code: serde_json::from_str::<Value>(&p.json)
-                .ok()
-                .and_then(|mut v| v.get_mut("reason_code").map(Value::take)),
+            reason_code: reason_code_of(&p.json),
             status: p.status.clone(),
         }
     }
@@ -96,8 +94,11 @@ pub struct PlanStepView {
     /// never applied (pending, rejected, expired, superseded).
     #[schema(value_type = Option<Object>)]
     pub applied: Option<Value>,
-    /// Legal or regulatory basis (依据), when the rule gives one.
+    /// Legal or regulatory basis (依据) in words, when the rule gives one.
     pub basis: Option<String>,
+    /// The same as a code (`art81_50`, `zhilu_contract::LegalBasis`) for a
+    /// console to say in its language.
+    pub basis_code: Option<String>,
     /// The proposed command, e.g. `{"action": "entry", "value": "closed", "direction": "down"}`.
     #[schema(value_type = Object)]
     pub command: Value,
@@ -136,7 +137,8 @@ impl PlanStepView {
                 .final_json
                 .as_deref()
                 .and_then(|j| serde_json::from_str::<Value>(j).ok()),
-            basis: basis_of(&p.reason),
+            basis: basis_of(&p.json),
+            basis_code: basis_code_of(&p.json).map(|b| b.as_str().to_string()),
             direction: command["direction"].as_str().map(str::to_string),
             command,
             decided_by: p.decided_by.clone(),
@@ -148,7 +150,7 @@ impl PlanStepView {
             id: format!("P{}", p.id),
             kind: p.kind.clone(),
             reason: p.reason.clone(),
-            rule: rule_of(&p.reason),
+            rule: rule_of(&p.json),
             status: p.status.clone(),
         }
     }
@@ -781,22 +783,30 @@ pub fn device_json(d: &DeviceStateRow) -> String {
     serde_json::to_string(&DeviceView::of(d)).unwrap_or_default()
 }
 
-/// The rule a brain reason names: `… [规则 weather.fog_band, 预案 …]` →
-/// `weather.fog_band`.
-pub fn rule_of(reason: &str) -> Option<String> {
-    let (_, rest) = reason.split_once("[规则 ")?;
-    let end = rest.find([',', ']', '，']).unwrap_or(rest.len());
-    let r = rest[..end].trim();
-    (!r.is_empty()).then(|| r.to_string())
+/// The reason's code and parameters a stored action record or proposal
+/// carries (`reason_code`, written from the core's typed `Reason`).
+pub fn reason_code_of(record: &str) -> Option<Value> {
+    let mut v = serde_json::from_str::<Value>(record).ok()?;
+    v.get_mut("reason_code")
+        .map(Value::take)
+        .filter(|c| !c.is_null())
 }
 
-/// The legal or regulatory basis a brain reason gives (after `依据:`).
-pub fn basis_of(reason: &str) -> Option<String> {
-    let (_, rest) = reason
-        .split_once("依据:")
-        .or_else(|| reason.split_once("依据："))?;
-    let b = rest.trim();
-    (!b.is_empty()).then(|| b.to_string())
+/// The rule behind a stored record's reason (`weather.fog_band`), from
+/// its code.
+pub fn rule_of(record: &str) -> Option<String> {
+    reason_code_of(record)?["rule"].as_str().map(str::to_string)
+}
+
+/// The legal or regulatory basis of a stored record's reason, as its code
+/// (`art81_50`; `zhilu_contract::LegalBasis`).
+pub fn basis_code_of(record: &str) -> Option<LegalBasis> {
+    LegalBasis::parse(reason_code_of(record)?["basis"].as_str()?)
+}
+
+/// The same basis in words (依据, as `ACTIONS.jsonl` writes it).
+pub fn basis_of(record: &str) -> Option<String> {
+    basis_code_of(record).map(|b| b.text().to_string())
 }
 
 /// A device's name from the road book: an interchange's or service area's

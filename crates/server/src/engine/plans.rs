@@ -16,25 +16,19 @@ use zhilu_store::{AuditEntry, EventRow, PlanRow, ProposalRow};
 pub use crate::views::{basis_of, device_name, rule_of};
 
 /// What groups proposals into one plan: the event they answer, else the
-/// rule their reason names (`[规则 …]`), else the reason's first words
-/// (`released`).
-pub fn cause_of(event_id: Option<&str>, reason: &str) -> String {
+/// rule of their reason's code (`state.congestion`), else the code itself
+/// (`released`). `record`: the proposal's stored action record, which
+/// carries the reason's code.
+pub fn cause_of(event_id: Option<&str>, record: &str) -> String {
     if let Some(e) = event_id {
         return e.to_string();
     }
-    if let Some(r) = rule_of(reason) {
+    if let Some(r) = rule_of(record) {
         return r;
     }
-    let head = reason
-        .split([':', '：', ';'])
-        .next()
-        .unwrap_or(reason)
-        .trim();
-    if head.is_empty() {
-        "other".into()
-    } else {
-        head.to_string()
-    }
+    crate::views::reason_code_of(record)
+        .and_then(|c| c["code"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "other".into())
 }
 
 /// An event kind in Chinese, for plan names (the console renders its own
@@ -111,14 +105,14 @@ impl Pass {
         event: Option<&EventRow>,
         now: i64,
     ) -> Option<AuditEntry> {
-        let cause = cause_of(p.event_id.as_deref(), &p.reason);
+        let cause = cause_of(p.event_id.as_deref(), &p.json);
         if let Some(&id) = self.by_cause.get(&cause) {
             p.plan_id = Some(id);
             return None;
         }
         let open = pending
             .iter()
-            .find(|q| q.plan_id.is_some() && cause_of(q.event_id.as_deref(), &q.reason) == cause);
+            .find(|q| q.plan_id.is_some() && cause_of(q.event_id.as_deref(), &q.json) == cause);
         if let Some(id) = open.and_then(|q| q.plan_id) {
             p.plan_id = Some(id);
             self.by_cause.insert(cause.clone(), id);
@@ -176,12 +170,13 @@ impl Pass {
 mod tests {
     use super::*;
 
-    fn proposal(id: i64, device: &str, event: Option<&str>, reason: &str) -> ProposalRow {
+    /// A proposal whose stored action record is `record`.
+    fn proposal(id: i64, device: &str, event: Option<&str>, record: &str) -> ProposalRow {
         ProposalRow {
             id,
             device: device.into(),
             event_id: event.map(str::to_string),
-            reason: reason.into(),
+            json: record.into(),
             status: "pending".into(),
             ..ProposalRow::default()
         }
@@ -198,11 +193,16 @@ mod tests {
         }
     }
 
-    const FOG: &str = "团雾4级: 能见度49米 (W3) [规则 weather.fog_band, 预案 national]; 依据: 《道路交通安全法实施条例》第八十一条";
+    /// Action records as the engine stores them: the reason's text, and
+    /// its code written from the core's typed `Reason`.
+    const FOG: &str = r#"{"action":"speed_limit","value":20,"reason":"团雾4级: …","reason_code":{"code":"fog_band","band":4,"basis":"art81_50","rule":"weather.fog_band"}}"#;
+    const RELEASED: &str = r#"{"action":"speed_limit","value":null,"reason":"released: …","reason_code":{"code":"released"}}"#;
+    const JAM: &str = r#"{"action":"message","text":"前方拥堵","reason":"拥堵: …","reason_code":{"code":"congestion","from_m":1.0,"to_m":2.0,"rule":"state.congestion"}}"#;
+    const ART81_50: &str = "《道路交通安全法实施条例》第八十一条: 能见度小于50米时车速不得超过每小时20公里, 并从最近的出口尽快驶离高速公路";
 
     #[test]
-    fn causes_rules_and_bases_come_from_the_reason() {
-        // (event, reason, cause, rule, basis)
+    fn causes_rules_and_bases_come_from_the_reason_code() {
+        // (event, record, cause, rule, basis)
         type Case<'a> = (
             Option<&'a str>,
             &'a str,
@@ -216,29 +216,25 @@ mod tests {
                 FOG,
                 "E4",
                 Some("weather.fog_band"),
-                Some("《道路交通安全法实施条例》第八十一条"),
+                Some(ART81_50),
             ),
             (
                 None,
                 FOG,
                 "weather.fog_band",
                 Some("weather.fog_band"),
-                Some("《道路交通安全法实施条例》第八十一条"),
+                Some(ART81_50),
             ),
+            (None, RELEASED, "released", None, None),
             (
                 None,
-                "released: no plan asks for this device any more",
-                "released",
-                None,
-                None,
-            ),
-            (
-                None,
-                "拥堵: 1–2 米 [规则 state.congestion]",
+                JAM,
                 "state.congestion",
                 Some("state.congestion"),
                 None,
             ),
+            // A record stored without a code (before codes): no guess.
+            (None, r#"{"reason":"x [规则 a.b]"}"#, "other", None, None),
             (None, "", "other", None, None),
         ];
         for (event, reason, cause, rule, basis) in cases {
