@@ -214,3 +214,23 @@ test("the handover: signed by the outgoing operator, acknowledged by the incomin
   assert.deepEqual(inc.errors, []);
   await inc.page.close();
 });
+
+test("accessible: the event card and the handover sheet pass axe-core WCAG 2 A/AA", async () => {
+  // The console's CSP refuses injected scripts; axe-core is let in here only.
+  const page = await browser.newPage({ viewport: { width: 1500, height: 900 }, bypassCSP: true });
+  await logIn(page, "demo", "demo");
+  await page.locator(".list .item").first().click();
+  await page.locator(".details .flow-card").waitFor({ timeout: 10_000 });
+  await page.addScriptTag({ path: resolve(here, "../node_modules/axe-core/axe.min.js") });
+  const run = (sel) =>
+    page.evaluate(async (s) => {
+      const r = await window.axe.run(s, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa"] } });
+      return r.violations.map((x) => `${x.id}: ${x.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+    }, sel);
+  assert.deepEqual(await run(".details"), []);
+  assert.deepEqual(await run(".panel-body"), [], "the list with its badges");
+  await page.locator("#tab-handover").click();
+  await page.locator(".panel-body .handover-sheet").waitFor({ timeout: 10_000 });
+  assert.deepEqual(await run(".panel-body"), []);
+  await page.close();
+});

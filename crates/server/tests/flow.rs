@@ -26,9 +26,17 @@ async fn post(s: &TestServer, token: &str, path: &str, body: Value) -> (u16, Val
 const LEVELS: [&str; 4] = ["critical", "major", "minor", "info"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn event_workflow_history_and_handover() {
-    let Some(s) = TestServer::start("sqlite", |c| c.decisions.proposal_expiry_s = 3600).await
-    else {
+async fn event_workflow_history_and_handover_sqlite() {
+    event_workflow_history_and_handover("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn event_workflow_history_and_handover_postgres() {
+    event_workflow_history_and_handover("postgres").await;
+}
+
+async fn event_workflow_history_and_handover(backend: &str) {
+    let Some(s) = TestServer::start(backend, |c| c.decisions.proposal_expiry_s = 3600).await else {
         return;
     };
     let op = s.login("op").await;
@@ -309,13 +317,21 @@ async fn event_workflow_history_and_handover() {
         && a["target"] == hid.as_str()));
 }
 
-/// An operator closes the fog while it is light (info); the brain still
-/// sees it, and when it thickens (its class rises) the close does not hold:
-/// the event reopens, in its history and in the audit log, by `system`.
+// An operator closes the fog while it is light (info); the brain still
+// sees it, and when it thickens (its class rises) the close does not hold:
+// the event reopens, in its history and in the audit log, by `system`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_closed_event_that_gets_worse_reopens() {
-    let Some(s) = TestServer::start("sqlite", |c| c.decisions.proposal_expiry_s = 3600).await
-    else {
+async fn a_closed_event_that_gets_worse_reopens_sqlite() {
+    a_closed_event_that_gets_worse_reopens("sqlite").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_event_that_gets_worse_reopens_postgres() {
+    a_closed_event_that_gets_worse_reopens("postgres").await;
+}
+
+async fn a_closed_event_that_gets_worse_reopens(backend: &str) {
+    let Some(s) = TestServer::start(backend, |c| c.decisions.proposal_expiry_s = 3600).await else {
         return;
     };
     let op = s.login("op").await;
