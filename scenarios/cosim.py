@@ -28,7 +28,8 @@ Models (stated; docs/TWIN.md and scenarios/README.md "Co-simulation"):
   limit caps it (the lower of the two, times the driver's speed factor).
 - Entries: closed -> vehicles departing onto the ramp are turned away (each
   counted with a 0.25-h detour in the travel time, as the twin does);
-  metered -> one vehicle per 6 s released at the ramp's end (600 veh/h).
+  metered -> one vehicle per 6 s released at a stop line 60 m into the ramp
+  (600 veh/h), so it accelerates along the ramp before merging.
 - Messages and fog lights: no effect (stated; none is modelled).
 
 Measures (SUMO's own): conflicts with time-to-collision < 1.5 s from the SSM
@@ -73,6 +74,7 @@ FOG_LAW_M = 200.0  # Art. 81 fog starts below 200 m
 VSL_REACH_M = 3000.0
 DETOUR_H = 0.25
 METER_HEADWAY_S = 6.0
+METER_POS_M = 60.0  # the meter's stop line, from the ramp's start (m)
 QUEUE_KMH = 40.0
 CRIT_DENSITY = 27.0  # veh/km/lane (the twin's critical density)
 BIN_M = 300.0
@@ -315,21 +317,21 @@ def run_one(a, control: bool, d: Path) -> dict:
         wall_parts["sumo"] += time.perf_counter() - w0
         # --- entries: turned away / metered
         for vid in traci.simulation.getDepartedIDList():
-            traci.vehicle.subscribe(vid, [tc.VAR_POSITION, tc.VAR_SPEED])
             r0 = traci.vehicle.getRoadID(vid)
-            if r0.endswith("_on"):
-                st = entries.get(r0[:-3], "open")
-                if st == "closed":
-                    traci.vehicle.remove(vid)
-                    turned_away += 1
-                elif st == "metered":
-                    rel = max(t + 20.0, meter_next.get(r0, 0.0))
-                    meter_next[r0] = rel + METER_HEADWAY_S
-                    try:
-                        ln = traci.lane.getLength(f"{r0}_0")
-                        traci.vehicle.setStop(vid, r0, pos=ln - 5, laneIndex=0, duration=0.0, until=rel)
-                    except traci.TraCIException:
-                        pass
+            st = entries.get(r0[:-3], "open") if r0.endswith("_on") else "open"
+            if st == "closed":
+                traci.vehicle.remove(vid)
+                turned_away += 1
+                continue
+            traci.vehicle.subscribe(vid, [tc.VAR_POSITION, tc.VAR_SPEED])
+            if st == "metered":
+                # the meter stands near the ramp's start: a released vehicle has the ramp to accelerate
+                rel = max(t + 5.0, meter_next.get(r0, 0.0))
+                meter_next[r0] = rel + METER_HEADWAY_S
+                try:
+                    traci.vehicle.setStop(vid, r0, pos=METER_POS_M, laneIndex=0, duration=0.0, until=rel)
+                except traci.TraCIException:
+                    pass
         # --- incidents: stopped vehicles block lanes (own small driver, sumo_suite's plan)
         for inc, stt in zip(sc["incidents"], inc_state):
             if t >= inc["target_start"] and len(stt["armed"]) < len(inc["idx"]) and t - inc["target_start"] < 600:
