@@ -261,16 +261,23 @@ def zones(sc) -> list:
 
 
 def run_one(a, control: bool, d: Path) -> dict:
-    import traci.constants as tc  # noqa: F401
+    import traci.constants as tc
     if a.backend == "libsumo":
         import libsumo as traci
     else:
         import traci
     wall0 = time.time()
     sc = build(a, d)
+    zh = Zhilu(a.zhilu, d / "ROAD.toml", d)
+    try:
+        return loop(a, control, d, sc, zh, traci, tc, wall0)
+    finally:
+        zh.stop()
+
+
+def loop(a, control, d, sc, zh, traci, tc, wall0) -> dict:
     sa, lay, starts, sd = sc["sa"], sc["lay"], sc["starts"], d / "sumo"
     clock = ss.Clock(sa.date, sa.start)
-    zh = Zhilu(a.zhilu, d / "ROAD.toml", d)
     cmd = [ss.venv_bin("sumo"), "-n", str(sc["net"]), "-r", str(sd / "demand.rou.xml"),
            "-a", f"{sd / 'det.add.xml'},{sd / 'cosim.add.xml'}",
            "--begin", "0", "--end", str(sc["sim_end"]), "--step-length", "1", "--seed", str(a.seed),
@@ -450,7 +457,6 @@ def run_one(a, control: bool, d: Path) -> dict:
                 whatif.append(ask_twin(zh, t, sc["sim_end"]))
                 wall_parts["twin"] += time.perf_counter() - w0
     traci.close()
-    zh.stop()
     wall = time.time() - wall0
     res = measure(sc, sd, zn, vkm, turned_away, control)
     res.update({"control": control, "kind": a.kind, "seed": a.seed, "wall_s": round(wall, 1),
@@ -512,6 +518,7 @@ def measure(sc, sd: Path, zn, vkm, turned_away, control) -> dict:
     # conflicts
     conf = {z[0]: 0 for z in zn}
     allc = 0
+    by_km = {}  # zone -> km of stake -> conflicts
     seen = set()
     for _, el in ET.iterparse(sd / "ssm.xml"):
         if el.tag == "conflict":
@@ -530,12 +537,15 @@ def measure(sc, sd: Path, zn, vkm, turned_away, control) -> dict:
                     for name, x0, x1, t0, t1 in zn:
                         if x0 <= x < x1 and t0 <= tt < t1:
                             conf[name] += 1
+                            km = by_km.setdefault(name, {})
+                            km[int(x // 1000)] = km.get(int(x // 1000), 0) + 1
             el.clear()
     res = {"ttt_veh_h": round(ttt_h, 1), "trips": trips, "turned_away": turned_away, "conflicts_mainline": allc,
            "zones": {}}
     for name, x0, x1, t0, t1 in zn:
         res["zones"][name] = {"from_m": x0, "to_m": x1, "t0": t0, "t1": t1, "conflicts": conf[name],
                               "veh_km": round(vkm[name], 1),
+                              "conflicts_by_km": dict(sorted(by_km.get(name, {}).items())),
                               "per_1000_veh_km": round(1000 * conf[name] / vkm[name], 3) if vkm[name] else None}
     fog = sc["fog"]
     if fog:
@@ -610,24 +620,31 @@ def cmd_run(a):
 
 
 def cmd_batch(a):
+    from concurrent.futures import ThreadPoolExecutor
+
     out = Path(a.out)
-    rows = []
     lo, hi = map(int, a.seeds.split("-"))
-    for kind in a.kinds.split(","):
-        for seed in range(lo, hi + 1):
-            d = out / f"{kind}-{seed}"
-            if (d / "compare.json").exists():
-                rows.append(json.loads((d / "compare.json").read_text()))
-                continue
+    todo = [(kind, seed) for kind in a.kinds.split(",") for seed in range(lo, hi + 1)]
+
+    def one(job):
+        kind, seed = job
+        d = out / f"{kind}-{seed}"
+        if a.table_only and not (d / "compare.json").exists():
+            return None
+        if not (d / "compare.json").exists():
             argv = ["--kind", kind, "--seed", str(seed), "--out", str(d), "--zhilu", a.zhilu,
-                    "--hours", str(a.hours), "--length", str(a.length), "--demand", a.demand]
+                    "--hours", str(a.hours), "--length", str(a.length), "--demand", a.demand,
+                    "--whatif-min", *map(str, a.whatif_min)]
             r = subprocess.run([sys.executable, __file__, "run", *argv, "--control", "both"],
                                capture_output=True, text=True)
             if r.returncode != 0:
                 print(f"cosim batch: {kind} {seed} failed: {r.stderr[-500:]}", file=sys.stderr)
-                continue
-            rows.append(json.loads((d / "compare.json").read_text()))
-            print(f"{kind} {seed} done", file=sys.stderr)
+                return None
+            print(f"cosim batch: {kind} {seed} done", file=sys.stderr)
+        return json.loads((d / "compare.json").read_text())
+
+    with ThreadPoolExecutor(a.jobs) as ex:
+        rows = [r for r in ex.map(one, todo) if r]
     table = batch_table(rows)
     (out / "TABLE.md").write_text(table)
     print(table)
@@ -692,6 +709,9 @@ def parse(argv=None):
     r.add_argument("--backend", choices=["libsumo", "traci"], default=ss.default_backend())
     b.add_argument("--seeds", default="1-5")
     b.add_argument("--kinds", default="incident,fog")
+    b.add_argument("--table-only", action="store_true", help="only the table of the scenarios already run")
+    b.add_argument("--jobs", type=int, default=1, help="scenarios at once (each runs control and none in parallel)")
+    b.add_argument("--whatif-min", type=int, nargs="*", default=[5], dest="whatif_min")
     a = p.parse_args(argv)
     if a.cmd == "run":
         raw = list(argv if argv is not None else sys.argv[1:])
