@@ -13,6 +13,8 @@ export class ApiError extends Error {
   constructor(
     public status: number,
     message: string,
+    /** The server's code for the error (`bad_login`), when it sent one. */
+    public code?: string,
   ) {
     super(message);
   }
@@ -46,7 +48,7 @@ export async function login(user: string, password: string): Promise<Session> {
     body: JSON.stringify({ username: user, password }),
   });
   const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw new ApiError(r.status, body.error ?? r.statusText);
+  if (!r.ok) throw new ApiError(r.status, body.error ?? r.statusText, body.code);
   session = { token: body.token, role: body.role, user };
   sessionStorage.setItem("zhilu.session", JSON.stringify(session));
   return session;
@@ -78,7 +80,7 @@ async function call<T>(method: string, path: string, body?: unknown): Promise<T>
     throw new ApiError(401, "unauthorized");
   }
   const data = await r.json().catch(() => null);
-  if (!r.ok) throw new ApiError(r.status, (data && data.error) || r.statusText);
+  if (!r.ok) throw new ApiError(r.status, (data && data.error) || r.statusText, data?.code);
   return data as T;
 }
 
@@ -87,7 +89,7 @@ export const post = <T>(path: string, body: unknown): Promise<T> => call<T>("POS
 
 export type StreamHandler = (kind: string, data: any) => void;
 
-const STREAM_KINDS = ["hello", "state", "event", "proposal", "action", "device", "vehicles", "alarm", "lagged"];
+const STREAM_KINDS = ["hello", "state", "event", "proposal", "action", "device", "vehicles", "alarm", "plan", "lagged"];
 
 /** The live stream. An EventSource cannot send the session token as a
  * header, and a token in a URL may be kept by proxies and logs: each

@@ -2,13 +2,15 @@
 // the side panels and the time–space diagram, all fed by one stream.
 
 import "./style.css";
-import { type LiveStream, type Session, currentSession, get, loadSession, login, logout, openStream, setUnauthorizedHandler } from "./api";
-import { SPEED_STEPS, NO_DATA } from "./geo";
-import { type Lang, clock, getLang, kindName, setLang, setTz, t } from "./i18n";
+import { ApiError, type LiveStream, type Session, currentSession, get, loadSession, login, logout, openStream, setUnauthorizedHandler } from "./api";
+import { type Lang, clock, getLang, healthText, kindName, setLang, setTz, t } from "./i18n";
+import { KpiPanel } from "./kpi";
+import { noteTick } from "./time";
 import { MapView, perf } from "./map";
 import { type ForecastStation, model } from "./model";
 import { Panels, esc } from "./panels";
 import { TimeSpaceView } from "./timespace";
+import { planBook } from "./plans";
 
 const app = document.getElementById("app")!;
 let stream: LiveStream | null = null;
@@ -46,7 +48,7 @@ function showLogin(message = ""): void {
       const s = await login(String(fd.get("username")), String(fd.get("password")));
       await showConsole(s);
     } catch (err) {
-      showLogin(`${t("loginFailed")}: ${(err as Error).message}`);
+      showLogin(`${t("loginFailed")}: ${loginError(err)}`);
     }
   });
   app.querySelector(".lang")!.addEventListener("click", () => {
@@ -79,7 +81,8 @@ async function showConsole(s: Session): Promise<void> {
           <button type="button" class="zfit"></button>
           <label class="hz"><input type="checkbox" class="hazmat-only"> <span></span></label>
         </div>
-        <div class="legend" aria-hidden="true"></div>
+        <div class="legend" role="group"></div>
+        <section class="kpi" aria-labelledby="kpi-h"></section>
       </section>
       <aside class="side" aria-label=""></aside>
       <section class="ts-area" aria-labelledby="ts-h"><h2 id="ts-h" class="sr-only"></h2><div class="ts-host"></div></section>
@@ -88,6 +91,19 @@ async function showConsole(s: Session): Promise<void> {
   const map = new MapView(app.querySelector(".map-host")!);
   const panels = new Panels(app.querySelector(".side")!);
   const ts = new TimeSpaceView(app.querySelector(".ts-host")!);
+  const kpi = new KpiPanel(app.querySelector(".kpi")!);
+  // The corridor is fitted into the band the panels over the map leave free.
+  const mapArea = app.querySelector<HTMLElement>(".map-area")!;
+  map.insets = () => {
+    const a = mapArea.getBoundingClientRect();
+    const k = kpi.el.getBoundingClientRect();
+    const tools = app.querySelector(".map-tools")!.getBoundingClientRect();
+    const lg = app.querySelector(".legend")!.getBoundingClientRect();
+    return { top: Math.max(k.bottom, tools.bottom) - a.top, bottom: lg.height ? a.bottom - lg.top : 0 };
+  };
+  new ResizeObserver(() => map.refit()).observe(kpi.el);
+  new ResizeObserver(() => map.refit()).observe(app.querySelector(".legend")!);
+  ts.onPeriod = (from, to) => void kpi.loadHistory(from, to);
   panels.onFocus = (m) => map.focus(m);
   map.onSelect = (f) => panels.showDetails(f);
   app.querySelector(".zin")!.addEventListener("click", () => map.zoom(1.4));
@@ -116,55 +132,77 @@ async function showConsole(s: Session): Promise<void> {
     app.querySelector(".zout")!.setAttribute("aria-label", t("zoomOut"));
     app.querySelector(".zfit")!.textContent = t("resetView");
     app.querySelector(".hz span")!.textContent = t("hazmatOnly");
-    const bounds = [0, ...SPEED_STEPS.slice(0, -1).map(([v]) => v)];
-    app.querySelector(".legend")!.innerHTML =
-      `<span>${t("legendSpeed")}</span>` +
-      SPEED_STEPS.map(([, c], i) => `<i style="background:${c}"></i><span>${i === SPEED_STEPS.length - 1 ? `≥${bounds[i]}` : `${bounds[i]}–${SPEED_STEPS[i][0]}`}</span>`).join("") +
-      `<i style="background:${NO_DATA}"></i><span>${t("noData")}</span>`;
+    const legend = app.querySelector<HTMLElement>(".legend")!;
+    legend.setAttribute("aria-label", t("layers"));
+    map.renderLegend(legend);
+    kpi.render();
     map.label();
     ts.label();
     panels.render();
     status();
   };
   const healthEl = app.querySelector<HTMLElement>(".health")!;
-  let health: { status: string; reasons: string[] } = { status: "ok", reasons: [] };
+  let health: Health = { status: "ok", reasons: [] };
+  let forecastAsked = false;
   const showHealth = () => {
     const bad = health.status !== "ok";
     healthEl.hidden = !bad;
     if (!bad) return;
-    const why = health.reasons.join("; ");
+    // The codes in the console's language (the English texts for a server
+    // that sends none).
+    const why = (health.codes?.length ? health.codes.map(healthText) : health.reasons).join(getLang() === "zh" ? "；" : "; ");
     healthEl.textContent = `⚠ ${t("degraded")}: ${why}`;
     healthEl.title = why;
   };
   const status = () => {
     const c = app.querySelector(".conn");
     if (!c) return;
-    c.textContent = model.connected ? `● ${t("connected")}` : `○ ${t("disconnected")}`;
-    c.className = `conn ${model.connected ? "ok" : "bad"}`;
+    // Live only with data: a fresh server says so until the first tick.
+    const live = model.connected && model.state != null;
+    c.textContent = live ? `● ${t("connected")}` : model.connected ? `○ ${t("noDataYet")}` : `○ ${t("disconnected")}`;
+    c.className = `conn ${live ? "ok" : model.connected ? "idle" : "bad"}`;
     showHealth();
   };
   const dataTime = () => {
     const el = app.querySelector(".data-time");
-    if (el) el.textContent = `${t("dataTime")} ${clock(model.state?.ts_ms, true)}`;
+    if (el) el.textContent = model.state ? `${t("dataTime")} ${clock(model.state.ts_ms, true)}` : "";
   };
+  let wasLive = false;
   model.on((c) => {
-    if (c === "state") dataTime();
+    if (c === "state") {
+      dataTime();
+      if (!wasLive) {
+        wasLive = true;
+        status();
+      }
+    }
     if (c === "status") status();
   });
   app.querySelector(".lang")!.addEventListener("click", () => {
     setLang((getLang() === "zh" ? "en" : "zh") as Lang);
+    const toast = app.querySelector(".toast");
+    if (toast) {
+      toast.classList.remove("show");
+      toast.textContent = "";
+    }
     labels();
     dataTime();
   });
 
-  window.__zhilu = { perf, model, map, ts, panels };
+  window.__zhilu = { perf, model, map, ts, panels, kpi };
   await model.loadRoad();
   setTz(model.road.tz_offset_s);
   app.querySelector(".road-name")!.textContent = model.road.name;
   labels();
-  await model.reload();
+  // Health first: whether there is a state and a forecast to ask for yet
+  // (they answer 404 before), and the clocks of the last tick.
+  await loadHealth();
+  await model.reload(hasState());
+  await planBook.reload();
   dataTime();
   void model.loadLiveHistory();
+  void kpi.load();
+  void kpi.loadHistory();
 
   const alarms = new Alarms(app.querySelector<HTMLElement>(".alarm")!, () => labels());
   let everOpen = false;
@@ -172,25 +210,31 @@ async function showConsole(s: Session): Promise<void> {
     (kind, data) => {
       if (kind === "alarm") {
         alarms.raise(data);
+        planBook.alarm(data);
+        return;
+      }
+      if (kind === "plan") {
+        planBook.apply(data);
         return;
       }
       if (kind === "proposal" && data?.status && data.status !== "pending") alarms.answered(data.id);
       if (kind === "lagged") {
         panels.toast(t("lagged"));
-        void model.reload();
+        void model.reload(hasState()).then(() => planBook.reload());
         return;
       }
       model.apply(kind, data);
     },
     (open) => {
-      if (open && everOpen && !model.connected) void model.reload();
+      if (open && everOpen && !model.connected) void model.reload(hasState()).then(() => planBook.reload());
       everOpen ||= open;
       model.connected = open;
       model.emit("status");
     },
   );
 
-  const loadForecast = async () => {
+  async function loadForecast(): Promise<void> {
+    if (!health.forecast_ready) return;
     try {
       const f = await get<{ issued_ms: number; method: string; stations: ForecastStation[] }>("/api/forecast");
       ts.forecast = panels.forecast = f.stations ?? [];
@@ -200,25 +244,52 @@ async function showConsole(s: Session): Promise<void> {
     } catch {
       /* no forecast yet (or none served): the views show none */
     }
-  };
-  void loadForecast();
+  }
+
   forecastTimer = window.setInterval(loadForecast, 30_000);
 
   // The centre's own health: `degraded` with its reasons (storage failing,
   // disk low, broker down, a source's clock off, ticks stalled) in the
   // header until it is `ok` again.
-  const loadHealth = async () => {
+  async function loadHealth(): Promise<void> {
     try {
-      const h = await get<{ status: string; reasons?: string[] }>("/api/health");
-      health = { status: h.status, reasons: h.reasons ?? [] };
+      const h = await get<Health>("/api/health");
+      health = { ...h, reasons: h.reasons ?? [] };
+      noteTick(h.last_tick_ms, h.last_tick_wall_ms);
     } catch {
       /* unreachable: the connection status says so */
       return;
     }
     showHealth();
-  };
-  void loadHealth();
+    // The first forecast: at once, not at the next 30-s turn.
+    if (health.forecast_ready && !forecastAsked) {
+      forecastAsked = true;
+      void loadForecast();
+    }
+  }
+  function hasState(): boolean {
+    return model.state != null || (health.last_tick_ms ?? 0) > 0;
+  }
   healthTimer = window.setInterval(loadHealth, 5_000);
+}
+
+/** What `/api/health` answers (the fields the console reads). */
+interface Health {
+  status: string;
+  reasons: string[];
+  codes?: { code: string; [k: string]: unknown }[];
+  last_tick_ms?: number | null;
+  last_tick_wall_ms?: number | null;
+  forecast_ready?: boolean;
+}
+
+/** Why a login failed, in the console's language. */
+function loginError(err: unknown): string {
+  if (err instanceof ApiError) {
+    if (err.code === "bad_login") return t("badLogin");
+    if (err.status === 429) return t("tooManyLogins");
+  }
+  return (err as Error).message;
 }
 
 /** Unanswered safety proposals (stream `alarm`): a banner in the header,
@@ -230,8 +301,9 @@ class Alarms {
     private el: HTMLElement,
     private restoreTitle: () => void,
   ) {}
-  raise(a: { proposal: string; device: string; level: number }) {
-    this.open.set(a.proposal, { device: a.device, level: a.level });
+  raise(a: { proposal: string; device: string; device_name?: string; plan_name?: string | null; level: number }) {
+    const who = a.device_name && a.device_name !== a.device ? `${a.device_name} (${a.device})` : a.device;
+    this.open.set(a.proposal, { device: a.plan_name ? `${who} · ${a.plan_name}` : who, level: a.level });
     this.render();
     tone();
   }
@@ -246,7 +318,7 @@ class Alarms {
       this.restoreTitle();
       return;
     }
-    const items = [...this.open].map(([id, a]) => `${id} ${a.device} (${t("alarmLevel")} ${a.level})`);
+    const items = [...this.open].map(([id, a]) => `${id} ${model.deviceName(a.device)} (${t("alarmLevel")} ${a.level})`);
     this.el.textContent = `⚠ ${t("alarmUnanswered")}: ${items.join(", ")}`;
     this.el.hidden = false;
     if (this.blink === undefined) {

@@ -7,7 +7,7 @@
 // vehicles stay smooth.
 
 import { Corridor, NO_DATA, SPEED_STEPS, eventColour, speedBucket } from "./geo";
-import { t, stake as fmtStake } from "./i18n";
+import { type Key, t, stake as fmtStake } from "./i18n";
 import { model } from "./model";
 
 export type Feature =
@@ -22,6 +22,37 @@ interface Pick {
   y: number;
   r: number;
   f: Feature;
+}
+
+/** The map's layers, each switched on and off from the legend. */
+export const LAYERS = ["segments", "detectors", "signs", "entries", "weather", "vehicles", "events"] as const;
+export type Layer = (typeof LAYERS)[number];
+const LAYER_KEY: Record<Layer, Key> = {
+  segments: "layerSegments",
+  detectors: "layerDetectors",
+  signs: "layerSigns",
+  entries: "layerEntries",
+  weather: "layerWeather",
+  vehicles: "layerVehicles",
+  events: "layerEvents",
+};
+
+/** A click this close to a marker (screen px) hits it, however small it is drawn. */
+export const HIT_PX = 10;
+
+/** Where a sign's value was drawn (screen px): for tests and accessibility. */
+export interface SignLabel {
+  id: string;
+  text: string;
+  /** Disc centre and radius. */
+  x: number;
+  y: number;
+  r: number;
+  /** The text's box. */
+  left: number;
+  top: number;
+  width: number;
+  height: number;
 }
 
 const FONT = "12px system-ui, 'Noto Sans CJK SC', 'WenQuanYi Micro Hei', 'Microsoft YaHei', sans-serif";
@@ -50,6 +81,14 @@ export class MapView {
   private segCache = new Map<string, Float64Array>();
   selected: Feature | null = null;
   hazmatOnly = false;
+  /** Layers shown. */
+  layers: Record<Layer, boolean> = { segments: true, detectors: true, signs: true, entries: true, weather: true, vehicles: true, events: true };
+  /** The values drawn on speed-limit signs in the last frame. */
+  signLabels: SignLabel[] = [];
+  /** Screen space covered by panels over the map (px from the top and the bottom), kept clear by fit(). */
+  insets: () => { top: number; bottom: number } = () => ({ top: 0, bottom: 0 });
+  /** The view is the fitted one (not panned or zoomed since): refit when the panel resizes. */
+  private fitted = false;
   onSelect: (f: Feature | null) => void = () => {};
 
   constructor(host: HTMLElement) {
@@ -125,13 +164,32 @@ export class MapView {
     }
     this.cx += ((minX + maxX) / 2) * this.cos + ((minY + maxY) / 2) * this.sin;
     this.cy += -((minX + maxX) / 2) * this.sin + ((minY + maxY) / 2) * this.cos;
-    const sx = (this.w - 160) / Math.max(1, maxX - minX);
-    const sy = (this.h - 160) / Math.max(1, maxY - minY);
+    // Room for what is drawn beside the centre line (carriageways, signs,
+    // entries, names, kilometre marks: about 60 px each side) and for the
+    // panels over the map; the corridor fills the rest.
+    const MARGIN_X = 36;
+    const MARGIN_Y = 64;
+    let { top, bottom } = this.insets();
+    if (this.h - top - bottom < 2 * MARGIN_Y + 40) {
+      top = 0;
+      bottom = 0;
+    }
+    const sx = (this.w - 2 * MARGIN_X) / Math.max(1, maxX - minX);
+    const sy = (this.h - top - bottom - 2 * MARGIN_Y) / Math.max(1, maxY - minY);
     this.scale = Math.max(1e-4, Math.min(sx, sy));
+    // Centre the corridor in the free band between the panels.
+    this.pan(0, (top - bottom) / 2);
+    this.fitted = true;
     this.invalidate();
   }
 
+  /** Refits when the view is still the fitted one (the panels or the window changed). */
+  refit(): void {
+    if (this.fitted || !this.geo) this.fit();
+  }
+
   zoom(f: number, px = this.w / 2, py = this.h / 2): void {
+    this.fitted = false;
     const before = this.unproject(px, py);
     this.scale = Math.max(2e-4, Math.min(2, this.scale * f));
     const after = this.unproject(px, py);
@@ -141,6 +199,7 @@ export class MapView {
   }
 
   pan(dxPx: number, dyPx: number): void {
+    if (dxPx || dyPx) this.fitted = false;
     const rx = dxPx / this.scale;
     const ry = -dyPx / this.scale;
     this.cx -= rx * this.cos + ry * this.sin;
@@ -155,6 +214,7 @@ export class MapView {
     this.cx = p.x;
     this.cy = p.y;
     this.scale = Math.max(this.scale, Math.min(this.w, this.h) / 5000);
+    this.fitted = false;
     this.invalidate();
   }
 
@@ -168,7 +228,7 @@ export class MapView {
     this.canvas.height = Math.floor(this.h * this.dpr);
     this.canvas.style.width = `${this.w}px`;
     this.canvas.style.height = `${this.h}px`;
-    if (first && this.geo) this.fit();
+    if ((first || this.fitted) && this.geo) this.fit();
     this.invalidate();
   }
 
@@ -207,6 +267,19 @@ export class MapView {
 
   private sideOf(direction: string): number {
     return direction === "up" ? 1 : direction === "down" ? -1 : 0;
+  }
+
+  /** A zone on the centre line is clickable along its whole length: its
+   * middle first (where the selection ring goes), then every ~16 px. */
+  private zonePicks(from: number, to: number, f: Feature): void {
+    const m = this.pt((from + to) / 2, 0);
+    this.picks.push({ x: m.x, y: m.y, r: 8, f });
+    const n = Math.min(400, Math.floor((Math.abs(to - from) * this.scale) / 16));
+    for (let i = 0; i <= n && n > 0; i++) {
+      const p = this.pt(from + ((to - from) * i) / n, 0);
+      if (p.x < -10 || p.y < -10 || p.x > this.w + 10 || p.y > this.h + 10) continue;
+      this.picks.push({ x: p.x, y: p.y, r: 8, f });
+    }
   }
 
   /** Adds an offset polyline of world points to the current path. */
@@ -274,27 +347,26 @@ export class MapView {
     this.polyline(all, 0);
     c.stroke();
 
-    // Zones along the centre line.
+    // Zones along the centre line (the weather layer).
+    const L = this.layers;
     c.lineWidth = 3;
     c.setLineDash([6, 4]);
-    for (const z of road.fog_lights) {
+    for (const z of L.weather ? road.fog_lights : []) {
       const st = model.devices.get(z.id)?.state;
       const mode = st?.mode ?? "off";
       c.strokeStyle = mode === "off" ? "#64748b" : mode === "warning_flash" ? "#ef4444" : mode === "tail_marking" ? "#fb923c" : "#fde047";
       c.beginPath();
       this.polyline(this.seg(z.from_m, z.to_m), 0);
       c.stroke();
-      const m = this.pt((z.from_m + z.to_m) / 2, 0);
-      this.picks.push({ x: m.x, y: m.y, r: 8, f: { type: "device", id: z.id, kind: "fog_lights" } });
+      this.zonePicks(z.from_m, z.to_m, { type: "device", id: z.id, kind: "fog_lights" });
     }
-    for (const z of road.deicers) {
+    for (const z of L.weather ? road.deicers : []) {
       const on = model.devices.get(z.id)?.state?.value === "on";
       c.strokeStyle = on ? "#22d3ee" : "#475569";
       c.beginPath();
       this.polyline(this.seg(z.from_m, z.to_m), 0);
       c.stroke();
-      const m = this.pt((z.from_m + z.to_m) / 2, 0);
-      this.picks.push({ x: m.x, y: m.y, r: 8, f: { type: "device", id: z.id, kind: "deicer" } });
+      this.zonePicks(z.from_m, z.to_m, { type: "device", id: z.id, kind: "deicer" });
     }
     c.setLineDash([]);
 
@@ -302,7 +374,7 @@ export class MapView {
     c.lineWidth = width;
     const buckets: [number, number, number, string][][] = [[], [], [], [], [], []];
     const st = model.state;
-    if (st) {
+    if (st && L.segments) {
       for (const d of st.directions) {
         for (const g of d.segments) buckets[speedBucket(g[2])].push([g[0], g[1], g[2], d.direction]);
       }
@@ -322,7 +394,7 @@ export class MapView {
     }
 
     // Active events: extent as a translucent band, a marker at the head.
-    for (const e of model.events.values()) {
+    for (const e of L.events ? model.events.values() : []) {
       const side = this.sideOf(e.direction) * off;
       c.strokeStyle = eventColour(e.kind) + "88";
       c.lineWidth = width + 10;
@@ -335,15 +407,33 @@ export class MapView {
 
     const zoomed = this.scale > 0.02;
     // Stations (small ticks) when zoomed in.
-    if (zoomed) {
+    if (zoomed && L.detectors) {
       c.fillStyle = "#e2e8f0";
       c.beginPath();
       for (const d of road.detectors) {
         const p = this.pt(d.stake_m, this.sideOf(d.direction) * (off + width / 2 + 3));
         c.rect(p.x - 1.5, p.y - 1.5, 3, 3);
-        this.picks.push({ x: p.x, y: p.y, r: 5, f: { type: "station", id: d.id } });
+        this.picks.push({ x: p.x, y: p.y, r: 3, f: { type: "station", id: d.id } });
       }
       c.fill();
+    }
+
+    // Weather stations: a cyan ring with a dot on the centre line.
+    if (L.weather) {
+      c.strokeStyle = "#22d3ee";
+      c.fillStyle = "#0b1220";
+      c.lineWidth = 2;
+      for (const w of road.weather) {
+        const p = this.pt(w.stake_m, 0);
+        c.beginPath();
+        c.arc(p.x, p.y, 5, 0, Math.PI * 2);
+        c.fill();
+        c.stroke();
+        c.fillStyle = "#22d3ee";
+        c.fillRect(p.x - 1.5, p.y - 1.5, 3, 3);
+        c.fillStyle = "#0b1220";
+        this.picks.push({ x: p.x, y: p.y, r: 6, f: { type: "device", id: w.id, kind: "weather" } });
+      }
     }
 
     // Vehicles: the many as one path, hazmat trucks with their tracks.
@@ -357,7 +447,7 @@ export class MapView {
     const binned = this.scale < 0.005;
     const bins = binned ? new Map<number, number>() : null;
     const binM = 2 / this.scale;
-    for (const v of model.vehicles.values()) {
+    for (const v of L.vehicles ? model.vehicles.values() : []) {
       if (binned && v[1] !== "hazmat" && v[6]) {
         if (!this.hazmatOnly) {
           const k = Math.round(v[5] / binM) * 2 + (v[6] === "up" ? 1 : 0);
@@ -406,12 +496,14 @@ export class MapView {
     }
     c.stroke();
     c.beginPath();
+    // A diamond, the shape of the hazard placard (event heads are triangles).
     for (const [id, x, y] of hazmat) {
       c.moveTo(x, y - 7);
-      c.lineTo(x + 6, y + 5);
-      c.lineTo(x - 6, y + 5);
+      c.lineTo(x + 7, y);
+      c.lineTo(x, y + 7);
+      c.lineTo(x - 7, y);
       c.closePath();
-      this.picks.push({ x, y, r: 8, f: { type: "vehicle", id } });
+      this.picks.push({ x, y, r: 7, f: { type: "vehicle", id } });
     }
     c.fillStyle = "#f97316";
     c.fill();
@@ -422,7 +514,7 @@ export class MapView {
     // Interchanges: an entry square per carriageway.
     c.font = FONT_SMALL;
     for (const ic of road.interchanges) {
-      for (const dir of ic.directions) {
+      for (const dir of L.entries ? ic.directions : []) {
         const p = this.pt(ic.stake_m, this.sideOf(dir) * (off + 16));
         const es = model.entryState(ic.id, dir);
         c.fillStyle = es.value === "closed" ? "#dc2626" : es.value === "metered" ? "#f59e0b" : "#16a34a";
@@ -458,10 +550,12 @@ export class MapView {
     }
 
     // VMS: a box with the text when zoomed in.
-    for (const s of road.vms) {
+    for (const s of L.signs ? road.vms : []) {
       const p = this.pt(s.stake_m, this.sideOf(s.direction) * (off + 22));
       const text: string = model.devices.get(s.id)?.state?.text ?? "";
-      if (zoomed && text) {
+      // The text only where the signs are far enough apart for their boxes
+      // (about 20 m a pixel: 2 km between signs is 100 px).
+      if (this.scale > 0.05 && text) {
         c.font = FONT;
         const tw = Math.min(200, c.measureText(text).width);
         c.fillStyle = "#111827";
@@ -477,13 +571,20 @@ export class MapView {
       this.picks.push({ x: p.x, y: p.y, r: 8, f: { type: "device", id: s.id, kind: "vms" } });
     }
 
-    // VSL signs: a ring with the limit they show.
-    c.font = FONT_SMALL;
-    for (const s of road.vsl) {
-      const p = this.pt(s.stake_m, this.sideOf(s.direction) * (off + 12));
+    // VSL signs: a ring with the limit they show, the disc always wide
+    // enough for its number ("100" in full, at any zoom).
+    // On a large panel (a video wall) the numbers grow with it, up to twice.
+    this.signLabels = [];
+    const ui = Math.max(1, Math.min(2, this.w / 1400, this.h / 700));
+    const fontPx = Math.round((zoomed ? 11 : 10) * ui);
+    c.font = `bold ${fontPx}px system-ui, sans-serif`;
+    for (const s of L.signs ? road.vsl : []) {
       const state = model.devices.get(s.id)?.state;
       const v = state && state.action === "speed_limit" ? state.value : null;
-      const r = zoomed ? 10 : 6;
+      const txt = v != null ? String(v) : "";
+      const tw = txt ? c.measureText(txt).width : 0;
+      const r = Math.max((zoomed ? 10 : 6) * ui, Math.ceil(tw / 2) + 4);
+      const p = this.pt(s.stake_m, this.sideOf(s.direction) * (off + 6 + r));
       c.beginPath();
       c.arc(p.x, p.y, r, 0, Math.PI * 2);
       c.fillStyle = "#ffffff";
@@ -491,16 +592,19 @@ export class MapView {
       c.lineWidth = zoomed ? 3 : 2;
       c.strokeStyle = v != null ? "#dc2626" : "#64748b";
       c.stroke();
-      if (zoomed || v != null) {
+      if (txt) {
         c.fillStyle = "#0f172a";
-        const txt = v != null ? String(v) : "";
-        c.fillText(txt, p.x - c.measureText(txt).width / 2, p.y + 3.5);
+        c.textBaseline = "middle";
+        c.fillText(txt, p.x - tw / 2, p.y + 0.5);
+        c.textBaseline = "alphabetic";
+        const h = fontPx;
+        this.signLabels.push({ id: s.id, text: txt, x: p.x, y: p.y, r, left: p.x - tw / 2, top: p.y + 0.5 - h / 2, width: tw, height: h });
       }
       this.picks.push({ x: p.x, y: p.y, r: r + 2, f: { type: "device", id: s.id, kind: "vsl" } });
     }
 
     // Event markers on top.
-    for (const e of model.events.values()) {
+    for (const e of L.events ? model.events.values() : []) {
       const side = this.sideOf(e.direction) * (off + 34);
       const head = e.direction === "down" ? Math.min(e.from_m, e.to_m) : Math.max(e.from_m, e.to_m);
       const p = this.pt(e.direction === "both" ? (e.from_m + e.to_m) / 2 : head, side);
@@ -534,7 +638,7 @@ export class MapView {
     const [ox, oy] = this.sxy(this.cx, this.cy);
     const [nx, ny] = this.sxy(this.cx, this.cy + 1 / this.scale);
     const ax = this.w - 30;
-    const ay = 60;
+    const ay = this.h - 40;
     const ux = (nx - ox) * 18;
     const uy = (ny - oy) * 18;
     c.strokeStyle = "#e2e8f0";
@@ -563,16 +667,18 @@ export class MapView {
     }
   }
 
-  /** What is under a screen point: a marker within its radius, else the
-   * carriageway segment nearest to the point. */
+  /** What is under a screen point: the marker whose edge is nearest,
+   * within its radius or [`HIT_PX`] of its centre (a 3-px dot is hit from
+   * 10 px), else the carriageway segment nearest to the point. */
   pick(px: number, py: number): Feature | null {
     let best: Pick | null = null;
     let bd = Infinity;
     for (const p of this.picks) {
       const d = Math.hypot(p.x - px, p.y - py);
-      if (d <= p.r && d < bd) {
+      const edge = Math.max(0, d - p.r);
+      if (d <= Math.max(p.r, HIT_PX) && edge < bd) {
         best = p;
-        bd = d;
+        bd = edge;
       }
     }
     if (best) return best.f;
@@ -604,6 +710,65 @@ export class MapView {
     const g = d?.segments.find((g) => bestS >= Math.min(g[0], g[1]) && bestS <= Math.max(g[0], g[1]));
     if (!g) return null;
     return { type: "segment", direction: dir, from_m: g[0], to_m: g[1], speed: g[2], flow: g[3], density: g[4] };
+  }
+
+  /** The centre line's bounding box on screen (px) and the panel's size. */
+  corridorBox(): { left: number; right: number; top: number; bottom: number; w: number; h: number } {
+    let left = Infinity;
+    let right = -Infinity;
+    let top = Infinity;
+    let bottom = -Infinity;
+    for (const p of this.geo?.pts ?? []) {
+      const [x, y] = this.sxy(p.x, p.y);
+      left = Math.min(left, x);
+      right = Math.max(right, x);
+      top = Math.min(top, y);
+      bottom = Math.max(bottom, y);
+    }
+    return { left, right, top, bottom, w: this.w, h: this.h };
+  }
+
+  /** Screen position of a marker drawn in the last frame (for tests and the keyboard). */
+  markerAt(f: Feature): { x: number; y: number; r: number } | null {
+    const p = this.picks.find((p) => sameFeature(p.f, f));
+    return p ? { x: p.x, y: p.y, r: p.r } : null;
+  }
+
+  /** The legend: the speed scale, one symbol per object kind, and a
+   * switch per layer (a layer switched off is not drawn and not clickable). */
+  renderLegend(el: HTMLElement): void {
+    const bounds = [0, ...SPEED_STEPS.slice(0, -1).map(([v]) => v)];
+    const speed =
+      `<span>${t("legendSpeed")}</span>` +
+      SPEED_STEPS.map(([, col], i) => `<i style="background:${col}"></i><span>${i === SPEED_STEPS.length - 1 ? `≥${bounds[i]}` : `${bounds[i]}–${SPEED_STEPS[i][0]}`}</span>`).join("") +
+      `<i style="background:${NO_DATA}"></i><span>${t("noData")}</span>`;
+    const svg = (body: string) => `<svg width="16" height="16" viewBox="-8 -8 16 16" aria-hidden="true">${body}</svg>`;
+    const sym: [Layer, Key, string][] = [
+      ["signs", "symVsl", svg(`<circle r="6.5" fill="#fff" stroke="#dc2626" stroke-width="2"/>`)],
+      ["signs", "symVms", svg(`<rect x="-6" y="-4" width="12" height="8" fill="#f59e0b"/>`)],
+      ["entries", "symEntry", svg(`<rect x="-7" y="-3" width="4" height="6" fill="#16a34a"/><rect x="-2" y="-3" width="4" height="6" fill="#f59e0b"/><rect x="3" y="-3" width="4" height="6" fill="#dc2626"/>`)],
+      ["weather", "symWeather", svg(`<circle r="5" fill="#0b1220" stroke="#22d3ee" stroke-width="2"/><rect x="-1.5" y="-1.5" width="3" height="3" fill="#22d3ee"/>`)],
+      ["detectors", "symStation", svg(`<rect x="-1.5" y="-1.5" width="3" height="3" fill="#e2e8f0"/>`)],
+      ["vehicles", "symVehicle", svg(`<rect x="-1.5" y="-1.5" width="3" height="3" fill="#cbd5e1"/>`)],
+      ["vehicles", "symHazmat", svg(`<path d="M0-7L7 0 0 7-7 0Z" fill="#f97316" stroke="#0b1220" stroke-width="1.5"/>`)],
+      ["weather", "symFog", svg(`<path d="M-7 0H7" stroke="#fde047" stroke-width="3" stroke-dasharray="4 2"/>`)],
+      ["weather", "symDeicer", svg(`<path d="M-7 0H7" stroke="#22d3ee" stroke-width="3" stroke-dasharray="4 2"/>`)],
+      ["segments", "symTunnel", svg(`<rect x="-8" y="-5" width="16" height="10" fill="#334155"/><path d="M-8 0H8" stroke="#22c55e" stroke-width="2"/>`)],
+      ["segments", "symService", svg(`<rect x="-6" y="-6" width="12" height="12" fill="#2563eb"/><text x="-3" y="4" font-size="9" fill="#fff">P</text>`)],
+      ["events", "symEvent", svg(`<path d="M0-7L6.5 5.5H-6.5Z" fill="#ef4444" stroke="#0b1220" stroke-width="1.5"/><text y="4.5" x="-1.6" font-size="8" font-weight="bold" fill="#0b1220">!</text>`)],
+    ];
+    el.innerHTML = `<div class="legend-speed">${speed}</div>
+      <div class="legend-symbols">${sym.map(([, k, icon]) => `<span class="sym" data-sym="${k}">${icon}${t(k)}</span>`).join("")}</div>
+      <fieldset class="layers"><legend>${t("layers")}</legend>${LAYERS.map(
+        (l) => `<label><input type="checkbox" data-layer="${l}"${this.layers[l] ? " checked" : ""}> ${t(LAYER_KEY[l])}</label>`,
+      ).join("")}</fieldset>`;
+    el.querySelectorAll<HTMLInputElement>("input[data-layer]").forEach((cb) =>
+      cb.addEventListener("change", () => {
+        this.layers[cb.dataset.layer as Layer] = cb.checked;
+        if (this.selected && !cb.checked) this.select(null);
+        this.invalidate();
+      }),
+    );
   }
 
   select(f: Feature | null): void {

@@ -2,6 +2,7 @@
 // then kept current by the live stream. Views subscribe and redraw.
 
 import { get } from "./api";
+import type { ReasonCode } from "./i18n";
 
 export type LonLat = [number, number];
 
@@ -61,6 +62,10 @@ export interface Ev {
   detected_at: string;
   end: string | null;
   severity?: number;
+  /** Severity class (`critical` … `info`, flow.ts). */
+  level?: string;
+  /** Where it stands with the operators (flow.ts). */
+  workflow?: { status: string; assigned_to?: string | null; [k: string]: unknown };
   evidence?: { detectors?: string[]; rule?: string; [k: string]: unknown };
   visibility_m?: number;
   surface_temp_c?: number;
@@ -77,6 +82,10 @@ export interface Proposal {
   command: any;
   event: string | null;
   reason: string | null;
+  /** The reason as a code with parameters (rendered by reasonText). */
+  reason_code?: ReasonCode | null;
+  /** Data time of the tick that proposed it. */
+  at_ms?: number;
   created_ms: number;
   expires_ms: number;
   decided_by: string | null;
@@ -88,6 +97,8 @@ export interface Proposal {
 export interface Action {
   id?: number;
   mode?: string;
+  /** false for a proposal's record (mode `confirm`): nothing was sent. */
+  applied?: boolean;
   proposal?: string | null;
   wall_ms?: number;
   command: any;
@@ -181,10 +192,12 @@ export class Model {
     this.emit("road");
   }
 
-  /** Everything but the road, from the API (at start and after a reconnect). */
-  async reload(): Promise<void> {
+  /** Everything but the road, from the API (at start and after a
+   * reconnect). `hasState`: whether a tick closed yet (`/api/state`
+   * answers 404 before: not asked then). */
+  async reload(hasState = true): Promise<void> {
     const [state, devices, events, proposals, actions, vehicles] = await Promise.all([
-      get<CorridorState>("/api/state").catch(() => null),
+      hasState ? get<CorridorState>("/api/state").catch(() => null) : Promise.resolve(this.state),
       get<Device[]>("/api/devices"),
       get<Ev[]>("/api/events?active=true&limit=2000"),
       get<Proposal[]>("/api/proposals?status=pending"),
@@ -292,6 +305,8 @@ export class Model {
       case "event": {
         const e = data.event as Ev;
         if (!e || !e.id) break;
+        // The brain's updates do not carry the operators' workflow: keep it.
+        if (!e.workflow) e.workflow = this.events.get(e.id)?.workflow;
         if (data.change === "ended" || e.end) this.events.delete(e.id);
         else this.events.set(e.id, e);
         this.emit("events");
@@ -305,7 +320,8 @@ export class Model {
         break;
       }
       case "action":
-        this.actions.unshift({ command: data, wall_ms: Date.now() });
+        // The record carries its data time (`at`); no browser clock here.
+        this.actions.unshift({ command: data });
         if (this.actions.length > 1000) this.actions.length = 1000;
         this.emit("actions");
         break;
@@ -333,6 +349,8 @@ export class Model {
   /** The latest command for a device (and, for entries, a direction). */
   lastCommand(device: string, direction?: string): any {
     for (const a of this.actions) {
+      // A proposal's record was never sent: it is not a command.
+      if (a.mode === "confirm" || a.applied === false) continue;
       const c = a.command;
       if (c && c.device === device && (direction == null || c.direction == null || c.direction === direction)) return c;
     }
@@ -348,6 +366,15 @@ export class Model {
     const c = this.lastCommand(id, direction);
     if (c && c.action === "entry") return { value: c.value, confirmed: false };
     return { value: "open", confirmed: !!d?.online };
+  }
+
+  /** A device or place as people call it: its road-book name where it
+   * has one (an interchange's 固安, a service area's), else its id. */
+  deviceName(id: string | null | undefined): string {
+    if (!id) return "—";
+    const r = this.road;
+    if (!r) return id;
+    return r.interchanges.find((x) => x.id === id)?.name ?? r.service_areas.find((x) => x.id === id)?.name ?? id;
   }
 
   speedAt(direction: string, stake: number): number | null {

@@ -3,12 +3,15 @@
 // audit log (admins, searchable) and the details of whatever is selected.
 
 import { ApiError, currentSession, get, post } from "./api";
-import { clock, dirName, kindName, stake, t, wall } from "./i18n";
+import { clock, dirName, kindName, reasonText, stake, t, wall } from "./i18n";
+import { dataTime, hhmm } from "./time";
 import type { Feature } from "./map";
 import { describeSegment } from "./map";
 import { type Ev, type ForecastStation, type Proposal, model, speedInColumn } from "./model";
 import { speedColour } from "./geo";
 import { WhatIf, plannedState } from "./whatif";
+import { compareEvents, levelBadge, renderEventCard, renderHandover, workflowTag } from "./flow";
+import { decidePlan, planBook, planCard, planWhatIf, stepLine } from "./plans";
 
 export function esc(s: unknown): string {
   return String(s ?? "").replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -33,6 +36,13 @@ export function commandText(c: any): string {
       return `${kindName(c.value)}${c.direction ? ` (${dirName(c.direction)})` : ""}`;
     case "deicing":
       return kindName(c.value);
+    case "tunnel_plan": {
+      // `T1-fire`: the tunnel's plan for a fire (or an incident).
+      if (c.value == null) return t("none");
+      const v = String(c.value);
+      const i = v.lastIndexOf("-");
+      return i > 0 ? `${v.slice(0, i)} ${kindName(v.slice(i + 1) === "fire" ? "fire" : "incident")}` : v;
+    }
     default:
       return c.value != null ? String(c.value) : JSON.stringify(c);
   }
@@ -45,7 +55,7 @@ function eventLine(e: Ev): string {
 
 export class Panels {
   readonly el: HTMLElement;
-  private tab: "events" | "proposals" | "devices" | "audit" = "events";
+  private tab: "events" | "proposals" | "devices" | "audit" | "handover" = "events";
   private body: HTMLElement;
   private details: HTMLElement;
   private deviceFilter = "";
@@ -67,6 +77,10 @@ export class Panels {
       <section class="details" aria-live="polite"></section>`;
     this.body = host.querySelector(".panel-body")!;
     this.details = host.querySelector(".details")!;
+    // Plans group the pending proposals (web/src/plans.ts).
+    planBook.on(() => {
+      if (this.tab === "proposals") this.later("body");
+    });
     model.on((c) => {
       if (
         (c === "events" && this.tab === "events") ||
@@ -118,6 +132,7 @@ export class Panels {
       ["proposals", `${t("proposals")} (${model.proposals.size})`],
       ["devices", t("devices")],
     ];
+    tabs.push(["handover", t("handover")]);
     if (currentSession()?.role === "admin") tabs.push(["audit", t("audit")]);
     const bar = this.el.querySelector(".tabs")!;
     bar.innerHTML = tabs
@@ -153,6 +168,9 @@ export class Panels {
       case "audit":
         this.renderAudit();
         break;
+      case "handover":
+        void renderHandover(this.body);
+        break;
     }
     if (keepState) {
       const again = this.body.querySelector<HTMLInputElement>(`input.${keepState.cls.split(" ").join(".")}`);
@@ -164,9 +182,7 @@ export class Panels {
   }
 
   private renderEvents(): void {
-    const list = [...model.events.values()].sort(
-      (a, b) => (b.severity ?? 0) - (a.severity ?? 0) || Date.parse(b.detected_at) - Date.parse(a.detected_at),
-    );
+    const list = [...model.events.values()].sort(compareEvents);
     if (!list.length) {
       this.body.innerHTML = `<p class="empty">${t("noEvents")}</p>`;
       return;
@@ -175,7 +191,7 @@ export class Panels {
       .map(
         (e) => `<li><button type="button" class="item ev-${esc(e.kind)}" data-event="${esc(e.id)}">
           <span class="badge" style="--c:var(--ev-${e.kind.startsWith("hazmat") ? "hazmat" : esc(e.kind)}, #f472b6)">${esc(kindName(e.kind))}</span>
-          <span class="main">${esc(eventLine(e))}</span>
+          <span class="main">${levelBadge(e.level)} ${esc(eventLine(e))}${workflowTag(e)}</span>
           <span class="sub">${t("detected")} ${esc(clock(Date.parse(e.detected_at)))} · ${t("rule")}: ${esc(e.evidence?.rule ?? "—")}${
             e.visibility_m != null ? ` · ${t("lowestVisibility")} ${Math.round(e.visibility_m)} m` : ""
           }${e.vehicle ? ` · ${esc(e.vehicle)}` : ""}</span>
@@ -199,7 +215,20 @@ export class Panels {
       this.body.innerHTML = html + `<p class="empty">${t("noProposals")}</p>`;
       return;
     }
-    html += `<ul class="list">${list.map((p) => this.proposalItem(p, decide)).join("")}</ul>`;
+    // One card per pending plan with its pending steps; proposals of no
+    // known plan (made before plans existed, or not yet grouped) alone.
+    const inPlan = new Set<string>();
+    const cards = [...planBook.plans.values()]
+      .sort((a, b) => a.created_ms - b.created_ms)
+      .map((pl) => {
+        const steps = pl.steps.filter((s) => s.status === "pending" && model.proposals.has(s.id)).map((s) => model.proposals.get(s.id)!);
+        if (!steps.length) return "";
+        steps.forEach((x) => inPlan.add(x.id));
+        return planCard(pl, steps.map((x) => this.proposalItem(x, decide)).join(""), decide);
+      })
+      .join("");
+    const loose = list.filter((p) => !inPlan.has(p.id));
+    html += `<ul class="list plans">${cards}${loose.map((p) => this.proposalItem(p, decide)).join("")}</ul>`;
     html += `<section class="whatif" aria-label="${esc(t("whatif"))}"></section>`;
     this.body.innerHTML = html;
     const key = list
@@ -220,6 +249,7 @@ export class Panels {
 
   private proposalItem(p: Proposal, decide: boolean): string {
     const ev = p.event ? model.events.get(p.event) : undefined;
+    const step = planBook.step(p.id);
     const cmd = p.command ?? {};
     let form = "";
     if (decide && this.editing?.id === p.id) {
@@ -253,14 +283,26 @@ export class Panels {
         </div>`
       : "";
     return `<li class="proposal" data-proposal="${esc(p.id)}">
-      <div class="main"><b>${esc(p.id)}</b> ${esc(kindName(p.kind))} · ${esc(p.device)} → <b>${esc(commandText(cmd))}</b></div>
-      <div class="sub">${esc(p.reason ?? "")}${ev ? ` · ${esc(eventLine(ev))}` : p.event ? ` · ${esc(p.event)}` : ""}</div>
-      <div class="sub">${t("createdBy")} ${esc(wall(p.created_ms))} · ${t("expires")} ${esc(wall(p.expires_ms))}</div>
+      <div class="main"><b>${esc(p.id)}</b> ${esc(kindName(p.kind))} · ${esc(step?.device_name ?? model.deviceName(p.device))} → <b>${esc(commandText(cmd))}</b></div>
+      ${step ? stepLine(step) : ""}
+      <div class="sub reason">${esc(reasonText(p.reason_code, p.reason))}${ev ? ` · ${esc(eventLine(ev))}` : p.event ? ` · ${esc(p.event)}` : ""}</div>
+      <div class="sub">${t("createdBy")} ${esc(p.at_ms != null ? dataTime(p.at_ms) : wall(p.created_ms))} · ${t("expires")} ${esc(wall(p.expires_ms))}</div>
       ${buttons}${form}
     </li>`;
   }
 
   private async act(id: string, act: string): Promise<void> {
+    if (act === "plan-approve") {
+      await this.sendPlan(id, "approve", {});
+      return;
+    }
+    if (act === "plan-whatif") {
+      const pl = planBook.plans.get(id);
+      if (!pl) return;
+      this.whatif.setExtra([planWhatIf(pl, plannedState)]);
+      void this.whatif.run();
+      return;
+    }
     if (act === "cancel") {
       this.editing = null;
       this.whatif.setExtra([]);
@@ -287,7 +329,9 @@ export class Panels {
       this.body.querySelector<HTMLInputElement>(`form[data-id="${id}"] .edit-value, form[data-id="${id}"] .reason`)?.focus();
       return;
     }
-    await this.send(id, "approve", {});
+    const pl = planBook.planOf(id);
+    if (pl) await this.sendPlan(pl.id, "approve", { steps: [id] });
+    else await this.send(id, "approve", {});
   }
 
   private async submitForm(f: HTMLFormElement): Promise<void> {
@@ -305,7 +349,9 @@ export class Panels {
       const a = p?.command?.action;
       body.edit = a === "speed_limit" ? { value: Number(el.value) } : a === "entry" ? { value: el.value } : { text: el.value };
     }
-    await this.send(id, mode, body);
+    const pl = planBook.planOf(id);
+    if (pl) await this.sendPlan(pl.id, mode, mode === "edit" ? { ...body, step: id } : { ...body, steps: [id] });
+    else await this.send(id, mode, body);
   }
 
   private async send(id: string, verb: string, body: Record<string, unknown>): Promise<void> {
@@ -320,12 +366,32 @@ export class Panels {
     }
   }
 
+  /** A decision on a plan (all its pending steps, or those listed). */
+  private async sendPlan(id: string, verb: "approve" | "reject" | "edit", body: Record<string, unknown>): Promise<void> {
+    try {
+      const p = await decidePlan(id, verb, body);
+      this.editing = null;
+      this.whatif.setExtra([]);
+      this.toast(`${p.id}: ${kindName(p.status === "closed" ? "closed_plan" : p.status)}`);
+      this.renderBody();
+    } catch (e) {
+      this.toast(`${t("error")}: ${e instanceof ApiError ? e.message : String(e)}`);
+    }
+  }
+  private toastTimer = 0;
+
   toast(msg: string): void {
     const el = document.querySelector(".toast");
     if (!el) return;
     el.textContent = msg;
     el.classList.add("show");
-    setTimeout(() => el.classList.remove("show"), 4000);
+    window.clearTimeout(this.toastTimer);
+    // Gone, text and all, once faded: a stale message is not left in the
+    // page (nor in the language it was said in).
+    this.toastTimer = window.setTimeout(() => {
+      el.classList.remove("show");
+      this.toastTimer = window.setTimeout(() => (el.textContent = ""), 300);
+    }, 4000);
   }
 
   private renderDevices(): void {
@@ -349,7 +415,7 @@ export class Panels {
         .map((d) => {
           const cmd = d.pending ?? model.lastCommand(d.device);
           const f = faults.get(d.device);
-          return `<tr data-device="${esc(d.device)}"><td><button type="button" class="link" data-device="${esc(d.device)}">${esc(d.device)}</button><br><span class="sub">${esc(kindName(model.deviceKind.get(d.device)))}</span></td>
+          return `<tr data-device="${esc(d.device)}"><td><button type="button" class="link" data-device="${esc(d.device)}">${esc(model.deviceName(d.device))}</button><br><span class="sub">${esc(kindName(model.deviceKind.get(d.device)))}</span></td>
             <td>${esc(commandText(cmd))}${d.pending ? ` <span class="pending">(${t("pending")})</span>` : ""}</td>
             <td>${esc(d.state && !d.state.blank ? commandText(d.state) : "—")}</td>
             <td>${d.online ? `<span class="ok">${t("online")}</span>` : `<span class="bad">${t("offline")}</span>`}${f ? ` <span class="bad">${t("faults")}: ${f}</span>` : ""}</td>
@@ -380,7 +446,7 @@ export class Panels {
       <table class="audit"><thead><tr><th scope="col">${t("time")}</th><th scope="col">${t("actor")}</th><th scope="col">${t("action")}</th><th scope="col">${t("target")}</th></tr></thead>
       <tbody>${this.auditRows
         .map(
-          (a) => `<tr title="${esc(JSON.stringify(a.detail))}"><td>${esc(wall(a.wall_ms))}</td><td>${esc(a.actor)}</td><td>${esc(a.action)}</td><td>${esc(a.target)}<br><span class="sub">${esc(
+          (a) => `<tr title="${esc(JSON.stringify(a.detail))}"><td>${stamp(wall(a.wall_ms))}</td><td>${esc(a.actor === "system" || a.actor === "cli" ? kindName(`actor.${a.actor}`) : a.actor)}</td><td>${esc(kindName(a.action))}</td><td>${esc(model.deviceName(a.target))}<br><span class="sub">${esc(
             summarizeDetail(a.detail),
           )}</span></td></tr>`,
         )
@@ -410,6 +476,9 @@ export class Panels {
 
   showDetails(f: Feature | null): void {
     this.selected = f;
+    // A new selection starts without the last one's history (a live
+    // refresh of the same one keeps it).
+    this.details.innerHTML = "";
     this.renderDetailsLive();
     if (f?.type === "event") void this.loadEventHistory(f.id);
     if (f?.type === "device") void this.loadDeviceHistory(f.id);
@@ -443,7 +512,8 @@ export class Panels {
       case "device": {
         const dev = model.devices.get(f.id);
         const s = deviceStake(f.id);
-        html += `<p><b>${esc(kindName(f.kind || model.deviceKind.get(f.id)))}</b> ${esc(f.id)}${s != null ? ` · ${stake(s)}` : ""}</p>
+        const name = model.deviceName(f.id);
+        html += `<p><b>${esc(kindName(f.kind || model.deviceKind.get(f.id)))}</b> ${esc(name)}${name !== f.id ? ` (${esc(f.id)})` : ""}${s != null ? ` · ${stake(s)}` : ""}</p>
           <dl>
             <dt>${t("confirmed")}</dt><dd class="confirmed-state">${esc(dev?.state && !dev.state.blank ? commandText(dev.state) : "—")}</dd>
             <dt>${t("commanded")}</dt><dd>${esc(commandText(dev?.pending ?? model.lastCommand(f.id)))}${dev?.pending ? ` (${t("pending")})` : ""}</dd>
@@ -465,7 +535,7 @@ export class Panels {
       case "event": {
         const e = model.events.get(f.id);
         if (e) {
-          html += `<p><b>${esc(kindName(e.kind))}</b> ${esc(e.id)} · ${t("severity")} ${e.severity ?? "—"}</p>
+          html += `<p><b>${esc(kindName(e.kind))}</b> ${esc(e.id)} · ${t("severity")} ${levelBadge(e.level)}</p>
             <dl>
               <dt>${t("extent")}</dt><dd>${esc(dirName(e.direction))} ${esc(stake(Math.min(e.from_m, e.to_m)))} – ${esc(stake(Math.max(e.from_m, e.to_m)))}</dd>
               <dt>${t("started")}</dt><dd>${esc(clock(Date.parse(e.start), true))}</dd>
@@ -498,29 +568,33 @@ export class Panels {
         break;
       }
     }
-    // Keep the fetched history while refreshing the live part.
-    const hist = d.querySelector(".event-history, .device-history")?.innerHTML ?? "";
+    // Keep the fetched history (and the event card's controls, with what
+    // is typed in them) while refreshing the live part.
+    const old = d.querySelector(".event-history, .device-history");
+    const focused = old?.contains(document.activeElement) ? (document.activeElement as HTMLElement) : null;
     d.innerHTML = html;
     const h = d.querySelector(".event-history, .device-history");
-    if (h) h.innerHTML = hist;
+    if (h && old && h.className === old.className) {
+      h.replaceWith(old);
+      focused?.focus();
+    }
   }
 
   private async loadEventHistory(id: string): Promise<void> {
+    const h = this.details.querySelector<HTMLElement>(".event-history");
+    if (!h) return;
     try {
-      const r = await get<{ event: Ev; changes: { change: string; at_ms: number }[] }>(`/api/events/${encodeURIComponent(id)}`);
-      if (!model.events.has(id)) model.events.set(id, r.event);
-      const h = this.details.querySelector(".event-history");
-      if (h)
-        h.innerHTML = `<h3>${t("history")}</h3><ul class="hist">${r.changes
-          .map((c) => `<li>${esc(clock(c.at_ms, true))} · ${esc(c.change)}</li>`)
-          .join("")}</ul>`;
+      // The card: workflow actions, basis, lanes, plan, notes, history (flow.ts).
+      await renderEventCard(h, id, () => this.later("body"));
     } catch {
       /* shown as ended */
     }
   }
 
   private async loadDeviceHistory(id: string): Promise<void> {
-    const acts = model.actions.filter((a) => a.command?.device === id).slice(0, 20);
+    // Only commands that were sent: a proposal's record (mode `confirm`,
+    // `applied: false`) never reads as applied.
+    const acts = model.actions.filter((a) => a.command?.device === id && a.mode !== "confirm" && (a as { applied?: boolean }).applied !== false).slice(0, 20);
     const h = this.details.querySelector(".device-history");
     if (h)
       h.innerHTML = `<h3>${t("history")}</h3><ul class="hist">${
@@ -528,7 +602,7 @@ export class Panels {
           ? acts
               .map(
                 (a) =>
-                  `<li>${esc(a.command?.at ? clock(Date.parse(a.command.at), true) : wall(a.wall_ms))} · ${esc(commandText(a.command))}${a.mode ? ` · ${esc(a.mode)}` : ""}</li>`,
+                  `<li>${esc(a.command?.at ? clock(Date.parse(a.command.at), true) : wall(a.wall_ms))} · ${esc(commandText(a.command))}${a.mode ? ` · ${esc(kindName(`mode.${a.mode}`))}` : ""}${a.command?.reason ? `<br><span class="sub reason">${esc(reasonText(a.command.reason_code, a.command.reason))}</span>` : ""}</li>`,
               )
               .join("")
           : `<li>${t("none")}</li>`
@@ -578,14 +652,14 @@ export class Panels {
       .map((v) => `<text x="2" y="${y(v) + 4}" class="axis">${v}</text><line x1="26" x2="${W - 4}" y1="${y(v)}" y2="${y(v)}" class="grid"/>`)
       .join("");
     return `<figure class="forecast" aria-label="${esc(`${t("forecast")} ${st.detector}`)}">
-      <figcaption>${bare ? `${t("history")} · ${esc(stake(st.stake_m))} · ${t("noForecast")}` : `${t("forecast")} · ${esc(st.detector)} ${esc(stake(st.stake_m))} · ${esc(this.forecastMethod)} · ${t("forecastBand")}`}</figcaption>
+      <figcaption>${bare ? `${t("history")} · ${esc(stake(st.stake_m))} · ${t("noForecast")}` : `${t("forecast")} · ${esc(st.detector)} ${esc(stake(st.stake_m))} · ${esc(kindName(`method.${this.forecastMethod}`))} · ${t("forecastBand")}`}</figcaption>
       <svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img">
         ${ticks}
         <polygon points="${band.join(" ")}" class="band"/>
         <polyline points="${hist.join(" ")}" class="hist-line"/>
         <polyline points="${fc.join(" ")}" class="fc-line"/>
         <line x1="${x(now)}" x2="${x(now)}" y1="4" y2="${H - 14}" class="now"/>
-        <text x="${x(now) - 10}" y="${H - 2}" class="axis">${esc(clock(now).slice(0, 5))}</text>
+        <text x="${x(now) - 10}" y="${H - 2}" class="axis">${esc(hhmm(now))}</text>
         ${st.last_speed_kmh == null ? "" : `<circle cx="${x(now)}" cy="${y(st.last_speed_kmh)}" r="3" fill="${speedColour(st.last_speed_kmh)}"/>`}
       </svg></figure>`;
   }
@@ -610,14 +684,30 @@ function focusKey(e: Element | null): string | null {
   return null;
 }
 
+/** A time in a narrow column: date and clock each kept whole, the line
+ * broken only between them (the text stays `2026-12-08 07:25:40`). */
+function stamp(time: string): string {
+  const [d, c] = time.split(" ");
+  return c ? `<span class="nw">${esc(d)}</span> <span class="nw">${esc(c)}</span>` : esc(time);
+}
+
+/** An audit entry's detail in words: the brain's reason from its code, an
+ * operator's reason as typed (in “…”), commands, roles, deadlines. */
 function summarizeDetail(d: any): string {
   if (!d || typeof d !== "object") return "";
-  if (d.reason) return String(d.reason);
-  if (d.command) return commandText(d.command);
-  return Object.entries(d)
-    .slice(0, 3)
-    .map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`)
-    .join(" ");
+  const parts: string[] = [];
+  const code = d.reason_code ?? d.command?.reason_code;
+  if (code) parts.push(reasonText(code, d.reason));
+  else if (d.reason) parts.push(`“${d.reason}”`);
+  const cmd = d.applied ?? d.command;
+  if (cmd) parts.push(commandText(cmd));
+  if (d.role) parts.push(kindName(d.role));
+  if (d.disabled === true) parts.push(kindName("user.disable"));
+  if (d.by) parts.push(String(d.by));
+  if (d.expires_wall_ms) parts.push(`${t("expires")} ${wall(d.expires_wall_ms)}`);
+  if (d.next_wall_ms) parts.push(`${t("expires")} ${wall(d.next_wall_ms)}`);
+  if (d.level != null) parts.push(`${t("alarmLevel")} ${d.level}`);
+  return parts.join(" · ");
 }
 
 export function deviceStake(id: string): number | null {

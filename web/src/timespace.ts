@@ -6,6 +6,7 @@
 
 import { NO_DATA, eventColour, speedColour } from "./geo";
 import { clock, dirName, stake, t } from "./i18n";
+import { hhmm } from "./time";
 import { type Ev, type ForecastStation, type TsColumn, model, speedInColumn } from "./model";
 import { get } from "./api";
 
@@ -24,6 +25,8 @@ export class TimeSpaceView {
   private lastDraw = 0;
   forecast: ForecastStation[] = [];
   forecastIssued = 0;
+  /** Told the period shown (`undefined` = live, the last 3 hours). */
+  onPeriod: (from?: number, to?: number) => void = () => {};
   /** The speed cells drawn so far (redrawn whole only when the window,
    * the size or the mode changes; live columns are added one by one). */
   private base = document.createElement("canvas");
@@ -36,7 +39,7 @@ export class TimeSpaceView {
       <div class="ts-bar">
         <label><input type="radio" name="ts-mode" value="live" checked> <span data-t="live"></span></label>
         <label><input type="radio" name="ts-mode" value="period"> <span data-t="period"></span></label>
-        <label><span data-t="from"></span> <input type="datetime-local" class="ts-from" step="60"></label>
+        <label><span data-t="from"></span> <input type="text" class="ts-from" placeholder="YYYY-MM-DD HH:MM" pattern="\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}(:\\d{2})?" size="16" spellcheck="false"></label>
         <label><input type="number" class="ts-hours" min="1" max="168" value="3" style="width:4em"> <span data-t="hours"></span></label>
         <button type="button" class="ts-show" data-t="show"></button>
         <span class="ts-status" role="status"></span>
@@ -52,6 +55,8 @@ export class TimeSpaceView {
     host.querySelectorAll<HTMLInputElement>("input[name=ts-mode]").forEach((r) =>
       r.addEventListener("change", () => {
         this.mode = r.value === "period" ? "period" : "live";
+        if (this.mode === "live") this.onPeriod();
+        else if (this.periodRange[1] > 0) this.onPeriod(...this.periodRange);
         this.invalidate();
       }),
     );
@@ -88,8 +93,15 @@ export class TimeSpaceView {
     const hours = Number(this.el.querySelector<HTMLInputElement>(".ts-hours")!.value) || 3;
     const off = (model.road?.tz_offset_s ?? 28800) * 1000;
     let from: number;
-    if (fromInput) {
-      from = Date.parse(`${fromInput}:00Z`) - off;
+    if (fromInput.trim()) {
+      // Data time in the one format (`2026-12-08 05:00`), the corridor's zone
+      // — not a browser date picker, which writes the browser's locale.
+      const m = fromInput.trim().match(/^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2})(:\d{2})?$/);
+      from = m ? Date.parse(`${m[1]}T${m[2]}${m[3] ?? ":00"}Z`) - off : NaN;
+      if (!Number.isFinite(from)) {
+        this.status.textContent = `${t("error")}: YYYY-MM-DD HH:MM`;
+        return;
+      }
     } else {
       const last = model.state?.ts_ms ?? Date.now();
       from = last - hours * 3600_000;
@@ -103,6 +115,7 @@ export class TimeSpaceView {
       this.mode = "period";
       this.el.querySelector<HTMLInputElement>("input[value=period]")!.checked = true;
       this.status.textContent = `${clock(from, true)} – ${clock(to, true)}`;
+      this.onPeriod(from, to);
     } catch (e) {
       this.status.textContent = `${t("error")}: ${(e as Error).message}`;
     }
@@ -272,7 +285,7 @@ export class TimeSpaceView {
     const off = (road.tz_offset_s ?? 0) * 1000;
     for (let tm = Math.ceil((t0 + off) / tick) * tick - off; tm <= t1; tm += tick) {
       const xx = x(tm);
-      c.fillText(clock(tm).slice(0, 5), xx - 14, L.h - 6);
+      c.fillText(hhmm(tm), xx - 14, L.h - 6);
       c.fillRect(xx, L.h - 22, 1, 4);
     }
   }

@@ -6,6 +6,7 @@
 import { ApiError, post } from "./api";
 import { speedColour } from "./geo";
 import { clock, dirName, t } from "./i18n";
+import { model } from "./model";
 
 interface Pct {
   p10: number;
@@ -144,7 +145,7 @@ export class WhatIf {
         ${row(`${t("maxQueue")} (m)`, (p) => `${fmt(p.max_queue_m)}<br><span class="sub">${range(p.band.max_queue_m)}</span>`)}
         ${row(t("clearAt"), (p) => (p.clear_at ? esc(clock(Date.parse(p.clear_at))) : `<span class="bad">${t("notCleared")}</span>`))}
         ${row(`${t("fogTooFast")} (%)`, (p) => (p.fog_entering_veh > 0 ? `${fmt(p.fog_too_fast_share * 100)}<br><span class="sub">${range(p.band.fog_too_fast_share, 0, 100)}</span>` : "—"))}
-        ${row(t("turnedAway"), (p) => `${fmt(p.turned_away_veh)}${p.entries_closed.length ? `<br><span class="sub">${esc(p.entries_closed.join(", "))}</span>` : ""}`)}
+        ${row(t("turnedAway"), (p) => `${fmt(p.turned_away_veh)}${p.entries_closed.length ? `<br><span class="sub">${esc(p.entries_closed.map(entryName).join(", "))}</span>` : ""}`)}
         ${row(t("timespace"), (p) => p.timespace.map((g, i) => `<canvas class="whatif-ts" width="96" height="48" data-plan="${cols.indexOf(p)}" data-grid="${i}" role="img" aria-label="${esc(`${t("timespace")} ${planName(p)} ${dirName(g.direction)}`)}"></canvas>`).join(""))}
         </tbody></table>
         <p class="note">${t("whatifNote")}</p>`;
@@ -158,6 +159,12 @@ export class WhatIf {
       });
     }
   }
+}
+
+/** `T_GA:up` → 固安 (上行): an entry by its road-book name and carriageway. */
+function entryName(s: string): string {
+  const i = s.lastIndexOf(":");
+  return i > 0 ? `${model.deviceName(s.slice(0, i))} (${dirName(s.slice(i + 1))})` : model.deviceName(s);
 }
 
 /** Speeds as coloured cells: distance along the direction of travel to the

@@ -51,6 +51,12 @@ pub struct Args {
     /// Stop after this many simulated minutes (default: run until stopped).
     #[arg(long = "duration-min")]
     duration_min: Option<f64>,
+    /// An operator's deadline on a proposal, in real seconds (default: half
+    /// an hour of simulated time, at least 60 s); past it an unanswered
+    /// safety proposal escalates (an alarm that repeats every this many
+    /// seconds too).
+    #[arg(long = "deadline-s")]
+    deadline_s: Option<u64>,
 }
 
 fn start_ms(road: &RoadBook, hhmm: &str) -> anyhow::Result<i64> {
@@ -100,6 +106,10 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     cfg.devices.sim_confirm_ms = (2000.0 / a.speed).clamp(5.0, 2000.0) as u64;
     // Proposals wait for the demo operator for half an hour of simulated time.
     cfg.decisions.proposal_expiry_s = ((1800.0 / a.speed) as u64).max(60);
+    if let Some(d) = a.deadline_s.filter(|&d| d > 0) {
+        cfg.decisions.proposal_expiry_s = d;
+        cfg.decisions.escalation_repeat_s = d;
+    }
     zhilu_server::ensure_demo_account(&cfg).await?;
     let listen: SocketAddr = a.listen.parse().context("--listen")?;
     let listener = tokio::net::TcpListener::bind(listen)

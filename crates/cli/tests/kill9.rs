@@ -177,13 +177,9 @@ async fn nothing_acknowledged_is_lost_across_three_kills() {
             let devices = get(&http, &url, &token, "/api/devices").await;
             {
                 let mut prev = PREV.lock().unwrap();
-                // A source's clock fault is judged again from the rows that
-                // come after a restart (the clocks' quorum is not stored):
-                // it is not a detection that must survive the kill.
+                // Every open event, `source_clock` faults too (the clocks'
+                // judgement is stored: migration 0008).
                 for e in active.as_array().unwrap() {
-                    if e["kind"] == "source_clock" {
-                        continue;
-                    }
                     prev.push((format!("event:{}", e["id"].as_str().unwrap()), Value::Null));
                 }
                 for d in devices.as_array().unwrap() {
@@ -281,4 +277,257 @@ fn wall_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64
+}
+
+/// A kill can fall between writing a decision and sending it, or between a
+/// device's confirmation and its storing: after the restart the device's
+/// stored state is not what its plan requires. The centre sends the
+/// written decision again under its own command id (MQTT.md, "Delivery of
+/// decisions") — not a second decision for the same thing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_cut_off_by_a_kill_is_sent_again_under_its_own_id() {
+    let dir = temp_dir("kill9-resend");
+    let st = Command::new(BIN)
+        .args(["gen-day", "--out"])
+        .arg(dir.join("day"))
+        .args(["--stations", "16", "--from-hour", "5", "--hours", "2"])
+        .args(["--vehicles", "0", "--seed", "3"])
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    let db = format!("sqlite://{}", dir.join("zhilu.db").display());
+    add_operator(&db, PASSWORD);
+    let http = reqwest::Client::new();
+    let (mut child, url) = serve(&dir.join("day/ROAD.toml"), None, &db, "warn");
+    let token = login(&http, &url, PASSWORD).await;
+    // The morning up to the fog, in time order.
+    let mut rows: Vec<(String, &'static str, String)> = Vec::new();
+    let mut headers = HashMap::new();
+    for (file, kind) in [("OBS.csv", "observations"), ("WEATHER.csv", "weather")] {
+        let text = std::fs::read_to_string(dir.join("day").join(file)).unwrap();
+        let mut lines = text.lines();
+        headers.insert(kind, lines.next().unwrap().to_string());
+        for l in lines {
+            rows.push((l.split(',').next().unwrap().to_string(), kind, l.into()));
+        }
+    }
+    rows.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then((a.1 != "observations").cmp(&(b.1 != "observations")))
+    });
+    let upto = rows.len() * 60 / 100;
+    let mut i = 0;
+    while i < upto {
+        let kind = rows[i].1;
+        let mut body = format!("{}\n", headers[kind]);
+        while i < upto && rows[i].1 == kind && body.len() < 64 << 10 {
+            body.push_str(&rows[i].2);
+            body.push('\n');
+            i += 1;
+        }
+        let r = http
+            .post(format!("{url}/api/ingest/{kind}"))
+            .bearer_auth(&token)
+            .header("content-type", "text/csv")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+    eprintln!("resend: {upto} rows sent");
+    // Settled: every device shows its last decision.
+    let (device, action) = {
+        let t0 = Instant::now();
+        loop {
+            let devices = get(&http, &url, &token, "/api/devices").await;
+            let actions = get(&http, &url, &token, "/api/actions?limit=10000").await;
+            let settled = devices
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|d| d["pending"].is_null());
+            // The newest decision for a speed-limit sign that shows it.
+            let pick = actions.as_array().unwrap().iter().find_map(|a| {
+                let dev = a["command"]["device"].as_str()?;
+                let d = devices
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|d| d["device"] == dev)?;
+                (a["command"]["action"] == "speed_limit" && d["shows"]["limit_kmh"].is_u64())
+                    .then(|| (dev.to_string(), a.clone()))
+            });
+            if settled && let Some(p) = pick {
+                break p;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "never settled: {devices}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let store = zhilu_store::Store::open(&db).await.unwrap();
+    let before = store.actions(None, 1_000_000).await.unwrap();
+    let last_id = before.iter().map(|a| a.id).max().unwrap();
+    let mine = before
+        .iter()
+        .filter(|a| a.device == device)
+        .map(|a| a.id)
+        .max()
+        .unwrap();
+    // The device's confirmation never written (or the command never sent).
+    let mut row = store
+        .device_states()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.device == device)
+        .unwrap();
+    row.state_json = "null".into();
+    row.pending_json = None;
+    store.upsert_device_state(&row).await.unwrap();
+    store.close().await;
+
+    let (mut child, url) = serve(&dir.join("day/ROAD.toml"), None, &db, "warn");
+    let token = login(&http, &url, PASSWORD).await;
+    let t0 = Instant::now();
+    let shown = loop {
+        let devices = get(&http, &url, &token, "/api/devices").await;
+        let d = devices
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["device"] == device.as_str())
+            .unwrap()
+            .clone();
+        if d["pending"].is_null() && !d["state"].is_null() {
+            break d;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(10), "not re-sent: {d}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        shown["shows"]["limit_kmh"], action["command"]["value"],
+        "{shown} vs {action}"
+    );
+    let store = zhilu_store::Store::open(&db).await.unwrap();
+    let after = store.actions(None, 1_000_000).await.unwrap();
+    let audit = store.audit(0, 1_000_000).await.unwrap();
+    store.close().await;
+    let new: Vec<String> = after
+        .iter()
+        .filter(|a| a.id > last_id && a.device == device)
+        .map(|a| format!("{} {} {}", a.id, a.mode, a.reason))
+        .collect();
+    assert!(
+        new.is_empty(),
+        "a second decision for {device} (its last was {mine}): {new:?}"
+    );
+    let _ = audit;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A source's clock fault outlives a restart: its `source_clock` event
+/// stays open (not ended "not found again after a restart") and health
+/// still names the source, until it has been on time for `recover_s`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clock_fault_outlives_a_kill() {
+    let dir = temp_dir("kill9-clock");
+    let st = Command::new(BIN)
+        .args(["gen-day", "--out"])
+        .arg(dir.join("day"))
+        .args(["--stations", "4", "--from-hour", "5", "--hours", "1"])
+        .args(["--vehicles", "0", "--seed", "3"])
+        .output()
+        .unwrap();
+    assert!(st.status.success());
+    let config = dir.join("zhilu.toml");
+    std::fs::write(&config, "[time]\nrecover_s = 120.0\n").unwrap();
+    let db = format!("sqlite://{}", dir.join("zhilu.db").display());
+    add_operator(&db, PASSWORD);
+    let http = reqwest::Client::new();
+    let road = dir.join("day/ROAD.toml");
+    let (mut child, url) = serve(&road, Some(&config), &db, "warn");
+    let token = login(&http, &url, PASSWORD).await;
+    let text = std::fs::read_to_string(dir.join("day/OBS.csv")).unwrap();
+    let mut lines = text.lines();
+    let head = lines.next().unwrap();
+    let rows: Vec<&str> = lines.take(400).collect();
+    let post = |body: String| {
+        let (http, url, token) = (http.clone(), url.clone(), token.clone());
+        async move {
+            http.post(format!("{url}/api/ingest/observations"))
+                .bearer_auth(&token)
+                .header("content-type", "text/csv")
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(post(format!("{head}\n{}\n", rows.join("\n"))).await, 200);
+    // One detector's row dated a year ahead: refused, its clock is off.
+    let (t, rest) = rows[0].split_once(',').unwrap();
+    let source = rest.split(',').next().unwrap().to_string();
+    let ahead = zhilu_io::parse_time(t.as_bytes()).unwrap().max(wall_ms()) + 365 * 86_400_000;
+    let bad = format!("{},{rest}", zhilu_io::jsonl::format_time(ahead, 8 * 3600));
+    assert_eq!(post(format!("{head}\n{bad}\n")).await, 422);
+    let open_fault = |url: String, token: String| {
+        let http = http.clone();
+        async move {
+            let active = get(&http, &url, &token, "/api/events?active=true").await;
+            active
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["kind"] == "source_clock")
+                .cloned()
+        }
+    };
+    let t0 = Instant::now();
+    let event = loop {
+        if let Some(e) = open_fault(url.clone(), token.clone()).await {
+            break e;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no source_clock event"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let id = event["id"].as_str().unwrap().to_string();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    let (mut child, url) = serve(&road, Some(&config), &db, "warn");
+    let token = login(&http, &url, PASSWORD).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let e = get(&http, &url, &token, &format!("/api/events/{id}")).await;
+    let h: Value = http
+        .get(format!("{url}/api/health"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        e["event"]["end"].is_null() && e["event"]["end_reason"].is_null(),
+        "the clock fault of {source} ended by the restart: {e}"
+    );
+    assert!(
+        h["sources_off"].to_string().contains(&source),
+        "health forgot {source}: {h}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

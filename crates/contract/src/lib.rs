@@ -8,8 +8,10 @@
 //! side by side: [`SurfaceState`], [`VehicleClass`], [`CameraKind`],
 //! [`EventKind`], [`FaultRule`], [`CommandKind`], [`FogLightMode`],
 //! [`EntryState`], [`BadRowKind`]), and the RFC 3339 times of the files
-//! ([`format_time`], [`parse_time`]). The contract itself is
-//! `shared/contracts/replay-v1.md`; `docs/REPLAY.md` says what zhilu does
+//! ([`format_time`], [`parse_time`]), and the live API's reasons as codes
+//! with parameters ([`Reason`], [`ReasonCode`], [`LegalBasis`],
+//! [`HealthCode`]) that a console renders in its own language. The
+//! contract itself is `shared/contracts/replay-v1.md`; `docs/REPLAY.md` says what zhilu does
 //! where it leaves a choice.
 //!
 //! Every other crate reads these names from here: the readers and writers
@@ -25,10 +27,13 @@
 #![warn(missing_docs)]
 
 mod columns;
+#[macro_use]
 mod spelling;
+mod reason;
 mod time;
 
 pub use columns::*;
+pub use reason::*;
 pub use spelling::*;
 pub use time::{
     TimeCache, date_string, format_time, format_time_utc, local_time_ms, midnight_ms, parse_time,

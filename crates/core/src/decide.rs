@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 
 use zhilu_road::{DeviceKind, DeviceRef, Direction, RoadBook};
 
-use crate::event::{Action, Command, EntryState, FogLightMode};
+use crate::event::{Action, Command, EntryState, FogLightMode, Reason, ReasonCode};
 
 /// Which device a request is for (an entry is per direction).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -86,7 +86,7 @@ pub struct Request {
     /// The event behind it.
     pub event_seq: u64,
     /// Why (rule, evidence, legal basis).
-    pub reason: String,
+    pub reason: Reason,
 }
 
 #[derive(Debug, Clone)]
@@ -251,7 +251,7 @@ impl Board {
                     direction: c.direction,
                     command: default_of(&c.command),
                     event_seq: None,
-                    reason: "released: no plan asks for this device any more".into(),
+                    reason: Reason::new(ReasonCode::Released),
                 });
             }
         }

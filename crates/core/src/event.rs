@@ -6,8 +6,8 @@
 use zhilu_road::Direction;
 
 pub use zhilu_contract::{
-    BANNABLE_CLASSES, CommandKind, EntryState, EventKind, FaultRule, FogLightMode, Severity,
-    bannable_class,
+    BANNABLE_CLASSES, CommandKind, EntryState, EventKind, FaultRule, FogLightMode, LegalBasis,
+    Reason, ReasonCode, Severity, bannable_class,
 };
 
 /// Kind-specific facts an event carries.
@@ -329,8 +329,9 @@ pub struct Action {
     pub command: Command,
     /// Event that caused it.
     pub event_seq: Option<u64>,
-    /// Why, in words an operator reads (rule, evidence, legal basis).
-    pub reason: String,
+    /// Why: a code with its parameters (rule, evidence, legal basis);
+    /// `Reason::text` gives the words of `ACTIONS.jsonl`.
+    pub reason: Reason,
 }
 
 /// The commanded state of a device.

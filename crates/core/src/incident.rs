@@ -14,8 +14,11 @@
 //! | a wave that came from downstream is not a queue (California #8) | `wave_test` | [`WaveConfig`] |
 //! | the station below starves while the one above carries its flow | `starvation_test` | [`StarvationConfig`] |
 //! | vehicles vanishing between the stations (off by default) | `imbalance_test` | [`ImbalanceConfig`] |
+//! | the upstream station slowed well below its normal speed while not dense, the one below at its normal (a speed discontinuity in free flow) | `slowed_test` | [`SlowedConfig`] |
 //! | a lane's share of its station's vehicles fell (bounded CUSUM) | `IncidentWatch::lane_test` | [`LaneConfig`] |
 //! | a lane standing still over its loop, or emptied at it, while the others move | `IncidentWatch::stopped_lanes`, `pair_tick` | [`StoppedConfig`] |
+//! | a lane standing still over (or emptied at) the last station's loop: a block past the corridor's last station | `IncidentWatch::tail_tick` | [`StoppedConfig`] (`last_station`) |
+//! | a lane deficit at the first station: a block before it | `IncidentWatch::head_tick` | [`LaneConfig`] (`first_station`) |
 //! | how long a pair must be anomalous | `persisted` | [`PersistConfig`] |
 //! | when an incident ends (the road no longer blocked: `still_blocked`), hold-off, learned jams, the zone covering the site | `IncidentWatch::pair_tick` | [`ClearingConfig`] |
 //! | trucks held up where the road runs free | `IncidentWatch::probes_tick` | [`ProbeConfig`] |
@@ -48,8 +51,12 @@ pub struct NormalConfig {
     pub congested_occ_pct: f32,
     /// Time constant of the stations' normal flows (s).
     pub normal_s: f32,
-    /// Ticks of normals needed before alarms are allowed.
+    /// Ticks of normals needed before alarms are allowed …
     pub warmup_ticks: u32,
+    /// … or this much data (s), whichever comes first: a 60-s count holds
+    /// the vehicles of two 30-s ones, and 20 of them took 20 min (issue 15:
+    /// a block 12 min into a 2-km / 60-s day went unseen).
+    pub warmup_s: u32,
 }
 
 /// The speed limits in force (drivers obeying a plan's limit are not a queue).
@@ -90,6 +97,13 @@ pub struct QueueConfig {
     /// Upstream slower than this (km/h; under a lowered limit also
     /// `LimitConfig::margin_kmh` below it).
     pub up_slow_kmh: f32,
+    /// … or denser than this (occupancy %, the station's lanes averaged;
+    /// 0 = off): half the cross-section standing over its loops is a
+    /// stationary queue even while the lane left open runs at speed (the
+    /// station's speed is that of the vehicles counted, and a lane standing
+    /// still counts none; issue 15: two lanes standing 31 m before a block,
+    /// the third at 100 km/h).
+    pub standing_occ_pct: f32,
     /// Where the stretch jams daily (a merge, a portal, a lane drop, a
     /// weather zone, a learned jam), the downstream flow (90 s) must be at
     /// most this share of its normal …
@@ -141,6 +155,37 @@ pub struct StarvationConfig {
     /// queue dissolving upstream leaves the station below falling back
     /// from capacity to demand.
     pub up_queue_memory_s: u32,
+}
+
+/// A speed discontinuity in free flow (速度突变): the upstream station runs
+/// well below its own normal speed while it stays sparse, and the station
+/// below runs at its normal speed. In free flow speed does not depend on
+/// the flow, so a station slowed without growing dense has drivers braking
+/// to merge out of a lane blocked just past its loop; with light demand
+/// no queue forms and the lane's vehicles reach the station below in the
+/// other lanes (issue 15: light one-lane blocks at 500 m / 20 s took
+/// 200–350 s). Its persistence is `PersistConfig`'s time of data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlowedConfig {
+    /// Whether the test runs.
+    pub enabled: bool,
+    /// The upstream station's speed in the interval (the space-mean speed
+    /// of its vehicles) at least this far (km/h) below its own normal speed
+    /// (learnt, frozen while anomalous), in every interval over
+    /// `PersistConfig::seconds` of data and two intervals at least (each
+    /// interval's own speed: one crawling vehicle moves a minute's mean for
+    /// a minute) …
+    pub deficit_kmh: f32,
+    /// … while its occupancy (over the last minute) stays below this (%;
+    /// free flow runs up to about 25 %: slow traffic grown dense is a
+    /// queue, the queue test's, or a queue for an off-ramp) …
+    pub max_occ_pct: f32,
+    /// … and the station below runs free and within this much (km/h) of its
+    /// own normal speed (slow all along the road is the weather or demand) …
+    pub below_within_kmh: f32,
+    /// … with at least this flow upstream (veh/h, all lanes: the mean of a
+    /// few vehicles is one truck's speed).
+    pub min_flow_vph: f32,
 }
 
 /// The older flow-imbalance test (vehicles vanishing between the stations).
@@ -206,6 +251,10 @@ pub struct LaneConfig {
     /// After the limits in force at a station change, or a fog or ice zone
     /// there ends, the higher threshold holds this long (s).
     pub settle_s: u32,
+    /// A lane deficit placed at a carriageway's first station is a block
+    /// before it (no station above can show it; issue 15's generator puts
+    /// blocks from 1.3 km, before the first station at 2-km spacing).
+    pub first_station: bool,
 }
 
 /// A lane standing still over its loop while the others move (a queue in
@@ -250,6 +299,26 @@ pub struct StoppedConfig {
     /// station carrying its own flow, also refused a light two-lane block
     /// 270 m before a loop on issue 15's 2-km test day).
     pub emptied_free_kmh: f32,
+    /// A lane standing still over the loop of a carriageway's last station
+    /// (no station below to compare it with) while the station's other
+    /// lanes move (at least `moving_kmh`) at least `slower_kmh` below the
+    /// station's own normal speed (drivers merging out of it; a loop stuck
+    /// on slows nobody) is a block just past that station
+    /// (`incident.lane_stopped`; issue 15: a block 17 m past the corridor's
+    /// last station on test16's 1-km day was missed, and the lane standing
+    /// over the loop flagged `locked_on`).
+    pub last_station: bool,
+    /// … or (with the station below free) the station below starves beyond
+    /// the counts' noise (`QueueConfig::cause_starve_ratio`, `cause_sigma`):
+    /// a loop stuck on loses no vehicle below, a block caps the flow (issue
+    /// 15: two lanes standing 31 m before a block left the third lane
+    /// running at its normal speed, so the moving lanes were not slower).
+    pub starved_below: bool,
+    /// The lane's standing still for `persist_s` is the test's persistence:
+    /// no run of the pair's on top (the pair's run made a block over a loop
+    /// wait 120 s, and data quality flagged the standing lane `locked_on`
+    /// at the tick the incident was raised).
+    pub own_persistence: bool,
 }
 
 /// How long a pair must be anomalous before an alarm: a time of data, so
@@ -272,6 +341,11 @@ pub struct ClearingConfig {
     pub calm_s: u32,
     /// … and at least this many calm ticks.
     pub calm_min_ticks: u32,
+    /// An incident raised on the speed discontinuity ([`SlowedConfig`])
+    /// ends only after this long calm (s): in light traffic drivers brake
+    /// only when the lane they merge into is busy, minutes apart, and the
+    /// lane test needs its window (`LaneConfig::window_s`) to take over.
+    pub slowed_calm_s: u32,
     /// An open incident's zone reaches up over at most this many stations
     /// above its pair that run free but starved (the block is above them).
     pub zone_up_max: usize,
@@ -391,6 +465,8 @@ pub struct IncidentConfig {
     pub starvation: StarvationConfig,
     /// The flow-imbalance test (off).
     pub imbalance: ImbalanceConfig,
+    /// A speed discontinuity in free flow.
+    pub slowed: SlowedConfig,
     /// Test 3: a lane emptied.
     pub lane: LaneConfig,
     /// A lane standing still over its loop.
@@ -414,6 +490,7 @@ impl Default for IncidentConfig {
                 congested_occ_pct: 25.0,
                 normal_s: 300.0,
                 warmup_ticks: 20,
+                warmup_s: 600,
             },
             limits: LimitConfig {
                 margin_kmh: 15.0,
@@ -428,6 +505,7 @@ impl Default for IncidentConfig {
                 speed_drop_kmh: 40.0,
                 drop_occ_diff_pct: 4.0,
                 up_slow_kmh: 50.0,
+                standing_occ_pct: 50.0,
                 cause_starve_ratio: 0.75,
                 cause_sigma: 3.0,
                 strong_starve_ratio: 0.6,
@@ -454,6 +532,13 @@ impl Default for IncidentConfig {
                 min_vph: 500.0,
                 min_flow_vph: 900.0,
             },
+            slowed: SlowedConfig {
+                enabled: true,
+                deficit_kmh: 25.0,
+                max_occ_pct: 15.0,
+                below_within_kmh: 12.5,
+                min_flow_vph: 600.0,
+            },
             lane: LaneConfig {
                 enabled: true,
                 share_ratio: 0.7,
@@ -471,6 +556,7 @@ impl Default for IncidentConfig {
                 calm_fraction: 0.25,
                 place_fraction: 0.5,
                 settle_s: 900,
+                first_station: true,
             },
             stopped: StoppedConfig {
                 enabled: true,
@@ -484,6 +570,9 @@ impl Default for IncidentConfig {
                 emptied_starve_ratio: 0.6,
                 emptied_up_hold: 0.85,
                 emptied_free_kmh: 95.0,
+                last_station: true,
+                starved_below: true,
+                own_persistence: true,
             },
             persist: PersistConfig {
                 ticks: 1,
@@ -492,6 +581,7 @@ impl Default for IncidentConfig {
             clearing: ClearingConfig {
                 calm_s: 180,
                 calm_min_ticks: 2,
+                slowed_calm_s: 300,
                 zone_up_max: 2,
                 slowed_reach_m: 500.0,
                 merge_covered: true,
@@ -661,6 +751,8 @@ struct PairMem {
     run_start: i64,
     /// Ticks in a row the starvation test held.
     starve_run: u32,
+    /// Ticks in a row the speed-discontinuity test held.
+    slowed_run: u32,
     calm: u32,
     open: Option<Event>,
     /// Whether the road gives this stretch a reason to jam every day: an
@@ -779,11 +871,48 @@ fn queue_test(cfg: &IncidentConfig, s: &PairSignals, silent_below: bool) -> bool
     q.enabled
         && s.occ_diff >= occ_diff
         && s.occ_diff / s.u.occ.max(1e-3) >= q.occ_rel_diff
-        && s.u.kmh < s.up_slow_kmh
+        && (s.u.kmh < s.up_slow_kmh || (q.standing_occ_pct > 0.0 && s.u.occ >= q.standing_occ_pct))
         && s.dn.kmh >= cfg.normal.free_kmh
         && s.warm
         && !s.wave
         && (!(s.has_cause || s.weather) || (s.starved_below && !silent_below))
+}
+
+/// The speed-discontinuity test ([`SlowedConfig`]): the upstream station
+/// slowed below its own normal speed while sparse, the station below at its
+/// normal speed and free. Not under a plan's lowered limit (drivers obey
+/// it), in or near the weather, behind a wave from downstream, or below an
+/// incident upstream (its displaced drivers still change lanes). A stretch
+/// that jams daily needs no more: its queue is dense, and merging traffic
+/// slows the station past the merge, not the sparse one above it.
+fn slowed_test(
+    cfg: &IncidentConfig,
+    s: &PairSignals,
+    mu: &StationMem,
+    md: &StationMem,
+    explained: bool,
+    t_now: i64,
+    step: i64,
+) -> bool {
+    let c = &cfg.slowed;
+    c.enabled
+        && s.warm
+        && mu.n_normal >= warm_ticks(&cfg.normal, step)
+        && mu.normal_kmh > 0.0
+        && md.normal_kmh > 0.0
+        && s.u.flow >= c.min_flow_vph
+        && s.u.occ < c.max_occ_pct
+        && mu
+            .recent
+            .last()
+            .is_some_and(|r| r.0 == t_now && r.2 <= mu.normal_kmh - c.deficit_kmh)
+        && s.dn.kmh >= cfg.normal.free_kmh
+        && s.dn.kmh >= md.normal_kmh - c.below_within_kmh
+        && !lowered(mu)
+        && !lowered(md)
+        && !s.weather
+        && !s.wave
+        && !explained
 }
 
 /// California #8's compression wave: the downstream station was congested
@@ -815,7 +944,7 @@ fn imbalance_test(
     pair.residual += beta * ((imbalance - pair.normal_imbalance) - pair.residual);
     let vanish_level = (c.share * s.u.flow).max(c.min_vph);
     let vanishing = c.enabled
-        && pair.n_normal >= cfg.normal.warmup_ticks
+        && pair.n_normal >= warm_ticks(&cfg.normal, step)
         && s.u.flow >= c.min_flow_vph
         && pair.residual >= vanish_level
         && md.short_flow <= 0.85 * md.normal_flow
@@ -861,7 +990,7 @@ fn starvation_test(
         && !explained
         && !silent_below
         && s.warm
-        && mu.n_normal >= cfg.normal.warmup_ticks
+        && mu.n_normal >= warm_ticks(&cfg.normal, t.step)
         && u.flow >= c.min_flow_vph
         && u.flow >= c.up_hold * mu.normal_flow
         && dn.flow <= c.fast_ratio * md.normal_flow.max(md.slow_flow)
@@ -898,7 +1027,7 @@ fn emptied_shows_upstream(c: &StoppedConfig, s: &PairSignals, above: (f32, f32))
 /// last `StarvationConfig::persist_s` (a block that caps the flow keeps
 /// starving the station below, a lull between platoons does not); a queue
 /// above and a station starved below at once are two independent signs and
-/// need no run.
+/// need no run; the speed discontinuity needs [`slowed_ticks`] of its own.
 fn persisted(
     cfg: &IncidentConfig,
     pair: &PairMem,
@@ -911,10 +1040,37 @@ fn persisted(
         && (fired.queue
             || fired.vanishing
             || (pair.starve_run as i64) * step >= cfg.starvation.persist_s as i64 * 1000))
+        || (pair.run >= cfg.persist.ticks && pair.slowed_run >= slowed_ticks(cfg, step))
+        || (fired.stopped && cfg.stopped.own_persistence)
         || fired.lane_since.is_some()
         || (fired.queue
             && cfg.queue.strong_starve_ratio > 0.0
             && s.dn.flow <= cfg.queue.strong_starve_ratio * s.dn_normal)
+}
+
+/// Ticks in a row the speed-discontinuity test must hold: it reads each
+/// interval's own speed (a minute's mean would carry one crawling
+/// vehicle's interval for a minute), over `PersistConfig::seconds` of data
+/// and in two intervals at least — at 30-s data two ticks, at 20 s three,
+/// at 60 s two.
+fn slowed_ticks(cfg: &IncidentConfig, step: i64) -> u32 {
+    let persist_ticks = (cfg.persist.seconds as i64 * 1000 + step - 1) / step;
+    persist_ticks.max(2).max(cfg.persist.ticks as i64) as u32
+}
+
+/// The rule of an incident raised on the speed discontinuity.
+const SLOWED_RULE: &str = "incident.slowed";
+
+/// Calm data (s) before an open incident ends: `ClearingConfig::calm_s`, and
+/// for one raised on the speed discontinuity alone at least
+/// `ClearingConfig::slowed_calm_s`.
+fn calm_needed_s(cfg: &IncidentConfig, open: Option<&Event>) -> i64 {
+    let c = &cfg.clearing;
+    if open.is_some_and(|e| e.rule == SLOWED_RULE) {
+        c.calm_s.max(c.slowed_calm_s) as i64
+    } else {
+        c.calm_s as i64
+    }
 }
 
 /// Which tests fired on a pair this tick.
@@ -923,13 +1079,18 @@ struct Fired {
     queue: bool,
     vanishing: bool,
     starved: bool,
+    /// The speed-discontinuity test ([`SlowedConfig`]).
+    slowed: bool,
+    /// A lane standing still over the upstream loop ([`StoppedConfig`]; it
+    /// counts as the queue test, with its own persistence).
+    stopped: bool,
     /// The lane test: when its evidence began.
     lane_since: Option<i64>,
 }
 
 impl Fired {
     fn any(&self) -> bool {
-        self.queue || self.vanishing || self.starved || self.lane_since.is_some()
+        self.queue || self.vanishing || self.starved || self.slowed || self.lane_since.is_some()
     }
 
     /// The rule an incident raised now is reported under.
@@ -940,10 +1101,19 @@ impl Fired {
             "incident.starvation"
         } else if self.lane_since.is_some() {
             "incident.lane_blocked"
+        } else if self.slowed {
+            SLOWED_RULE
         } else {
             "incident.vehicles_vanishing"
         }
     }
+}
+
+/// Ticks of normals needed before alarms: `NormalConfig::warmup_ticks`, or
+/// `warmup_s` of data at this interval when that is fewer.
+fn warm_ticks(cfg: &NormalConfig, step: i64) -> u32 {
+    let by_time = (cfg.warmup_s as i64 * 1000 + step - 1) / step.max(1);
+    cfg.warmup_ticks.min(by_time.max(1) as u32)
 }
 
 /// Station normals, frozen where something is wrong (`anomalous`).
@@ -998,6 +1168,12 @@ pub struct IncidentWatch {
     /// Per corridor lane: since when it has stood still over its loop
     /// (counting nothing at full occupancy), 0 when it does not.
     stopped_since: Vec<i64>,
+    /// Per direction: the incident of a lane standing still over the last
+    /// station's loop (`StoppedConfig::last_station`), and its calm ticks.
+    tail: Vec<(Option<Event>, u32)>,
+    /// Per direction: the incident of a lane deficit at the first station
+    /// (`LaneConfig::first_station`), and its calm ticks.
+    head: Vec<(Option<Event>, u32)>,
     /// Scratch for one carriageway's tick: each station's recent means
     /// ([`smooth`]), computed once and read by `block_above` and the pairs.
     smoothed: Vec<Option<Smoothed>>,
@@ -1022,6 +1198,8 @@ impl IncidentWatch {
             closed_at: Vec::new(),
             lane_raw: Vec::new(),
             stopped_since: Vec::new(),
+            tail: Vec::new(),
+            head: Vec::new(),
             smoothed: Vec::new(),
         }
     }
@@ -1141,6 +1319,8 @@ impl IncidentWatch {
             .iter()
             .flatten()
             .filter_map(|p| p.open.as_ref())
+            .chain(self.tail.iter().filter_map(|(e, _)| e.as_ref()))
+            .chain(self.head.iter().filter_map(|(e, _)| e.as_ref()))
             .chain(self.spot.iter().map(|(e, _)| e))
     }
 
@@ -1189,7 +1369,7 @@ impl IncidentWatch {
             let lane_evidence = self.lane_evidence(road, d, lane_h);
             // Per station: the block is above it (free and starved).
             let block_above = self.block_above(di, t);
-            let stopped_lane = self.stopped_lanes(road, d, t);
+            let stopped_lane = self.stopped_lanes(road, d, lane_flow, t);
             let mut anomalous_station = vec![false; d.samples.len()];
             // Whether a pair upstream of the one at hand holds an incident, open
             // or cleared within the hold-off (kept as the pairs go by, in order).
@@ -1214,6 +1394,17 @@ impl IncidentWatch {
                     closed,
                 );
             }
+            self.tail_tick(
+                road,
+                di,
+                d,
+                &stopped_lane,
+                &silent_lane,
+                t,
+                next_seq,
+                closed,
+            );
+            self.head_tick(road, di, d, &lane_at, &lane_evidence, t, next_seq, closed);
             learn_station_normals(
                 &mut self.stations[di],
                 &anomalous_station,
@@ -1258,6 +1449,8 @@ impl IncidentWatch {
             .iter()
             .map(|d| vec![i64::MIN / 4; d.samples.len().saturating_sub(1)])
             .collect();
+        self.tail = vec![(None, 0); state.directions.len()];
+        self.head = vec![(None, 0); state.directions.len()];
     }
 
     /// Probe vehicles reporting within the last minute, per carriageway
@@ -1453,7 +1646,9 @@ impl IncidentWatch {
                 // (in a queue every lane crawls, and lanes swap vehicles).
                 let s = &d.samples[k];
                 let free = s.valid && s.speed_kmh >= cfg.normal.free_kmh;
-                let warm = range.clone().all(|l| lanes[l].n >= cfg.normal.warmup_ticks);
+                let warm = range
+                    .clone()
+                    .all(|l| lanes[l].n >= warm_ticks(&cfg.normal, step));
                 let counts_total: f32 = range.clone().map(|l| lane_flow[l] * step_h).sum();
                 let normal_sum: f32 = range.clone().map(|l| lanes[l].normal).sum();
                 let window = ((lc.window_s as i64 * 1000 / step).max(1) as usize).min(LANE_WINDOW);
@@ -1610,7 +1805,13 @@ impl IncidentWatch {
     /// ≥ `StoppedConfig::occ_pct` occupancy) for `StoppedConfig::persist_s`
     /// while another lane there counts vehicles: a queue in that lane
     /// behind a block just past the loop.
-    fn stopped_lanes(&mut self, road: &RoadBook, d: &DirectionState, t: Tick) -> Vec<bool> {
+    fn stopped_lanes(
+        &mut self,
+        road: &RoadBook,
+        d: &DirectionState,
+        lane_flow: &[f32],
+        t: Tick,
+    ) -> Vec<bool> {
         let c = &self.cfg.stopped;
         if self.stopped_since.len() != self.lane_raw.len() {
             self.stopped_since = vec![0; self.lane_raw.len()];
@@ -1628,7 +1829,10 @@ impl IncidentWatch {
                 let mut stopped = false;
                 for l in lanes.clone() {
                     let r = self.lane_raw[l];
-                    if this_tick(&r) && r.1 == 0 && r.2 >= c.occ_pct {
+                    // (A lane data quality already found faulty is its
+                    // business: a loop stuck on, not a lane newly standing.)
+                    let trusted = lane_flow.get(l).is_some_and(|f| f.is_finite());
+                    if this_tick(&r) && r.1 == 0 && r.2 >= c.occ_pct && trusted {
                         if self.stopped_since[l] == 0 {
                             self.stopped_since[l] = t.now - t.step;
                         }
@@ -1644,6 +1848,178 @@ impl IncidentWatch {
                 stopped && others_move
             })
             .collect()
+    }
+
+    /// A lane standing still over the loop of the carriageway's last
+    /// station, past which no station can starve
+    /// (`StoppedConfig::last_station`): raises `incident.lane_stopped` from
+    /// that station to `ClearingConfig::lane_ahead_m` past it, and clears it
+    /// after `ClearingConfig::calm_s` of data with no lane there standing
+    /// or silent.
+    #[allow(clippy::too_many_arguments)]
+    fn tail_tick(
+        &mut self,
+        road: &RoadBook,
+        di: usize,
+        d: &DirectionState,
+        stopped_lane: &[bool],
+        silent_lane: &[bool],
+        t: Tick,
+        next_seq: &mut u64,
+        closed: &mut Vec<Event>,
+    ) {
+        let cfg = &self.cfg;
+        let c = &cfg.stopped;
+        let Some(k) = d.samples.len().checked_sub(1) else {
+            return;
+        };
+        if !(c.enabled && c.last_station) {
+            return;
+        }
+        let det = d.station_ids[k];
+        let dir = d.direction;
+        let stake = road.detectors()[det as usize].stake_m;
+        let m = &self.stations[di][k];
+        let slowed = self.smoothed[k].is_some_and(|x| {
+            m.n_normal >= warm_ticks(&cfg.normal, t.step)
+                && m.normal_kmh > 0.0
+                && x.kmh >= c.moving_kmh
+                && x.kmh <= m.normal_kmh - c.slower_kmh
+        });
+        let weather = in_weather(&self.weather, dir, stake);
+        // The last pair's incident already holds the station.
+        let covered = k > 0
+            && self.pairs[di][k - 1]
+                .open
+                .as_ref()
+                .is_some_and(|e| e.from_m <= stake && e.to_m >= stake);
+        // Standing over the loop, or emptied at it (a lane that normally
+        // counts `emptied_min_count` an interval silent for
+        // `emptied_silent_s`: the block stands just past the loop and the
+        // lane's queue stops short of it).
+        let first = road.detectors()[det as usize].first_lane as usize;
+        let lanes = road.detectors()[det as usize].lanes as usize;
+        let emptied = c.emptied
+            && silent_lane[k]
+            && self.lanes.get(first..first + lanes).is_some_and(|ls| {
+                ls.iter().any(|m| {
+                    m.normal >= c.emptied_min_count
+                        && t.now - m.last_count
+                            >= (c.emptied_silent_s as i64 * 1000).max(2 * t.step)
+                })
+            });
+        let standing = stopped_lane[k] || emptied;
+        let (open, calm) = &mut self.tail[di];
+        if open.is_none() {
+            if standing && slowed && !weather && !lowered(m) && !covered {
+                let since = self.stopped_since[first..first + lanes]
+                    .iter()
+                    .copied()
+                    .filter(|&x| x != 0)
+                    .min()
+                    .unwrap_or(t.now);
+                let ahead = dir.travel_m(dir.travel_m(stake) + cfg.clearing.lane_ahead_m);
+                *open = Some(Event {
+                    seq: *next_seq,
+                    kind: EventKind::Incident,
+                    direction: Some(dir),
+                    from_m: stake.min(ahead),
+                    to_m: stake.max(ahead),
+                    start_ms: since - t.step,
+                    detected_ms: t.now,
+                    end_ms: None,
+                    severity: 3,
+                    rule: "incident.lane_stopped",
+                    detectors: vec![det],
+                    detail: EventDetail::None,
+                });
+                *next_seq += 1;
+                *calm = 0;
+            }
+        } else if standing || silent_lane[k] {
+            *calm = 0;
+        } else {
+            *calm += 1;
+            if *calm >= cfg.clearing.calm_min_ticks
+                && *calm as i64 * t.step >= cfg.clearing.calm_s as i64 * 1000
+                && let Some(mut e) = open.take()
+            {
+                e.end_ms = Some(t.now - (*calm as i64 - 1) * t.step);
+                closed.push(e);
+            }
+        }
+    }
+
+    /// A lane deficit placed at the carriageway's first station, above
+    /// which no station can show it (`LaneConfig::first_station`): raises
+    /// `incident.lane_blocked` from one station spacing above it to
+    /// `ClearingConfig::lane_ahead_m` past it (unless the first pair's
+    /// incident already holds the station), and clears it after
+    /// `ClearingConfig::calm_s` of data without lane evidence there.
+    #[allow(clippy::too_many_arguments)]
+    fn head_tick(
+        &mut self,
+        road: &RoadBook,
+        di: usize,
+        d: &DirectionState,
+        lane_at: &[Option<i64>],
+        lane_evidence: &[bool],
+        t: Tick,
+        next_seq: &mut u64,
+        closed: &mut Vec<Event>,
+    ) {
+        let cfg = &self.cfg;
+        if !(cfg.lane.enabled && cfg.lane.first_station) || d.station_ids.len() < 2 {
+            return;
+        }
+        let dir = d.direction;
+        let stake = |k: usize| road.detectors()[d.station_ids[k] as usize].stake_m;
+        let (s0, s1) = (stake(0), stake(1));
+        let m = &self.stations[di][0];
+        let weather = in_weather(&self.weather, dir, s0);
+        // The first pair's incident already holds the station.
+        let covered = self.pairs[di][0]
+            .open
+            .as_ref()
+            .is_some_and(|e| e.from_m <= s0 && e.to_m >= s0);
+        let (open, calm) = &mut self.head[di];
+        if open.is_none() {
+            if let Some(since) = lane_at[0]
+                && !weather
+                && !lowered(m)
+                && !covered
+            {
+                let above = dir.travel_m(dir.travel_m(s0) - (s1 - s0).abs());
+                let ahead = dir.travel_m(dir.travel_m(s0) + cfg.clearing.lane_ahead_m);
+                *open = Some(Event {
+                    seq: *next_seq,
+                    kind: EventKind::Incident,
+                    direction: Some(dir),
+                    from_m: above.min(ahead),
+                    to_m: above.max(ahead),
+                    start_ms: since - t.step,
+                    detected_ms: t.now,
+                    end_ms: None,
+                    severity: 3,
+                    rule: "incident.lane_blocked",
+                    detectors: vec![d.station_ids[0]],
+                    detail: EventDetail::None,
+                });
+                *next_seq += 1;
+                *calm = 0;
+            }
+        } else if lane_evidence[0] || lane_at[0].is_some() {
+            *calm = 0;
+        } else {
+            *calm += 1;
+            if *calm >= cfg.clearing.calm_min_ticks
+                && *calm as i64 * t.step >= cfg.clearing.calm_s as i64 * 1000
+                && let Some(mut e) = open.take()
+            {
+                e.end_ms = Some(t.now - (*calm as i64 - 1) * t.step);
+                closed.push(e);
+            }
+        }
     }
 
     /// Per station: a lane still shows at least `ClearingConfig::lane_fraction`
@@ -1682,7 +2058,7 @@ impl IncidentWatch {
                 let Some(x) = *x else {
                     return Above::No;
                 };
-                if m.n_normal < cfg.normal.warmup_ticks {
+                if m.n_normal < warm_ticks(&cfg.normal, t.step) {
                     return Above::No;
                 }
                 if x.kmh < cfg.normal.free_kmh {
@@ -1735,7 +2111,7 @@ impl IncidentWatch {
         let cfg = &self.cfg;
         let (mu, md) = (&self.stations[di][p], &self.stations[di][p + 1]);
         let (u, dn) = (self.smoothed[p]?, self.smoothed[p + 1]?);
-        let warm = md.n_normal >= cfg.normal.warmup_ticks;
+        let warm = md.n_normal >= warm_ticks(&cfg.normal, t.step);
         // Under a lowered limit drivers go slow on purpose: the upstream
         // station is queued only well below that limit.
         let up_slow_kmh = cfg
@@ -1823,7 +2199,8 @@ impl IncidentWatch {
             && !s.wave
             && s.dn.kmh >= cfg.normal.free_kmh
             && (s.u.kmh <= s.dn.kmh.min(self.stations[di][p].normal_kmh) - cfg.stopped.slower_kmh
-                || ctx.lane_evidence[p + 1])
+                || ctx.lane_evidence[p + 1]
+                || (cfg.stopped.starved_below && s.starved_below))
             // A daily jam (a merge below) slows every lane; a block stops
             // one lane dead while the others still move.
             && (!s.has_cause || s.starved_below || s.u.kmh >= cfg.stopped.moving_kmh);
@@ -1862,6 +2239,7 @@ impl IncidentWatch {
         let queue = queue_test(cfg, &s, ctx.silent_lane[p + 1]) || stopped || emptied;
         let (vanishing, vanish_level) = imbalance_test(cfg, pair, md, &s, step);
         let starved = starvation_test(cfg, pair, mu, md, &s, explained, ctx.silent_lane[p + 1], t);
+        let slowed = slowed_test(cfg, &s, mu, md, explained, now, step);
         // A lane emptied at the downstream station: the block is upstream of
         // it — unless an incident upstream explains it (its displaced
         // vehicles keep their lanes for kilometres downstream).
@@ -1869,6 +2247,8 @@ impl IncidentWatch {
             queue,
             vanishing,
             starved,
+            slowed,
+            stopped,
             lane_since: ctx.lane_at[p + 1]
                 .filter(|_| !explained && (!s.plan_cause || s.starved_below)),
         };
@@ -1892,10 +2272,15 @@ impl IncidentWatch {
             // A lane still standing over the upstream loop, or silent there
             // while the others count, is the block's too.
             let lane_held = cfg.stopped.enabled && (ctx.stopped_lane[p] || ctx.silent_lane[p]);
-            if !masked_by_own_plan(cfg, pair, &s)
-                && !still_blocked(cfg, pair, &s, ctx.lane_evidence[p + 1], t)
-                && !(pair.open.is_some() && lane_held)
-            {
+            // Raised on the speed discontinuity at the upstream station: a
+            // lane there still short of its share is the block's (drivers
+            // leave it before the loop when the block stands just past it).
+            let slowed_open = pair.open.as_ref().is_some_and(|e| e.rule == SLOWED_RULE);
+            let held = masked_by_own_plan(cfg, pair, &s)
+                || still_blocked(cfg, pair, &s, ctx.lane_evidence[p + 1], t)
+                || (pair.open.is_some() && lane_held)
+                || (slowed_open && ctx.lane_evidence[p]);
+            if !held {
                 pair.calm += 1;
             } else {
                 pair.calm = 0;
@@ -1919,6 +2304,7 @@ impl IncidentWatch {
             road.detectors()[d.station_ids[p + 1] as usize].stake_m,
         );
         pair.starve_run = if starved { pair.starve_run + 1 } else { 0 };
+        pair.slowed_run = if slowed { pair.slowed_run + 1 } else { 0 };
         let persisted = persisted(cfg, pair, &fired, &s, step);
         // Start: where the evidence began, less the travel from the block
         // to the downstream station (about one interval).
@@ -1969,7 +2355,7 @@ impl IncidentWatch {
             }
         } else if pair.open.is_some()
             && pair.calm >= cfg.clearing.calm_min_ticks
-            && pair.calm as i64 * step >= cfg.clearing.calm_s as i64 * 1000
+            && pair.calm as i64 * step >= calm_needed_s(cfg, pair.open.as_ref()) * 1000
             && let Some(mut e) = pair.open.take()
         {
             e.end_ms = Some(now - (pair.calm as i64 - 1) * step);
@@ -1991,7 +2377,7 @@ impl IncidentWatch {
         if raise
             && let Some(old) = self.pairs[di].get_mut(p + 1).and_then(|q| {
                 q.open.take_if(|e| {
-                    (lane_only && e.rule == "incident.lane_blocked")
+                    (lane_only && (e.rule == "incident.lane_blocked" || e.rule == SLOWED_RULE))
                         || (cfg.clearing.merge_covered && e.from_m <= lo && e.to_m >= hi)
                 })
             })
@@ -2257,7 +2643,7 @@ impl IncidentWatch {
             }
             let mems = &self.stations[di];
             let free = |m: &StationMem| {
-                m.n_normal >= all.normal.warmup_ticks
+                m.n_normal >= warm_ticks(&all.normal, step)
                     && m.recent
                         .last()
                         .is_some_and(|r| now - r.0 <= 2 * step && r.2 >= all.normal.free_kmh)

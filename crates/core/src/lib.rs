@@ -17,6 +17,7 @@ pub mod decide;
 pub mod event;
 pub mod forecast;
 pub mod incident;
+pub mod kpi;
 pub mod plans;
 pub mod quality;
 pub mod reading;
@@ -25,7 +26,10 @@ pub mod vehicles;
 pub mod weather;
 
 pub use brain::{Brain, BrainConfig, Outputs};
-pub use event::{Action, Command, EntryState, Event, EventDetail, EventKind, FogLightMode};
+pub use event::{
+    Action, Command, EntryState, Event, EventDetail, EventKind, FogLightMode, LegalBasis, Reason,
+    ReasonCode,
+};
 pub use quality::{FaultRule, Quality, QualityConfig, Recorded};
 pub use reading::{
     CameraKind, CameraObs, Obs, PositionObs, SurfaceState, VehicleClass, WeatherObs,

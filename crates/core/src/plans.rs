@@ -25,7 +25,9 @@
 use zhilu_road::{ControlProfile, DeviceKind, DeviceRef, Direction, RoadBook};
 
 use crate::decide::{Board, Request, priority};
-use crate::event::{BANNABLE_CLASSES, Command, EntryState, FogLightMode};
+use crate::event::{
+    BANNABLE_CLASSES, Command, EntryState, FogLightMode, LegalBasis, Reason, ReasonCode,
+};
 use crate::weather::WeatherZone;
 
 /// How far upstream message signs and entries are used (m).
@@ -46,13 +48,9 @@ pub struct FogMeasure {
     pub entry: EntryState,
     /// Vehicle classes turned away at entries.
     pub banned: &'static [&'static str],
-    /// The legal or regulatory basis, in words.
-    pub basis: &'static str,
+    /// The legal or regulatory basis (`LegalBasis::text` in words).
+    pub basis: LegalBasis,
 }
-
-const ART81_200: &str = "《道路交通安全法实施条例》第八十一条: 能见度小于200米时车速不得超过每小时60公里, 与同车道前车保持100米以上距离";
-const ART81_100: &str = "《道路交通安全法实施条例》第八十一条: 能见度小于100米时车速不得超过每小时40公里, 与同车道前车保持50米以上距离";
-const ART81_50: &str = "《道路交通安全法实施条例》第八十一条: 能见度小于50米时车速不得超过每小时20公里, 并从最近的出口尽快驶离高速公路";
 
 /// Fog measures for a band (1–5) under a profile. The speed limit never
 /// exceeds the Art. 81 ceiling for the band, whatever the profile says.
@@ -64,21 +62,31 @@ pub fn fog_measure(profile: ControlProfile, band: u8) -> FogMeasure {
             80,
             "前方团雾 限速80 车距150米",
             Guidance,
-            "能见度小于500米: 限速80公里/小时、车距150米 (通行做法)",
+            LegalBasis::FogPractice500,
         ),
-        2 => (60, "前方团雾 限速60 车距100米", TailMarking, ART81_200),
-        3 => (40, "前方大雾 限速40 车距50米", WarningFlash, ART81_100),
+        2 => (
+            60,
+            "前方团雾 限速60 车距100米",
+            TailMarking,
+            LegalBasis::Art81Below200,
+        ),
+        3 => (
+            40,
+            "前方大雾 限速40 车距50米",
+            WarningFlash,
+            LegalBasis::Art81Below100,
+        ),
         4 => (
             20,
             "前方浓雾 限速20 请从最近出口驶离",
             WarningFlash,
-            ART81_50,
+            LegalBasis::Art81Below50,
         ),
         _ => (
             20,
             "前方浓雾 入口封闭 限速20 尽快驶离",
             WarningFlash,
-            ART81_50,
+            LegalBasis::Art81Below50,
         ),
     };
     let (entry, banned): (EntryState, &'static [&'static str]) = match (profile, band) {
@@ -144,7 +152,7 @@ pub fn ask_speed_steps(
     limit: u16,
     prio: u8,
     seq: u64,
-    reason: &str,
+    reason: &Reason,
 ) {
     let posted = road.speed_limit_kmh();
     let mut signs = in_and_upstream(road, dir, from_m, to_m, STEP_UPSTREAM_M, DeviceKind::Vsl);
@@ -161,9 +169,9 @@ pub fn ask_speed_steps(
             break;
         }
         let why = if upstream_m <= 0.0 {
-            reason.to_string()
+            reason.clone()
         } else {
-            format!("{reason}; 上游渐变限速 (每块标志降幅不超过20公里/小时)")
+            reason.tapered()
         };
         board.ask(Request {
             device: sign,
@@ -188,7 +196,7 @@ pub fn ask_messages(
     text: &str,
     prio: u8,
     seq: u64,
-    reason: &str,
+    reason: &Reason,
 ) {
     for (sign, _) in in_and_upstream(road, dir, from_m, to_m, reach_m, DeviceKind::Vms) {
         board.ask(Request {
@@ -197,7 +205,7 @@ pub fn ask_messages(
             command: Command::Message(text.to_string()),
             priority: prio,
             event_seq: seq,
-            reason: reason.to_string(),
+            reason: reason.clone(),
         });
     }
 }
@@ -227,14 +235,14 @@ pub fn fog_plan(board: &mut Board, road: &RoadBook, zone: &WeatherZone) {
         .iter()
         .map(|&i| road.weather()[i as usize].id.as_str())
         .collect();
-    let reason = format!(
-        "团雾{}级: 能见度{:.0}米 ({}) [规则 weather.fog_band, 预案 {}]; 依据: {}",
-        zone.level,
-        zone.value_now,
-        stations.join(","),
-        road.profile().as_str(),
-        m.basis
-    );
+    let reason = Reason {
+        band: Some(zone.level),
+        visibility_m: Some(f64::from(zone.value_now)),
+        stations: stations.iter().map(|s| s.to_string()).collect(),
+        profile: Some(road.profile().as_str().to_string()),
+        basis: Some(m.basis),
+        ..Reason::new(ReasonCode::FogBand)
+    };
     for &dir in road.directions() {
         fog_speed_limits(board, road, dir, zone, &reason);
         ask_messages(
@@ -308,7 +316,7 @@ pub fn fog_speed_limits(
     road: &RoadBook,
     dir: Direction,
     zone: &WeatherZone,
-    reason: &str,
+    reason: &Reason,
 ) {
     let posted = road.speed_limit_kmh();
     let mut signs: Vec<(f64, u32)> = road
@@ -359,9 +367,9 @@ pub fn fog_speed_limits(
         };
         next = Some((value, fog_t));
         let why = if own[k] == Some(value) {
-            reason.to_string()
+            reason.clone()
         } else {
-            format!("{reason}; 上游渐变限速 (每块标志降幅不超过20公里/小时)")
+            reason.tapered()
         };
         board.ask(Request {
             device: DeviceRef {
@@ -391,21 +399,17 @@ pub fn ice_plan(board: &mut Board, road: &RoadBook, zone: &WeatherZone) {
         (true, ControlProfile::National) => 60,
         (true, ControlProfile::Jiangsu) => 40,
     };
-    let reason = format!(
-        "{}: 路面温度{:.1}°C ({}) [规则 weather.ice_risk]; 依据: 路面温度不高于冰点+1°C且路面潮湿/湿度≥90%/接近露点时预防性喷洒 (自动喷洒系统通行做法){}",
-        if observed {
-            "路面结冰"
+    let reason = Reason {
+        surface_temp_c: Some(f64::from(zone.value_now)),
+        stations: stations.iter().map(|s| s.to_string()).collect(),
+        basis: Some(LegalBasis::DeicingPractice),
+        jiangsu: observed && road.profile() == ControlProfile::Jiangsu,
+        ..Reason::new(if observed {
+            ReasonCode::IceObserved
         } else {
-            "路面结冰风险"
-        },
-        zone.value_now,
-        stations.join(","),
-        if observed && road.profile() == ControlProfile::Jiangsu {
-            "; 江苏方案: 部分路段结冰, 限速40公里/小时"
-        } else {
-            ""
-        }
-    );
+            ReasonCode::IceRisk
+        })
+    };
     let text = if observed {
         "路面结冰 减速慢行 禁止急刹"
     } else {
@@ -463,11 +467,12 @@ pub fn congestion_plan(
     } else {
         "前方拥堵 注意减速".to_string()
     };
-    let reason = format!(
-        "拥堵: {}–{} 米 [规则 state.congestion]",
-        e.from_m.round(),
-        e.to_m.round()
-    );
+    let reason = Reason {
+        from_m: Some(e.from_m),
+        to_m: Some(e.to_m),
+        rule: Some("state.congestion".into()),
+        ..Reason::new(ReasonCode::Congestion)
+    };
     let tail_stake = dir.travel_m(jam.tail_travel_m);
     for u in road.upstream(dir, tail_stake, 5_000.0, &[DeviceKind::Vms]) {
         board.ask(Request {
@@ -487,12 +492,12 @@ pub fn congestion_plan(
 /// close the blocked lanes; the road book has none yet.)
 pub fn incident_plan(board: &mut Board, road: &RoadBook, e: &crate::event::Event) {
     let Some(dir) = e.direction else { return };
-    let reason = format!(
-        "交通事件: {}–{} 米 [规则 {}]; 上游限速渐变、情报板预警",
-        e.from_m.round(),
-        e.to_m.round(),
-        e.rule
-    );
+    let reason = Reason {
+        from_m: Some(e.from_m),
+        to_m: Some(e.to_m),
+        rule: Some(e.rule.to_string()),
+        ..Reason::new(ReasonCode::Incident)
+    };
     ask_speed_steps(
         board,
         road,
@@ -527,16 +532,12 @@ pub fn tunnel_plan(board: &mut Board, road: &RoadBook, e: &crate::event::Event, 
     let tunnel = &road.tunnels()[t];
     let fire = e.rule == "incident.camera_fire";
     let plan = format!("{}-{}", tunnel.id, if fire { "fire" } else { "incident" });
-    let reason = format!(
-        "隧道{}: {} [规则 {}]; 隧道应急预案: 关闭入口、车道指示器红叉、情报板、通风与全亮照明",
-        tunnel.id,
-        if fire {
-            "火灾/烟雾"
-        } else {
-            "交通事件"
-        },
-        e.rule
-    );
+    let reason = Reason {
+        tunnel: Some(tunnel.id.to_string()),
+        fire,
+        rule: Some(e.rule.to_string()),
+        ..Reason::new(ReasonCode::Tunnel)
+    };
     board.ask(Request {
         device: DeviceRef {
             kind: DeviceKind::Tunnel,

@@ -297,7 +297,7 @@ fn fire_in_a_tunnel_runs_the_tunnel_plan() {
         .find(|a| a.device == "TN")
         .expect("tunnel plan");
     assert_eq!(plan.command, Command::TunnelPlan(Some("TN-fire".into())));
-    assert!(plan.reason.contains("通风"));
+    assert!(plan.reason.text().contains("通风"));
     let entry = actions
         .iter()
         .find(|a| a.device == "T1")
@@ -597,6 +597,29 @@ fn lane_deficit_table() {
                     NORMAL
                 };
                 split(3000.0, s, st, l, k)
+            },
+            expect: None,
+        },
+        Case {
+            name: "outer lane blocked before the first station (no station above it): from one spacing above to 300 m past it",
+            lanes: |st, l, k| {
+                let s = if st == 0 && k >= 40 {
+                    [0.42, 0.42, 0.16]
+                } else {
+                    NORMAL
+                };
+                split(3000.0, s, st, l, k)
+            },
+            expect: Some(((0.0, 1300.0), 300)),
+        },
+        Case {
+            name: "a dead loop on lane 3 of the first station: not an incident",
+            lanes: |st, l, k| {
+                if st == 0 && l == 2 && k >= 40 {
+                    0.0
+                } else {
+                    split(3000.0, NORMAL, st, l, k)
+                }
             },
             expect: None,
         },
@@ -1634,6 +1657,9 @@ fn a_sharp_speed_drop_needs_less_occupancy_difference() {
     let count = |drop: f32| {
         let mut cfg = IncidentConfig::default();
         cfg.queue.speed_drop_kmh = drop;
+        // The queue test alone (the speed discontinuity in sparse traffic,
+        // `SlowedConfig`, sees this too).
+        cfg.slowed.enabled = false;
         incidents(&run(80, cfg, f)).len()
     };
     assert_eq!(count(0.0), 0, "6 points: not a queue by occupancy alone");
@@ -1683,19 +1709,28 @@ fn a_lane_standing_still_over_its_loop_is_a_queue() {
                 normal(s, k)
             }
         };
-        let events = drive(&road(), cfg, 80, f, |watch, k| {
-            let ts = T0 + k * STEP;
-            let raw: Vec<(i64, u16, f32)> = (0..ids_len * 3)
-                .map(|i| {
-                    if i == st * 3 + 2 && k >= 40 {
-                        (ts, 0, 100.0)
-                    } else {
-                        (ts, 12, 15.0)
-                    }
-                })
-                .collect();
-            watch.set_lane_raw(&raw);
-        });
+        // (Every lane trusted by data quality: finite lane flows, equal
+        // shares, so the lane test stays quiet.)
+        let events = drive_lanes(
+            &road(),
+            cfg,
+            80,
+            f,
+            |_, _, _| 1500.0,
+            |watch, k| {
+                let ts = T0 + k * STEP;
+                let raw: Vec<(i64, u16, f32)> = (0..ids_len * 3)
+                    .map(|i| {
+                        if i == st * 3 + 2 && k >= 40 {
+                            (ts, 0, 100.0)
+                        } else {
+                            (ts, 12, 15.0)
+                        }
+                    })
+                    .collect();
+                watch.set_lane_raw(&raw);
+            },
+        );
         incidents(&events)
             .iter()
             .map(|e| (e.from_m, e.to_m))
@@ -1726,6 +1761,16 @@ fn a_lane_standing_still_over_its_loop_is_a_queue() {
         "at a merge without the moving-lanes rule the station below must starve"
     );
     assert_eq!(run(3, 100.0, 75.0, 0.87, cfg()), vec![(4000.0, 5000.0)]);
+    // Nobody slowed, but the station below starves (a stuck loop loses no
+    // vehicle below; a block just past the loop caps the flow): a block.
+    assert_eq!(
+        run(5, 100.0, 100.0, 0.5, cfg()),
+        vec![(6000.0, 7000.0)],
+        "the station below starved"
+    );
+    let mut no_starved = cfg();
+    no_starved.stopped.starved_below = false;
+    assert_eq!(run(5, 100.0, 100.0, 0.5, no_starved), vec![]);
 }
 
 /// Two lanes of a station fall silent while the third still counts, just
@@ -1899,4 +1944,367 @@ fn an_incident_stays_open_while_a_lane_above_stays_empty() {
     let end = end_tick(true);
     assert!(early < 85, "without the rule it ends at tick {early}");
     assert!(end >= 90, "ends when the lanes count again: tick {end}");
+}
+
+/// The speed discontinuity in free flow (`SlowedConfig`): light traffic
+/// (1,500 veh/h at ~100 km/h, 5 % occupancy) where station 5 slows while
+/// it stays sparse — drivers braking to merge out of a lane blocked just
+/// past its loop — and station 6 runs at its normal speed (stations 3–4
+/// hold a merge: there the station below must starve).
+#[test]
+fn slowed_table() {
+    struct Case {
+        name: &'static str,
+        /// (station, tick) → (occupancy %, speed km/h, flow veh/h).
+        f: fn(usize, i64) -> (f32, f32, f32),
+        /// Switch the test off.
+        off: bool,
+        /// Expected: detected within this many ticks of tick 40, open until
+        /// at least tick 80 — or nothing.
+        expect: Option<i64>,
+    }
+    fn light(st: usize, k: i64) -> (f32, f32, f32) {
+        free(st, k, 1500.0)
+    }
+    let cases = [
+        Case {
+            name: "station 5 slowed to 72 km/h and sparse, station 6 at its normal speed",
+            f: |st, k| match (st, k) {
+                (5, 40..80) => (6.0, 72.0 + 3.0 * noise(k, st, 7), 1500.0),
+                _ => light(st, k),
+            },
+            off: false,
+            // 60 s of data: two 30-s ticks.
+            expect: Some(2),
+        },
+        Case {
+            name: "the same, the test switched off",
+            f: |st, k| match (st, k) {
+                (5, 40..80) => (6.0, 72.0 + 3.0 * noise(k, st, 7), 1500.0),
+                _ => light(st, k),
+            },
+            off: true,
+            expect: None,
+        },
+        Case {
+            name: "one slow interval (one vehicle crawling over the loop)",
+            f: |st, k| match (st, k) {
+                (5, 40) => (6.0, 45.0, 1500.0),
+                _ => light(st, k),
+            },
+            off: false,
+            expect: None,
+        },
+        Case {
+            name: "every station slowed (rain, a lower limit obeyed, demand): no discontinuity",
+            f: |st, k| match k {
+                40..80 => (6.0, 72.0 + 3.0 * noise(k, st, 7), 1500.0),
+                _ => light(st, k),
+            },
+            off: false,
+            expect: None,
+        },
+        Case {
+            name: "the station below slowed as well (the disturbance is further down)",
+            f: |st, k| match (st, k) {
+                (5, 40..80) => (6.0, 72.0, 1500.0),
+                (6, 40..80) => (6.0, 80.0, 1500.0),
+                _ => light(st, k),
+            },
+            off: false,
+            expect: None,
+        },
+        Case {
+            name: "a few vehicles a minute: the mean is one truck's speed",
+            f: |st, k| match (st, k) {
+                (5, 40..80) => (2.0, 72.0, 400.0),
+                _ => free(st, k, 400.0),
+            },
+            off: false,
+            expect: None,
+        },
+    ];
+    for c in cases {
+        let mut cfg = IncidentConfig::default();
+        if c.off {
+            cfg.slowed.enabled = false;
+        }
+        let events = run(120, cfg, c.f);
+        let inc = incidents(&events);
+        match c.expect {
+            None => assert!(inc.is_empty(), "{}: {inc:?}", c.name),
+            Some(ticks) => {
+                assert_eq!(inc.len(), 1, "{}: {inc:?}", c.name);
+                let e = inc[0];
+                assert_eq!(e.rule, "incident.slowed", "{}", c.name);
+                // Slowed but sparse: the site may lie a little above station 5.
+                assert_eq!((e.from_m, e.to_m), (5500.0, 7000.0), "{}", c.name);
+                let t = (e.detected_ms - T0) / STEP - 40 + 1;
+                assert!(t <= ticks, "{}: detected at tick {t}", c.name);
+                let end = e.end_ms.map_or(i64::MAX, |x| (x - T0) / STEP);
+                assert!(end >= 79, "{}: ended at tick {end}", c.name);
+            }
+        }
+    }
+}
+
+/// The speed discontinuity's persistence follows the interval: 60 s of
+/// data in two intervals at least — two 30-s ticks, three 20-s ones, two
+/// 60-s ones.
+#[test]
+fn slowed_persistence_follows_the_data_interval() {
+    let f = |st: usize, k: i64| match (st, k) {
+        (5, 40..) => (6.0, 70.0, 1500.0),
+        _ => free(st, k, 1500.0),
+    };
+    for (step_s, want) in [(30, 2), (20, 3), (60, 2)] {
+        let events = drive_step(
+            IncidentConfig::default(),
+            step_s * 1000,
+            80,
+            f,
+            |_, _, _| f32::NAN,
+        );
+        let inc = incidents(&events);
+        assert_eq!(inc.len(), 1, "{step_s}-s data: {events:?}");
+        assert_eq!(inc[0].rule, "incident.slowed");
+        let ticks = (inc[0].detected_ms - T0) / (step_s * 1000) - 40 + 1;
+        assert_eq!(ticks, want, "{step_s}-s data");
+    }
+}
+
+/// A lane standing still over the loop of the carriageway's last station
+/// (8 km; no station below it to starve): a block just past it, raised as
+/// `incident.lane_stopped` from the station to 300 m past it, while the
+/// station's moving lanes run slower than their normal (drivers merging out
+/// of the stopped lane); a loop stuck on slows nobody.
+#[test]
+fn a_lane_standing_still_over_the_last_station_is_a_block_past_it() {
+    struct Case {
+        name: &'static str,
+        /// The station's moving lanes from tick 40 (km/h; ~100 before).
+        v_others: f32,
+        /// The lane stands still until this tick.
+        until: i64,
+        last_station: bool,
+        /// Data quality trusts the standing lane (not yet found faulty).
+        trusted: bool,
+        /// Expected: detected within this many ticks of tick 40, ended
+        /// (when it ends) no earlier than the lane moved again.
+        expect: Option<i64>,
+    }
+    let cases = [
+        Case {
+            name: "lane 3 stands, the others merge at 75 km/h",
+            v_others: 75.0,
+            until: 70,
+            last_station: true,
+            trusted: true,
+            // 60 s of standing: two 30-s ticks (the first counts from the
+            // interval before it).
+            expect: Some(2),
+        },
+        Case {
+            name: "the same, the rule switched off",
+            v_others: 75.0,
+            until: 70,
+            last_station: false,
+            trusted: true,
+            expect: None,
+        },
+        Case {
+            name: "a loop stuck on: the others run at their normal speed",
+            v_others: 100.0,
+            until: 70,
+            last_station: true,
+            trusted: true,
+            expect: None,
+        },
+        Case {
+            name: "every lane crawls (a jam from beyond the corridor's end)",
+            v_others: 20.0,
+            until: 70,
+            last_station: true,
+            trusted: true,
+            expect: None,
+        },
+        Case {
+            name: "a lane data quality already found faulty (a loop stuck on)",
+            v_others: 75.0,
+            until: 70,
+            last_station: true,
+            trusted: false,
+            expect: None,
+        },
+    ];
+    let road = road();
+    let ids_len = road.stations(Direction::Up).len();
+    let last = ids_len - 1;
+    for c in cases {
+        let mut cfg = IncidentConfig::default();
+        cfg.stopped.last_station = c.last_station;
+        let (v_others, until) = (c.v_others, c.until);
+        let f = move |s: usize, k: i64| {
+            if s == last && (40..until).contains(&k) {
+                (16.0, v_others, 3000.0)
+            } else {
+                normal(s, k)
+            }
+        };
+        let trusted = c.trusted;
+        let lane = move |s: usize, l: usize, k: i64| {
+            if !trusted && s == last && l == 2 && k >= 40 {
+                f32::NAN
+            } else {
+                1500.0
+            }
+        };
+        let events = drive_lanes(&road, cfg, 100, f, lane, |watch, k| {
+            let ts = T0 + k * STEP;
+            let raw: Vec<(i64, u16, f32)> = (0..ids_len * 3)
+                .map(|i| {
+                    if i == last * 3 + 2 && (40..until).contains(&k) {
+                        (ts, 0, 100.0)
+                    } else {
+                        (ts, 12, 15.0)
+                    }
+                })
+                .collect();
+            watch.set_lane_raw(&raw);
+        });
+        let inc = incidents(&events);
+        match c.expect {
+            None => assert!(inc.is_empty(), "{}: {inc:?}", c.name),
+            Some(ticks) => {
+                assert_eq!(inc.len(), 1, "{}: {inc:?}", c.name);
+                let e = inc[0];
+                assert_eq!(e.rule, "incident.lane_stopped", "{}", c.name);
+                assert_eq!((e.from_m, e.to_m), (8000.0, 8300.0), "{}", c.name);
+                let t = (e.detected_ms - T0) / STEP - 40 + 1;
+                assert!(t <= ticks, "{}: detected at tick {t}", c.name);
+                let s = (e.start_ms - (T0 + 40 * STEP)) / 1000;
+                assert!(s.abs() <= 60, "{}: start {s} s off", c.name);
+                let end = (e.end_ms.expect("cleared") - T0) / STEP;
+                assert!(
+                    (until..until + 8).contains(&end),
+                    "{}: ended at tick {end}",
+                    c.name
+                );
+            }
+        }
+    }
+}
+
+/// Half the cross-section standing over its loops is a stationary queue
+/// even while the lane left open runs at speed: the station's speed is that
+/// of the vehicles counted, and a lane standing still counts none (two
+/// lanes at 100 % occupancy, the third at 10 % and 95 km/h).
+#[test]
+fn half_the_cross_section_standing_is_a_queue() {
+    let f = |st: usize, k: i64| match (st, k) {
+        (5, 40..) => (70.0 + noise(k, st, 4), 95.0, 3800.0),
+        (6, 40..) => (8.0, 100.0, 3825.0),
+        _ => normal(st, k),
+    };
+    let found = |standing: f32| {
+        let mut cfg = IncidentConfig::default();
+        cfg.queue.standing_occ_pct = standing;
+        incidents(&run(80, cfg, f))
+            .iter()
+            .map(|e| (e.rule, e.from_m, e.to_m, (e.detected_ms - T0) / STEP))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        found(IncidentConfig::default().queue.standing_occ_pct),
+        // (The minute's mean shows it from tick 41; 60 s of data: 42.)
+        [("incident.queue_starvation", 6000.0, 7000.0, 42)]
+    );
+    assert_eq!(found(0.0), [], "off: the counted vehicles run at 95 km/h");
+}
+
+/// A lane standing still over its loop raises the block once it has stood
+/// `stopped.persist_s` (its own persistence), not a pair's run later; and
+/// at the last station a lane emptied at its loop (counting nothing at 0 %
+/// occupancy, the block just past it and the lane's queue short of the
+/// loop) with the others slowed is a block past it too.
+#[test]
+fn a_standing_or_emptied_lane_is_raised_on_its_own_persistence() {
+    let road = road();
+    let n = road.stations(Direction::Up).len();
+    // Station `st`'s lane 3 from tick 40: `(vehicles, occupancy)` per
+    // interval; the station's moving lanes at 82 km/h (18 below normal: not
+    // the speed discontinuity's 25).
+    let detect = |st: usize, raw3: (u16, f32), cfg: IncidentConfig| {
+        let f = move |s: usize, k: i64| match (s, k) {
+            (s, 40..) if s == st => (16.0, 82.0, 3000.0),
+            (s, 40..) if s == st + 1 => (13.0, 100.0, 4500.0 * 0.87),
+            _ => normal(s, k),
+        };
+        let lane = move |s: usize, l: usize, k: i64| {
+            if s == st && l == 2 && k >= 40 {
+                raw3.0 as f32 * 120.0
+            } else {
+                1500.0
+            }
+        };
+        let events = drive_lanes(&road, cfg, 80, f, lane, |watch, k| {
+            let ts = T0 + k * STEP;
+            let raw: Vec<(i64, u16, f32)> = (0..n * 3)
+                .map(|i| {
+                    if i == st * 3 + 2 && k >= 40 {
+                        (ts, raw3.0, raw3.1)
+                    } else {
+                        (ts, 12, 15.0)
+                    }
+                })
+                .collect();
+            watch.set_lane_raw(&raw);
+        });
+        incidents(&events)
+            .iter()
+            .map(|e| (e.rule, (e.detected_ms - T0) / STEP - 40 + 1))
+            .collect::<Vec<_>>()
+    };
+    let cfg = IncidentConfig::default;
+    // Standing 60 s: two 30-s ticks, then raised.
+    assert_eq!(
+        detect(5, (0, 100.0), cfg()),
+        [("incident.queue_starvation", 2)]
+    );
+    let mut run_too = cfg();
+    run_too.stopped.own_persistence = false;
+    assert_eq!(
+        detect(5, (0, 100.0), run_too),
+        [("incident.queue_starvation", 3)],
+        "with the pair's run on top"
+    );
+    // Emptied at the last station: raised once silent 90 s (three ticks).
+    assert_eq!(
+        detect(n - 1, (0, 0.0), cfg()),
+        [("incident.lane_stopped", 3)]
+    );
+    let mut no_emptied = cfg();
+    no_emptied.stopped.emptied = false;
+    assert_eq!(detect(n - 1, (0, 0.0), no_emptied), []);
+}
+
+/// Normals warm up over 20 intervals or 10 minutes of data, whichever comes
+/// first: at 60-s data a queue 12 minutes in is raised (20 intervals would
+/// take 20 minutes), at 30-s data not (10 minutes are 20 intervals).
+#[test]
+fn warm_up_is_a_time_of_data_too() {
+    // A queue at station 5 over a free station 6 from tick 12 to 17.
+    let f = |st: usize, k: i64| match (st, k) {
+        (5, 12..18) => (35.0 + noise(k, st, 4), 25.0, 3800.0),
+        (6, 12..18) => (8.0, 100.0, 3825.0),
+        _ => normal(st, k),
+    };
+    let found = |step_s: i64, warmup_s: u32| {
+        let mut cfg = IncidentConfig::default();
+        cfg.normal.warmup_s = warmup_s;
+        incidents(&drive_step(cfg, step_s * 1000, 40, f, |_, _, _| f32::NAN)).len()
+    };
+    assert_eq!(found(60, 600), 1, "60-s data: warm after 10 minutes");
+    assert_eq!(found(60, 1200), 0, "20 minutes of 60-s data");
+    assert_eq!(found(30, 600), 0, "30-s data: 20 intervals are 10 minutes");
 }

@@ -455,10 +455,10 @@ fn every_action_names_rule_and_basis() {
     assert!(!actions.is_empty());
     for a in &actions {
         assert!(a.event_seq.is_some(), "{a:?}");
+        let text = a.reason.text();
         assert!(
-            a.reason.contains("weather.fog_band") && a.reason.contains("第八十一条"),
-            "{}",
-            a.reason
+            text.contains("weather.fog_band") && text.contains("第八十一条"),
+            "{text}"
         );
     }
 }

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use serde::Serialize;
 use serde::ser::Serializer;
-use zhilu_core::{Action, Command, Event, EventDetail};
+use zhilu_core::{Action, Command, Event, EventDetail, Reason};
 use zhilu_road::{Direction, RoadBook};
 
 /// Formats epoch ms as RFC 3339 in the road's offset (`2026-11-23T06:00:20+08:00`).
@@ -168,7 +168,10 @@ struct ActionLine<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     banned: Option<Vec<&'static str>>,
     event: Option<String>,
-    reason: &'a str,
+    reason: String,
+    /// The live server's record only: the reason as a code with parameters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason_code: Option<ReasonLine<'a>>,
 }
 
 /// The contract's fields of a command: `action`, and `value`, `text`,
@@ -224,8 +227,74 @@ fn action_line<'a>(a: &'a Action, road: &RoadBook, event: Option<String>) -> Act
         direction: a.direction.map(|d| d.as_str()),
         banned: p.banned,
         event,
-        reason: &a.reason,
+        reason: a.reason.text(),
+        reason_code: None,
     }
+}
+
+/// A reason as a code with its parameters, as the live API and stream
+/// carry it beside the text: `{"code": "fog_band", "band": 4,
+/// "visibility_m": 49, "stations": ["W03"], "profile": "national",
+/// "basis": "art81_50"}` — only the parameters it has.
+#[derive(Serialize)]
+struct ReasonLine<'a> {
+    code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    band: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    visibility_m: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    surface_temp_c: Option<f64>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stations: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    basis: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    from_m: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    to_m: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tunnel: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    fire: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    jiangsu: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    taper: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shows: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    requires: Option<&'a str>,
+}
+
+fn reason_line(r: &Reason) -> ReasonLine<'_> {
+    ReasonLine {
+        code: r.code.as_str(),
+        band: r.band,
+        visibility_m: r.visibility_m,
+        surface_temp_c: r.surface_temp_c,
+        stations: &r.stations,
+        profile: r.profile.as_deref(),
+        basis: r.basis.map(|b| b.as_str()),
+        from_m: r.from_m,
+        to_m: r.to_m,
+        rule: r.rule.as_deref(),
+        tunnel: r.tunnel.as_deref(),
+        fire: r.fire,
+        jiangsu: r.jiangsu,
+        taper: r.taper,
+        shows: r.shows.as_deref(),
+        requires: r.requires.as_deref(),
+    }
+}
+
+/// [`ReasonLine`] of a reason, as a JSON value.
+pub fn reason_value(r: &Reason) -> serde_json::Value {
+    serde_json::to_value(reason_line(r)).unwrap_or_default()
 }
 
 /// Renders one action as a JSON line (without the newline).
@@ -235,14 +304,16 @@ pub fn action_json(a: &Action, road: &RoadBook) -> String {
 }
 
 /// The live server's record of an action: the line of [`action_json`] with
-/// the server's event id (or `null`) as `event`, keys in sorted order.
+/// the server's event id (or `null`) as `event` and the reason's
+/// [`reason_value`] as `reason_code`, keys in sorted order.
 pub fn action_record(a: &Action, road: &RoadBook, event: Option<&str>) -> String {
     action_record_value(a, road, event).to_string()
 }
 
 /// [`action_record`] as a JSON value (to embed in an audit entry).
 pub fn action_record_value(a: &Action, road: &RoadBook, event: Option<&str>) -> serde_json::Value {
-    let line = action_line(a, road, event.map(str::to_string));
+    let mut line = action_line(a, road, event.map(str::to_string));
+    line.reason_code = Some(reason_line(&a.reason));
     serde_json::to_value(&line).unwrap_or_default()
 }
 
@@ -402,7 +473,39 @@ impl<W: Write> JsonlWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use zhilu_core::{EntryState, FogLightMode};
+    use zhilu_core::{EntryState, FogLightMode, ReasonCode};
+
+    #[test]
+    fn the_server_record_carries_the_reason_code_and_the_file_only_the_text() {
+        let road = zhilu_road::RoadBook::from_toml(
+            "[road]\nid = \"R\"\ntz = \"+08:00\"\ndirections = [\"up\"]\ngeometry = [[0, 116.0, 39.0], [1000, 116.0, 39.01]]\nlanes = 2\nspeed_limit_kmh = 120\n",
+            "ROAD.toml",
+        )
+        .unwrap();
+        let a = Action {
+            at_ms: 1_700_000_000_000,
+            device: "S1".into(),
+            direction: None,
+            command: Command::SpeedLimit(Some(40)),
+            event_seq: Some(2),
+            reason: zhilu_core::Reason {
+                band: Some(3),
+                visibility_m: Some(80.0),
+                basis: Some(zhilu_core::LegalBasis::Art81Below100),
+                ..zhilu_core::Reason::new(ReasonCode::FogBand)
+            },
+        };
+        let file: serde_json::Value = serde_json::from_str(&action_json(&a, &road)).unwrap();
+        assert_eq!(file["reason"], a.reason.text().as_str());
+        assert!(file.get("reason_code").is_none(), "{file}");
+        let record: serde_json::Value =
+            serde_json::from_str(&action_record(&a, &road, Some("E7"))).unwrap();
+        assert_eq!(record["reason"], a.reason.text().as_str());
+        assert_eq!(
+            record["reason_code"],
+            serde_json::json!({"code": "fog_band", "band": 3, "visibility_m": 80.0, "basis": "art81_100"})
+        );
+    }
 
     #[test]
     fn action_records_read_back_to_their_command() {
@@ -449,7 +552,7 @@ lanes = 3
                 direction,
                 command: command.clone(),
                 event_seq: Some(3),
-                reason: "r".into(),
+                reason: Reason::new(ReasonCode::Released),
             };
             for text in [action_json(&a, &road), action_record(&a, &road, Some("E9"))] {
                 assert_eq!(

@@ -27,10 +27,10 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Mutex;
 
-use zhilu_store::{QuarantineRow, Reading, ReadingBatch};
+use zhilu_store::{QuarantineRow, Reading, ReadingBatch, SourceClockRow};
 
 use crate::config::{ClockMode, TimeSection};
-use crate::engine::RowRef;
+use crate::convert::RowRef;
 
 /// 2000-01-01T00:00:00Z: anything earlier is a clock that was never set.
 pub const EARLIEST_MS: i64 = 946_684_800_000;
@@ -181,11 +181,47 @@ struct SourceState {
 }
 
 /// Which sources' clocks are off now (shared by ingest, the engine and
-/// health).
+/// health). The engine stores the set (`source_clocks`, migration 0008)
+/// whenever it changes, and a restart brings it back, so a fault and its
+/// `source_clock` event outlive a restart and end only when the source
+/// has been on time for `recover_s`.
 #[derive(Debug, Default)]
 pub struct SourceClocks {
     recover_ms: i64,
     off: Mutex<HashMap<String, SourceState>>,
+    /// The set as last stored.
+    saved: Mutex<Vec<SourceClockRow>>,
+}
+
+/// The reasons a source is off, as stored text and back.
+const WHYS: [&str; 3] = [
+    "clock not set (before 2000)",
+    "ahead of the server clock",
+    "ahead of the other sources",
+];
+
+/// Stored rows whose `last_bad_wall_ms` differ by less than this are the
+/// same for storing (a source sending bad rows all along is written about
+/// once a second, not at every row).
+const SAVE_EVERY_MS: i64 = 1_000;
+
+fn same_for_saving(a: &[SourceClockRow], b: &[SourceClockRow]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            (
+                &x.source,
+                &x.why,
+                x.ahead_ms,
+                x.first_bad_wall_ms,
+                &x.event_id,
+            ) == (
+                &y.source,
+                &y.why,
+                y.ahead_ms,
+                y.first_bad_wall_ms,
+                &y.event_id,
+            ) && (x.last_bad_wall_ms - y.last_bad_wall_ms).abs() < SAVE_EVERY_MS
+        })
 }
 
 impl SourceClocks {
@@ -194,6 +230,69 @@ impl SourceClocks {
         SourceClocks {
             recover_ms: (recover_s * 1000.0) as i64,
             off: Mutex::new(HashMap::new()),
+            saved: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Brings back the set stored before a restart (sources already
+    /// recovered by `now_ms` are forgotten at the next look).
+    pub fn restore(&self, rows: &[SourceClockRow]) {
+        if let Ok(mut m) = self.off.lock() {
+            for r in rows {
+                let why = WHYS
+                    .iter()
+                    .find(|w| **w == r.why)
+                    .copied()
+                    .unwrap_or("ahead of the other sources");
+                m.insert(
+                    r.source.clone(),
+                    SourceState {
+                        ahead_ms: r.ahead_ms,
+                        why,
+                        first_bad_ms: r.first_bad_wall_ms,
+                        last_bad_ms: r.last_bad_wall_ms,
+                    },
+                );
+            }
+        }
+        if let Ok(mut s) = self.saved.lock() {
+            *s = rows.to_vec();
+        }
+    }
+
+    /// The set to store now, when it differs from what was last stored
+    /// (`event_of` names each source's open `source_clock` event); call
+    /// [`SourceClocks::saved`] once it is written.
+    pub fn to_save(
+        &self,
+        now_ms: i64,
+        event_of: impl Fn(&str) -> Option<String>,
+    ) -> Option<Vec<SourceClockRow>> {
+        let off = self.off(now_ms);
+        let rows: Vec<SourceClockRow> = {
+            let m = self.off.lock().ok()?;
+            off.iter()
+                .filter_map(|o| {
+                    let s = m.get(&o.source)?;
+                    Some(SourceClockRow {
+                        source: o.source.clone(),
+                        why: s.why.to_string(),
+                        ahead_ms: s.ahead_ms,
+                        first_bad_wall_ms: s.first_bad_ms,
+                        last_bad_wall_ms: s.last_bad_ms,
+                        event_id: event_of(&o.source),
+                    })
+                })
+                .collect()
+        };
+        let saved = self.saved.lock().ok()?;
+        (!same_for_saving(&rows, &saved)).then_some(rows)
+    }
+
+    /// `rows` (from [`SourceClocks::to_save`]) are stored.
+    pub fn saved(&self, rows: Vec<SourceClockRow>) {
+        if let Ok(mut s) = self.saved.lock() {
+            *s = rows;
         }
     }
 
@@ -217,14 +316,14 @@ impl SourceClocks {
     /// A row of `source` was refused at the door.
     pub fn refused(&self, source: &str, now_ms: i64, f: TimeFault) {
         match f {
-            TimeFault::Unset => self.mark(source, now_ms, None, "clock not set (before 2000)"),
-            TimeFault::Ahead(a) => self.mark(source, now_ms, Some(a), "ahead of the server clock"),
+            TimeFault::Unset => self.mark(source, now_ms, None, WHYS[0]),
+            TimeFault::Ahead(a) => self.mark(source, now_ms, Some(a), WHYS[1]),
         }
     }
 
     /// A row of `source` was held back, `ahead_ms` ahead of the quorum.
     pub fn held(&self, source: &str, now_ms: i64, ahead_ms: i64) {
-        self.mark(source, now_ms, Some(ahead_ms), "ahead of the other sources");
+        self.mark(source, now_ms, Some(ahead_ms), WHYS[2]);
     }
 
     /// The sources off now; forgets those recovered.
@@ -447,6 +546,36 @@ mod tests {
     use zhilu_store::{ObsRow, WeatherRow};
 
     const T0: i64 = 1_780_000_000_000 / 30_000 * 30_000;
+
+    #[test]
+    fn the_off_set_is_stored_when_it_changes_and_comes_back() {
+        let c = SourceClocks::new(60.0);
+        let none = |_: &str| None;
+        assert_eq!(c.to_save(T0, none), None, "nothing off, nothing stored yet");
+        c.refused("D1", T0, TimeFault::Ahead(5_000_000));
+        let rows = c.to_save(T0, none).expect("a new source off");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].why, "ahead of the server clock");
+        c.saved(rows);
+        // More bad rows within a second: the same for storing.
+        c.refused("D1", T0 + 500, TimeFault::Ahead(5_000_000));
+        assert_eq!(c.to_save(T0 + 500, none), None);
+        // Its event opened: stored again, with the id.
+        let rows = c
+            .to_save(T0 + 500, |_| Some("E7".into()))
+            .expect("the event id is new");
+        assert_eq!(rows[0].event_id.as_deref(), Some("E7"));
+        c.saved(rows.clone());
+        // A restart brings it back, still off until recover_s after its
+        // last bad row, then forgotten (and the empty set stored).
+        let again = SourceClocks::new(60.0);
+        again.restore(&rows);
+        assert_eq!(again.off(T0 + 30_000).len(), 1);
+        assert_eq!(again.off(T0 + 30_000)[0].why, "ahead of the server clock");
+        assert_eq!(again.to_save(T0 + 30_000, |_| Some("E7".into())), None);
+        assert!(again.off(T0 + 61_000).is_empty());
+        assert_eq!(again.to_save(T0 + 61_000, none), Some(Vec::new()));
+    }
 
     fn obs(det: &str, ts: i64) -> ObsRow {
         ObsRow {

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 pub use zhilu_core::event::CommandKind;
+use zhilu_core::forecast::{ServiceConfig, ServiceError};
 
 /// Whole configuration.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -29,9 +30,120 @@ pub struct ServerConfig {
     /// JT/T 808 gateway for commercial-vehicle terminals.
     pub jt808: Jt808Section,
     /// Live traffic forecasts (`GET /api/forecast`).
-    pub forecast: crate::forecast::ForecastConfig,
+    pub forecast: ForecastSection,
     /// How sources' clocks are checked.
     pub time: TimeSection,
+}
+
+/// `[forecast]`: the live forecasts (`docs/FORECAST.md`). What they are is
+/// `zhilu_core::forecast::ServiceConfig` (the same keys, documented there);
+/// when they run is here. Data time everywhere: in `zhilu demo` it runs
+/// faster than wall time.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ForecastSection {
+    /// Whether the server runs forecasts at all.
+    pub enabled: bool,
+    /// History loaded for training (days before the data clock).
+    pub history_days: f64,
+    /// Days with readings needed before the model is trained; below, the
+    /// time-of-day profile is used.
+    pub min_model_days: f64,
+    /// The last part of the history held out of training to calibrate the
+    /// band (days).
+    pub calibration_days: f64,
+    /// Lower quantile of the forecast errors that makes the band's lower edge.
+    pub band_lower: f64,
+    /// Upper quantile of the forecast errors that makes the band's upper edge.
+    pub band_upper: f64,
+    /// Errors kept per regime, station and horizon.
+    pub band_window: usize,
+    /// Errors a station needs at a horizon before its own band is used.
+    pub band_min_samples: usize,
+    /// Not used: the forecast task follows the engine's closed ticks
+    /// instead of polling; accepted so that older files still load.
+    pub poll_ms: u64,
+    /// A bucket is read once the data clock is this far past its end (s),
+    /// so that readings of its last seconds are stored.
+    pub grace_s: f64,
+    /// Retraining interval when the model runs (data-time hours; 0 = never).
+    pub retrain_hours: f64,
+    /// Retraining interval while on the profile or persistence, so that the
+    /// model takes over once enough history is stored (data-time hours).
+    pub fallback_retrain_hours: f64,
+    /// Training reads at most about this many station-intervals.
+    pub max_train_samples: usize,
+    /// Boosted trees per horizon in the model (0 = the ridge alone).
+    pub trees: usize,
+    /// Profile method: the current departure is carried ahead multiplied by
+    /// this per 5-minute step.
+    pub profile_decay: f32,
+    /// At most this many buckets are replayed when the clock jumped ahead;
+    /// older ones are skipped (counted as missing).
+    pub max_catchup_buckets: usize,
+}
+
+impl Default for ForecastSection {
+    fn default() -> ForecastSection {
+        ForecastSection::with(&ServiceConfig::default())
+    }
+}
+
+impl ForecastSection {
+    /// The section with the service's settings `s` and the task's defaults.
+    fn with(s: &ServiceConfig) -> ForecastSection {
+        ForecastSection {
+            enabled: true,
+            history_days: s.history_days,
+            min_model_days: s.min_model_days,
+            calibration_days: s.calibration_days,
+            band_lower: s.band_lower,
+            band_upper: s.band_upper,
+            band_window: s.band_window,
+            band_min_samples: s.band_min_samples,
+            poll_ms: 1000,
+            grace_s: 30.0,
+            retrain_hours: 24.0,
+            fallback_retrain_hours: 1.0,
+            max_train_samples: s.max_train_samples,
+            trees: s.trees,
+            profile_decay: s.profile_decay,
+            max_catchup_buckets: 288,
+        }
+    }
+
+    /// The service's settings.
+    pub fn service(&self) -> ServiceConfig {
+        ServiceConfig {
+            history_days: self.history_days,
+            min_model_days: self.min_model_days,
+            calibration_days: self.calibration_days,
+            band_lower: self.band_lower,
+            band_upper: self.band_upper,
+            band_window: self.band_window,
+            band_min_samples: self.band_min_samples,
+            max_train_samples: self.max_train_samples,
+            trees: self.trees,
+            profile_decay: self.profile_decay,
+        }
+    }
+
+    /// Checks the settings are usable; an error's message starts with the
+    /// name of the setting it is about.
+    pub fn validate(&self) -> Result<(), ServiceError> {
+        self.service().validate()?;
+        let bad = |w| Err(ServiceError::Config(w));
+        if !(self.grace_s.is_finite() && self.grace_s >= 0.0) {
+            return bad("grace_s must not be negative");
+        }
+        if !(self.retrain_hours.is_finite() && self.retrain_hours >= 0.0) {
+            return bad("retrain_hours must not be negative");
+        }
+        if !(self.fallback_retrain_hours.is_finite() && self.fallback_retrain_hours >= 0.0) {
+            return bad("fallback_retrain_hours must not be negative");
+        }
+        Ok(())
+    }
 }
 
 /// Which clock the centre trusts as "now".
@@ -576,7 +688,7 @@ impl ServerConfig {
                 message: format!("[{section}] {key}: {message}"),
             })
         };
-        if let Err(crate::forecast::ForecastError::Config(m)) = self.forecast.validate() {
+        if let Err(ServiceError::Config(m)) = self.forecast.validate() {
             // The message starts with the key it is about.
             let key = m.split_whitespace().next().unwrap_or("forecast");
             return bad(key, format!("[forecast] {m}"));
@@ -777,7 +889,7 @@ impl ServerConfig {
             }
         }
         if !self.devices.vms_fallback.is_empty()
-            && let Err(m) = crate::engine::fleet::check_vms_text(&self.devices.vms_fallback)
+            && let Err(m) = crate::signs::check_vms_text(&self.devices.vms_fallback)
         {
             return bad("vms_fallback", m);
         }

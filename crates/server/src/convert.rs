@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use zhilu_core::{CameraKind, CameraObs, Obs, PositionObs, SurfaceState, VehicleClass, WeatherObs};
 use zhilu_io::Interner;
 use zhilu_road::{Direction, RoadBook};
-use zhilu_store::{CameraRow, ObsRow, PositionRow, WeatherRow};
+use zhilu_store::{CameraRow, ObsRow, PositionRow, Reading, WeatherRow};
 
 /// Id → index maps for one road book, and interners for ids it does not list.
 #[derive(Debug, Default)]
@@ -98,5 +98,30 @@ impl Ids {
             lane: r.lane.and_then(|l| u8::try_from(l).ok()),
             confidence: r.confidence as f32,
         })
+    }
+}
+
+/// A stored row, borrowed.
+#[derive(Clone, Copy)]
+pub enum RowRef<'a> {
+    /// Detector.
+    Obs(&'a zhilu_store::ObsRow),
+    /// Weather.
+    Weather(&'a zhilu_store::WeatherRow),
+    /// Position.
+    Position(&'a zhilu_store::PositionRow),
+    /// Camera.
+    Camera(&'a zhilu_store::CameraRow),
+}
+
+impl<'a> RowRef<'a> {
+    /// A stored reading, borrowed.
+    pub fn of(r: &'a Reading) -> RowRef<'a> {
+        match r {
+            Reading::Obs(o) => RowRef::Obs(o),
+            Reading::Weather(o) => RowRef::Weather(o),
+            Reading::Position(o) => RowRef::Position(o),
+            Reading::Camera(o) => RowRef::Camera(o),
+        }
     }
 }

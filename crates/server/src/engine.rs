@@ -9,15 +9,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
+use zhilu_core::event::Severity;
 use zhilu_core::{Action, Brain, BrainConfig, Command, Event, EventDetail, EventKind};
 use zhilu_devices::{DeviceAdapter, DeviceCommand, DeviceReport, DeviceState};
-use zhilu_io::jsonl::{action_record, action_record_value, event_json, parse_action_command};
+use zhilu_io::jsonl::{action_record, event_json, parse_action_command};
 use zhilu_road::{Direction, RoadBook};
 use zhilu_store::{
     ActionRow, AuditEntry, DeviceStateRow, EventChangeRow, EventRow, ProposalDecision, ProposalRow,
-    Reading, ReadingBatch, Store, TickCommit,
+    ReadingBatch, Store, TickCommit,
 };
 
 use crate::clock::{Admit, Gate, SourceClocks};
@@ -25,20 +26,17 @@ use crate::config::{ApprovalMode, CommandKind, DeadlineAction, ServerConfig};
 
 pub mod carry;
 pub mod fleet;
-use crate::convert::Ids;
+pub mod plans;
+use crate::convert::{Ids, RowRef};
 use crate::health::HealthState;
+use crate::records::{self, AuditDetail, Evidence, ServerEvent};
 use crate::stream::{Hub, StreamKind};
 use crate::vehicles::VehicleBoard;
-use crate::views::{device_json, proposal_json};
+use crate::views::{StateView, device_json, proposal_json};
 use carry::Carry;
 use fleet::{Desired, Edit, Fleet, Target};
 
-/// Wall clock, epoch ms.
-pub fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+pub use crate::wall_ms;
 
 /// What an operator decided on a proposal.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,6 +83,22 @@ pub enum Msg {
         /// The answer.
         reply: oneshot::Sender<Result<ProposalRow, DecideError>>,
     },
+    /// An operator's decision on steps of one response plan, taken in
+    /// order with nothing in between; every listed step must be pending.
+    DecidePlan {
+        /// Plan id (the id of its first step).
+        plan: i64,
+        /// The steps (proposal ids), in order.
+        steps: Vec<i64>,
+        /// What (the same for every step).
+        verdict: Verdict,
+        /// Who.
+        by: String,
+        /// Why (required for rejections and edits).
+        reason: Option<String>,
+        /// The steps as decided.
+        reply: oneshot::Sender<Result<Vec<ProposalRow>, DecideError>>,
+    },
     /// A device adapter's report.
     Device(DeviceReport),
     /// A JT/T 808 terminal's alarm bits changed.
@@ -118,8 +132,8 @@ const ALARM_EVENTS: [(u32, &str, i16, &str); 4] = [
 /// Shared read-only view the API serves from.
 #[derive(Default)]
 pub struct Snapshot {
-    /// Latest corridor state as JSON.
-    pub state: Option<Value>,
+    /// Latest corridor state.
+    pub state: Option<Arc<StateView>>,
     /// Data time of the last closed tick.
     pub last_tick_ms: Option<i64>,
     /// Ticks closed since start.
@@ -172,12 +186,17 @@ pub struct Engine {
     vehicles_published: Instant,
     /// Unanswered proposals past their deadline: id → how often escalated.
     escalations: HashMap<i64, u32>,
+    /// Open events' last history line (id → its JSON): an update makes a
+    /// new line only when it differs in what an operator cares about.
+    recorded: HashMap<String, crate::flow::EventLine>,
+    /// What counts as such a difference.
+    history_table: crate::flow::HistoryTable,
     /// Commandable devices: desired vs shown state, reconciliation.
     fleet: Fleet,
     /// Event kind by server event id (why a command was sent).
     causes: HashMap<String, EventKind>,
     /// Open `device_out_of_plan` alarms by event id (row, its JSON).
-    plan_alarms: HashMap<String, (EventRow, Value)>,
+    plan_alarms: HashMap<String, EventRow>,
     /// The quorum gate between stored rows and the brain (`clock.rs`).
     gate: Gate,
     /// Sources whose clocks are off (shared with ingest and health).
@@ -189,6 +208,9 @@ pub struct Engine {
     /// A tick whose commit failed: written, published and sent with the
     /// next tick that commits (nothing goes out for an unwritten tick).
     carry: Option<Carry>,
+    /// The data time of the last closed tick, for the tasks that follow the
+    /// data clock (the forecasts): sent with the snapshot.
+    ticks: tokio::sync::watch::Sender<Option<i64>>,
 }
 
 /// Ends an event row the server makes itself (a terminal alarm, a source's
@@ -196,9 +218,7 @@ pub struct Engine {
 /// (dated `at_ms`).
 fn end_row(row: &mut EventRow, end_ms: i64, at_ms: i64, now: i64, tz: i32) -> EventChangeRow {
     row.end_ms = Some(end_ms);
-    let mut v: Value = serde_json::from_str(&row.json).unwrap_or(Value::Null);
-    v["end"] = Value::from(zhilu_io::jsonl::format_time(end_ms, tz));
-    row.json = v.to_string();
+    row.json = records::event_ended(&row.json, &zhilu_io::jsonl::format_time(end_ms, tz));
     row.updated_wall_ms = now;
     EventChangeRow {
         event_id: row.id.clone(),
@@ -275,6 +295,8 @@ impl Engine {
             vehicles: Arc::new(std::sync::RwLock::new(VehicleBoard::new())),
             vehicles_published: Instant::now(),
             escalations: HashMap::new(),
+            recorded: HashMap::new(),
+            history_table: crate::flow::HistoryTable::default(),
             fleet,
             causes: HashMap::new(),
             plan_alarms: HashMap::new(),
@@ -283,7 +305,14 @@ impl Engine {
             clock_events: HashMap::new(),
             health: Arc::new(HealthState::default()),
             carry: None,
+            ticks: tokio::sync::watch::Sender::new(None),
         }
+    }
+
+    /// The data time of each closed tick as it closes (`None` before the
+    /// first): the clock of the tasks that follow data time.
+    pub fn ticks(&self) -> tokio::sync::watch::Receiver<Option<i64>> {
+        self.ticks.subscribe()
     }
 
     /// Shares the source-clock tracker and the health state with the
@@ -367,6 +396,18 @@ impl Engine {
             }
             self.devices.insert(d.device.clone(), d);
         }
+        // Sources whose clocks were off stay off, their events open, until
+        // they have been on time for `recover_s` (migration 0008).
+        let off = self.store.source_clocks().await?;
+        self.clocks.restore(&off);
+        for e in self.store.active_events().await? {
+            if let Some(o) = off
+                .iter()
+                .find(|o| o.event_id.as_deref() == Some(e.id.as_str()))
+            {
+                self.clock_events.insert(o.source.clone(), e);
+            }
+        }
         // What operators applied stays in force (the brain's replay below
         // brings back what it applied itself).
         let mut decided = self.store.proposals(None).await?;
@@ -403,9 +444,43 @@ impl Engine {
             // Everything stored was already written: reconcile now.
             self.finish_resume(last_tick).await?;
         }
-        // Devices showing other than their plans: commanded again at once.
+        // A decision written but perhaps never sent (killed between the
+        // commit and the send) goes out again under its own id; then
+        // devices showing other than their plans are commanded at once.
+        self.resend_written().await?;
         self.reconcile().await;
         Ok(n)
+    }
+
+    /// Sends each device's latest written action again, under its own
+    /// command id, when it is still the device's plan and the device does
+    /// not show it (`MQTT.md`, "Delivery of decisions"): the same decision,
+    /// not a new one; a device that had applied it confirms it again.
+    async fn resend_written(&mut self) -> anyhow::Result<()> {
+        if self.adapter.is_none() || self.resume_until_ms.is_some() {
+            return Ok(());
+        }
+        for a in self.store.last_sent_actions().await? {
+            let Ok((command, direction)) = parse_action_command(&a.json) else {
+                continue;
+            };
+            let t = fleet::Target {
+                device: a.device.clone(),
+                kind: command.kind(),
+                direction,
+            };
+            let Some(d) = self.fleet.desired(&t).filter(|d| d.command == command) else {
+                continue;
+            };
+            if !self.fleet.manages(&a.device) || self.fleet.shows(&t) == command {
+                continue;
+            }
+            let cause = d.cause;
+            tracing::info!(device = %a.device, command_id = a.id, "re-sending a written decision after a restart");
+            self.send_to_device(&a.device, a.id, &command, direction, cause)
+                .await;
+        }
+        Ok(())
     }
 
     async fn replay_from(&mut self, from_ts: i64) -> anyhow::Result<u64> {
@@ -459,26 +534,16 @@ impl Engine {
             self.events.insert(e.seq, (id, json));
         }
         for stored in self.store.active_events().await? {
-            if still.contains(&stored.id) {
+            if still.contains(&stored.id) || self.clock_events.values().any(|r| r.id == stored.id) {
                 continue;
             }
             let mut row = stored.clone();
             row.end_ms = Some(last_tick);
-            let mut v: Value = serde_json::from_str(&row.json).unwrap_or(Value::Null);
-            if let Value::Object(o) = &mut v {
-                o.insert(
-                    "end".into(),
-                    Value::from(zhilu_io::jsonl::format_time(
-                        last_tick,
-                        self.road.tz_offset_s(),
-                    )),
-                );
-                o.insert(
-                    "end_reason".into(),
-                    Value::from("not found again after a restart"),
-                );
-            }
-            row.json = v.to_string();
+            row.json = records::event_ended_for(
+                &row.json,
+                &zhilu_io::jsonl::format_time(last_tick, self.road.tz_offset_s()),
+                "not found again after a restart",
+            );
             row.updated_wall_ms = now;
             commit.changes.push(EventChangeRow {
                 event_id: row.id.clone(),
@@ -495,6 +560,45 @@ impl Engine {
         Ok(())
     }
 
+    /// An event the operators closed while the brain still saw it got
+    /// worse (its severity class rose): it reopens — their close does not
+    /// hide it — with a history line and an audit entry by `system`.
+    async fn reopen_if_closed(
+        &self,
+        id: &str,
+        was: Severity,
+        is: Severity,
+        event_json: String,
+        tick_ms: i64,
+        now: i64,
+    ) {
+        let change = EventChangeRow {
+            event_id: id.to_string(),
+            change: "reopened".into(),
+            at_ms: tick_ms,
+            wall_ms: now,
+            json: records::reopened_line(was, is),
+        };
+        let audit = AuditEntry {
+            seq: 0,
+            wall_ms: now,
+            actor: "system".into(),
+            action: "event.reopen".into(),
+            target: id.to_string(),
+            detail: AuditDetail::Reopen { from: was, to: is }.json(),
+        };
+        match self.store.reopen_event(&change, &audit).await {
+            Ok(true) => self.hub.publish(
+                StreamKind::Event,
+                records::reopened_message(tick_ms, &event_json, &self.road),
+            ),
+            Ok(false) => {}
+            Err(e) => {
+                tracing::error!(message = "Reopening a closed event failed.", event = id, error = %e)
+            }
+        }
+    }
+
     fn new_event_id(&mut self) -> String {
         let id = format!("E{}", self.next_event);
         self.next_event += 1;
@@ -504,11 +608,7 @@ impl Engine {
     fn event_row(&self, e: &Event, id: &str, key: &str, now: i64) -> (EventRow, String) {
         let vehicles = &self.ids.vehicles;
         let raw = event_json(e, &self.road, &|v| vehicles.name(v).to_string());
-        let mut v: Value = serde_json::from_str(&raw).unwrap_or(Value::Null);
-        if let Value::Object(o) = &mut v {
-            o.insert("id".into(), Value::from(id));
-        }
-        let json = v.to_string();
+        let json = records::event_with_id(&raw, id);
         let row = EventRow {
             id: id.to_string(),
             kind: e.kind.as_str().into(),
@@ -599,9 +699,25 @@ impl Engine {
         self.source_clock_events().await;
     }
 
+    /// Opens and ends `source_clock` events, then stores the set of
+    /// sources off when it changed (a restart brings it back).
+    async fn source_clock_events(&mut self) {
+        self.open_close_clock_events().await;
+        let events = &self.clock_events;
+        if let Some(rows) = self
+            .clocks
+            .to_save(wall_ms(), |s| events.get(s).map(|e| e.id.clone()))
+        {
+            match self.store.save_source_clocks(&rows).await {
+                Ok(()) => self.clocks.saved(rows),
+                Err(e) => tracing::warn!(message = "Source clocks not stored.", error = %e),
+            }
+        }
+    }
+
     /// Opens a `source_clock` fault event for each source whose clock is
     /// off and ends it when the source is back (`clock.rs`).
-    async fn source_clock_events(&mut self) {
+    async fn open_close_clock_events(&mut self) {
         let now = wall_ms();
         let off = self.clocks.off(now);
         // Dated at the last tick written (a commit moves `last_tick_ms`):
@@ -627,14 +743,25 @@ impl Engine {
                 .map(|d| d.stake_m)
                 .unwrap_or(0.0);
             let id = self.new_event_id();
-            let json = json!({
-                "id": id, "kind": "source_clock", "direction": "both",
-                "from_m": stake, "to_m": stake,
-                "start": t(tick_ms), "detected_at": t(tick_ms), "end": null,
-                "severity": 2, "source": o.source, "clock": o.why,
-                "ahead_s": o.ahead_ms.map(|a| (a as f64 / 1000.0).round()),
-                "evidence": {"detectors": [], "rule": "clock.checked"},
-            });
+            let json = records::server_event(
+                &ServerEvent {
+                    id: &id,
+                    kind: "source_clock",
+                    direction: "both",
+                    from_m: stake,
+                    to_m: stake,
+                    start: t(tick_ms),
+                    detected_at: t(tick_ms),
+                    end: None,
+                    severity: 2,
+                    evidence: Evidence::rule("clock.checked"),
+                },
+                &records::SourceClock {
+                    source: &o.source,
+                    clock: o.why,
+                    ahead_s: o.ahead_ms.map(|a| (a as f64 / 1000.0).round()),
+                },
+            );
             let row = EventRow {
                 id: id.clone(),
                 kind: "source_clock".into(),
@@ -647,7 +774,7 @@ impl Engine {
                 severity: 2,
                 rule: "clock.checked".into(),
                 key: format!("source_clock|both|clock.checked|{}|{tick_ms}", o.source),
-                json: json.to_string(),
+                json,
                 updated_wall_ms: now,
             };
             commit.changes.push(EventChangeRow {
@@ -691,10 +818,9 @@ impl Engine {
             return;
         }
         for c in &commit.changes {
-            let ev: Value = serde_json::from_str(&c.json).unwrap_or(Value::Null);
             self.hub.publish(
                 StreamKind::Event,
-                json!({"change": c.change, "tick_ms": commit.tick_ms, "event": ev}).to_string(),
+                records::event_message(&c.change, commit.tick_ms, &c.json, &self.road),
             );
         }
     }
@@ -737,7 +863,7 @@ impl Engine {
                     self.events.remove(&e.seq);
                 }
                 if closed {
-                    let state = self.state_json();
+                    let state = self.state_view();
                     self.publish_snapshot(tick_ms, state, false);
                 }
                 return;
@@ -753,6 +879,7 @@ impl Engine {
         let mut published: Vec<(StreamKind, String)> = Vec::new();
         // Events: openings and updates from the open set, endings drained.
         let open: Vec<Event> = self.brain.open_events().cloned().collect();
+        let mut worse: Vec<(String, Severity, Severity, String)> = Vec::new();
         for e in open.iter().chain(out.events.iter()) {
             let (key, _) = event_key(e, &self.ids);
             let (id, change) = match self.events.get(&e.seq) {
@@ -785,14 +912,44 @@ impl Engine {
                 metrics::counter!("zhilu_events_opened_total", "kind" => e.kind.as_str())
                     .increment(1);
             }
-            commit.changes.push(EventChangeRow {
-                event_id: id.clone(),
-                change: change.into(),
-                at_ms: tick_ms,
-                wall_ms: now,
-                json: json.clone(),
-            });
-            published.push((StreamKind::Event, json!({"change": change, "tick_ms": tick_ms, "event": serde_json::from_str::<Value>(&json).unwrap_or(Value::Null)}).to_string()));
+            let line = crate::flow::EventLine::read(&json);
+            // The history gets a line when the event opens or ends, and for
+            // an update only when something an operator cares about changed
+            // (`flow::EventLine::changed_since`); every update still
+            // refreshes the stored event and goes out on the stream.
+            let worth = change != "updated"
+                || self.recorded.get(&id).is_none_or(|last| {
+                    !line
+                        .changed_since(last, &self.road, &self.history_table)
+                        .is_empty()
+                });
+            // Worse than its last line: an operator's close does not hold.
+            if change == "updated"
+                && let Some(last) = self.recorded.get(&id)
+            {
+                let (was, is) = (last.level(&self.road), line.level(&self.road));
+                if is < was {
+                    worse.push((id.clone(), was, is, json.clone()));
+                }
+            }
+            if worth {
+                commit.changes.push(EventChangeRow {
+                    event_id: id.clone(),
+                    change: change.into(),
+                    at_ms: tick_ms,
+                    wall_ms: now,
+                    json: json.clone(),
+                });
+                if e.end_ms.is_some() {
+                    self.recorded.remove(&id);
+                } else {
+                    self.recorded.insert(id.clone(), line);
+                }
+            }
+            published.push((
+                StreamKind::Event,
+                records::event_message(change, tick_ms, &json, &self.road),
+            ));
             commit.events.push(row);
             self.causes.insert(id.clone(), e.kind);
             if e.end_ms.is_some() {
@@ -800,6 +957,9 @@ impl Engine {
             } else {
                 self.events.insert(e.seq, (id, json));
             }
+        }
+        for (id, was, is, v) in worse {
+            self.reopen_if_closed(&id, was, is, v, tick_ms, now).await;
         }
         // Decisions: auto-applied or proposed. Events ended this tick
         // still name the actions they caused.
@@ -818,10 +978,10 @@ impl Engine {
             }
         }
         let mut dispatch: Vec<(ActionRow, Action)> = Vec::new();
+        let mut pass = plans::Pass::default();
         for a in &out.actions {
             let event_id = a.event_seq.and_then(|s| ended_ids.get(&s).cloned());
-            let v = action_record_value(a, &self.road, event_id.as_deref());
-            let json = v.to_string();
+            let json = action_record(a, &self.road, event_id.as_deref());
             let kind = a.command.kind();
             let mode = self.cfg.decisions.mode(kind);
             let id = self.next_action;
@@ -834,7 +994,7 @@ impl Engine {
                 kind: kind.as_str().into(),
                 json,
                 event_id: event_id.clone(),
-                reason: a.reason.clone(),
+                reason: a.reason.text(),
                 mode: match mode {
                     ApprovalMode::Auto => "auto".into(),
                     ApprovalMode::Confirm => "confirm".into(),
@@ -849,7 +1009,14 @@ impl Engine {
                         actor: "system".into(),
                         action: "action.auto".into(),
                         target: a.device.clone(),
-                        detail: json!({"action": id, "command": v, "reason": a.reason}).to_string(),
+                        detail: AuditDetail::Action {
+                            action: Some(id),
+                            command: Some(&row.json),
+                            reason: &a.reason.text(),
+                            plan: None,
+                            code: None,
+                        }
+                        .json(),
                     });
                     published.push((StreamKind::Action, row.json.clone()));
                     dispatch.push((row.clone(), a.clone()));
@@ -863,10 +1030,12 @@ impl Engine {
                             Vec::new()
                         }
                     };
+                    let pending_before = pending.clone();
                     for mut p in pending {
                         if p.device != a.device {
                             continue;
                         }
+                        pass.touch(p.plan_id);
                         p.status = "superseded".into();
                         p.decided_by = Some("system".into());
                         p.decided_wall_ms = Some(now);
@@ -877,7 +1046,10 @@ impl Engine {
                             actor: "system".into(),
                             action: "proposal.superseded".into(),
                             target: format!("P{}", p.id),
-                            detail: json!({"by": format!("P{}", self.next_proposal)}).to_string(),
+                            detail: AuditDetail::Superseded {
+                                by: format!("P{}", self.next_proposal),
+                            }
+                            .json(),
                         });
                         published.push((StreamKind::Proposal, proposal_json(&p)));
                         commit.proposals.push(p);
@@ -885,7 +1057,7 @@ impl Engine {
                     let pid = self.next_proposal;
                     self.next_proposal += 1;
                     row.proposal_id = Some(pid);
-                    let p = ProposalRow {
+                    let mut p = ProposalRow {
                         id: pid,
                         created_wall_ms: now,
                         expires_wall_ms: now + self.cfg.decisions.proposal_expiry_s as i64 * 1000,
@@ -894,20 +1066,43 @@ impl Engine {
                         kind: kind.as_str().into(),
                         json: row.json.clone(),
                         event_id,
-                        reason: a.reason.clone(),
+                        reason: a.reason.text(),
                         status: "pending".into(),
                         decided_by: None,
                         decided_wall_ms: None,
                         decision_reason: None,
                         final_json: None,
+                        plan_id: None,
                     };
+                    // One plan per event and pass (module `plans`).
+                    let stored;
+                    let event = match p.event_id.as_deref() {
+                        Some(id) => match commit.events.iter().rev().find(|r| r.id == id) {
+                            Some(r) => Some(r),
+                            None => {
+                                stored = self.store.event(id).await.ok().flatten();
+                                stored.as_ref()
+                            }
+                        },
+                        None => None,
+                    };
+                    if let Some(audit) = pass.join(&mut p, &pending_before, event, now) {
+                        commit.audit.push(audit);
+                    }
                     commit.audit.push(AuditEntry {
                         seq: 0,
                         wall_ms: now,
                         actor: "system".into(),
                         action: "proposal.created".into(),
                         target: format!("P{pid}"),
-                        detail: json!({"command": v, "reason": a.reason}).to_string(),
+                        detail: AuditDetail::Action {
+                            action: None,
+                            command: Some(&row.json),
+                            reason: &a.reason.text(),
+                            plan: p.plan_id,
+                            code: None,
+                        }
+                        .json(),
                     });
                     published.push((StreamKind::Proposal, proposal_json(&p)));
                     commit.proposals.push(p);
@@ -915,13 +1110,15 @@ impl Engine {
             }
             commit.actions.push(row);
         }
+        let plan_changes = std::mem::take(&mut pass.changes);
+        commit.plans = pass.rows;
         let snap_due = closed
             && self
                 .ticks_seen
                 .is_multiple_of(self.cfg.storage.snapshot_every_ticks as u64);
-        let state = if closed { self.state_json() } else { None };
+        let state = if closed { self.state_view() } else { None };
         if snap_due {
-            commit.state_json = state.as_ref().map(Value::to_string);
+            commit.state_json = state.as_ref().map(|s| s.json());
         }
         // A tick whose commit failed before goes out with this one (held
         // within a bound: module `carry`).
@@ -993,6 +1190,11 @@ impl Engine {
             .store(0, std::sync::atomic::Ordering::Relaxed);
         for (k, data) in published {
             self.hub.publish(k, data);
+        }
+        let mut plan_changes: Vec<(i64, &str)> = plan_changes.into_iter().collect();
+        plan_changes.sort_unstable();
+        for (id, change) in plan_changes {
+            self.publish_plan(id, change).await;
         }
         if closed {
             self.publish_snapshot(tick_ms, state, true);
@@ -1083,11 +1285,11 @@ impl Engine {
                 direction: t.direction,
                 command: d.command.clone(),
                 event_seq: None,
-                reason: format!(
-                    "reconcile: the device shows {}, its plan requires {}",
-                    fleet::describe(&shows),
-                    fleet::describe(&d.command)
-                ),
+                reason: zhilu_core::Reason {
+                    shows: Some(fleet::describe(&shows)),
+                    requires: Some(fleet::describe(&d.command)),
+                    ..zhilu_core::Reason::new(zhilu_core::ReasonCode::Reconcile)
+                },
             };
             let row = ActionRow {
                 id,
@@ -1097,7 +1299,7 @@ impl Engine {
                 kind: t.kind.as_str().into(),
                 json: action_record(&a, &self.road, None),
                 event_id: None,
-                reason: a.reason.clone(),
+                reason: a.reason.text(),
                 mode: "reconcile".into(),
                 proposal_id: None,
             };
@@ -1107,13 +1309,23 @@ impl Engine {
                 actor: "system".into(),
                 action: "action.reconcile".into(),
                 target: t.device.clone(),
-                detail: json!({"action": id, "reason": a.reason}).to_string(),
+                detail: AuditDetail::Action {
+                    action: Some(id),
+                    command: None,
+                    reason: &a.reason.text(),
+                    plan: None,
+                    code: Some(&a.reason),
+                }
+                .json(),
             });
             commit.actions.push(row.clone());
             out.push((row, t, d));
         }
         if let Err(e) = self.store.commit_tick(&commit).await {
-            tracing::error!(message = "Recording reconciliation commands failed.", error = %e);
+            // Nothing is sent that is not recorded: tried again later.
+            tracing::error!(message = "Recording reconciliation commands failed; not sent.", error = %e);
+            self.health.commit_failed(now, &e.to_string());
+            return;
         }
         metrics::counter!("zhilu_device_reconciles_total").increment(out.len() as u64);
         for (row, t, d) in out {
@@ -1154,7 +1366,7 @@ impl Engine {
             tick_ms,
             ..TickCommit::default()
         };
-        let mut published: Vec<Value> = Vec::new();
+        let mut published: Vec<String> = Vec::new();
         for t in raise {
             let id = self.new_event_id();
             let shows = self.fleet.shows(&t);
@@ -1177,15 +1389,26 @@ impl Engine {
             });
             let since = self.fleet.out_of_plan.get(&t).map_or(now, |o| o.since_ms);
             let dir = t.direction.map_or("both", |d| d.as_str());
-            let json = json!({
-                "id": id, "kind": "device_out_of_plan", "direction": dir,
-                "from_m": stake.round(), "to_m": stake.round(),
-                "start": zhilu_io::jsonl::format_time(since, tz),
-                "detected_at": zhilu_io::jsonl::format_time(now, tz), "end": null,
-                "severity": 4, "device": t.device, "command": t.kind.as_str(),
-                "shows": fleet::describe(&shows), "requires": fleet::describe(&requires),
-                "evidence": {"detectors": [], "rule": "devices.out_of_plan"},
-            });
+            let json = records::server_event(
+                &ServerEvent {
+                    id: &id,
+                    kind: "device_out_of_plan",
+                    direction: dir,
+                    from_m: stake.round(),
+                    to_m: stake.round(),
+                    start: zhilu_io::jsonl::format_time(since, tz),
+                    detected_at: zhilu_io::jsonl::format_time(now, tz),
+                    end: None,
+                    severity: 4,
+                    evidence: Evidence::rule("devices.out_of_plan"),
+                },
+                &records::OutOfPlan {
+                    device: &t.device,
+                    command: t.kind.as_str(),
+                    shows: fleet::describe(&shows),
+                    requires: fleet::describe(&requires),
+                },
+            );
             let row = EventRow {
                 id: id.clone(),
                 kind: "device_out_of_plan".into(),
@@ -1201,7 +1424,7 @@ impl Engine {
                     "device_out_of_plan|{dir}|devices.out_of_plan|{}|{since}",
                     t.device
                 ),
-                json: json.to_string(),
+                json,
                 updated_wall_ms: now,
             };
             tracing::warn!(device = %t.device, kind = t.kind.as_str(), shows = %fleet::describe(&shows), requires = %fleet::describe(&requires), "device out of plan");
@@ -1216,20 +1439,23 @@ impl Engine {
             if let Some(o) = self.fleet.out_of_plan.get_mut(&t) {
                 o.alarm = Some(id.clone());
             }
-            published.push(json!({"change": "opened", "tick_ms": tick_ms, "event": json}));
-            self.plan_alarms.insert(id, (row, json));
+            published.push(records::event_message(
+                "opened", tick_ms, &row.json, &self.road,
+            ));
+            self.plan_alarms.insert(id, row);
             metrics::counter!("zhilu_events_opened_total", "kind" => "device_out_of_plan")
                 .increment(1);
         }
         for (_, id) in back {
-            let Some((mut row, mut v)) = self.plan_alarms.remove(&id) else {
+            let Some(mut row) = self.plan_alarms.remove(&id) else {
                 continue;
             };
             row.end_ms = Some(now);
             row.updated_wall_ms = now;
-            v["end"] = Value::from(zhilu_io::jsonl::format_time(now, tz));
-            row.json = v.to_string();
-            published.push(json!({"change": "ended", "tick_ms": tick_ms, "event": v}));
+            row.json = records::event_ended(&row.json, &zhilu_io::jsonl::format_time(now, tz));
+            published.push(records::event_message(
+                "ended", tick_ms, &row.json, &self.road,
+            ));
             commit.changes.push(EventChangeRow {
                 event_id: id,
                 change: "ended".into(),
@@ -1244,41 +1470,29 @@ impl Engine {
             return;
         }
         for p in published {
-            self.hub.publish(StreamKind::Event, p.to_string());
+            self.hub.publish(StreamKind::Event, p);
         }
     }
 
-    fn state_json(&self) -> Option<Value> {
+    /// The corridor state after the last tick, as the API and the stream
+    /// show it.
+    fn state_view(&self) -> Option<Arc<StateView>> {
         let s = self.brain.state()?;
-        let dirs: Vec<Value> = s
-            .directions
-            .iter()
-            .map(|d| {
-                json!({
-                    "direction": d.direction.as_str(),
-                    "segments": d.segments.iter().map(|c| json!([c.from_m, c.to_m, round1(c.speed_kmh), c.flow_vph.round(), round1(c.density_vpkm)])).collect::<Vec<_>>(),
-                })
-            })
-            .collect();
-        Some(json!({
-            "time": zhilu_io::jsonl::format_time(s.ts_ms, self.road.tz_offset_s()),
-            "ts_ms": s.ts_ms,
-            "columns": ["from_m", "to_m", "speed_kmh", "flow_vph", "density_vpkm"],
-            "directions": dirs,
-        }))
+        Some(Arc::new(StateView::of(s, self.road.tz_offset_s())))
     }
 
-    /// Puts a closed tick's corridor state (from [`Engine::state_json`]) in
+    /// Puts a closed tick's corridor state (from [`Engine::state_view`]) in
     /// the shared snapshot, and on the stream when `publish`.
-    fn publish_snapshot(&mut self, tick_ms: i64, state: Option<Value>, publish: bool) {
+    fn publish_snapshot(&mut self, tick_ms: i64, state: Option<Arc<StateView>>, publish: bool) {
         if publish && let Some(s) = &state {
-            self.hub.publish(StreamKind::State, s.to_string());
+            self.hub.publish(StreamKind::State, s.json());
         }
         if let Ok(mut snap) = self.snapshot.write() {
             snap.state = state;
             snap.last_tick_ms = Some(tick_ms);
             snap.ticks = self.ticks_seen;
         }
+        self.ticks.send_replace(Some(tick_ms));
     }
 
     async fn send_to_device(
@@ -1449,13 +1663,27 @@ impl Engine {
             let key = (vehicle.to_string(), bit);
             if raised & mask != 0 && !self.alarms.contains_key(&key) {
                 let id = self.new_event_id();
-                let json = json!({
-                    "id": id, "kind": "terminal_alarm", "direction": dir,
-                    "from_m": m.stake_m.round(), "to_m": m.stake_m.round(),
-                    "start": t(time_ms), "detected_at": t(time_ms), "end": null,
-                    "severity": severity, "vehicle": vehicle, "alarm": words,
-                    "evidence": {"detectors": [], "rule": rule, "alarm_bits": bits},
-                });
+                let json = records::server_event(
+                    &ServerEvent {
+                        id: &id,
+                        kind: "terminal_alarm",
+                        direction: dir,
+                        from_m: m.stake_m.round(),
+                        to_m: m.stake_m.round(),
+                        start: t(time_ms),
+                        detected_at: t(time_ms),
+                        end: None,
+                        severity,
+                        evidence: Evidence {
+                            alarm_bits: Some(bits),
+                            ..Evidence::rule(rule)
+                        },
+                    },
+                    &records::TerminalAlarm {
+                        vehicle,
+                        alarm: words,
+                    },
+                );
                 let row = EventRow {
                     id: id.clone(),
                     kind: "terminal_alarm".into(),
@@ -1468,7 +1696,7 @@ impl Engine {
                     severity,
                     rule: rule.into(),
                     key: format!("terminal_alarm|{dir}|{rule}|{vehicle}|{time_ms}"),
-                    json: json.to_string(),
+                    json,
                     updated_wall_ms: now,
                 };
                 commit.changes.push(EventChangeRow {
@@ -1500,10 +1728,9 @@ impl Engine {
             return;
         }
         for c in &commit.changes {
-            let ev: Value = serde_json::from_str(&c.json).unwrap_or(Value::Null);
             self.hub.publish(
                 StreamKind::Event,
-                json!({"change": c.change, "tick_ms": commit.tick_ms, "event": ev}).to_string(),
+                records::event_message(&c.change, commit.tick_ms, &c.json, &self.road),
             );
         }
     }
@@ -1514,6 +1741,109 @@ impl Engine {
         verdict: Verdict,
         by: String,
         reason: Option<String>,
+    ) -> Result<ProposalRow, DecideError> {
+        self.decide_step(id, verdict, by, reason, true).await
+    }
+
+    /// Decides steps of plan `plan` in order: every listed step must be a
+    /// pending step of the plan (else nothing is decided); one audit entry
+    /// for the plan, one `plan` message after the last step. An edit that
+    /// fails the law's checks stops there (steps before it stay decided).
+    async fn decide_plan(
+        &mut self,
+        plan: i64,
+        steps: Vec<i64>,
+        verdict: Verdict,
+        by: String,
+        reason: Option<String>,
+    ) -> Result<Vec<ProposalRow>, DecideError> {
+        let rows = self
+            .store
+            .plan_steps(&[plan])
+            .await
+            .map_err(|e| DecideError::Store(e.to_string()))?;
+        for id in &steps {
+            match rows.iter().find(|r| r.id == *id) {
+                None => return Err(DecideError::NotFound(*id)),
+                Some(r) if r.status != "pending" => {
+                    return Err(DecideError::NotPending(*id, r.status.clone()));
+                }
+                Some(_) => {}
+            }
+        }
+        let mut out = Vec::with_capacity(steps.len());
+        let mut failed = None;
+        for id in &steps {
+            match self
+                .decide_step(*id, verdict.clone(), by.clone(), reason.clone(), false)
+                .await
+            {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if !out.is_empty() {
+            let action = match &verdict {
+                Verdict::Approve => "plan.approve",
+                Verdict::Reject => "plan.reject",
+                Verdict::Edit(_) => "plan.edit",
+            };
+            let audit = AuditEntry {
+                seq: 0,
+                wall_ms: wall_ms(),
+                actor: by,
+                action: action.into(),
+                target: format!("PL{plan}"),
+                detail: AuditDetail::PlanDecision {
+                    steps: out.iter().map(|r| format!("P{}", r.id)).collect(),
+                    reason: reason.as_deref(),
+                }
+                .json(),
+            };
+            if let Err(e) = self.store.append_audit(&audit).await {
+                tracing::error!(message = "Recording a plan decision failed.", plan, error = %e);
+            }
+            self.publish_plan(plan, "changed").await;
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(out),
+        }
+    }
+
+    /// Publishes plan `id` as it is stored (`change`: `created`, or
+    /// `changed` — sent as `decided` once no step is pending).
+    async fn publish_plan(&mut self, id: i64, change: &str) {
+        let Ok(Some(plan)) = self.store.plan(id).await else {
+            return;
+        };
+        let Ok(steps) = self.store.plan_steps(&[id]).await else {
+            return;
+        };
+        let event = match plan.event_id.as_deref() {
+            Some(e) => self.store.event(e).await.ok().flatten(),
+            None => None,
+        };
+        let view = crate::views::PlanView::of(&plan, &steps, event.as_ref(), &self.road);
+        let change = if change == "changed" && view.status != "pending" {
+            "decided"
+        } else {
+            change
+        };
+        self.hub
+            .publish(StreamKind::Plan, records::plan_message(change, &view));
+    }
+
+    async fn decide_step(
+        &mut self,
+        id: i64,
+        verdict: Verdict,
+        by: String,
+        reason: Option<String>,
+        publish_plan: bool,
     ) -> Result<ProposalRow, DecideError> {
         let p = self
             .store
@@ -1569,7 +1899,13 @@ impl Engine {
             actor: by.clone(),
             action: action.into(),
             target: format!("P{id}"),
-            detail: json!({"reason": reason, "proposed": serde_json::from_str::<Value>(&p.json).unwrap_or(Value::Null), "applied": final_json.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok())}).to_string(),
+            detail: AuditDetail::Decision {
+                reason: reason.as_deref(),
+                proposed: &p.json,
+                applied: final_json.as_deref(),
+                plan: p.plan_id,
+            }
+            .json(),
         };
         let d = ProposalDecision {
             status: status.into(),
@@ -1585,6 +1921,10 @@ impl Engine {
             .map_err(|e| DecideError::Store(e.to_string()))?
             .ok_or_else(|| DecideError::NotPending(id, "decided".into()))?;
         self.hub.publish(StreamKind::Proposal, proposal_json(&row));
+        self.escalations.remove(&id);
+        if publish_plan && let Some(plan) = row.plan_id {
+            self.publish_plan(plan, "changed").await;
+        }
         if let Some(j) = final_json {
             // The command carries the id of the action the proposal came from.
             let action_id = self.next_action;
@@ -1673,10 +2013,16 @@ impl Engine {
             actor: "system".into(),
             action: "proposal.expired".into(),
             target: format!("P{}", p.id),
-            detail: json!({"expires_wall_ms": p.expires_wall_ms}).to_string(),
+            detail: AuditDetail::Expired {
+                expires_wall_ms: p.expires_wall_ms,
+            }
+            .json(),
         };
         if let Ok(Some(row)) = self.store.decide_proposal(p.id, &d, &audit).await {
             self.hub.publish(StreamKind::Proposal, proposal_json(&row));
+            if let Some(plan) = row.plan_id {
+                self.publish_plan(plan, "changed").await;
+            }
         }
     }
 
@@ -1689,17 +2035,24 @@ impl Engine {
             *l
         };
         p.expires_wall_ms = now + self.cfg.decisions.escalation_repeat_s as i64 * 1000;
-        let alarm = json!({
-            "alarm": "proposal_unanswered",
-            "proposal": format!("P{}", p.id),
-            "device": p.device,
-            "kind": p.kind,
-            "event_id": p.event_id,
-            "level": level,
-            "pending_since_wall_ms": p.created_wall_ms,
-            "next_wall_ms": p.expires_wall_ms,
-        })
-        .to_string();
+        let plan_name = match p.plan_id {
+            Some(id) => self.store.plan(id).await.ok().flatten().map(|r| r.name),
+            None => None,
+        };
+        let alarm = records::Unanswered {
+            alarm: "proposal_unanswered",
+            proposal: format!("P{}", p.id),
+            device: &p.device,
+            kind: &p.kind,
+            device_name: plans::device_name(&self.road, &p.device),
+            plan: p.plan_id.map(|id| format!("PL{id}")),
+            plan_name,
+            event_id: p.event_id.as_deref(),
+            level,
+            pending_since_wall_ms: p.created_wall_ms,
+            next_wall_ms: p.expires_wall_ms,
+        }
+        .json();
         let commit = TickCommit {
             tick_ms: self
                 .snapshot
@@ -1759,6 +2112,10 @@ impl Engine {
                             let r = self.decide(id, verdict, by, reason).await;
                             let _ = reply.send(r);
                         }
+                        Msg::DecidePlan { plan, steps, verdict, by, reason, reply } => {
+                            let r = self.decide_plan(plan, steps, verdict, by, reason).await;
+                            let _ = reply.send(r);
+                        }
                         Msg::Device(r) => self.on_device(r).await,
                         Msg::TerminalAlarm { vehicle, time_ms, lat, lon, bits, raised, cleared } => {
                             self.on_terminal_alarm(&vehicle, time_ms, lat, lon, bits, raised, cleared).await;
@@ -1767,30 +2124,6 @@ impl Engine {
                 }
                 _ = timer.tick() => self.on_timer().await,
             }
-        }
-    }
-}
-
-/// A stored row, borrowed.
-#[derive(Clone, Copy)]
-pub enum RowRef<'a> {
-    /// Detector.
-    Obs(&'a zhilu_store::ObsRow),
-    /// Weather.
-    Weather(&'a zhilu_store::WeatherRow),
-    /// Position.
-    Position(&'a zhilu_store::PositionRow),
-    /// Camera.
-    Camera(&'a zhilu_store::CameraRow),
-}
-
-impl<'a> RowRef<'a> {
-    fn of(r: &'a Reading) -> RowRef<'a> {
-        match r {
-            Reading::Obs(o) => RowRef::Obs(o),
-            Reading::Weather(o) => RowRef::Weather(o),
-            Reading::Position(o) => RowRef::Position(o),
-            Reading::Camera(o) => RowRef::Camera(o),
         }
     }
 }
@@ -1813,10 +2146,6 @@ pub fn ingest_order(b: &ReadingBatch) -> Vec<(u8, usize)> {
     }
     v.sort_unstable();
     v.into_iter().map(|(_, k, i)| (k, i)).collect()
-}
-
-fn round1(x: f32) -> f64 {
-    crate::roadjson::round1(f64::from(x))
 }
 
 /// A road-book device nothing has been heard from yet.

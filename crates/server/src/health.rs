@@ -7,6 +7,8 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
+use zhilu_contract::HealthCode;
+
 /// How long (ms) after a failed commit health still reports it, unless a
 /// commit succeeded since.
 const COMMIT_FAILURE_MEMORY_MS: i64 = 300_000;
@@ -111,6 +113,43 @@ pub fn free_bytes(path: &std::path::Path) -> Option<u64> {
     }
 }
 
+/// One reason for `degraded` as a code with its parameters (only those
+/// it has), for a console to say in its language.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct HealthReason {
+    /// `zhilu_contract::HealthCode`: `ticks_stalled`, `commits_failing`,
+    /// `ticks_waiting`, `history_dropped`, `disk_low`, `broker_down`,
+    /// `source_clocks_off`.
+    pub code: &'static str,
+    /// Ticks stalled: for how long (s).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<i64>,
+    /// Commits failing: the last storage error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Rows of unwritten ticks waiting, or dropped.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rows: Option<u64>,
+    /// Disk low: free megabytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub free_mb: Option<u64>,
+    /// Disk low: ingest stops below this many megabytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_mb: Option<u64>,
+    /// Source clocks off: which sources.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sources: Option<Vec<String>>,
+}
+
+impl HealthReason {
+    fn of(code: HealthCode) -> HealthReason {
+        HealthReason {
+            code: code.as_str(),
+            ..HealthReason::default()
+        }
+    }
+}
+
 /// Health as answered.
 #[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Report {
@@ -118,6 +157,9 @@ pub struct Report {
     pub status: String,
     /// Why degraded (empty when ok).
     pub reasons: Vec<String>,
+    /// The same reasons as codes with parameters, in the same order
+    /// (`{"code": "disk_low", "free_mb": 900, "min_mb": 500}`).
+    pub codes: Vec<HealthReason>,
     /// Free bytes where the database lives (SQLite).
     pub disk_free_bytes: Option<u64>,
     /// Sources whose clocks are off now.
@@ -144,12 +186,17 @@ pub fn disk_room(st: &crate::AppState) -> Result<Option<u64>, u64> {
 /// Judges health now (and sets the `zhilu_health_*` metrics).
 pub fn report(st: &crate::AppState) -> Report {
     let h = &st.health;
-    let now = crate::engine::wall_ms();
+    let now = crate::wall_ms();
     let mut reasons = Vec::new();
+    let mut codes = Vec::new();
     let first_row = h.rows_since_tick_wall_ms.load(Ordering::Relaxed);
     let stall_ms = (st.cfg.ingest.stall_after_s * 1000.0) as i64;
     let stalled = first_row != 0 && now - first_row > stall_ms;
     if stalled {
+        codes.push(HealthReason {
+            seconds: Some((now - first_row) / 1000),
+            ..HealthReason::of(HealthCode::TicksStalled)
+        });
         reasons.push(format!(
             "ticks stalled: rows arriving for {} s, no tick closed",
             (now - first_row) / 1000
@@ -158,16 +205,28 @@ pub fn report(st: &crate::AppState) -> Report {
     let failing = h.storage_failing(now);
     if failing {
         let e = h.last_error.lock().map(|e| e.clone()).unwrap_or_default();
+        codes.push(HealthReason {
+            error: Some(e.clone()),
+            ..HealthReason::of(HealthCode::CommitsFailing)
+        });
         reasons.push(format!("storage: commits failing ({e})"));
     }
     let carried = h.carry_items.load(Ordering::Relaxed);
     if carried > 0 {
+        codes.push(HealthReason {
+            rows: Some(carried),
+            ..HealthReason::of(HealthCode::TicksWaiting)
+        });
         reasons.push(format!(
             "storage: {carried} rows of unwritten ticks waiting (nothing of them published or sent yet)"
         ));
     }
     let dropped_at = h.carry_dropped_wall_ms.load(Ordering::Relaxed);
     if dropped_at != 0 && now - dropped_at < COMMIT_FAILURE_MEMORY_MS {
+        codes.push(HealthReason {
+            rows: Some(h.carry_dropped.load(Ordering::Relaxed)),
+            ..HealthReason::of(HealthCode::HistoryDropped)
+        });
         reasons.push(format!(
             "storage: {} rows of unwritten ticks' history dropped (stream messages, event changes, audit; events, proposals and actions kept)",
             h.carry_dropped.load(Ordering::Relaxed)
@@ -177,6 +236,11 @@ pub fn report(st: &crate::AppState) -> Report {
     let min = st.cfg.storage.min_free_mb.saturating_mul(1 << 20);
     let low = free.is_some_and(|f| min > 0 && f < min.saturating_mul(2));
     if let (true, Some(f)) = (low, free) {
+        codes.push(HealthReason {
+            free_mb: Some(f >> 20),
+            min_mb: Some(st.cfg.storage.min_free_mb),
+            ..HealthReason::of(HealthCode::DiskLow)
+        });
         reasons.push(format!(
             "disk low: {} MB free (ingest stops below {} MB)",
             f >> 20,
@@ -185,6 +249,7 @@ pub fn report(st: &crate::AppState) -> Report {
     }
     let broker_down = st.broker.as_ref().is_some_and(|b| !b.is_connected());
     if broker_down {
+        codes.push(HealthReason::of(HealthCode::BrokerDown));
         reasons.push("device broker unreachable".into());
     }
     let off = st.clocks.off(now);
@@ -194,6 +259,10 @@ pub fn report(st: &crate::AppState) -> Report {
             .take(10)
             .map(|o| format!("{} ({})", o.source, o.why))
             .collect();
+        codes.push(HealthReason {
+            sources: Some(off.iter().map(|o| o.source.clone()).collect()),
+            ..HealthReason::of(HealthCode::SourceClocksOff)
+        });
         reasons.push(format!(
             "source clocks off: {}{}",
             names.join(", "),
@@ -215,6 +284,7 @@ pub fn report(st: &crate::AppState) -> Report {
     Report {
         status: if reasons.is_empty() { "ok" } else { "degraded" }.into(),
         reasons,
+        codes,
         disk_free_bytes: free,
         sources_off: off.into_iter().map(|o| o.source).collect(),
         held_rows: held,

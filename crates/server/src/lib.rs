@@ -14,12 +14,15 @@ pub mod config;
 pub mod console;
 pub mod convert;
 pub mod engine;
+pub mod flow;
 pub mod forecast;
 pub mod health;
 pub mod ingest;
 pub mod jt808;
 pub mod net;
+pub mod records;
 pub mod roadjson;
+pub mod signs;
 pub mod stream;
 pub mod ticket;
 pub mod vehicles;
@@ -37,8 +40,16 @@ use zhilu_road::RoadBook;
 use zhilu_store::{AuditEntry, ReadingBatch, Store, UserRow};
 
 use crate::config::{AdapterKind, ServerConfig};
-use crate::engine::{Engine, Msg, Snapshot, wall_ms};
+use crate::engine::{Engine, Msg, Snapshot};
 use crate::stream::Hub;
+
+/// Wall clock, epoch ms: what every part of the server means by "now" on
+/// the wall (data time is the engine's ticks).
+pub fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
 
 pub use config::ConfigError;
 
@@ -217,6 +228,7 @@ impl Centre {
             .context("bringing the brain back from the database")?;
         let next_seq = store.max_ids().await?.reading_seq + 1;
         let vehicle_board = engine.vehicles();
+        let ticks = engine.ticks();
         tasks.push(tokio::spawn(engine.run(engine_rx)));
         {
             let tx = engine_tx.clone();
@@ -269,7 +281,7 @@ impl Centre {
             tasks.push(tokio::spawn(forecast::run(
                 store.clone(),
                 road.clone(),
-                state.snapshot.clone(),
+                ticks,
                 state.forecast.clone(),
                 cfg.forecast.clone(),
             )));

@@ -1,19 +1,14 @@
-//! JSON views for the console: the road book as it is drawn (`GET
-//! /api/road`) and the time–space matrix (`GET /api/timespace`). Shapes
-//! only; the data comes from the road book and the store.
+//! The time–space matrix for the console (`GET /api/timespace`) and the
+//! rounding of the JSON views (the road book as drawn is
+//! `crate::views::RoadView`). Shapes only; the data comes from the road
+//! book and the store.
 
 use std::collections::HashMap;
 
 use serde::Serialize;
-use serde_json::{Value, json};
 use utoipa::ToSchema;
 use zhilu_road::{Direction, RoadBook};
 use zhilu_store::StationBucket;
-
-fn lonlat(road: &RoadBook, stake_m: f64) -> [f64; 2] {
-    let (lon, lat) = road.geometry().lonlat(stake_m);
-    [round6(lon), round6(lat)]
-}
 
 /// Degrees to six decimals (≈ 0.1 m) for the JSON views.
 pub(crate) fn round6(x: f64) -> f64 {
@@ -23,46 +18,6 @@ pub(crate) fn round6(x: f64) -> f64 {
 /// Speeds and flows to one decimal for the JSON views.
 pub(crate) fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
-}
-
-/// The road book for drawing: every item with its stake(s) and lon/lat.
-pub fn road_json(road: &RoadBook) -> Value {
-    let g = road.geometry();
-    let sign = |s: &zhilu_road::Sign| json!({"id": s.id, "direction": s.direction.as_str(), "stake_m": s.stake_m, "lonlat": lonlat(road, s.stake_m)});
-    let zone = |z: &zhilu_road::Zone| json!({"id": z.id, "from_m": z.from_m, "to_m": z.to_m, "lonlat": [lonlat(road, z.from_m), lonlat(road, z.to_m)]});
-    json!({
-        "id": road.id(),
-        "name": road.name(),
-        "tz_offset_s": road.tz_offset_s(),
-        "lanes": road.lanes(),
-        "speed_limit_kmh": road.speed_limit_kmh(),
-        "profile": road.profile().as_str(),
-        "directions": road.directions().iter().map(|d| d.as_str()).collect::<Vec<_>>(),
-        "geometry": g.points().iter().map(|p| json!([p.stake_m, p.lon, p.lat])).collect::<Vec<_>>(),
-        "detectors": road.detectors().iter().map(|d| json!({
-            "id": d.id, "direction": d.direction.as_str(), "stake_m": d.stake_m,
-            "lanes": d.lanes, "lonlat": lonlat(road, d.stake_m)})).collect::<Vec<_>>(),
-        "weather": road.weather().iter().map(|w| json!({
-            "id": w.id, "stake_m": w.stake_m, "lonlat": lonlat(road, w.stake_m)})).collect::<Vec<_>>(),
-        "vsl": road.vsl().iter().map(sign).collect::<Vec<_>>(),
-        "vms": road.vms().iter().map(sign).collect::<Vec<_>>(),
-        "fog_lights": road.fog_lights().iter().map(zone).collect::<Vec<_>>(),
-        "deicers": road.deicers().iter().map(zone).collect::<Vec<_>>(),
-        "interchanges": road.interchanges().iter().map(|i| json!({
-            "id": i.id, "name": i.name, "stake_m": i.stake_m,
-            "directions": i.directions.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
-            "lonlat": lonlat(road, i.stake_m)})).collect::<Vec<_>>(),
-        "exits": road.exits().iter().map(|x| json!({
-            "id": x.id, "name": x.name, "stake_m": x.stake_m,
-            "directions": x.directions.iter().map(|d| d.as_str()).collect::<Vec<_>>(),
-            "lonlat": lonlat(road, x.stake_m)})).collect::<Vec<_>>(),
-        "tunnels": road.tunnels().iter().map(|t| json!({
-            "id": t.id, "from_m": t.from_m, "to_m": t.to_m, "hazmat_forbidden": t.hazmat_forbidden,
-            "lonlat": [lonlat(road, t.from_m), lonlat(road, t.to_m)]})).collect::<Vec<_>>(),
-        "service_areas": road.service_areas().iter().map(|s| json!({
-            "id": s.id, "name": s.name, "stake_m": s.stake_m, "chargers": s.chargers,
-            "lonlat": lonlat(road, s.stake_m)})).collect::<Vec<_>>(),
-    })
 }
 
 /// The time–space matrix (`GET /api/timespace`). Fields in alphabetical
@@ -162,6 +117,7 @@ pub fn timespace(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     const ROAD: &str = r#"
 [road]
@@ -225,18 +181,5 @@ stake_m = 2500
         let down = &v["directions"][1];
         assert_eq!(down["stations"], json!(["D2", "D1"]));
         assert_eq!(down["speed_kmh"][0], json!([30.0, null]));
-    }
-
-    #[test]
-    fn road_json_has_positions() {
-        let road = RoadBook::from_toml(ROAD, "ROAD.toml").expect("road");
-        let v = road_json(&road);
-        assert_eq!(v["detectors"].as_array().map(Vec::len), Some(4));
-        let ll = &v["detectors"][0]["lonlat"];
-        assert!(
-            (ll[1].as_f64().unwrap_or(0.0) - 39.009).abs() < 1e-3,
-            "{ll}"
-        );
-        assert_eq!(v["directions"], json!(["up", "down"]));
     }
 }

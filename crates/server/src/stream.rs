@@ -1,11 +1,16 @@
 //! The live stream: one broadcast hub, served as Server-Sent Events. Each
 //! message carries a kind (`state`, `event`, `proposal`, `action`,
-//! `device`, `vehicles`) and a JSON payload. A slow client loses the oldest messages
+//! `device`, `vehicles`, `alarm`, `plan`) and a JSON payload. A slow client loses the oldest messages
 //! (it is told how many with a `lagged` message), never the server's memory.
 
 use std::sync::Arc;
 
 use tokio::sync::broadcast;
+
+/// The one route that takes `?token=` (a browser's EventSource cannot set
+/// headers); everywhere else a token in the query string is ignored, so
+/// it never ends up in links, logs or proxies' records of a write.
+pub const STREAM_PATH: &str = "/api/stream";
 
 /// Message kinds on the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +27,9 @@ pub enum StreamKind {
     Device,
     /// Vehicles that moved or went silent (a batch).
     Vehicles,
+    /// A response plan created, changed (a step joined, was decided or
+    /// superseded) or decided (no step pending any more).
+    Plan,
     /// Something needs an operator now (a safety proposal unanswered past
     /// its deadline); repeats with a rising level until answered.
     Alarm,
@@ -38,6 +46,7 @@ impl StreamKind {
             StreamKind::Device => "device",
             StreamKind::Vehicles => "vehicles",
             StreamKind::Alarm => "alarm",
+            StreamKind::Plan => "plan",
         }
     }
 }

@@ -58,7 +58,7 @@ impl Tickets {
 
 /// The `ticket=` of a request to the stream (no other route takes one).
 pub(crate) fn in_query(parts: &axum::http::request::Parts) -> Option<String> {
-    if parts.uri.path() != crate::api::STREAM_PATH {
+    if parts.uri.path() != crate::stream::STREAM_PATH {
         return None;
     }
     parts.uri.query().and_then(|q| {

@@ -12,11 +12,12 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use zhilu_road::RoadBook;
 use zhilu_store::PositionRow;
 
 use crate::roadjson::{round1, round6};
+use crate::views::{VehicleRow, VehiclesView};
 
 /// A vehicle silent for this long (data time) leaves the board.
 pub const SILENT_AFTER_MS: i64 = 10 * 60_000;
@@ -147,18 +148,18 @@ impl VehicleBoard {
         });
     }
 
-    fn row(id: &str, v: &Vehicle) -> Value {
-        json!([
-            id,
-            v.class,
+    fn row(id: &str, v: &Vehicle) -> VehicleRow {
+        VehicleRow(
+            id.to_string(),
+            v.class.clone(),
             v.ts_ms,
             round6(v.lon),
             round6(v.lat),
             v.stake_m.round(),
             v.direction,
             v.speed_kmh.map(round1),
-            v.heading_deg.map(round1)
-        ])
+            v.heading_deg.map(round1),
+        )
     }
 
     /// The changes since the last call as a stream payload
@@ -188,7 +189,7 @@ impl VehicleBoard {
 
     /// Every vehicle (optionally of one class), with tracks when asked:
     /// `{"ts_ms", "columns", "rows", "tracks": {id: [[ts_ms, lon, lat], …]}}`.
-    pub fn list(&self, class: Option<&str>, tracks: bool) -> Value {
+    pub fn list(&self, class: Option<&str>, tracks: bool) -> VehiclesView {
         let mut ids: Vec<&String> = self
             .vehicles
             .iter()
@@ -196,37 +197,36 @@ impl VehicleBoard {
             .map(|(id, _)| id)
             .collect();
         ids.sort();
-        let rows: Vec<Value> = ids
+        let rows = ids
             .iter()
             .filter_map(|id| self.vehicles.get(*id).map(|v| Self::row(id, v)))
             .collect();
-        let mut out = json!({
-            "ts_ms": if self.latest_ms == 0 { None } else { Some(self.latest_ms) },
-            "columns": COLUMNS,
-            "rows": rows,
-        });
-        if tracks {
-            let t: serde_json::Map<String, Value> = ids
-                .iter()
+        let tracks = tracks.then(|| {
+            ids.iter()
                 .filter_map(|id| {
                     let v = self.vehicles.get(*id)?;
-                    let pts: Vec<Value> = v
+                    let pts = v
                         .track
                         .iter()
-                        .map(|(t, lon, lat)| json!([t, round6(*lon), round6(*lat)]))
+                        .map(|&(t, lon, lat)| (t, round6(lon), round6(lat)))
                         .collect();
-                    Some(((*id).clone(), Value::Array(pts)))
+                    Some(((*id).clone(), pts))
                 })
-                .collect();
-            out["tracks"] = Value::Object(t);
+                .collect()
+        });
+        VehiclesView {
+            columns: COLUMNS,
+            rows,
+            tracks,
+            ts_ms: (self.latest_ms != 0).then_some(self.latest_ms),
         }
-        out
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     const ROAD: &str = r#"
 [road]
@@ -280,16 +280,29 @@ speed_limit_kmh = 120
         b.observe(&road, &pos("A", 500, 116.0002, 39.0));
         b.observe(&road, &pos("A", 2_000, 116.0002, 39.011));
         let l = b.list(Some("hazmat"), true);
-        assert_eq!(l["tracks"]["A"].as_array().expect("track").len(), 2);
+        assert_eq!(l.tracks.as_ref().expect("tracks")["A"].len(), 2);
+        // The answer's text: keys in alphabetical order, as always written.
+        let text = serde_json::to_string(&b.list(Some("hazmat"), true)).expect("json");
+        assert!(
+            text.starts_with(r#"{"columns":["vehicle","class","ts_ms","lon","lat","stake_m","direction","speed_kmh","heading_deg"],"rows":[["A","hazmat",2000,116.0002,39.011,"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"],"tracks":{"A":[[1000,116.0002,39.01],[2000,116.0002,39.011]],"B":"#),
+            "{text}"
+        );
+        assert!(text.ends_with(r#"]]},"ts_ms":2000}"#), "{text}");
+        let no_tracks = serde_json::to_string(&b.list(Some("car"), false)).expect("json");
+        assert_eq!(
+            no_tracks,
+            r#"{"columns":["vehicle","class","ts_ms","lon","lat","stake_m","direction","speed_kmh","heading_deg"],"rows":[],"ts_ms":2000}"#
+        );
         // Tracks are bounded.
         for i in 0..100 {
             b.observe(&road, &pos("A", 3_000 + i, 116.0002, 39.02));
         }
         let l = b.list(None, true);
-        assert_eq!(
-            l["tracks"]["A"].as_array().expect("track").len(),
-            TRACK_POINTS
-        );
+        assert_eq!(l.tracks.as_ref().expect("tracks")["A"].len(), TRACK_POINTS);
         // B and C fall silent for 10 minutes of data time: gone.
         b.take_update();
         b.observe(

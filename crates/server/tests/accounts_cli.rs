@@ -37,7 +37,8 @@ async fn login_status(s: &TestServer, user: &str, password: &str) -> u16 {
 async fn open_stream(s: &TestServer, token: &str) -> reqwest::Response {
     let r = s
         .http
-        .get(format!("{}/api/stream?token={token}", s.url))
+        .get(format!("{}/api/stream", s.url))
+        .bearer_auth(token)
         .send()
         .await
         .unwrap();

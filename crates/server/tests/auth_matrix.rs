@@ -39,12 +39,16 @@ async fn every_endpoint_times_every_role() {
         (Method::GET, "/api/events/E1", None, None, Need::Viewer),
         (Method::GET, "/api/devices", None, None, Need::Viewer),
         (Method::GET, "/api/proposals", None, None, Need::Viewer),
+        (Method::GET, "/api/plans", None, None, Need::Viewer),
+        (Method::GET, "/api/plans/PL999", None, None, Need::Viewer),
         (Method::GET, "/api/actions", None, None, Need::Viewer),
         (Method::GET, "/api/state", None, None, Need::Viewer),
         (Method::GET, "/api/road", None, None, Need::Viewer),
         (Method::GET, "/api/vehicles", None, None, Need::Viewer),
         (Method::GET, "/api/timespace", None, None, Need::Viewer),
         (Method::GET, "/api/forecast", None, None, Need::Viewer),
+        (Method::GET, "/api/kpi", None, None, Need::Viewer),
+        (Method::GET, "/api/kpi/history", None, None, Need::Viewer),
         (Method::GET, "/api/stream", None, None, Need::Viewer),
         (Method::POST, "/api/stream/ticket", None, None, Need::Viewer),
         (
@@ -105,6 +109,71 @@ async fn every_endpoint_times_every_role() {
             None,
             Need::Operator,
         ),
+        (
+            Method::POST,
+            "/api/events/E1/ack",
+            None,
+            None,
+            Need::Operator,
+        ),
+        (
+            Method::POST,
+            "/api/events/E1/assign",
+            Some(json!({"user": "op"})),
+            None,
+            Need::Operator,
+        ),
+        (
+            Method::POST,
+            "/api/events/E1/note",
+            Some(json!({"text": "test"})),
+            None,
+            Need::Operator,
+        ),
+        (
+            Method::POST,
+            "/api/events/E1/close",
+            Some(json!({"reason": "test"})),
+            None,
+            Need::Operator,
+        ),
+        (Method::GET, "/api/handover", None, None, Need::Viewer),
+        (Method::GET, "/api/handovers", None, None, Need::Viewer),
+        (
+            Method::POST,
+            "/api/handover/sign",
+            Some(json!({"note": "test"})),
+            None,
+            Need::Operator,
+        ),
+        (
+            Method::POST,
+            "/api/handover/H999/ack",
+            Some(json!({})),
+            None,
+            Need::Operator,
+        ),
+        (
+            Method::POST,
+            "/api/plans/PL999/approve",
+            Some(json!({})),
+            None,
+            Need::Operator,
+        ),
+        (
+            Method::POST,
+            "/api/plans/PL999/reject",
+            Some(json!({"reason": "test"})),
+            None,
+            Need::Operator,
+        ),
+        (
+            Method::POST,
+            "/api/plans/PL999/edit",
+            Some(json!({"reason": "test", "step": "P999", "edit": {"value": 40}})),
+            None,
+            Need::Operator,
+        ),
         (Method::GET, "/api/audit", None, None, Need::Admin),
         (Method::GET, "/api/quarantine", None, None, Need::Operator),
         (
@@ -150,6 +219,9 @@ async fn every_endpoint_times_every_role() {
             let p = p
                 .replace("/E1", "/*")
                 .replace("/P999/", "/*/")
+                .replace("/H999/", "/*/")
+                .replace("/PL999/", "/*/")
+                .replace("/plans/PL999", "/plans/*")
                 .replace("/users/nobody", "/users/*");
             (m.to_string(), p)
         })
@@ -244,6 +316,9 @@ async fn login_is_rate_limited_and_audited() {
             .await
             .unwrap();
         assert_eq!(r.status().as_u16(), 401);
+        // One answer, with a code a console says in its own language.
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["code"], "bad_login", "{e}");
     }
     // Even the right password waits now.
     let r = s

@@ -397,7 +397,8 @@ async fn a_full_disk_heals_and_health_tells_the_truth() {
 async fn open_stream(s: &TestServer, token: &str) -> reqwest::Response {
     let r = s
         .http
-        .get(format!("{}/api/stream?token={token}", s.url))
+        .get(format!("{}/api/stream", s.url))
+        .bearer_auth(token)
         .send()
         .await
         .unwrap();
@@ -470,7 +471,16 @@ async fn sessions_end_when_they_end_and_no_door_stays_open() {
         "stream outlived a role change"
     );
 
-    // ?token= is for the stream only: a write with it is unauthenticated.
+    // The session token never rides in the query string: not on the
+    // stream (browsers use the one-use ticket) ...
+    let r = s
+        .http
+        .get(format!("{}/api/stream?token={admin}", s.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401, "?token= opens no stream");
+    // ... and not on a write.
     let r = s
         .http
         .post(format!("{}/api/users?token={admin}", s.url))
@@ -717,6 +727,15 @@ async fn ingest_stops_at_the_disk_watermark() {
     let h = s.get(&op, "/api/health").await;
     assert_eq!(h["status"], "degraded", "{h}");
     assert!(h["reasons"].to_string().contains("disk low"), "{h}");
+    // The same reason as a code with its figures, for the console.
+    let disk = h["codes"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["code"] == "disk_low"))
+        .unwrap_or_else(|| panic!("no disk_low code: {h}"));
+    assert!(
+        disk["free_mb"].is_u64() && disk["min_mb"].is_u64(),
+        "{disk}"
+    );
     let c = s.state().store.count_readings().await.unwrap();
     assert_eq!(c.obs + c.weather + c.positions, 0);
 }

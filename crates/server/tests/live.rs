@@ -485,10 +485,10 @@ async fn the_stream_carries_state_and_events() {
     let s = TestServer::start("sqlite", |_| {}).await.unwrap();
     let op = s.login("op").await;
     let viewer = s.login("viewer").await;
-    // Browsers pass the token in the query.
     let mut r = s
         .http
-        .get(format!("{}/api/stream?token={viewer}", s.url))
+        .get(format!("{}/api/stream", s.url))
+        .bearer_auth(&viewer)
         .send()
         .await
         .unwrap();

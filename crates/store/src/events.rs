@@ -8,8 +8,8 @@ use sqlx::QueryBuilder;
 
 use crate::error::db;
 use crate::{
-    ActionRow, AuditEntry, EventChangeRow, EventQuery, EventRow, ProposalDecision, ProposalRow,
-    Result, Store, TickCommit, insert_values, limit_or_default,
+    ActionRow, AuditEntry, EventChangeRow, EventQuery, EventRow, PlanRow, ProposalDecision,
+    ProposalRow, Result, Store, TickCommit, insert_values, limit_or_default,
 };
 
 const EVENT_COLS: &str = "id, kind, direction, from_m, to_m, start_ms, detected_ms, end_ms, \
@@ -25,10 +25,10 @@ const CHANGE_INSERT: &str = "INSERT INTO event_changes (event_id, change, at_ms,
 const ACTION_INSERT: &str = "INSERT INTO actions (id, at_ms, wall_ms, device, kind, json, \
     event_id, reason, mode, proposal_id) ";
 const PROPOSAL_COLS: &str = "id, created_wall_ms, expires_wall_ms, at_ms, device, kind, json, \
-    event_id, reason, status, decided_by, decided_wall_ms, decision_reason, final_json";
+    event_id, reason, status, decided_by, decided_wall_ms, decision_reason, final_json, plan_id";
 const PROPOSAL_UPSERT_HEAD: &str = "INSERT INTO proposals (id, created_wall_ms, \
     expires_wall_ms, at_ms, device, kind, json, event_id, reason, status, decided_by, \
-    decided_wall_ms, decision_reason, final_json) ";
+    decided_wall_ms, decision_reason, final_json, plan_id) ";
 /// A decided proposal is final: a tick may rewrite a proposal only while it
 /// is still pending (an operator's decision is never overwritten).
 const PROPOSAL_UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET \
@@ -37,7 +37,8 @@ const PROPOSAL_UPSERT_TAIL: &str = " ON CONFLICT (id) DO UPDATE SET \
     json = excluded.json, event_id = excluded.event_id, reason = excluded.reason, \
     status = excluded.status, decided_by = excluded.decided_by, \
     decided_wall_ms = excluded.decided_wall_ms, decision_reason = excluded.decision_reason, \
-    final_json = excluded.final_json WHERE proposals.status = 'pending'";
+    final_json = excluded.final_json, plan_id = excluded.plan_id \
+    WHERE proposals.status = 'pending'";
 const AUDIT_INSERT: &str = "INSERT INTO audit (wall_ms, actor, action, target, detail) ";
 const META_UPSERT: &str = "INSERT INTO meta (key, value) VALUES ($1, $2) \
     ON CONFLICT (key) DO UPDATE SET value = excluded.value";
@@ -63,14 +64,15 @@ impl Store {
     /// Writes everything one closed tick produced, in one transaction:
     /// upserts its events (by id, every column), appends the event changes,
     /// inserts the actions (an id already stored fails the whole commit),
-    /// upserts the proposals (by id; only while the stored one is still
-    /// pending), appends the audit entries, sets meta `last_tick_ms` and
+    /// upserts the plans (by id) and the proposals (by id; only while the
+    /// stored one is still pending), appends the audit entries, sets meta `last_tick_ms` and
     /// stores the state snapshot if there is one. A failure leaves nothing
     /// of the tick behind.
     pub async fn commit_tick(&self, t: &TickCommit) -> Result<()> {
         const OP: &str = "commit_tick";
         let events = last_by_key(&t.events, |e| e.id.as_str());
         let proposals = last_by_key(&t.proposals, |p| p.id);
+        let plans = last_by_key(&t.plans, |p| p.id);
         in_tx!(self, OP, tx => {
             if !events.is_empty() {
                 insert_values(&mut tx, EVENT_UPSERT_HEAD, EVENT_UPSERT_TAIL, 13, events.clone(), |mut v, e: &EventRow| {
@@ -118,8 +120,22 @@ impl Store {
                 .await
                 .map_err(db(OP, "actions"))?;
             }
+            // Plans before their steps (a step names its plan).
+            if !plans.is_empty() {
+                insert_values(&mut tx, crate::plans::PLAN_UPSERT_HEAD, crate::plans::PLAN_UPSERT_TAIL, 7, plans.clone(), |mut v, p: &PlanRow| {
+                    v.push_bind(p.id)
+                        .push_bind(p.created_wall_ms)
+                        .push_bind(p.updated_wall_ms)
+                        .push_bind(p.at_ms)
+                        .push_bind(p.event_id.as_deref())
+                        .push_bind(p.cause.as_str())
+                        .push_bind(p.name.as_str());
+                })
+                .await
+                .map_err(db(OP, "plans"))?;
+            }
             if !proposals.is_empty() {
-                insert_values(&mut tx, PROPOSAL_UPSERT_HEAD, PROPOSAL_UPSERT_TAIL, 14, proposals.clone(), |mut v, p: &ProposalRow| {
+                insert_values(&mut tx, PROPOSAL_UPSERT_HEAD, PROPOSAL_UPSERT_TAIL, 15, proposals.clone(), |mut v, p: &ProposalRow| {
                     v.push_bind(p.id)
                         .push_bind(p.created_wall_ms)
                         .push_bind(p.expires_wall_ms)
@@ -133,7 +149,8 @@ impl Store {
                         .push_bind(p.decided_by.as_deref())
                         .push_bind(p.decided_wall_ms)
                         .push_bind(p.decision_reason.as_deref())
-                        .push_bind(p.final_json.as_deref());
+                        .push_bind(p.final_json.as_deref())
+                        .push_bind(p.plan_id);
                 })
                 .await
                 .map_err(db(OP, "proposals"))?;
@@ -230,6 +247,18 @@ impl Store {
         .map_err(db("actions", "actions"))
     }
 
+    /// Each device's latest action that was to be sent (mode `auto`,
+    /// `reconcile` or `confirmed`; not a `confirm` proposal), by device.
+    /// After a restart the server sends it again under its own id when the
+    /// device does not show it (a kill between the commit and the send).
+    pub async fn last_sent_actions(&self) -> Result<Vec<ActionRow>> {
+        const SQL: &str = "SELECT id, at_ms, wall_ms, device, kind, json, event_id, reason, \
+            mode, proposal_id FROM actions WHERE id IN (SELECT MAX(id) FROM actions \
+            WHERE mode IN ('auto', 'reconcile', 'confirmed') GROUP BY device) ORDER BY device";
+        on_pool!(self, p => sqlx::query_as(SQL).fetch_all(p).await)
+            .map_err(db("last_sent_actions", "actions"))
+    }
+
     /// Proposals, newest first, optionally only those with `status`.
     pub async fn proposals(&self, status: Option<&str>) -> Result<Vec<ProposalRow>> {
         on_pool!(self, p => {
@@ -247,7 +276,7 @@ impl Store {
     pub async fn proposal(&self, id: i64) -> Result<Option<ProposalRow>> {
         const SQL: &str = "SELECT id, created_wall_ms, expires_wall_ms, at_ms, device, kind, \
             json, event_id, reason, status, decided_by, decided_wall_ms, decision_reason, \
-            final_json FROM proposals WHERE id = $1";
+            final_json, plan_id FROM proposals WHERE id = $1";
         on_pool!(self, p => sqlx::query_as(SQL).bind(id).fetch_optional(p).await)
             .map_err(db("proposal", "proposals"))
     }
@@ -269,7 +298,8 @@ impl Store {
             decided_wall_ms = $3, decision_reason = $4, final_json = $5 \
             WHERE id = $6 AND status = 'pending' \
             RETURNING id, created_wall_ms, expires_wall_ms, at_ms, device, kind, json, \
-            event_id, reason, status, decided_by, decided_wall_ms, decision_reason, final_json";
+            event_id, reason, status, decided_by, decided_wall_ms, decision_reason, final_json, \
+            plan_id";
         const AUDIT: &str = "INSERT INTO audit (wall_ms, actor, action, target, detail) \
             VALUES ($1, $2, $3, $4, $5)";
         let row: Option<ProposalRow> = in_tx!(self, OP, tx => {
@@ -306,7 +336,7 @@ impl Store {
     pub async fn pending_expired(&self, now_wall_ms: i64) -> Result<Vec<ProposalRow>> {
         const SQL: &str = "SELECT id, created_wall_ms, expires_wall_ms, at_ms, device, kind, \
             json, event_id, reason, status, decided_by, decided_wall_ms, decision_reason, \
-            final_json FROM proposals WHERE status = 'pending' AND expires_wall_ms <= $1 \
+            final_json, plan_id FROM proposals WHERE status = 'pending' AND expires_wall_ms <= $1 \
             ORDER BY id";
         on_pool!(self, p => sqlx::query_as(SQL).bind(now_wall_ms).fetch_all(p).await)
             .map_err(db("pending_expired", "proposals"))

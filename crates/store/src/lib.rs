@@ -100,12 +100,14 @@ mod accounts;
 mod error;
 mod events;
 mod history;
+mod plans;
 mod quarantine;
 mod readings;
 mod retention;
 mod state;
 mod terminals;
 mod types;
+mod workflow;
 
 pub use accounts::AccountSummary;
 pub use error::StoreError;
@@ -113,6 +115,7 @@ pub use history::StationBucket;
 pub use retention::{Obs5MinRow, Weather5MinRow};
 pub use terminals::TerminalRow;
 pub use types::*;
+pub use workflow::{HandoverRow, NoteRow, WorkflowRow};
 
 /// The store's result type.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -396,6 +399,20 @@ impl Store {
             }
             Pool::Postgres(_) => Ok(None),
         }
+    }
+
+    /// SQLite: copies the write-ahead log into the database file and
+    /// empties it (`wal_checkpoint(TRUNCATE)`), e.g. before a file copy;
+    /// afterwards every write needs new room on the disk. PostgreSQL:
+    /// nothing to do.
+    pub async fn truncate_log(&self) -> Result<()> {
+        if let Pool::Sqlite(p) = &self.pool {
+            sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+                .execute(p)
+                .await
+                .map_err(error::db("truncate_log", "wal"))?;
+        }
+        Ok(())
     }
 
     /// Closes every connection (waits for the ones in use to be returned).

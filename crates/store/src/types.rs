@@ -261,6 +261,30 @@ pub struct ProposalRow {
     pub decision_reason: Option<String>,
     /// What was applied (the proposal, or the operator's edit).
     pub final_json: Option<String>,
+    /// The response plan it is a step of (`None` before migration 0006).
+    pub plan_id: Option<i64>,
+}
+
+/// A response plan (处置预案): the brain's proposals for one event (or one
+/// cause) from one decision pass, and the steps that joined it later while
+/// it was pending. Its steps are the proposals whose `plan_id` is its id;
+/// its status is derived from theirs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, sqlx::FromRow)]
+pub struct PlanRow {
+    /// The id of its first step (proposal), so a plan needs no counter.
+    pub id: i64,
+    /// Server time it was made.
+    pub created_wall_ms: i64,
+    /// Server time a step last joined it.
+    pub updated_wall_ms: i64,
+    /// Data time of the decision pass that made it.
+    pub at_ms: i64,
+    /// The event it answers, if any.
+    pub event_id: Option<String>,
+    /// What groups its steps: the event id, else the rule.
+    pub cause: String,
+    /// 名称: a readable name ("团雾 K45+200–K52+000 下行 处置预案").
+    pub name: String,
 }
 
 /// An operator's (or the expiry clock's) decision on a pending proposal.
@@ -357,6 +381,8 @@ pub struct TickCommit {
     pub actions: Vec<ActionRow>,
     /// Proposals made or changed.
     pub proposals: Vec<ProposalRow>,
+    /// Plans made or joined (written before the proposals).
+    pub plans: Vec<PlanRow>,
     /// Audit entries (seq assigned by the store).
     pub audit: Vec<AuditEntry>,
     /// Corridor state as JSON text, when a snapshot is due.
@@ -421,4 +447,22 @@ pub struct QuarantineRow {
     pub reason: String,
     /// The row as received.
     pub row_json: String,
+}
+
+/// A source whose clock is off, as the server judged it (survives a
+/// restart: migration 0008).
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct SourceClockRow {
+    /// Source id (detector, station, vehicle, camera).
+    pub source: String,
+    /// Why (`ahead of the server clock`, `ahead of the other sources`, …).
+    pub why: String,
+    /// How far ahead it was last seen (ms), if known.
+    pub ahead_ms: Option<i64>,
+    /// First row out of time (server clock).
+    pub first_bad_wall_ms: i64,
+    /// Last row out of time (server clock): it recovers `recover_s` later.
+    pub last_bad_wall_ms: i64,
+    /// Its open `source_clock` event, if one is open.
+    pub event_id: Option<String>,
 }

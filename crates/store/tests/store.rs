@@ -6,11 +6,12 @@ mod common;
 use common::TestDb;
 use zhilu_store::{
     AccountSummary, ActionRow, AuditEntry, CameraRow, DeviceStateRow, EventChangeRow, EventQuery,
-    EventRow, ObsRow, PositionRow, ProposalDecision, ProposalRow, Reading, ReadingBatch,
+    EventRow, ObsRow, PlanRow, PositionRow, ProposalDecision, ProposalRow, Reading, ReadingBatch,
     ReadingCounts, SessionRow, Store, StoreError, TickCommit, UserRow, WeatherRow,
 };
 
 both!(
+    plans_group_steps_and_list_while_pending,
     reopen_keeps_data,
     batch_round_trip,
     duplicate_seq_is_skipped,
@@ -30,6 +31,8 @@ both!(
     open_existing_refuses_a_missing_file,
     device_states,
     terminals,
+    source_clocks,
+    last_sent_actions,
     meta_and_snapshots,
     max_ids,
     retention_rolls_up_obs,
@@ -158,6 +161,7 @@ fn proposal(id: i64, expires_wall_ms: i64) -> ProposalRow {
         decided_wall_ms: None,
         decision_reason: None,
         final_json: None,
+        plan_id: None,
     }
 }
 
@@ -475,6 +479,7 @@ fn first_tick() -> TickCommit {
             audit_entry("system", "proposal.create", "P1"),
         ],
         state_json: Some("{\"state\":1}".into()),
+        plans: vec![],
     }
 }
 
@@ -623,6 +628,7 @@ async fn commit_tick_is_atomic(db: &TestDb) {
         proposals: vec![proposal(2, 900_000)],
         audit: vec![audit_entry("system", "action.auto", "VSL-3")],
         state_json: Some("{\"state\":3}".into()),
+        plans: vec![],
     };
     let err = s.commit_tick(&bad).await.unwrap_err();
     assert!(
@@ -1060,6 +1066,64 @@ async fn open_existing_refuses_a_missing_file(db: &TestDb) {
 }
 
 // ---------------------------------------------------------------- state
+
+async fn source_clocks(db: &TestDb) {
+    let s = &db.store;
+    assert!(s.source_clocks().await.unwrap().is_empty());
+    let row = |src: &str, ev: Option<&str>| zhilu_store::SourceClockRow {
+        source: src.into(),
+        why: "ahead of the server clock".into(),
+        ahead_ms: Some(31_536_000_000),
+        first_bad_wall_ms: 10,
+        last_bad_wall_ms: 20,
+        event_id: ev.map(str::to_string),
+    };
+    let set = vec![row("D1", Some("E3")), row("W1", None)];
+    s.save_source_clocks(&set).await.unwrap();
+    assert_eq!(s.source_clocks().await.unwrap(), set);
+    // The set is replaced as a whole.
+    s.save_source_clocks(&set[1..]).await.unwrap();
+    assert_eq!(s.source_clocks().await.unwrap(), set[1..]);
+    s.save_source_clocks(&[]).await.unwrap();
+    assert!(s.source_clocks().await.unwrap().is_empty());
+}
+
+async fn last_sent_actions(db: &TestDb) {
+    let s = &db.store;
+    let a = |id: i64, device: &str, mode: &str| ActionRow {
+        id,
+        at_ms: id,
+        wall_ms: id,
+        device: device.into(),
+        kind: "speed_limit".into(),
+        json: format!("{{\"n\":{id}}}"),
+        event_id: None,
+        reason: "r".into(),
+        mode: mode.into(),
+        proposal_id: None,
+    };
+    let commit = TickCommit {
+        tick_ms: 1,
+        actions: vec![
+            a(1, "S1", "auto"),
+            a(2, "S1", "reconcile"),
+            a(3, "S1", "confirm"),
+            a(4, "S2", "confirmed"),
+            a(5, "S3", "confirm"),
+        ],
+        ..TickCommit::default()
+    };
+    s.commit_tick(&commit).await.unwrap();
+    let last: Vec<(i64, String)> = s
+        .last_sent_actions()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, r.device))
+        .collect();
+    // A proposal (`confirm`) was never to be sent.
+    assert_eq!(last, [(2, "S1".to_string()), (4, "S2".to_string())]);
+}
 
 async fn terminals(db: &TestDb) {
     let s = &db.store;
@@ -1749,4 +1813,80 @@ async fn station_rollup_follows_batches_retries_and_retention(db: &TestDb) {
         .unwrap(),
         0
     );
+}
+
+/// A plan is stored with its steps in one tick; it lists as pending while
+/// a step is pending, keeps its name when a later step joins it, and its
+/// steps come back in order.
+async fn plans_group_steps_and_list_while_pending(db: &TestDb) {
+    let s = &db.store;
+    let plan = PlanRow {
+        id: 3,
+        created_wall_ms: 1_000,
+        updated_wall_ms: 1_000,
+        at_ms: 900,
+        event_id: Some("E1".into()),
+        cause: "E1".into(),
+        name: "团雾 K1+000–K2+000 下行 处置预案".into(),
+    };
+    let step = |id| ProposalRow {
+        plan_id: Some(3),
+        ..proposal(id, 10_000)
+    };
+    let t = TickCommit {
+        tick_ms: 900,
+        plans: vec![plan.clone()],
+        proposals: vec![step(3), step(4), proposal(5, 10_000)],
+        ..TickCommit::default()
+    };
+    s.commit_tick(&t).await.unwrap();
+    assert_eq!(s.plans(true, None, 0).await.unwrap(), vec![plan.clone()]);
+    assert_eq!(
+        s.plans(false, Some("E1"), 0).await.unwrap(),
+        vec![plan.clone()]
+    );
+    assert!(s.plans(false, Some("E2"), 0).await.unwrap().is_empty());
+    assert_eq!(s.plan(3).await.unwrap(), Some(plan.clone()));
+    assert_eq!(s.plan(4).await.unwrap(), None);
+    let ids: Vec<i64> = s
+        .plan_steps(&[3])
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(ids, vec![3, 4]);
+    assert_eq!(s.proposal(4).await.unwrap().unwrap().plan_id, Some(3));
+    // A later step joins: the name stays, the update time moves.
+    let joined = PlanRow {
+        updated_wall_ms: 2_000,
+        name: "another name".into(),
+        ..plan.clone()
+    };
+    let t = TickCommit {
+        tick_ms: 1_900,
+        plans: vec![joined],
+        proposals: vec![step(6)],
+        ..TickCommit::default()
+    };
+    s.commit_tick(&t).await.unwrap();
+    let p = s.plan(3).await.unwrap().unwrap();
+    assert_eq!(
+        (p.name.as_str(), p.updated_wall_ms),
+        (plan.name.as_str(), 2_000)
+    );
+    assert_eq!(s.plan_steps(&[3]).await.unwrap().len(), 3);
+    // Decided steps: no longer pending, still listed among all plans.
+    for id in [3, 4, 6] {
+        s.decide_proposal(
+            id,
+            &decision("rejected", "ops1"),
+            &audit_entry("ops1", "proposal.reject", "P"),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    }
+    assert!(s.plans(true, None, 0).await.unwrap().is_empty());
+    assert_eq!(s.plans(false, None, 0).await.unwrap().len(), 1);
 }

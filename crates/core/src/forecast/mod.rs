@@ -32,9 +32,16 @@
 //! one dot product and 30 four-comparison trees per station and horizon,
 //! with no allocation.
 //!
-//! Pure: no I/O, no clock; data time comes in as time-of-day slots.
+//! [`ForecastService`] (`service`) runs it live for a road book's detector
+//! stations: trained from 5-minute history, fed one completed bucket at a
+//! time, with a time-of-day profile or the last reading while the history
+//! is short, and an empirical prediction band (`band`).
+//!
+//! Pure: no I/O, no clock; data time comes in as time-of-day slots and
+//! bucket times.
 
 mod analog;
+mod band;
 mod boost;
 mod eval;
 mod live;
@@ -44,6 +51,7 @@ mod neighbours;
 mod profile;
 mod ridge;
 mod series;
+pub mod service;
 
 pub use eval::{Evaluation, HorizonReport, evaluate};
 pub use live::LiveForecaster;
@@ -52,6 +60,9 @@ pub use model::Forecaster;
 pub use neighbours::{NONE, Neighbours};
 pub use profile::Profile;
 pub use series::Series;
+pub use service::{
+    ForecastService, Method, ServiceConfig, ServiceError, Station, StationSpeed, Training,
+};
 
 use std::fmt;
 

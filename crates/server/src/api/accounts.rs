@@ -80,7 +80,7 @@ async fn login(
                 detail: "{}".into(),
             })
             .await;
-        return Err(ApiError::Unauthorized("wrong user name or password".into()));
+        return Err(ApiError::BadLogin);
     };
     st.limiter.succeed(&b.username);
     let token = auth::new_token().map_err(ApiError::internal)?;
@@ -143,7 +143,8 @@ pub struct AuditView {
     pub action: String,
     /// Who did it.
     pub actor: String,
-    /// Details of the action.
+    /// Details of the action (the brain's `reason` text with its
+    /// `reason_code` beside it, in the detail or its `command`).
     #[schema(value_type = Object)]
     pub detail: Value,
     /// Sequence number (gapless, increasing).

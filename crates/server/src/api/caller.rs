@@ -14,7 +14,7 @@ use crate::engine::wall_ms;
 use super::{ApiError, ApiResult};
 
 /// The caller, from `Authorization: Bearer TOKEN` (or, on the stream only,
-/// `?ticket=` from `POST /api/stream/ticket`, or `?token=`).
+/// a one-use `?ticket=` from `POST /api/stream/ticket`).
 #[derive(Debug, Clone)]
 pub struct Caller {
     /// User name.
@@ -39,26 +39,20 @@ impl Caller {
     }
 }
 
-/// The one route that takes `?token=` (a browser's EventSource cannot set
-/// headers); everywhere else a token in the query string is ignored, so
-/// it never ends up in links, logs or proxies' records of a write.
-pub const STREAM_PATH: &str = "/api/stream";
+/// The one route that takes a credential in the query string: a one-use
+/// `?ticket=` (a browser's EventSource cannot set headers). The session
+/// token itself is taken from the `Authorization` header only, on every
+/// route including this one, so it never ends up in links, logs or
+/// proxies' records; `?token=` is refused (401).
+pub use crate::stream::STREAM_PATH;
 
 fn bearer(parts: &Parts) -> Option<String> {
-    if let Some(h) = parts
+    parts
         .headers
         .get(AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
-    {
-        return h.strip_prefix("Bearer ").map(|t| t.trim().to_string());
-    }
-    if parts.uri.path() != STREAM_PATH {
-        return None;
-    }
-    parts.uri.query().and_then(|q| {
-        q.split('&')
-            .find_map(|kv| kv.strip_prefix("token=").map(str::to_string))
-    })
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(|t| t.trim().to_string())
 }
 
 /// A caller with at least the operator role, checked before the body is

@@ -47,12 +47,18 @@ pub struct LimitQuery {
 /// A command decided (fields in alphabetical order, as always written).
 #[derive(Serialize, ToSchema)]
 pub struct ActionView {
-    /// The command, e.g. `{"action": "speed_limit", "device": "VSL-01", "value": 60, …}`.
+    /// Whether the command was sent: `false` for the record of a proposal
+    /// (`mode` `confirm`), which nothing applies until an operator decides
+    /// (the decision is then an action of its own, mode `confirmed`).
+    pub applied: bool,
+    /// The command, e.g. `{"action": "speed_limit", "device": "VSL-01", "value": 60, …}`,
+    /// with its reason's `reason_code` beside the `reason` text.
     #[schema(value_type = Object)]
     pub command: Value,
     /// Action id.
     pub id: i64,
-    /// `auto` (applied by the brain) or `approved` / `edited` (an operator's).
+    /// `auto` (applied by the brain), `confirm` (proposed, not applied),
+    /// `confirmed` (an operator's decision applied) or `reconcile`.
     pub mode: String,
     /// The proposal it came from (`P12`).
     pub proposal: Option<String>,
@@ -75,6 +81,7 @@ async fn actions(
     Ok(Json(
         rows.iter()
             .map(|a| ActionView {
+                applied: a.mode != "confirm",
                 command: serde_json::from_str::<Value>(&a.json).unwrap_or(Value::Null),
                 id: a.id,
                 mode: a.mode.clone(),

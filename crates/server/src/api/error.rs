@@ -21,6 +21,9 @@ pub enum ApiError {
     BadRequest(String),
     /// 401: no session, or not a valid one.
     Unauthorized(String),
+    /// 401 at login: no such user, a wrong password or a disabled account
+    /// (one answer for all three), code `bad_login`.
+    BadLogin,
     /// 403: the caller's role may not do this.
     Forbidden(String),
     /// 404: no such thing (or no such endpoint).
@@ -55,8 +58,12 @@ pub enum ApiError {
 /// Error body.
 #[derive(Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// What went wrong.
+    /// What went wrong (English, for people and logs).
     pub error: String,
+    /// The same as a code a console translates (`bad_login`), where
+    /// there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -92,7 +99,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Unauthorized(_) | ApiError::BadLogin => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -105,9 +112,18 @@ impl ApiError {
         }
     }
 
+    /// The code a console translates, where there is one.
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            ApiError::BadLogin => Some("bad_login"),
+            _ => None,
+        }
+    }
+
     fn into_parts(self) -> (StatusCode, String, Option<u64>) {
         let status = self.status();
         let (message, retry) = match self {
+            ApiError::BadLogin => ("wrong user name or password".to_string(), None),
             ApiError::BadRequest(m)
             | ApiError::Unauthorized(m)
             | ApiError::Forbidden(m)
@@ -132,8 +148,16 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let code = self.code();
         let (status, message, retry_after) = self.into_parts();
-        let mut r = (status, Json(ErrorBody { error: message })).into_response();
+        let mut r = (
+            status,
+            Json(ErrorBody {
+                error: message,
+                code,
+            }),
+        )
+            .into_response();
         if let Some(v) = retry_after.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
             r.headers_mut().insert(RETRY_AFTER, v);
         }

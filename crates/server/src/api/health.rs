@@ -9,6 +9,8 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use std::sync::atomic::Ordering;
+
 use crate::AppState;
 
 /// Health.
@@ -19,14 +21,26 @@ pub struct Health {
     /// Why degraded: ticks stalled while rows arrive, commits failing, disk
     /// low, device broker unreachable, source clocks off.
     pub reasons: Vec<String>,
+    /// The same reasons as codes with parameters, in the same order, for a
+    /// console to say in its language (`{"code": "disk_low", "free_mb":
+    /// 900, "min_mb": 500}`; `zhilu_contract::HealthCode`).
+    pub codes: Vec<crate::health::HealthReason>,
     /// `sqlite` / `postgres`.
     pub database: String,
     /// Corridor id.
     pub road: String,
     /// Ticks closed since start.
     pub ticks: u64,
-    /// Data time of the last closed tick (ms).
+    /// Data time of the last closed tick (ms); `null` before the first.
     pub last_tick_ms: Option<i64>,
+    /// Server wall time when that tick closed (ms): with `last_tick_ms`,
+    /// how a console shows the server's wall-clock stamps in data time.
+    pub last_tick_wall_ms: Option<i64>,
+    /// Server wall time now (ms).
+    pub wall_ms: i64,
+    /// Whether `GET /api/forecast` has a forecast (it answers 404 before),
+    /// so that a console asks only then.
+    pub forecast_ready: bool,
     /// Rows the brain took since start.
     pub rows: u64,
     /// Free bytes where the database lives (SQLite).
@@ -51,10 +65,15 @@ async fn health(State(st): State<AppState>) -> Json<Health> {
     Json(Health {
         status: r.status,
         reasons: r.reasons,
+        codes: r.codes,
         database: st.store.backend().into(),
         road: st.road.id().into(),
         ticks: snap.0,
         last_tick_ms: snap.1,
+        last_tick_wall_ms: Some(st.health.last_tick_wall_ms.load(Ordering::Relaxed))
+            .filter(|&w| w > 0 && snap.1.is_some()),
+        wall_ms: crate::engine::wall_ms(),
+        forecast_ready: st.forecast.read().is_ok_and(|f| f.is_some()),
         rows: snap.2,
         disk_free_bytes: r.disk_free_bytes,
         sources_off: r.sources_off,

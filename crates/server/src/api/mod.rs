@@ -14,8 +14,11 @@ mod devices;
 mod error;
 mod events;
 mod forecast;
+mod handover;
 mod health;
 mod ingest;
+mod kpi;
+mod plans;
 mod proposals;
 mod road;
 mod stream;
@@ -65,12 +68,15 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(accounts::routes())
         .merge(ingest::routes())
         .merge(events::routes())
+        .merge(handover::routes())
         .merge(proposals::routes())
+        .merge(plans::routes())
         .merge(devices::routes())
         .merge(road::routes())
         .merge(forecast::routes())
         .merge(stream::routes())
         .merge(whatif::routes())
+        .merge(kpi::routes())
 }
 
 /// The router with every route, and the OpenAPI document.
@@ -127,12 +133,27 @@ mod tests {
             ("post", "/api/proposals/{id}/approve", "ProposalView"),
             ("post", "/api/proposals/{id}/reject", "ProposalView"),
             ("post", "/api/proposals/{id}/edit", "ProposalView"),
+            ("get", "/api/plans", "PlanView"),
+            ("get", "/api/plans/{id}", "PlanView"),
+            ("post", "/api/plans/{id}/approve", "PlanView"),
+            ("post", "/api/plans/{id}/reject", "PlanView"),
+            ("post", "/api/plans/{id}/edit", "PlanView"),
             ("get", "/api/actions", "ActionView"),
             ("get", "/api/audit", "AuditView"),
             ("get", "/api/quarantine", "QuarantineView"),
             ("get", "/api/timespace", "TimeSpace"),
             ("get", "/api/forecast", "ForecastSnapshot"),
+            ("get", "/api/state", "StateView"),
+            ("get", "/api/road", "RoadView"),
+            ("get", "/api/vehicles", "VehiclesView"),
             ("get", "/api/users", "UserOut"),
+            ("post", "/api/events/{id}/ack", "StepAnswer"),
+            ("post", "/api/events/{id}/close", "StepAnswer"),
+            ("get", "/api/handover", "HandoverNow"),
+            ("post", "/api/handover/sign", "HandoverView"),
+            ("post", "/api/handover/{id}/ack", "HandoverView"),
+            ("get", "/api/kpi", "KpiView"),
+            ("get", "/api/kpi/history", "KpiHistory"),
         ];
         for (method, path, name) in typed {
             let s = ok_schema(&doc, method, path);

@@ -4,7 +4,6 @@
 use axum::Json;
 use axum::extract::{Query, State};
 use serde::Deserialize;
-use serde_json::Value;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -14,15 +13,16 @@ use crate::engine::wall_ms;
 
 use super::{ApiError, ApiResult, Caller, ErrorBody};
 use crate::roadjson::TimeSpace;
+use crate::views::{RoadView, StateView, VehiclesView};
 
 /// The corridor state after the last tick (segments per direction).
 #[utoipa::path(get, path = "/api/state", tag = "zhilu", security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn state_now(State(st): State<AppState>, _c: Caller) -> ApiResult<Json<Value>> {
+    responses((status = 200, body = StateView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn state_now(State(st): State<AppState>, _c: Caller) -> ApiResult<Json<StateView>> {
     st.snapshot
         .read()
         .ok()
-        .and_then(|s| s.state.clone())
+        .and_then(|s| s.state.as_deref().cloned())
         .map(Json)
         .ok_or_else(|| ApiError::NotFound("no state yet: no tick closed".into()))
 }
@@ -31,9 +31,9 @@ async fn state_now(State(st): State<AppState>, _c: Caller) -> ApiResult<Json<Val
 /// lat), every station and device with its stake and position, zones,
 /// interchanges, tunnels and service areas.
 #[utoipa::path(get, path = "/api/road", tag = "zhilu", security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 401, body = ErrorBody)))]
-async fn road_book(State(st): State<AppState>, _c: Caller) -> Json<Value> {
-    Json(crate::roadjson::road_json(&st.road))
+    responses((status = 200, body = RoadView), (status = 401, body = ErrorBody)))]
+async fn road_book(State(st): State<AppState>, _c: Caller) -> Json<RoadView> {
+    Json(RoadView::of(&st.road))
 }
 
 /// Vehicle filter.
@@ -48,12 +48,12 @@ pub struct VehiclesQuery {
 /// Where every vehicle heard of in the last 10 minutes is (rows in the
 /// order of `columns`), with tracks when asked.
 #[utoipa::path(get, path = "/api/vehicles", tag = "zhilu", params(VehiclesQuery), security(("bearer" = [])),
-    responses((status = 200, body = Object), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = VehiclesView), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 async fn vehicles(
     State(st): State<AppState>,
     _c: Caller,
     Query(q): Query<VehiclesQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<VehiclesView>> {
     let b = st
         .vehicles
         .read()

@@ -20,8 +20,9 @@ use super::{ApiError, Caller, ErrorBody};
 
 /// The live stream (Server-Sent Events: `state`, `event`, `proposal`,
 /// `action`, `device`). Browsers, which cannot send the header here, pass
-/// a one-use ticket from `POST /api/stream/ticket` as `?ticket=` (or the
-/// token as `?token=`; this route only). The stream ends within a second
+/// a one-use ticket from `POST /api/stream/ticket` as `?ticket=`; the
+/// session token is taken from the header only (`?token=` is refused, so it
+/// never lands in access logs or proxies). The stream ends within a second
 /// of the session ending: logout, expiry, the account disabled or its role
 /// changed.
 #[utoipa::path(get, path = "/api/stream", tag = "zhilu", security(("bearer" = [])),

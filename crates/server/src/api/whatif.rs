@@ -30,6 +30,7 @@ use zhilu_traffic::{
 };
 
 use crate::AppState;
+use crate::views::StateView;
 
 use super::{ApiError, ApiResult, Caller, ErrorBody};
 
@@ -253,7 +254,7 @@ async fn whatif(
     let Some(state) = st.snapshot.read().ok().and_then(|s| s.state.clone()) else {
         return answer(StatusCode::NOT_FOUND, "no state yet: no tick closed");
     };
-    let from_ms = state["ts_ms"].as_i64().unwrap_or(0);
+    let from_ms = state.ts_ms;
     let Ok(_permit) = busy().try_acquire() else {
         return Err(ApiError::TooManyRequests {
             message: "a what-if is running: try again in a moment".into(),
@@ -559,27 +560,28 @@ pub fn mean_flows(road: &RoadBook, rows: &[zhilu_store::StationBucket], start: &
     }
 }
 
-/// The twin's start from the state JSON of the last tick (`columns`:
-/// from_m, to_m, speed_kmh, flow_vph, density_vpkm per segment) and the
-/// open events (incidents block lanes at their downstream end; fog keeps
-/// its lowest visibility).
-pub fn start_from(state: &Value, events: &[zhilu_store::EventRow]) -> TwinStart {
+/// The twin's start from the state of the last tick (`columns`: from_m,
+/// to_m, speed_kmh, flow_vph, density_vpkm per segment) and the open
+/// events (incidents block lanes at their downstream end; fog keeps its
+/// lowest visibility).
+pub fn start_from(state: &StateView, events: &[zhilu_store::EventRow]) -> TwinStart {
     let mut start = TwinStart::default();
-    for d in state["directions"].as_array().into_iter().flatten() {
-        let Some(direction) = d["direction"].as_str().and_then(Direction::parse) else {
+    for d in &state.directions {
+        let Some(direction) = Direction::parse(d.direction) else {
             continue;
         };
-        for s in d["segments"].as_array().into_iter().flatten() {
-            let f = |i: usize| s[i].as_f64();
-            if let (Some(a), Some(b), Some(q), Some(k)) = (f(0), f(1), f(3), f(4)) {
-                start.segments.push(SegmentEstimate {
-                    direction,
-                    from_m: a.min(b),
-                    to_m: a.max(b),
-                    flow_vph: q,
-                    density_vpkm: k,
-                });
+        // A value that is not finite was written `null`, and skipped.
+        for &[a, b, _, q, k] in &d.segments {
+            if ![a, b, q, k].iter().all(|v| v.is_finite()) {
+                continue;
             }
+            start.segments.push(SegmentEstimate {
+                direction,
+                from_m: a.min(b),
+                to_m: a.max(b),
+                flow_vph: q,
+                density_vpkm: k,
+            });
         }
     }
     for e in events {
@@ -760,7 +762,7 @@ mod tests {
             row("fog", "both", r#"{"visibility_m": 45}"#),
             row("congestion", "up", "{}"),
         ];
-        let s = start_from(&Value::Null, &events);
+        let s = start_from(&StateView::default(), &events);
         assert_eq!(s.blocks.len(), 2);
         assert_eq!((s.blocks[0].from_m, s.blocks[0].lanes), (4000.0, 1));
         assert_eq!((s.blocks[1].from_m, s.blocks[1].lanes), (2000.0, 2));

@@ -57,6 +57,7 @@ impl Carry {
             + c.changes.len()
             + c.actions.len()
             + c.proposals.len()
+            + c.plans.len()
             + c.audit.len()
             + self.published.len()
             + self.dispatch.len()
@@ -75,12 +76,14 @@ impl Carry {
         c.changes.append(&mut n.changes);
         c.actions.append(&mut n.actions);
         c.proposals.append(&mut n.proposals);
+        c.plans.append(&mut n.plans);
         c.audit.append(&mut n.audit);
         c.tick_ms = n.tick_ms;
         c.state_json = n.state_json.or(c.state_json);
         // Written as upserts: only the latest form of each counts.
         keep_last(&mut c.events, |e| e.id.clone());
         keep_last(&mut c.proposals, |p| p.id);
+        keep_last(&mut c.plans, |p| p.id);
         published.extend(next.published);
         dispatch.extend(next.dispatch);
         let mut carry = Carry {
@@ -178,6 +181,7 @@ mod tests {
                 }],
                 audit: (0..10).map(|i| audit(t * 10 + i)).collect(),
                 state_json: (t % 2 == 0).then(|| format!("state {t}")),
+                plans: vec![],
             },
             published: (0..10)
                 .map(|i| (StreamKind::Event, format!("{t}/{i}")))

@@ -25,13 +25,11 @@ use zhilu_devices::{DeviceState, Failsafe};
 use zhilu_road::{DeviceKind, Direction, RoadBook};
 
 use crate::config::DeviceSection;
+use crate::signs::check_vms_text;
 
 /// The same state is not re-sent to a device sooner than this after it was
 /// last sent (ms).
 pub const RECOMMAND_BACKOFF_MS: i64 = 30_000;
-
-/// Longest text a message sign shows (characters).
-pub const VMS_MAX_CHARS: usize = 64;
 
 /// One commandable thing: a device, a command kind, and for entries the
 /// carriageway.
@@ -291,31 +289,6 @@ pub fn failsafe_for(c: &Command, cause: Option<EventKind>, cfg: &DeviceSection) 
             _,
         ) => Failsafe::Hold,
     }
-}
-
-/// Whether `text` fits a message sign: at most [`VMS_MAX_CHARS`]
-/// characters of letters and digits (any script, so Chinese), spaces
-/// (ASCII and ideographic) and the punctuation `. , : ; ! ? - + / ( ) %`
-/// with their full-width forms and `、。`. No control characters (NUL,
-/// ESC, line breaks), no markup (`< > & " '`), no emoji.
-pub fn check_vms_text(text: &str) -> Result<(), String> {
-    let n = text.chars().count();
-    if n > VMS_MAX_CHARS {
-        return Err(format!(
-            "text of {n} characters: a message sign shows at most {VMS_MAX_CHARS}"
-        ));
-    }
-    const PUNCT: &str = ".,:;!?-+/()%，。：；！？－＋／（）％、　 ";
-    if let Some(c) = text
-        .chars()
-        .find(|c| !(c.is_alphanumeric() || PUNCT.contains(*c)))
-    {
-        return Err(format!(
-            "character {:?} (U+{:04X}) is not in the message signs' character set",
-            c, c as u32
-        ));
-    }
-    Ok(())
 }
 
 /// An operator's edit of a proposal (`{"value": 40}`, `{"value": "closed"}`,
