@@ -311,7 +311,8 @@ def loop(a, control, d, sc, zh, traci, tc, wall0) -> dict:
     whatif_at = []
     if not control and a.whatif:
         base = sc["incidents"][0]["target_start"] if sc["incidents"] else (fog["start_s"] if fog else sc["warm"])
-        whatif_at = [base + m * 60 for m in a.whatif_min if base + m * 60 + 900 <= sc["sim_end"]]
+        iv = sc["sa"].interval  # asked right after a tick: at a multiple of the interval
+        whatif_at = [t for t in (-(-(base + m * 60) // iv) * iv for m in a.whatif_min) if t + 900 <= sc["sim_end"]]
     devices_log = []
     cam_due = []
     inc_state = [{"armed": {}, "stopped": {}, "done": False} for _ in sc["incidents"]]
