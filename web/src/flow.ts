@@ -325,7 +325,19 @@ export async function renderHandover(host: HTMLElement): Promise<void> {
       <button type="button" class="flow-sign primary" data-act="flow-sign" data-id="sign">${t("signHandover")}</button>`;
   html += `<button type="button" class="flow-print" data-act="flow-print" data-id="print">${t("printHandover")}</button>
     <p class="flow-msg" role="status"></p></div></div>`;
+  // A refresh keeps what the operator is typing (and where), so a note is
+  // never lost to the next tick's re-render.
+  const kept = [".flow-ack-note", ".flow-handover-note"].map((q) => {
+    const el = host.querySelector<HTMLInputElement | HTMLTextAreaElement>(q);
+    return { q, value: el?.value ?? "", focused: el != null && el === document.activeElement };
+  });
   host.innerHTML = html;
+  for (const k of kept) {
+    const el = host.querySelector<HTMLInputElement | HTMLTextAreaElement>(k.q);
+    if (!el) continue;
+    if (k.value) el.value = k.value;
+    if (k.focused) el.focus();
+  }
   const msg = host.querySelector<HTMLElement>(".flow-msg")!;
   const fail = (e: unknown) => (msg.textContent = `${t("error")}: ${e instanceof ApiError ? e.message : String(e)}`);
   host.querySelector(".flow-print")?.addEventListener("click", () => printSheet(host.querySelector(".handover-sheet")!.outerHTML));
@@ -333,6 +345,8 @@ export async function renderHandover(host: HTMLElement): Promise<void> {
     const note = host.querySelector<HTMLTextAreaElement>(".flow-handover-note")?.value.trim() ?? "";
     try {
       const h = await post<Handover>(`/api/handover/sign`, { note });
+      const box = host.querySelector<HTMLTextAreaElement>(".flow-handover-note");
+      if (box) box.value = "";
       await renderHandover(host);
       const m = host.querySelector<HTMLElement>(".flow-msg");
       if (m) m.textContent = `${t("signed")} ${h.id}`;
@@ -344,6 +358,8 @@ export async function renderHandover(host: HTMLElement): Promise<void> {
     const note = host.querySelector<HTMLInputElement>(".flow-ack-note")?.value.trim() ?? "";
     try {
       await post(`/api/handover/${encodeURIComponent(last!.id)}/ack`, { note });
+      const box = host.querySelector<HTMLInputElement>(".flow-ack-note");
+      if (box) box.value = "";
       await renderHandover(host);
     } catch (e) {
       fail(e);

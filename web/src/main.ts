@@ -171,7 +171,9 @@ async function showConsole(s: Session): Promise<void> {
   model.on((c) => {
     if (c === "state") {
       dataTime();
-      if (!wasLive) {
+      // The first state with data turns the header live (a reload before
+      // the first tick emits "state" with none).
+      if (!wasLive && model.state != null) {
         wasLive = true;
         status();
       }
