@@ -239,19 +239,6 @@ pub fn by_severity(severities: impl IntoIterator<Item = Severity>) -> [u32; 4] {
     n
 }
 
-/// The class of an event the core does not judge (the centre's own
-/// alarms: a source's clock, a device out of plan, a truck terminal's
-/// alarm), from the detector's 1–5 score its line carries: 5 critical,
-/// 4 major, 2–3 minor, 1 (or none) info.
-pub fn severity_of_score(score: u8) -> Severity {
-    match score {
-        5.. => Severity::Critical,
-        4 => Severity::Major,
-        2 | 3 => Severity::Minor,
-        _ => Severity::Info,
-    }
-}
-
 /// What is known of a device's health.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceHealth {
@@ -593,11 +580,6 @@ mod tests {
         use Severity::*;
         assert_eq!(by_severity([Minor, Critical, Minor, Info]), [1, 0, 2, 1]);
         assert_eq!(by_severity([]), [0; 4]);
-        let scores: Vec<Severity> = (0..=6).map(severity_of_score).collect();
-        assert_eq!(
-            scores,
-            [Info, Info, Minor, Minor, Major, Critical, Critical]
-        );
         use DeviceHealth::{Faulty, Offline, Ok, Unheard};
         assert_eq!(
             device_counts([Ok, Offline, Unheard, Faulty, Ok, Offline]),

@@ -176,12 +176,6 @@ fn speeds_of_state(state: &StateView) -> Vec<DirectionSpeeds> {
         .collect()
 }
 
-/// The severity class of a stored event line (the server's one
-/// judgement, [`crate::flow::level`]).
-pub fn severity_of_line(road: &RoadBook, line: &Value) -> zhilu_core::event::Severity {
-    crate::flow::level(line, road)
-}
-
 /// The figures now: traffic from the last tick, events, devices, pending.
 #[utoipa::path(get, path = "/api/kpi", tag = "zhilu", security(("bearer" = [])),
     responses((status = 200, body = KpiView), (status = 401, body = ErrorBody)))]
@@ -220,7 +214,7 @@ async fn kpi_now(State(st): State<AppState>, _c: Caller) -> ApiResult<Json<KpiVi
         .iter()
         .filter_map(|r| serde_json::from_str::<Value>(&r.json).ok())
         .collect();
-    let sev = kpi::by_severity(lines.iter().map(|l| severity_of_line(&st.road, l)));
+    let sev = kpi::by_severity(lines.iter().map(|l| crate::flow::level(l, &st.road)));
     let mut faulty: HashSet<String> = HashSet::new();
     for l in &lines {
         match l["kind"].as_str() {
@@ -594,7 +588,7 @@ mod tests {
             ),
         ];
         for (i, (line, want)) in cases.iter().enumerate() {
-            assert_eq!(severity_of_line(&r, line), *want, "case {i}");
+            assert_eq!(crate::flow::level(line, &r), *want, "case {i}");
         }
     }
 
