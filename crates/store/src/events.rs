@@ -300,8 +300,6 @@ impl Store {
             RETURNING id, created_wall_ms, expires_wall_ms, at_ms, device, kind, json, \
             event_id, reason, status, decided_by, decided_wall_ms, decision_reason, final_json, \
             plan_id";
-        const AUDIT: &str = "INSERT INTO audit (wall_ms, actor, action, target, detail) \
-            VALUES ($1, $2, $3, $4, $5)";
         let row: Option<ProposalRow> = in_tx!(self, OP, tx => {
             let row: Option<ProposalRow> = sqlx::query_as(SQL)
                 .bind(d.status.as_str())
@@ -317,15 +315,7 @@ impl Store {
                 // Not pending: nothing to record (dropping `tx` rolls back).
                 return Ok(None);
             }
-            sqlx::query(AUDIT)
-                .bind(audit.wall_ms)
-                .bind(audit.actor.as_str())
-                .bind(audit.action.as_str())
-                .bind(audit.target.as_str())
-                .bind(audit.detail.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db(OP, "audit"))?;
+            audit_in_tx!(tx, audit, OP);
             row
         });
         Ok(row)

@@ -46,6 +46,26 @@ macro_rules! on_pool {
     };
 }
 
+/// Appends one audit entry (`$audit`: an `AuditEntry`) inside a transaction
+/// of [`in_tx!`] (`$tx`), in the same commit as what it records; an error
+/// names the operation `$op`.
+macro_rules! audit_in_tx {
+    ($tx:ident, $audit:expr, $op:expr) => {
+        sqlx::query(
+            "INSERT INTO audit (wall_ms, actor, action, target, detail) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind($audit.wall_ms)
+        .bind($audit.actor.as_str())
+        .bind($audit.action.as_str())
+        .bind($audit.target.as_str())
+        .bind($audit.detail.as_str())
+        .execute(&mut *$tx)
+        .await
+        .map_err($crate::error::db($op, "audit"))?
+    };
+}
+
 /// Runs `$body` inside one transaction bound to `$tx` and commits it when
 /// the body completes; an early return (`?`) rolls it back.
 ///

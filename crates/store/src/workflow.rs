@@ -86,8 +86,6 @@ macro_rules! handover_cols {
          acked_wall_ms, ack_note"
     };
 }
-const AUDIT: &str = "INSERT INTO audit (wall_ms, actor, action, target, detail) \
-    VALUES ($1, $2, $3, $4, $5)";
 
 impl Store {
     /// The workflow of one event (`None`: nobody has touched it: open).
@@ -185,15 +183,7 @@ impl Store {
                     .await
                     .map_err(db(OP, "event_notes"))?;
             }
-            sqlx::query(AUDIT)
-                .bind(audit.wall_ms)
-                .bind(audit.actor.as_str())
-                .bind(audit.action.as_str())
-                .bind(audit.target.as_str())
-                .bind(audit.detail.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db(OP, "audit"))?;
+            audit_in_tx!(tx, audit, OP);
         });
         Ok(())
     }
@@ -275,15 +265,12 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(db(OP, "handovers"))?;
-            sqlx::query(AUDIT)
-                .bind(audit.wall_ms)
-                .bind(audit.actor.as_str())
-                .bind(audit.action.as_str())
-                .bind(format!("H{}", row.id))
-                .bind(audit.detail.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db(OP, "audit"))?;
+            // The handover's id is known only now: the entry names it.
+            let entry = AuditEntry {
+                target: format!("H{}", row.id),
+                ..audit.clone()
+            };
+            audit_in_tx!(tx, entry, OP);
             row
         });
         Ok(row)
@@ -319,15 +306,7 @@ impl Store {
             if row.is_none() {
                 return Ok(None);
             }
-            sqlx::query(AUDIT)
-                .bind(audit.wall_ms)
-                .bind(audit.actor.as_str())
-                .bind(audit.action.as_str())
-                .bind(audit.target.as_str())
-                .bind(audit.detail.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db(OP, "audit"))?;
+            audit_in_tx!(tx, audit, OP);
             row
         });
         Ok(row)
@@ -403,15 +382,7 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(db(OP, "event_changes"))?;
-            sqlx::query(AUDIT)
-                .bind(audit.wall_ms)
-                .bind(audit.actor.as_str())
-                .bind(audit.action.as_str())
-                .bind(audit.target.as_str())
-                .bind(audit.detail.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(db(OP, "audit"))?;
+            audit_in_tx!(tx, audit, OP);
             true
         });
         Ok(done)
